@@ -1,0 +1,1 @@
+# bench/: workloads and the harness; not part of make check.

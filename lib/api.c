@@ -1,0 +1,204 @@
+/* api.c: the malloc family, routing each request by size.
+ *
+ *   size <= 32 KiB   small: a size class, the thread cache, slabs (heap.c)
+ *   size <= 1 MiB    large: a run of pages in a large SuperSlab (large.c)
+ *   above            huge: a region of its own (huge.c)
+ *
+ * free() finds the kind from the region map, never by reading memory it has
+ * not checked. Bad input: impossible sizes give NULL and ENOMEM, bad
+ * alignments EINVAL; a bad free aborts with one line on stderr (diag.h). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "diag.h"
+#include "heap.h"
+#include "huge.h"
+#include "large.h"
+#include "options.h"
+#include "region_map.h"
+#include "size_class.h"
+#include "stats.h"
+#include "tcache.h"
+#include "types.h"
+
+static NOINLINE void *big_alloc(size_t size, size_t align, bool zero) {
+  if (unlikely(size > (size_t)PTRDIFF_MAX)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  heap_global_init();
+  if (size <= LARGE_MAX && align <= LARGE_MAX) return large_alloc(size, align, zero);
+  return huge_alloc(size, align, zero);
+}
+
+static inline void *small_alloc(unsigned cls) {
+  void *p = tcache_pop(cls);
+  if (likely(p != NULL)) return p;
+  return heap_alloc_slow(cls);
+}
+
+EXPORT void *malloc(size_t size) {
+  if (likely(size <= SMALL_MAX)) return small_alloc(size_to_class(size));
+  return big_alloc(size, 0, false);
+}
+
+static NOINLINE void free_not_small(void *p) {
+  if (p == NULL) return;
+  unsigned kind = region_map_kind((uintptr_t)p);
+  if (kind == REGION_LARGE) large_free(p);
+  else if (kind >= REGION_HUGE) huge_free(p);
+  else diag_fatal("free(): invalid pointer", p, "not allocated by hakmem");
+}
+
+EXPORT void free(void *p) {
+  if (likely(region_map_kind((uintptr_t)p) == REGION_SMALL)) {
+    struct slab *s = slab_of(p);
+    if (likely(s->owner == hk_tcache.heap && slab_holds_block(s, p) &&
+               ((struct free_block *)p)->cookie != diag_cookie(p) && tcache_push(s, p)))
+      return;
+    heap_free_small(p);
+    return;
+  }
+  free_not_small(p);
+}
+
+EXPORT void cfree(void *p) { free(p); }
+
+EXPORT void *calloc(size_t n, size_t m) {
+  size_t size;
+  if (unlikely(__builtin_mul_overflow(n, m, &size))) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (likely(size <= SMALL_MAX)) {
+    void *p = small_alloc(size_to_class(size));
+    if (likely(p != NULL)) memset(p, 0, size);
+    return p;
+  }
+  return big_alloc(size, 0, true);
+}
+
+/* Usable bytes of a live block; aborts, naming op, when p is not one. */
+static size_t usable_checked(const void *p, const char *op) {
+  unsigned kind = region_map_kind((uintptr_t)p);
+  if (kind == REGION_SMALL) return heap_check_small(p, op)->block_size;
+  if (kind == REGION_LARGE) return large_usable(p, op);
+  if (kind >= REGION_HUGE) return huge_usable(p, op);
+  diag_fatal(op, p, "not allocated by hakmem");
+}
+
+/* Whether a block of `usable` bytes should stay where it is for `size`. */
+static bool fits_in_place(void *p, unsigned kind, size_t usable, size_t size) {
+  if (kind == REGION_SMALL) return size <= usable && (size > usable / 2 || usable <= 64);
+  if (kind == REGION_LARGE) return size > SMALL_MAX && size <= LARGE_MAX && large_resize(p, size);
+  return false;
+}
+
+EXPORT void *realloc(void *p, size_t size) {
+  if (p == NULL) return malloc(size);
+  if (size == 0) {
+    free(p);
+    return NULL;
+  }
+  size_t usable = usable_checked(p, "realloc(): invalid pointer");
+  unsigned kind = region_map_kind((uintptr_t)p);
+  if (fits_in_place(p, kind, usable, size)) return p;
+  if (kind >= REGION_HUGE && size > LARGE_MAX) return huge_realloc(p, size);
+  void *n = malloc(size);
+  if (n == NULL) return NULL;
+  memcpy(n, p, usable < size ? usable : size);
+  free(p);
+  return n;
+}
+
+EXPORT void *reallocarray(void *p, size_t n, size_t m) {
+  size_t size;
+  if (unlikely(__builtin_mul_overflow(n, m, &size))) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return realloc(p, size);
+}
+
+static inline bool is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
+
+/* align: a power of two. Small power-of-two classes are aligned to their
+ * size (slabs start on 64 KiB boundaries), so a small request takes the
+ * class of the next power of two above max(size, align). */
+static void *aligned_alloc_checked(size_t align, size_t size) {
+  if (align <= 16) return malloc(size);
+  if (size <= SMALL_MAX && align <= SMALL_MAX) {
+    size_t need = size > align ? size : align;
+    size_t p2 = (size_t)1 << (64 - __builtin_clzl(need - 1));
+    if (p2 <= SMALL_MAX) return small_alloc(size_to_class(p2));
+  }
+  return big_alloc(size, align, false);
+}
+
+EXPORT int posix_memalign(void **out, size_t align, size_t size) {
+  if (!is_pow2(align) || align % sizeof(void *) != 0) return EINVAL;
+  int saved = errno;
+  void *p = aligned_alloc_checked(align, size);
+  errno = saved;
+  if (p == NULL) return ENOMEM;
+  *out = p;
+  return 0;
+}
+
+EXPORT void *aligned_alloc(size_t align, size_t size) {
+  if (!is_pow2(align)) {
+    errno = EINVAL;
+    return NULL;
+  }
+  return aligned_alloc_checked(align, size);
+}
+
+EXPORT void *memalign(size_t align, size_t size) { return aligned_alloc(align, size); }
+
+EXPORT void *valloc(size_t size) { return aligned_alloc_checked(PAGE_SIZE, size); }
+
+EXPORT void *pvalloc(size_t size) {
+  if (size > (size_t)PTRDIFF_MAX) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return aligned_alloc_checked(PAGE_SIZE, (size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1));
+}
+
+EXPORT size_t malloc_usable_size(void *p) {
+  if (p == NULL) return 0;
+  return usable_checked(p, "malloc_usable_size(): invalid pointer");
+}
+
+EXPORT size_t hakmem_trim(void) {
+  heap_global_init();
+  return heap_trim();
+}
+
+EXPORT int malloc_trim(size_t pad) {
+  (void)pad;
+  return hakmem_trim() > 0;
+}
+
+EXPORT const char *hakmem_version(void) { return HAKMEM_VERSION_STRING; }
+
+#ifndef HAKMEM_ENABLE_UFFD
+/* Built without --enable-uffd: the default fault path is the only one. */
+EXPORT int hakmem_pager_start(void) {
+  errno = ENOSYS;
+  return -1;
+}
+EXPORT void hakmem_pager_stop(void) {}
+EXPORT int hakmem_pager_active(void) { return 0; }
+#endif
+
+__attribute__((constructor)) static void hakmem_load(void) {
+  heap_global_init();
+  if (hakmem_options.verbose) options_print(2);
+#ifndef HAKMEM_ENABLE_UFFD
+  if (hakmem_options.uffd) diag_write(2, "hakmem: HAKMEM_UFFD=1 ignored: built without --enable-uffd\n");
+#endif
+  stats_install_exit_report();
+}

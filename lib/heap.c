@@ -1,0 +1,371 @@
+/* heap.c: the slow paths of small blocks and the life of a thread's heap.
+ *
+ * Locking: a heap is touched by its own thread without locks, except its
+ * `pending` list (other threads push, the owner takes all with one
+ * exchange, so there is no ABA) and, while abandoned, by whoever holds
+ * heaps_lock. Lock order: heaps_lock, then the large lock, then the LRU,
+ * then the region list. */
+#include "heap.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "diag.h"
+#include "huge.h"
+#include "large.h"
+#include "lock.h"
+#include "lru.h"
+#include "options.h"
+#include "os.h"
+#include "region_map.h"
+#include "slab.h"
+#include "stats.h"
+#include "superslab.h"
+
+__thread struct tcache hk_tcache __attribute__((tls_model("initial-exec")));
+
+static hk_lock_t heaps_lock = HK_LOCK_INIT;
+static struct heap *heaps_all;
+static struct heap *heaps_abandoned;
+static char *meta_next, *meta_end; /* heap structs are carved from here */
+static pthread_key_t heap_key;
+static bool heap_key_ok;
+
+/* ---- the partial lists and SuperSlab lists of a heap ---- */
+
+static void partial_push(struct heap *h, struct slab *s) {
+  s->prev = NULL;
+  s->next = h->partial[s->cls];
+  if (s->next) s->next->prev = s;
+  h->partial[s->cls] = s;
+  s->in_partial = 1;
+}
+
+static void partial_remove(struct heap *h, struct slab *s) {
+  if (s->prev) s->prev->next = s->next;
+  else h->partial[s->cls] = s->next;
+  if (s->next) s->next->prev = s->prev;
+  s->next = s->prev = NULL;
+  s->in_partial = 0;
+}
+
+static void avail_push(struct heap *h, struct superslab *ss) {
+  ss->prev = NULL;
+  ss->next = h->ss_avail;
+  if (ss->next) ss->next->prev = ss;
+  h->ss_avail = ss;
+}
+
+static void avail_remove(struct heap *h, struct superslab *ss) {
+  if (ss->prev) ss->prev->next = ss->next;
+  else h->ss_avail = ss->next;
+  if (ss->next) ss->next->prev = ss->prev;
+  ss->next = ss->prev = NULL;
+}
+
+/* An empty SuperSlab leaves the heap, unless it is the heap's only one with
+ * room and `force` is off: keeping one avoids a round trip through the LRU
+ * for a thread that empties and refills its last slab. */
+static void heap_superslab_empty(struct heap *h, struct superslab *ss, bool force) {
+  if (!force && h->ss_avail == ss && ss->next == NULL) return;
+  avail_remove(h, ss);
+  superslab_retire(ss);
+}
+
+/* An empty slab goes back to its SuperSlab unless it is the only slab of
+ * its class the heap has (then it stays, as a spare, unless `force`). */
+static void heap_slab_empty(struct heap *h, struct slab *s, bool force) {
+  if (!force && h->partial[s->cls] == s && s->next == NULL) return;
+  partial_remove(h, s);
+  struct superslab *ss = superslab_of(s->start);
+  bool was_full = ss->free_units == 0;
+  bool empty = superslab_return_slab(ss, s);
+  if (was_full) avail_push(h, ss);
+  if (empty) heap_superslab_empty(h, ss, force);
+}
+
+/* A block (or blocks) came back to s: it has room again, maybe no use. */
+static void heap_slab_refresh(struct heap *h, struct slab *s, bool force) {
+  if (!s->in_partial) partial_push(h, s);
+  if (s->used == 0) heap_slab_empty(h, s, force);
+}
+
+static void heap_release_empty(struct heap *h) {
+  for (unsigned c = 0; c < CLASS_COUNT; c++) {
+    for (struct slab *s = h->partial[c], *next; s; s = next) {
+      next = s->next;
+      if (s->used == 0) heap_slab_empty(h, s, true);
+    }
+  }
+  for (struct superslab *ss = h->ss_avail, *next; ss; ss = next) {
+    next = ss->next;
+    if (ss->slabs_in_use == 0) heap_superslab_empty(h, ss, true);
+  }
+}
+
+/* ---- remote frees ---- */
+
+static void heap_push_pending(struct heap *h, struct slab *s) {
+  struct slab *head = atomic_load_explicit(&h->pending, memory_order_relaxed);
+  do {
+    s->pending_next = head;
+  } while (!atomic_compare_exchange_weak_explicit(&h->pending, &head, s, memory_order_release,
+                                                  memory_order_relaxed));
+}
+
+static void heap_collect_pending(struct heap *h, bool force) {
+  if (!atomic_load_explicit(&h->pending, memory_order_relaxed)) return;
+  struct slab *s = atomic_exchange_explicit(&h->pending, NULL, memory_order_acquire);
+  while (s) {
+    struct slab *next = s->pending_next; /* before the exchange lets s be queued again */
+    unsigned n = slab_collect_remote(s);
+    stats_add(STAT_bytes_in_use, -(int64_t)n * s->block_size);
+    heap_slab_refresh(h, s, force);
+    s = next;
+  }
+}
+
+/* Abandoned heaps hold blocks other threads free; their empty slabs and
+ * SuperSlabs go back here, when this thread needs a SuperSlab or trims. */
+static void heap_reclaim_abandoned(bool wait) {
+  if (!heaps_abandoned) return;
+  if (wait) hk_lock(&heaps_lock);
+  else if (!hk_trylock(&heaps_lock)) return;
+  for (struct heap *a = heaps_abandoned; a; a = a->abandoned_next) {
+    heap_collect_pending(a, true);
+    heap_release_empty(a);
+  }
+  hk_unlock(&heaps_lock);
+}
+
+/* ---- thread caches ---- */
+
+/* Return all but `keep` blocks of a bin to their slabs. */
+static void tcache_flush(struct heap *h, unsigned cls, uint32_t keep, bool force) {
+  struct tcache_bin *b = &hk_tcache.bins[cls];
+  struct free_block *rest;
+  if (keep == 0) {
+    rest = b->head;
+    b->head = NULL;
+  } else {
+    struct free_block *last = b->head;
+    for (uint32_t i = 1; i < keep && last; i++) last = last->next;
+    if (!last) return;
+    rest = last->next;
+    last->next = NULL;
+  }
+  uint32_t n = 0;
+  while (rest) {
+    struct free_block *next = rest->next;
+    struct slab *s = slab_of(rest);
+    slab_put_local(s, rest);
+    heap_slab_refresh(h, s, force);
+    rest = next;
+    n++;
+  }
+  b->count -= n;
+  stats_add(STAT_bytes_in_use, -(int64_t)n * (int64_t)class_to_size(cls));
+}
+
+static struct slab *heap_new_slab(struct heap *h, unsigned cls) {
+  struct superslab *ss = h->ss_avail;
+  if (!ss) {
+    heap_reclaim_abandoned(false);
+    ss = superslab_new(h);
+    if (!ss) return NULL;
+    avail_push(h, ss);
+  }
+  struct slab *s = superslab_carve_slab(ss, cls);
+  if (ss->free_units == 0) avail_remove(h, ss);
+  partial_push(h, s);
+  return s;
+}
+
+/* ---- heaps ---- */
+
+static struct heap *heap_meta_new(void) {
+  if ((size_t)(meta_end - meta_next) < sizeof(struct heap)) {
+    size_t chunk = 64 * 1024;
+    char *m = os_map_aligned(chunk, PAGE_SIZE);
+    if (!m) return NULL;
+    meta_next = m;
+    meta_end = m + chunk;
+  }
+  struct heap *h = (struct heap *)meta_next;
+  meta_next += (sizeof(struct heap) + 63) & ~(size_t)63;
+  h->all_next = heaps_all;
+  heaps_all = h;
+  return h;
+}
+
+static void heap_thread_exit(void *arg);
+
+static struct heap *heap_attach(void) {
+  heap_global_init();
+  hk_lock(&heaps_lock);
+  struct heap *h = heaps_abandoned;
+  if (h) heaps_abandoned = h->abandoned_next;
+  else h = heap_meta_new();
+  if (h) h->abandoned = false;
+  hk_unlock(&heaps_lock);
+  if (!h) return NULL;
+  hk_tcache.heap = h;
+  for (unsigned c = 0; c < CLASS_COUNT; c++) hk_tcache.bins[c].max = class_cache_max(c);
+  /* May allocate (keys past the first 32): the heap is in place already. */
+  if (heap_key_ok) pthread_setspecific(heap_key, h);
+  return h;
+}
+
+static void heap_thread_exit(void *arg) {
+  struct heap *h = arg;
+  if (!h || hk_tcache.heap != h) return;
+  for (unsigned c = 0; c < CLASS_COUNT; c++) tcache_flush(h, c, 0, true);
+  heap_collect_pending(h, true);
+  heap_release_empty(h);
+  hk_tcache.heap = NULL;
+  memset(hk_tcache.bins, 0, sizeof hk_tcache.bins); /* later frees go the remote way */
+  hk_lock(&heaps_lock);
+  h->abandoned = true;
+  h->abandoned_next = heaps_abandoned;
+  heaps_abandoned = h;
+  hk_unlock(&heaps_lock);
+}
+
+/* ---- fork: the child has only the forking thread ---- */
+
+static void heap_fork_prepare(void) {
+  hk_lock(&heaps_lock);
+  large_fork_prepare();
+  lru_fork_prepare();
+  region_fork_prepare();
+}
+
+static void heap_fork_parent(void) {
+  region_fork_parent();
+  lru_fork_parent();
+  large_fork_parent();
+  hk_unlock(&heaps_lock);
+}
+
+static void heap_fork_child(void) {
+  region_fork_child();
+  lru_fork_child();
+  large_fork_child();
+  hk_lock_reset(&heaps_lock);
+  for (struct heap *h = heaps_all; h; h = h->all_next) {
+    if (h == hk_tcache.heap || h->abandoned) continue;
+    h->abandoned = true; /* its thread does not exist here; its cache is lost */
+    h->abandoned_next = heaps_abandoned;
+    heaps_abandoned = h;
+  }
+}
+
+/* ---- the process ---- */
+
+static _Atomic int init_state; /* 0 none, 1 running, 2 done */
+static __thread bool init_running_here __attribute__((tls_model("initial-exec")));
+
+void heap_global_init(void) {
+  if (likely(atomic_load_explicit(&init_state, memory_order_acquire) == 2)) return;
+  int expected = 0;
+  if (!atomic_compare_exchange_strong(&init_state, &expected, 1)) {
+    if (init_running_here) return; /* a call back from inside the set-up */
+    while (atomic_load_explicit(&init_state, memory_order_acquire) != 2) sched_yield();
+    return;
+  }
+  init_running_here = true;
+  diag_init();
+  options_init();
+  heap_key_ok = pthread_key_create(&heap_key, heap_thread_exit) == 0;
+  if (!heap_key_ok) diag_write(2, "hakmem: no thread key left: exiting threads keep their heaps\n");
+  pthread_atfork(heap_fork_prepare, heap_fork_parent, heap_fork_child);
+  init_running_here = false;
+  atomic_store_explicit(&init_state, 2, memory_order_release);
+}
+
+void *heap_alloc_slow(unsigned cls) {
+  struct heap *h = hk_tcache.heap;
+  if (unlikely(!h)) {
+    h = heap_attach();
+    if (!h) {
+      errno = ENOMEM;
+      return NULL;
+    }
+    void *p = tcache_pop(cls); /* set-up may have allocated and freed */
+    if (p) return p;
+  }
+  heap_collect_pending(h, false);
+  struct tcache_bin *b = &hk_tcache.bins[cls];
+  unsigned want = b->max / 2, got = 0;
+  struct free_block *head = NULL, *tail = NULL;
+  while (got < want) {
+    struct slab *s = h->partial[cls];
+    if (!s && !(s = heap_new_slab(h, cls))) break;
+    struct free_block *h2, *t2;
+    unsigned n = slab_take(s, want - got, &h2, &t2);
+    if (n) {
+      if (tail) tail->next = h2;
+      else head = h2;
+      tail = t2;
+      got += n;
+    }
+    if (!slab_has_room(s)) partial_remove(h, s);
+  }
+  if (!got) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  stats_add(STAT_bytes_in_use, (int64_t)got * (int64_t)class_to_size(cls));
+  tail->next = b->head;
+  b->head = head->next;
+  b->count += got - 1;
+  head->cookie = 0;
+  return head;
+}
+
+struct slab *heap_check_small(const void *p, const char *op) {
+  struct slab *s = slab_of(p);
+  if (unlikely(!s->owner || !slab_holds_block(s, p)))
+    diag_fatal(op, p, "not a block hakmem returned");
+  if (unlikely(((const struct free_block *)p)->cookie == diag_cookie(p)))
+    diag_fatal(op, p, "block already freed");
+  return s;
+}
+
+void heap_free_small(void *p) {
+  struct slab *s = slab_of(p);
+  if (unlikely(!s->owner || !slab_holds_block(s, p)))
+    diag_fatal("free(): invalid pointer", p, "not a block hakmem returned");
+  struct free_block *b = p;
+  if (unlikely(b->cookie == diag_cookie(p))) diag_fatal("free(): double free", p, NULL);
+  struct heap *h = hk_tcache.heap;
+  if (s->owner != h) {
+    b->cookie = diag_cookie(p);
+    struct heap *owner = s->owner;
+    if (slab_put_remote(s, b)) heap_push_pending(owner, s);
+    stats_add(STAT_remote_frees, 1);
+    return;
+  }
+  /* Our own block and a full bin: keep half, return the colder half. */
+  struct tcache_bin *bin = &hk_tcache.bins[s->cls];
+  tcache_flush(h, s->cls, bin->max / 2, false);
+  if (!tcache_push(s, p)) {
+    b->cookie = diag_cookie(p);
+    slab_put_local(s, b);
+    heap_slab_refresh(h, s, false);
+    stats_add(STAT_bytes_in_use, -(int64_t)s->block_size);
+  }
+}
+
+size_t heap_trim(void) {
+  struct heap *h = hk_tcache.heap;
+  if (h) {
+    for (unsigned c = 0; c < CLASS_COUNT; c++) tcache_flush(h, c, 0, true);
+    heap_collect_pending(h, true);
+    heap_release_empty(h);
+  }
+  heap_reclaim_abandoned(true);
+  large_trim();
+  return lru_trim(1);
+}

@@ -1,0 +1,41 @@
+/* heap.h: a thread's slabs and SuperSlabs, and the slow paths of small
+ * blocks: refilling and flushing the thread cache, frees from other
+ * threads, thread exit, abandoned heaps, fork. */
+#ifndef HAKMEM_HEAP_H
+#define HAKMEM_HEAP_H
+
+#include <stddef.h>
+
+#include "tcache.h"
+#include "types.h"
+
+struct heap {
+  struct slab *partial[CLASS_COUNT];  /* slabs of each class with a block to give */
+  struct superslab *ss_avail;         /* owned SuperSlabs with a free unit */
+  _Atomic(struct slab *) pending;     /* slabs with remote frees, pushed by other threads */
+  struct heap *all_next;              /* every heap, under heaps_lock */
+  struct heap *abandoned_next;        /* while abandoned, under heaps_lock */
+  bool abandoned;                     /* its thread has exited */
+};
+
+/* The once-per-process set-up; safe to call from any allocation path. */
+void heap_global_init(void);
+
+/* Malloc of class cls when the thread cache's bin is empty. NULL with errno
+ * ENOMEM when no memory can be had. */
+void *heap_alloc_slow(unsigned cls);
+
+/* Free of a block in a small SuperSlab that did not take the fast path:
+ * validates it (aborting on a bad free), then caches, flushes or sends it
+ * to its owner. */
+void heap_free_small(void *p);
+
+/* Validate a small block for realloc / malloc_usable_size; aborts with
+ * `op` in the message when p is not a live block. Returns its slab. */
+struct slab *heap_check_small(const void *p, const char *op);
+
+/* Give back what this thread caches, what abandoned heaps hold, and the
+ * LRU. Returns the bytes released to the kernel. */
+size_t heap_trim(void);
+
+#endif /* HAKMEM_HEAP_H */

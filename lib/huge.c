@@ -1,0 +1,125 @@
+/* huge.c: blocks in regions of their own. */
+#include "huge.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "diag.h"
+#include "lru.h"
+#include "options.h"
+#include "os.h"
+#include "region_map.h"
+#include "stats.h"
+
+#define HUGE_OFFSET ((size_t)64) /* the header's cache line */
+#define HUGE_CHUNKS_MAX 250      /* region-map entries a block may need */
+
+static size_t round_page(size_t n) { return (n + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1); }
+
+/* A cached region that fits: up to an eighth larger than needed. */
+static struct region_header *huge_from_lru(size_t map) {
+  struct region_header *h = lru_take(map, map + round_page(map / 8));
+  if (!h) return NULL;
+  if (h->kind != REGION_HUGE) region_set_kind(h, REGION_HUGE);
+  return h;
+}
+
+/* Bytes from which the region's contents are known to be zero. */
+static size_t clean_from_state(const struct region_header *h, size_t offset) {
+  switch (h->pages) {
+  case HAKMEM_SUPPLY_FRESH: return offset;
+  case HAKMEM_SUPPLY_REFAULT: return PAGE_SIZE; /* the header page keeps old bytes */
+  default: return h->size;
+  }
+}
+
+void *huge_alloc(size_t size, size_t align, bool zero) {
+  size_t offset = align > HUGE_OFFSET ? align : HUGE_OFFSET;
+  size_t chunks = (offset >> REGION_SHIFT) + 1;
+  if (size > (size_t)PTRDIFF_MAX - offset - REGION_SIZE || chunks > HUGE_CHUNKS_MAX) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  size_t map = round_page(offset + size);
+  struct region_header *h = chunks == 1 ? huge_from_lru(map) : NULL;
+  if (!h && !(h = region_map_new(map, REGION_HUGE, (unsigned)chunks))) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  struct huge_header *hh = (struct huge_header *)h;
+  h->chunks = (uint8_t)chunks;
+  hh->offset = offset;
+  hh->usable = h->size - offset;
+  hh->clean_from = clean_from_state(h, offset);
+  uint64_t pages = h->size / PAGE_SIZE - 1;
+  stats_supply((enum hakmem_supply_path)h->pages, pages, 0, 0);
+  stats_add(STAT_huge_live, 1);
+  stats_add(STAT_bytes_in_use, (int64_t)h->size);
+  char *p = (char *)h + offset;
+  if (zero && hh->clean_from > offset) {
+    size_t dirty = hh->clean_from - offset;
+    memset(p, 0, dirty < size ? dirty : size);
+  }
+  return p;
+}
+
+/* The header of the live huge block at p, or abort naming op. */
+static struct huge_header *huge_check(const void *p, const char *op) {
+  struct region_header *h = region_of(p);
+  struct huge_header *hh = (struct huge_header *)h;
+  if (!h || h->kind != REGION_HUGE || (const char *)h + hh->offset != (const char *)p)
+    diag_fatal(op, p, "not a block hakmem returned");
+  if (h->in_lru) diag_fatal(op, p, "block already freed");
+  return hh;
+}
+
+void huge_free(void *p) {
+  struct huge_header *hh = huge_check(p, "free(): invalid pointer");
+  struct region_header *h = &hh->h;
+  stats_add(STAT_huge_live, -1);
+  stats_add(STAT_bytes_in_use, -(int64_t)h->size);
+  /* Blocks bigger than a quarter of the cache would flush it: unmap them. */
+  if (h->chunks > 1 || h->size > ((size_t)hakmem_options.lru_max_mb << 20) / 4) region_unmap(h);
+  else lru_put(h);
+}
+
+size_t huge_usable(const void *p, const char *op) { return huge_check(p, op)->usable; }
+
+static void huge_unpublish(struct region_header *h) {
+  const struct os_page_supplier *s = os_page_supplier();
+  if (s && s->region_unmapping) s->region_unmapping(h, h->size);
+  region_withdraw(h);
+}
+
+static void huge_publish(struct region_header *h) {
+  region_publish(h);
+  const struct os_page_supplier *s = os_page_supplier();
+  if (s && s->region_mapped) s->region_mapped(h, h->size);
+}
+
+void *huge_realloc(void *p, size_t size) {
+  struct huge_header *hh = huge_check(p, "realloc(): invalid pointer");
+  struct region_header *h = &hh->h;
+  size_t offset = hh->offset;
+  if (size > (size_t)PTRDIFF_MAX - offset - REGION_SIZE) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  size_t map = round_page(offset + size), old = h->size;
+  if (map <= old && map >= old / 2) return p;
+  huge_unpublish(h);
+  struct region_header *n = os_remap_aligned(h, old, map, REGION_SIZE);
+  if (!n) {
+    huge_publish(h);
+    errno = ENOMEM;
+    return NULL;
+  }
+  struct huge_header *nh = (struct huge_header *)n;
+  n->size = map;
+  nh->usable = map - offset;
+  if (nh->clean_from > map) nh->clean_from = map;
+  if (map > old) stats_supply(HAKMEM_SUPPLY_FRESH, (map - old) / PAGE_SIZE, 0, 0);
+  stats_add(STAT_bytes_in_use, (int64_t)map - (int64_t)old);
+  huge_publish(n);
+  return (char *)n + offset;
+}

@@ -1,0 +1,230 @@
+/* large.c: runs of pages in large SuperSlabs, first fit, under one lock.
+ *
+ * Blocks of 32 KiB to 1 MiB are rarer than small ones and live longer; a
+ * global lock keeps this simple. The lock is held for the bitmap search and
+ * update only: clearing memory for calloc happens after it is dropped. */
+#include "large.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "diag.h"
+#include "lock.h"
+#include "lru.h"
+#include "region_map.h"
+#include "stats.h"
+#include "superslab.h"
+#include "types.h"
+
+#define RUN_PAGES_MAX (PAGES_PER_REGION - 1)
+
+static hk_lock_t large_lock = HK_LOCK_INIT;
+static struct large_ss *large_avail; /* large SuperSlabs with a free page */
+
+static inline bool bit_get(const uint64_t *map, unsigned i) { return (map[i / 64] >> (i % 64)) & 1; }
+static inline void bit_set(uint64_t *map, unsigned i) { map[i / 64] |= (uint64_t)1 << (i % 64); }
+static inline void bit_clear(uint64_t *map, unsigned i) { map[i / 64] &= ~((uint64_t)1 << (i % 64)); }
+
+static void avail_push(struct large_ss *l) {
+  l->prev = NULL;
+  l->next = large_avail;
+  if (large_avail) large_avail->prev = l;
+  large_avail = l;
+}
+
+static void avail_remove(struct large_ss *l) {
+  if (l->prev) l->prev->next = l->next;
+  else large_avail = l->next;
+  if (l->next) l->next->prev = l->prev;
+  l->next = l->prev = NULL;
+}
+
+/* Set up the header of a region from superslab_region_acquire(). Pages
+ * resident before keep their state; released ones are absent and clean. */
+static struct large_ss *large_ss_init(struct region_header *h) {
+  struct large_ss *l = (struct large_ss *)h;
+  uint64_t absent[PAGES_PER_REGION / 64], dirty[PAGES_PER_REGION / 64];
+  bool lazyfree = h->pages == HAKMEM_SUPPLY_LAZYFREE;
+  if (h->pages == HAKMEM_SUPPLY_REUSE || lazyfree) {
+    if (h->kind == REGION_LARGE) {
+      memcpy(absent, l->absent_map, sizeof absent);
+      lazyfree = lazyfree || l->lazyfree;
+    } else {
+      uint32_t present = h->kind == REGION_SMALL ? ((struct superslab *)h)->present_units : 0xffffffffu;
+      lazyfree = lazyfree || (h->kind == REGION_SMALL && ((struct superslab *)h)->lazyfree_units);
+      for (unsigned w = 0; w < PAGES_PER_REGION / 64; w++) {
+        uint64_t m = 0;
+        for (unsigned u = 0; u < 4; u++)
+          if (!((present >> (w * 4 + u)) & 1)) m |= (uint64_t)0xffff << (u * 16);
+        absent[w] = m;
+      }
+    }
+    for (unsigned w = 0; w < PAGES_PER_REGION / 64; w++) dirty[w] = ~absent[w];
+  } else {
+    h->absent_path = h->pages;
+    memset(absent, 0xff, sizeof absent);
+    memset(dirty, 0, sizeof dirty);
+  }
+  if (h->kind != REGION_LARGE) region_set_kind(h, REGION_LARGE);
+  memset((char *)l + sizeof l->h, 0, sizeof *l - sizeof l->h);
+  memcpy(l->absent_map, absent, sizeof absent);
+  memcpy(l->dirty_map, dirty, sizeof dirty);
+  bit_clear(l->absent_map, 0);
+  l->lazyfree = lazyfree;
+  memset(l->free_map, 0xff, sizeof l->free_map);
+  bit_clear(l->free_map, 0);
+  l->free_pages = RUN_PAGES_MAX;
+  return l;
+}
+
+/* First run of n free pages starting at a multiple of ap; -1 if none. */
+static int find_run(const struct large_ss *l, unsigned n, unsigned ap) {
+  unsigned i = ap;
+  while (i + n <= PAGES_PER_REGION) {
+    unsigned j = i;
+    while (j < i + n && bit_get(l->free_map, j)) j++;
+    if (j == i + n) return (int)i;
+    i = (j + ap) & ~(ap - 1);
+  }
+  return -1;
+}
+
+/* Claim free pages [i, i+n), counting them in the ledger by the path they
+ * take. Returns whether they were all clean (zero). */
+static bool claim_pages(struct large_ss *l, unsigned i, unsigned n) {
+  bool clean = true;
+  uint64_t absent = 0;
+  for (unsigned p = i; p < i + n; p++) {
+    bit_clear(l->free_map, p);
+    if (bit_get(l->dirty_map, p)) clean = false;
+    bit_set(l->dirty_map, p);
+    if (bit_get(l->absent_map, p)) {
+      absent++;
+      bit_clear(l->absent_map, p);
+    }
+  }
+  l->free_pages -= n;
+  if (absent) stats_supply((enum hakmem_supply_path)l->h.absent_path, absent, 0, 0);
+  if (n - absent) stats_supply(l->lazyfree ? HAKMEM_SUPPLY_LAZYFREE : HAKMEM_SUPPLY_REUSE, n - absent, 0, 0);
+  return clean;
+}
+
+static bool take_run(struct large_ss *l, unsigned i, unsigned n) {
+  bit_set(l->head_map, i);
+  l->run_pages[i] = (uint16_t)n;
+  return claim_pages(l, i, n);
+}
+
+void *large_alloc(size_t size, size_t align, bool zero) {
+  unsigned n = (unsigned)((size + PAGE_SIZE - 1) / PAGE_SIZE);
+  unsigned ap = align > PAGE_SIZE ? (unsigned)(align / PAGE_SIZE) : 1;
+  struct large_ss *l;
+  int i = -1;
+  hk_lock(&large_lock);
+  for (l = large_avail; l; l = l->next)
+    if (l->free_pages >= n && (i = find_run(l, n, ap)) >= 0) break;
+  if (!l) {
+    struct region_header *h = superslab_region_acquire(REGION_LARGE);
+    if (!h) {
+      hk_unlock(&large_lock);
+      errno = ENOMEM;
+      return NULL;
+    }
+    l = large_ss_init(h);
+    stats_add(STAT_ss_live, 1);
+    avail_push(l);
+    i = find_run(l, n, ap);
+  }
+  bool clean = take_run(l, (unsigned)i, n);
+  if (l->free_pages == 0) avail_remove(l);
+  hk_unlock(&large_lock);
+  stats_add(STAT_bytes_in_use, (int64_t)n * (int64_t)PAGE_SIZE);
+  char *p = (char *)l + (size_t)i * PAGE_SIZE;
+  if (zero && !clean) memset(p, 0, size);
+  return p;
+}
+
+/* Under large_lock: the header page index of a live run at p, or abort. */
+static unsigned run_index(const struct large_ss *l, const void *p, const char *op) {
+  uintptr_t off = (uintptr_t)p - (uintptr_t)l;
+  unsigned i = (unsigned)(off / PAGE_SIZE);
+  if ((off & (PAGE_SIZE - 1)) == 0 && i != 0 && bit_get(l->head_map, i)) return i;
+  bool freed = (off & (PAGE_SIZE - 1)) == 0 && i != 0 && bit_get(l->free_map, i);
+  hk_unlock(&large_lock);
+  diag_fatal(op, p, freed ? "block already freed" : "not a block hakmem returned");
+}
+
+void large_free(void *p) {
+  struct large_ss *l = (struct large_ss *)superslab_of(p);
+  hk_lock(&large_lock);
+  unsigned i = run_index(l, p, "free(): invalid pointer");
+  unsigned n = l->run_pages[i];
+  bit_clear(l->head_map, i);
+  for (unsigned q = i; q < i + n; q++) bit_set(l->free_map, q);
+  bool was_full = l->free_pages == 0;
+  l->free_pages += n;
+  stats_add(STAT_bytes_in_use, -(int64_t)n * (int64_t)PAGE_SIZE);
+  bool empty = l->free_pages == RUN_PAGES_MAX;
+  if (was_full) avail_push(l);
+  /* Keep the last large SuperSlab with room; give the others back. */
+  if (empty && !(large_avail == l && l->next == NULL)) {
+    avail_remove(l);
+    stats_add(STAT_ss_live, -1);
+    lru_put(&l->h);
+  }
+  hk_unlock(&large_lock);
+}
+
+size_t large_usable(const void *p, const char *op) {
+  struct large_ss *l = (struct large_ss *)superslab_of(p);
+  hk_lock(&large_lock);
+  unsigned i = run_index(l, p, op);
+  size_t n = l->run_pages[i];
+  hk_unlock(&large_lock);
+  return n * PAGE_SIZE;
+}
+
+bool large_resize(void *p, size_t size) {
+  struct large_ss *l = (struct large_ss *)superslab_of(p);
+  unsigned want = (unsigned)((size + PAGE_SIZE - 1) / PAGE_SIZE);
+  bool ok = true;
+  hk_lock(&large_lock);
+  unsigned i = run_index(l, p, "realloc(): invalid pointer");
+  unsigned n = l->run_pages[i];
+  if (want > n) {
+    unsigned q = i + n;
+    while (q < i + want && q < PAGES_PER_REGION && bit_get(l->free_map, q)) q++;
+    ok = q == i + want;
+    if (ok) {
+      claim_pages(l, i + n, want - n);
+      l->run_pages[i] = (uint16_t)want;
+      if (l->free_pages == 0) avail_remove(l);
+      stats_add(STAT_bytes_in_use, (int64_t)(want - n) * (int64_t)PAGE_SIZE);
+    }
+  } else if (want < n) {
+    bool was_full = l->free_pages == 0;
+    l->run_pages[i] = (uint16_t)want;
+    for (unsigned r = i + want; r < i + n; r++) bit_set(l->free_map, r);
+    l->free_pages += n - want;
+    if (was_full) avail_push(l);
+    stats_add(STAT_bytes_in_use, -(int64_t)(n - want) * (int64_t)PAGE_SIZE);
+  }
+  hk_unlock(&large_lock);
+  return ok;
+}
+
+void large_trim(void) {
+  hk_lock(&large_lock);
+  for (struct large_ss *l = large_avail, *next; l; l = next) {
+    next = l->next;
+    if (l->free_pages != RUN_PAGES_MAX) continue;
+    avail_remove(l);
+    stats_add(STAT_ss_live, -1);
+    lru_put(&l->h);
+  }
+  hk_unlock(&large_lock);
+}
+
+void large_fork_prepare(void) { hk_lock(&large_lock); }
+void large_fork_parent(void) { hk_unlock(&large_lock); }
+void large_fork_child(void) { hk_lock_reset(&large_lock); }

@@ -1,0 +1,31 @@
+/* large.h: blocks above SMALL_MAX up to LARGE_MAX, as runs of pages in
+ * large SuperSlabs (page 0 is the header; 511 pages to hand out). Waste is
+ * under a page per block; a run's pages are tracked as free, dirty (may
+ * hold old bytes: calloc must clear them) and absent (released). */
+#ifndef HAKMEM_LARGE_H
+#define HAKMEM_LARGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* A run for size bytes aligned to align (a power of two up to LARGE_MAX);
+ * zeroed when `zero`. NULL with errno ENOMEM. */
+void *large_alloc(size_t size, size_t align, bool zero);
+
+/* Free; aborts on a pointer that is not the start of a live run. */
+void large_free(void *p);
+
+/* Usable bytes of a live run; aborts (naming op) when p is not one. */
+size_t large_usable(const void *p, const char *op);
+
+/* Grow or shrink a live run in place to hold size bytes. */
+bool large_resize(void *p, size_t size);
+
+/* Empty large SuperSlabs kept for reuse go to the LRU. */
+void large_trim(void);
+
+void large_fork_prepare(void);
+void large_fork_parent(void);
+void large_fork_child(void);
+
+#endif /* HAKMEM_LARGE_H */

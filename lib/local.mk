@@ -1,0 +1,42 @@
+# lib/: the allocator. Its objects are built once, into a convenience
+# library that both the installed library and the unit tests link.
+noinst_LTLIBRARIES += lib/libhakmem_core.la
+lib_libhakmem_core_la_SOURCES = \
+	lib/api.c \
+	lib/diag.c \
+	lib/diag.h \
+	lib/heap.c \
+	lib/heap.h \
+	lib/huge.c \
+	lib/huge.h \
+	lib/large.c \
+	lib/large.h \
+	lib/lock.h \
+	lib/lru.c \
+	lib/lru.h \
+	lib/options.c \
+	lib/options.h \
+	lib/os.c \
+	lib/os.h \
+	lib/region_map.c \
+	lib/region_map.h \
+	lib/size_class.c \
+	lib/size_class.h \
+	lib/slab.c \
+	lib/slab.h \
+	lib/stats.c \
+	lib/stats.h \
+	lib/superslab.c \
+	lib/superslab.h \
+	lib/tcache.h \
+	lib/types.h
+lib_libhakmem_core_la_CFLAGS = $(AM_CFLAGS) $(HAKMEM_CFLAGS)
+lib_libhakmem_core_la_LIBADD =
+
+lib_LTLIBRARIES += lib/libhakmem.la
+lib_libhakmem_la_SOURCES =
+lib_libhakmem_la_LIBADD = lib/libhakmem_core.la $(PTHREAD_LIBS)
+lib_libhakmem_la_LDFLAGS = -version-info 0:0:0 -no-undefined \
+	-Wl,--version-script=$(srcdir)/lib/hakmem.map -Wl,-z,nodelete
+EXTRA_lib_libhakmem_la_DEPENDENCIES = lib/hakmem.map
+EXTRA_DIST += lib/hakmem.map

@@ -1,0 +1,167 @@
+/* lru.c: the cache of empty regions and its lazy-zero policy.
+ *
+ * The list runs from the most recently cached region (head) to the least
+ * (tail). Kernel calls are never made under lru_lock: entries to release or
+ * unmap are unlinked into a batch first, and released ones come back at the
+ * tail afterwards. */
+#include "lru.h"
+
+#include "lock.h"
+#include "options.h"
+#include "os.h"
+#include "region_map.h"
+#include "stats.h"
+
+static hk_lock_t lru_lock = HK_LOCK_INIT;
+static struct region_header *lru_head, *lru_tail;
+static size_t lru_count, lru_bytes, lru_pending, lru_superslabs;
+
+struct lru_batch {
+  struct region_header *release; /* linked by lru_next */
+  struct region_header *unmap;
+  size_t bytes;
+};
+
+static bool is_superslab(const struct region_header *h) { return h->kind != REGION_HUGE; }
+
+static enum os_release_mode lru_policy(void) {
+  enum os_release_mode mode = (enum os_release_mode)hakmem_options.ss_lazy_zero;
+  const struct os_page_supplier *s = os_page_supplier();
+  if (mode == OS_RELEASE_PAGER && !(s && s->reclaim)) return OS_RELEASE_DONTNEED;
+  return mode;
+}
+
+static void lru_unlink(struct region_header *h) {
+  if (h->lru_prev) h->lru_prev->lru_next = h->lru_next;
+  else lru_head = h->lru_next;
+  if (h->lru_next) h->lru_next->lru_prev = h->lru_prev;
+  else lru_tail = h->lru_prev;
+  lru_count--;
+  lru_bytes -= h->size;
+  lru_superslabs -= is_superslab(h);
+  if (h->lru_release != OS_RELEASE_KEEP) lru_pending--;
+}
+
+static void lru_link(struct region_header *h, bool at_head) {
+  if (at_head) {
+    h->lru_prev = NULL;
+    h->lru_next = lru_head;
+    if (lru_head) lru_head->lru_prev = h;
+    else lru_tail = h;
+    lru_head = h;
+  } else {
+    h->lru_next = NULL;
+    h->lru_prev = lru_tail;
+    if (lru_tail) lru_tail->lru_next = h;
+    else lru_head = h;
+    lru_tail = h;
+  }
+  lru_count++;
+  lru_bytes += h->size;
+  lru_superslabs += is_superslab(h);
+  if (h->lru_release != OS_RELEASE_KEEP) lru_pending++;
+}
+
+static bool over_limits(uint64_t now) {
+  if (!lru_tail) return false;
+  return lru_count > (size_t)hakmem_options.lru_max ||
+         lru_bytes > ((size_t)hakmem_options.lru_max_mb << 20) ||
+         now - lru_tail->lru_since_ns > (uint64_t)hakmem_options.lru_age_ms * 1000000u;
+}
+
+/* Under lru_lock: move what must be unmapped or released into b. */
+static void lru_collect(struct lru_batch *b, uint64_t now, bool release_all, bool unmap_all) {
+  while (lru_tail && (unmap_all || over_limits(now))) {
+    struct region_header *h = lru_tail;
+    lru_unlink(h);
+    h->lru_next = b->unmap;
+    b->unmap = h;
+  }
+  for (struct region_header *h = lru_tail, *prev; h && lru_pending; h = prev) {
+    prev = h->lru_prev;
+    if (h->lru_release == OS_RELEASE_KEEP) continue;
+    if (!release_all && lru_pending <= LRU_PENDING_MAX && now - h->lru_since_ns < LRU_PENDING_NS) continue;
+    lru_unlink(h);
+    h->lru_next = b->release;
+    b->release = h;
+  }
+  stats_set(STAT_ss_cached, lru_superslabs);
+}
+
+/* Without the lock: the kernel calls, then the released regions go back. */
+static void lru_finish(struct lru_batch *b) {
+  struct region_header *released = NULL;
+  for (struct region_header *h = b->release, *next; h; h = next) {
+    next = h->lru_next;
+    enum os_release_mode mode = (enum os_release_mode)h->lru_release;
+    h->pages = (uint8_t)os_release_region((char *)h + PAGE_SIZE, h->size - PAGE_SIZE, mode);
+    h->lru_release = OS_RELEASE_KEEP;
+    if (h->pages != HAKMEM_SUPPLY_REUSE) b->bytes += h->size - PAGE_SIZE;
+    h->lru_next = released;
+    released = h;
+  }
+  for (struct region_header *h = b->unmap, *next; h; h = next) {
+    next = h->lru_next;
+    b->bytes += h->size;
+    h->in_lru = 0;
+    if (is_superslab(h)) stats_add(STAT_ss_unmapped_total, 1);
+    region_unmap(h);
+  }
+  if (!released) return;
+  hk_lock(&lru_lock);
+  for (struct region_header *h = released, *next; h; h = next) {
+    next = h->lru_next;
+    lru_link(h, false);
+  }
+  stats_set(STAT_ss_cached, lru_superslabs);
+  hk_unlock(&lru_lock);
+}
+
+void lru_put(struct region_header *h) {
+  struct lru_batch b = { 0 };
+  uint64_t now = os_now_ns();
+  h->in_lru = 1;
+  h->pages = HAKMEM_SUPPLY_REUSE; /* until released: the region's own maps tell what is resident */
+  h->lru_since_ns = now;
+  h->lru_release = (uint8_t)lru_policy();
+  hk_lock(&lru_lock);
+  lru_link(h, true);
+  lru_collect(&b, now, false, false);
+  hk_unlock(&lru_lock);
+  lru_finish(&b);
+}
+
+struct region_header *lru_take(size_t min, size_t max) {
+  struct lru_batch b = { 0 };
+  struct region_header *found = NULL;
+  hk_lock(&lru_lock);
+  for (struct region_header *h = lru_head; h; h = h->lru_next) {
+    if (h->size >= min && h->size <= max) {
+      found = h;
+      break;
+    }
+  }
+  if (found) {
+    lru_unlink(found);
+    found->lru_release = OS_RELEASE_KEEP;
+    found->in_lru = 0;
+  }
+  if (lru_pending) lru_collect(&b, os_now_ns(), false, false);
+  else stats_set(STAT_ss_cached, lru_superslabs);
+  hk_unlock(&lru_lock);
+  lru_finish(&b);
+  return found;
+}
+
+size_t lru_trim(int all) {
+  struct lru_batch b = { 0 };
+  hk_lock(&lru_lock);
+  lru_collect(&b, os_now_ns(), true, all != 0);
+  hk_unlock(&lru_lock);
+  lru_finish(&b);
+  return b.bytes;
+}
+
+void lru_fork_prepare(void) { hk_lock(&lru_lock); }
+void lru_fork_parent(void) { hk_unlock(&lru_lock); }
+void lru_fork_child(void) { hk_lock_reset(&lru_lock); }

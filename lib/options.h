@@ -1,0 +1,41 @@
+/* options.h: the HAKMEM_* environment options, read once at start-up.
+ *
+ * One list: each option's name, default, bounds and description. The
+ * environment variable is HAKMEM_<NAME>; HAKMEM_VERBOSE=1 prints them all
+ * at start-up, and the README's table is this list. Values out of bounds
+ * are clamped and reported on stderr. */
+#ifndef HAKMEM_OPTIONS_H
+#define HAKMEM_OPTIONS_H
+
+#include <stdint.h>
+
+/* X(NAME, field, default, min, max, description) */
+#define HAKMEM_OPTIONS(X)                                                                  \
+  X(SS_LAZY_ZERO, ss_lazy_zero, 1, 0, 3,                                                  \
+    "pages of an empty SuperSlab entering the LRU: 0 keep, 1 MADV_DONTNEED, "              \
+    "2 MADV_FREE, 3 hand to the pager (1 when no pager runs)")                             \
+  X(LRU_MAX, lru_max, 32, 0, 4096, "most empty SuperSlabs and huge blocks kept for reuse") \
+  X(LRU_MAX_MB, lru_max_mb, 256, 0, 1 << 20, "most MiB kept in the LRU cache")             \
+  X(LRU_AGE_MS, lru_age_ms, 2000, 1, 3600000, "age after which a cached region is unmapped") \
+  X(STATS, stats, 0, 0, 1, "print statistics and the page-supply ledger to stderr at exit") \
+  X(VERBOSE, verbose, 0, 0, 1, "print the options in force at start-up")                   \
+  X(UFFD, uffd, 0, 0, 1, "start the userfaultfd pager at load (--enable-uffd builds)")     \
+  X(PAGER_CHUNK_KB, pager_chunk_kb, 256, 4, 2048,                                          \
+    "pager: bytes moved into a SuperSlab per fault, in KiB")                               \
+  X(PAGER_DIRECT, pager_direct, 1, 0, 1,                                                   \
+    "pager: 1 moves pages into a fresh slab on the allocating thread, no fault")           \
+  X(PAGER_POOL_MB, pager_pool_mb, 64, 1, 65536, "pager: most MiB of pre-zeroed pages kept")
+
+struct hakmem_options {
+#define OPTION_FIELD(NAME, field, def, lo, hi, text) int64_t field;
+  HAKMEM_OPTIONS(OPTION_FIELD)
+#undef OPTION_FIELD
+};
+
+/* Read once by options_init(); read-only afterwards. */
+extern struct hakmem_options hakmem_options;
+
+void options_init(void);
+void options_print(int fd);
+
+#endif /* HAKMEM_OPTIONS_H */

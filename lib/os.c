@@ -1,0 +1,209 @@
+/* os.c: mmap, munmap, mremap and madvise, counted and timed, and the page
+ * supplier hook. Every result is checked; the fallbacks are:
+ *  - MAP_FIXED_NOREPLACE refused or ignored: over-map by the alignment and
+ *    trim (three calls instead of one);
+ *  - MADV_FREE unsupported (EINVAL): MADV_DONTNEED;
+ *  - MADV_POPULATE_WRITE unsupported (EINVAL, kernels before 5.14): the
+ *    program faults its pages in itself; the ledger counts them untimed;
+ *  - mremap cannot grow in place: move to a fresh aligned range. */
+#include "os.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "config.h"
+#include "region_map.h"
+#include "stats.h"
+#include "types.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+#ifndef MADV_FREE
+#define MADV_FREE 8
+#endif
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
+static _Atomic(const struct os_page_supplier *) supplier;
+static atomic_bool populate_missing;
+static atomic_bool madv_free_missing;
+static _Atomic uintptr_t map_hint;
+
+uint64_t os_now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static void *timed_mmap(void *addr, size_t len, int flags) {
+  uint64_t t0 = os_now_ns();
+  void *p = mmap(addr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | flags, -1, 0);
+  stats_add(STAT_mmap_calls, 1);
+  stats_add(STAT_mmap_ns, (int64_t)(os_now_ns() - t0));
+  return p;
+}
+
+static int timed_munmap(void *addr, size_t len) {
+  uint64_t t0 = os_now_ns();
+  int rc = munmap(addr, len);
+  stats_add(STAT_munmap_calls, 1);
+  stats_add(STAT_munmap_ns, (int64_t)(os_now_ns() - t0));
+  return rc == 0 ? 0 : -errno;
+}
+
+static int timed_madvise(void *addr, size_t len, int advice) {
+  uint64_t t0 = os_now_ns();
+  int rc = madvise(addr, len, advice);
+  stats_add(STAT_madvise_calls, 1);
+  stats_add(STAT_madvise_ns, (int64_t)(os_now_ns() - t0));
+  return rc == 0 ? 0 : -errno;
+}
+
+/* One call when the hint (the end of the previous region) is free and
+ * aligned; the kernel grows mappings downwards, so this often holds. */
+static void *map_at_hint(size_t len, size_t align) {
+  uintptr_t hint = atomic_load_explicit(&map_hint, memory_order_relaxed);
+  if (hint == 0 || (hint & (align - 1)) != 0) return NULL;
+  void *p = timed_mmap((void *)hint, len, MAP_FIXED_NOREPLACE);
+  if (p == MAP_FAILED) return NULL;
+  if ((uintptr_t)p != hint) { /* a kernel before 4.17 took it as a hint */
+    timed_munmap(p, len);
+    return NULL;
+  }
+  return p;
+}
+
+static void *map_trimmed(size_t len, size_t align) {
+  size_t over = len + align - PAGE_SIZE;
+  if (over < len) return NULL;
+  char *raw = timed_mmap(NULL, over, 0);
+  if (raw == MAP_FAILED) return NULL;
+  char *p = (char *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
+  size_t head = (size_t)(p - raw), tail = over - head - len;
+  if (head) timed_munmap(raw, head);
+  if (tail) timed_munmap(p + len, tail);
+  return p;
+}
+
+void *os_map_aligned(size_t len, size_t align) {
+  void *p = map_at_hint(len, align);
+  if (!p) p = map_trimmed(len, align);
+  if (!p) return NULL;
+  atomic_store_explicit(&map_hint, (uintptr_t)p + len, memory_order_relaxed);
+  stats_add(STAT_bytes_mapped, (int64_t)len);
+  return p;
+}
+
+int os_unmap(void *addr, size_t len) {
+  int rc = timed_munmap(addr, len);
+  if (rc == 0) {
+    stats_add(STAT_bytes_mapped, -(int64_t)len);
+    stats_add(STAT_pages_released, (int64_t)(len / PAGE_SIZE));
+  }
+  return rc;
+}
+
+void *os_remap_aligned(void *addr, size_t old_len, size_t new_len, size_t align) {
+  uint64_t t0 = os_now_ns();
+  void *p = mremap(addr, old_len, new_len, 0);
+  stats_add(STAT_mmap_calls, 1);
+  stats_add(STAT_mmap_ns, (int64_t)(os_now_ns() - t0));
+  if (p != MAP_FAILED) {
+    stats_add(STAT_bytes_mapped, (int64_t)new_len - (int64_t)old_len);
+    return p;
+  }
+  if (new_len <= old_len) return NULL;
+  void *dst = os_map_aligned(new_len, align);
+  if (!dst) return NULL;
+  t0 = os_now_ns();
+  p = mremap(addr, old_len, new_len, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+  stats_add(STAT_mmap_calls, 1);
+  stats_add(STAT_mmap_ns, (int64_t)(os_now_ns() - t0));
+  if (p == MAP_FAILED) {
+    os_unmap(dst, new_len);
+    return NULL;
+  }
+  /* dst's pages were replaced and addr's range is gone. */
+  stats_add(STAT_bytes_mapped, -(int64_t)old_len);
+  return p;
+}
+
+int os_release(void *addr, size_t len, enum os_release_mode mode) {
+  int rc = 0;
+  if (mode == OS_RELEASE_KEEP) return 0;
+  if (mode == OS_RELEASE_FREE && !atomic_load_explicit(&madv_free_missing, memory_order_relaxed)) {
+    rc = timed_madvise(addr, len, MADV_FREE);
+    if (rc == -EINVAL) atomic_store(&madv_free_missing, true);
+    else goto out;
+  }
+  rc = timed_madvise(addr, len, MADV_DONTNEED);
+out:
+  if (rc == 0) stats_add(STAT_pages_released, (int64_t)(len / PAGE_SIZE));
+  return rc;
+}
+
+void os_supply(void *addr, size_t len, enum hakmem_supply_path path) {
+  const struct os_page_supplier *s = atomic_load_explicit(&supplier, memory_order_acquire);
+  if (s && s->supply) {
+    size_t done = s->supply(addr, len);
+    if (done >= len) return;
+    addr = (char *)addr + done;
+    len -= done;
+  }
+  uint64_t pages = len / PAGE_SIZE;
+  if (!atomic_load_explicit(&populate_missing, memory_order_relaxed)) {
+    uint64_t t0 = os_now_ns();
+    int rc = timed_madvise(addr, len, MADV_POPULATE_WRITE);
+    if (rc == 0) {
+      stats_supply(path, pages, 1, os_now_ns() - t0);
+      return;
+    }
+    if (rc == -EINVAL) atomic_store(&populate_missing, true);
+  }
+  stats_supply(path, pages, 0, 0);
+}
+
+void os_set_page_supplier(const struct os_page_supplier *s) {
+  atomic_store_explicit(&supplier, s, memory_order_release);
+}
+
+const struct os_page_supplier *os_page_supplier(void) {
+  return atomic_load_explicit(&supplier, memory_order_acquire);
+}
+
+enum hakmem_supply_path os_release_region(void *addr, size_t len, enum os_release_mode mode) {
+  if (mode == OS_RELEASE_PAGER) {
+    const struct os_page_supplier *s = os_page_supplier();
+    if (s && s->reclaim && s->reclaim(addr, len) == 0) return HAKMEM_SUPPLY_REFAULT;
+    mode = OS_RELEASE_DONTNEED;
+  }
+  if (os_release(addr, len, mode) != 0) return HAKMEM_SUPPLY_REUSE; /* still resident */
+  switch (mode) {
+  case OS_RELEASE_KEEP: return HAKMEM_SUPPLY_REUSE;
+  case OS_RELEASE_FREE:
+    return atomic_load(&madv_free_missing) ? HAKMEM_SUPPLY_REFAULT : HAKMEM_SUPPLY_LAZYFREE;
+  default: return HAKMEM_SUPPLY_REFAULT;
+  }
+}
+
+struct for_each_ctx {
+  void (*fn)(void *base, size_t len, void *arg);
+  void *arg;
+};
+
+static void for_each_thunk(struct region_header *h, void *arg) {
+  struct for_each_ctx *c = arg;
+  c->fn(h, h->size, c->arg);
+}
+
+void os_for_each_region(void (*fn)(void *base, size_t len, void *arg), void *arg) {
+  struct for_each_ctx c = { fn, arg };
+  region_for_each(for_each_thunk, &c);
+}
+
+void os_test_disable_populate(bool disable) { atomic_store(&populate_missing, disable); }
+void os_test_disable_madv_free(bool disable) { atomic_store(&madv_free_missing, disable); }

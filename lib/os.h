@@ -1,0 +1,94 @@
+/* os.h: every call the allocator makes to the kernel for memory.
+ *
+ * Contract: functions return 0 (or a pointer) on success and -errno (or
+ * NULL) on failure; none of them sets errno for the caller or calls
+ * malloc. Each call is counted and timed in the stats (mmap_calls,
+ * mmap_ns, ...). The page supplier below is where the pager plugs in:
+ * lib/ knows it only through this header and works without it. */
+#ifndef HAKMEM_OS_H
+#define HAKMEM_OS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hakmem.h"
+
+#define OS_PAGE_SIZE ((size_t)4096)
+
+/* What an empty region's pages become when it enters the LRU. */
+enum os_release_mode {
+  OS_RELEASE_KEEP = 0,     /* keep the pages resident */
+  OS_RELEASE_DONTNEED = 1, /* MADV_DONTNEED: zero on the next touch */
+  OS_RELEASE_FREE = 2,     /* MADV_FREE: the kernel takes them when it needs them */
+  OS_RELEASE_PAGER = 3,    /* hand them to the page supplier (pager) */
+};
+
+/* Map len bytes of anonymous read-write memory aligned to align (a power of
+ * two >= the page size). NULL when the kernel refuses. */
+void *os_map_aligned(size_t len, size_t align);
+
+/* Unmap a range previously mapped by os_map_aligned (or part of one). */
+int os_unmap(void *addr, size_t len);
+
+/* Grow or shrink a mapping to new_len at an address aligned to align; the
+ * contents move with it. Returns the new address or NULL (old one intact). */
+void *os_remap_aligned(void *addr, size_t old_len, size_t new_len, size_t align);
+
+/* Give the pages of [addr, addr+len) back with the given mode. Returns 0,
+ * or -errno; with MADV_FREE unsupported it falls back to MADV_DONTNEED and
+ * returns 0. The pager mode is only used through os_release_region(). */
+int os_release(void *addr, size_t len, enum os_release_mode mode);
+
+/* Make the absent pages of [addr, addr+len) present before the allocator
+ * writes to them: through the page supplier when one is installed,
+ * otherwise by MADV_POPULATE_WRITE. The pages are recorded in the ledger
+ * under `path` (FRESH or REFAULT) with the time spent. When neither works
+ * (kernel before 5.14) the program faults them in itself, and the ledger
+ * counts them with no time. Never fails. */
+void os_supply(void *addr, size_t len, enum hakmem_supply_path path);
+
+/* The page supplier. All hooks are called from application threads on the
+ * allocator's slow paths, possibly with allocator locks held: they must not
+ * call malloc, must not block on anything but their own short locks, and
+ * must not touch the ranges they are given. */
+struct os_page_supplier {
+  /* A region (a SuperSlab or a huge block's mapping) was mapped: all of it
+   * absent except, possibly, its first page (the header). */
+  void (*region_mapped)(void *base, size_t len);
+  /* A region is about to be unmapped, or moved by mremap. */
+  void (*region_unmapping)(void *base, size_t len);
+  /* Make [addr, addr+len) present with zeroed pages, now, on this thread
+   * (direct supply). Returns the number of bytes supplied from addr on
+   * (0 to decline); the rest is populated by the default path. The
+   * supplier records its own rows of the ledger. */
+  size_t (*supply)(void *addr, size_t len);
+  /* Take the pages of [addr, addr+len) from a region entering the LRU,
+   * leaving the range absent (and still registered). Returns 0, or -errno
+   * to make the allocator fall back to MADV_DONTNEED. */
+  int (*reclaim)(void *addr, size_t len);
+};
+
+/* Install (or, with NULL, remove) the page supplier. The caller keeps the
+ * struct alive until it is removed. */
+void os_set_page_supplier(const struct os_page_supplier *supplier);
+const struct os_page_supplier *os_page_supplier(void);
+
+/* Release [addr, addr+len) of a region entering the LRU by `mode`;
+ * OS_RELEASE_PAGER goes to the supplier's reclaim and falls back to
+ * MADV_DONTNEED. Returns the ledger path its pages take when next used. */
+enum hakmem_supply_path os_release_region(void *addr, size_t len, enum os_release_mode mode);
+
+/* Call fn for every region the allocator has mapped now (SuperSlabs live
+ * or cached, huge blocks), e.g. to register them with a new supplier. */
+void os_for_each_region(void (*fn)(void *base, size_t len, void *arg), void *arg);
+
+/* Monotonic nanoseconds (vDSO, no syscall). */
+uint64_t os_now_ns(void);
+
+/* For the tests of the fallbacks: pretend the kernel lacks
+ * MADV_POPULATE_WRITE (and MADV_FREE) from now on. */
+void os_test_disable_populate(bool disable);
+void os_test_disable_madv_free(bool disable);
+
+#endif /* HAKMEM_OS_H */

@@ -1,0 +1,89 @@
+/* region_map.c: the chunk map and the list of every region. */
+#include "region_map.h"
+
+#include "diag.h"
+#include "lock.h"
+#include "os.h"
+#include "stats.h"
+
+HIDDEN _Atomic uint8_t region_map[REGION_MAP_ENTRIES];
+
+static hk_lock_t regions_lock = HK_LOCK_INIT;
+static struct region_header *regions_head;
+
+struct region_header *region_of(const void *a) {
+  uintptr_t p = (uintptr_t)a;
+  unsigned kind = region_map_kind(p);
+  if (kind == REGION_NONE) return NULL;
+  uintptr_t base = p & ~(uintptr_t)REGION_MASK;
+  if (kind > REGION_HUGE) base -= (uintptr_t)(kind - REGION_HUGE) << REGION_SHIFT;
+  return (struct region_header *)base;
+}
+
+static void map_set(struct region_header *h, unsigned chunks, enum region_kind kind) {
+  uintptr_t first = (uintptr_t)h >> REGION_SHIFT;
+  for (unsigned i = 0; i < chunks; i++) {
+    uint8_t v = kind == REGION_NONE ? REGION_NONE : i == 0 ? (uint8_t)kind : (uint8_t)(REGION_HUGE + i);
+    atomic_store_explicit(&region_map[first + i], v, memory_order_release);
+  }
+}
+
+void region_publish(struct region_header *h) {
+  h->magic = REGION_MAGIC;
+  hk_lock(&regions_lock);
+  h->all_prev = NULL;
+  h->all_next = regions_head;
+  if (regions_head) regions_head->all_prev = h;
+  regions_head = h;
+  hk_unlock(&regions_lock);
+  map_set(h, h->chunks, (enum region_kind)h->kind);
+}
+
+void region_withdraw(struct region_header *h) {
+  map_set(h, h->chunks, REGION_NONE);
+  hk_lock(&regions_lock);
+  if (h->all_prev) h->all_prev->all_next = h->all_next;
+  else regions_head = h->all_next;
+  if (h->all_next) h->all_next->all_prev = h->all_prev;
+  hk_unlock(&regions_lock);
+  h->magic = 0;
+}
+
+struct region_header *region_map_new(size_t size, enum region_kind kind, unsigned chunks) {
+  struct region_header *h = os_map_aligned(size, REGION_SIZE);
+  if (!h) return NULL;
+  h->kind = (uint8_t)kind;
+  h->pages = HAKMEM_SUPPLY_FRESH;
+  h->absent_path = HAKMEM_SUPPLY_FRESH;
+  h->chunks = (uint8_t)chunks;
+  h->size = size;
+  region_publish(h);
+  const struct os_page_supplier *s = os_page_supplier();
+  if (s && s->region_mapped) s->region_mapped(h, size);
+  return h;
+}
+
+void region_unmap(struct region_header *h) {
+  size_t size = h->size;
+  const struct os_page_supplier *s = os_page_supplier();
+  if (s && s->region_unmapping) s->region_unmapping(h, size);
+  region_withdraw(h);
+  /* Unmapping a whole mapping splits no VMA and does not fail; if it did,
+   * the range is merely leaked: it is out of the map and never reused. */
+  if (os_unmap(h, size) != 0) diag_write(2, "hakmem: munmap of a region failed; its range is leaked\n");
+}
+
+void region_set_kind(struct region_header *h, enum region_kind kind) {
+  h->kind = (uint8_t)kind;
+  atomic_store_explicit(&region_map[(uintptr_t)h >> REGION_SHIFT], (uint8_t)kind, memory_order_release);
+}
+
+void region_for_each(void (*fn)(struct region_header *h, void *arg), void *arg) {
+  hk_lock(&regions_lock);
+  for (struct region_header *h = regions_head; h; h = h->all_next) fn(h, arg);
+  hk_unlock(&regions_lock);
+}
+
+void region_fork_prepare(void) { hk_lock(&regions_lock); }
+void region_fork_parent(void) { hk_unlock(&regions_lock); }
+void region_fork_child(void) { hk_lock_reset(&regions_lock); }

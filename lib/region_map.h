@@ -1,0 +1,50 @@
+/* region_map.h: which 2 MiB chunks of the address space hold hakmem regions.
+ *
+ * One byte per chunk of the 47-bit user address space (64 MiB of virtual
+ * memory in .bss, of which only the pages covering hakmem's regions are ever
+ * touched). free() reads it before it reads anything at p & ~REGION_MASK, so
+ * a pointer hakmem never returned is reported, not followed. The list of all
+ * regions serves stats, trimming and the pager's registration. */
+#ifndef HAKMEM_REGION_MAP_H
+#define HAKMEM_REGION_MAP_H
+
+#include <stdint.h>
+
+#include "types.h"
+
+#define REGION_MAP_BITS 47
+#define REGION_MAP_ENTRIES ((size_t)1 << (REGION_MAP_BITS - REGION_SHIFT))
+
+extern _Atomic uint8_t region_map[REGION_MAP_ENTRIES];
+
+/* The kind of the region holding address a (a map value, see types.h). */
+static inline unsigned region_map_kind(uintptr_t a) {
+  uintptr_t i = a >> REGION_SHIFT;
+  if (unlikely(i >= REGION_MAP_ENTRIES)) return REGION_NONE;
+  return atomic_load_explicit(&region_map[i], memory_order_relaxed);
+}
+
+/* The header of the region that holds a, or NULL when there is none. */
+struct region_header *region_of(const void *a);
+
+/* Map a new region of `size` bytes (2 MiB aligned) and publish it: its
+ * header initialised, map entries for h->chunks chunks (more than one for
+ * huge blocks with large alignments), the page supplier told. NULL when the
+ * kernel refuses. */
+struct region_header *region_map_new(size_t size, enum region_kind kind, unsigned chunks);
+/* Withdraw a region and give it back to the kernel. */
+void region_unmap(struct region_header *h);
+
+/* Publish or withdraw a region whose mapping stays (mremap moves). */
+void region_publish(struct region_header *h);
+void region_withdraw(struct region_header *h);
+/* Change a region's kind (a cached SuperSlab reused as the other kind). */
+void region_set_kind(struct region_header *h, enum region_kind kind);
+
+void region_for_each(void (*fn)(struct region_header *h, void *arg), void *arg);
+
+void region_fork_prepare(void);
+void region_fork_parent(void);
+void region_fork_child(void);
+
+#endif /* HAKMEM_REGION_MAP_H */

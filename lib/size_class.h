@@ -1,0 +1,36 @@
+/* size_class.h: request sizes to size classes and back.
+ *
+ * 40 classes from 16 B to 32 KiB: 16 B steps up to 128 B, then four
+ * classes per doubling (160, 192, 224, 256, 320, ...), so internal waste
+ * stays under 20% (under 12.5% above 256 B). Every class size is a
+ * multiple of 16; power-of-two sizes are classes too, which aligned
+ * allocation relies on: slabs start on 64 KiB boundaries, so a block of a
+ * power-of-two class is aligned to its size. */
+#ifndef HAKMEM_SIZE_CLASS_H
+#define HAKMEM_SIZE_CLASS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "types.h"
+
+extern const uint8_t size_class_small_table[]; /* (size + 15) >> 4, for size <= 1024 */
+extern const uint32_t size_class_sizes[CLASS_COUNT];
+
+/* The class of a size in 1..SMALL_MAX (0 counts as 1). */
+static inline unsigned size_to_class(size_t size) {
+  if (likely(size <= 1024)) return size_class_small_table[(size + 15) >> 4];
+  size_t s = size - 1;
+  unsigned e = 63u - (unsigned)__builtin_clzl(s); /* 10..14 */
+  return 8u + (e - 7u) * 4u + (unsigned)((s >> (e - 2u)) & 3u);
+}
+
+static inline size_t class_to_size(unsigned cls) { return size_class_sizes[cls]; }
+
+/* Most blocks of a class a thread cache holds. */
+static inline uint32_t class_cache_max(unsigned cls) {
+  uint32_t n = (uint32_t)(UNIT_SIZE / size_class_sizes[cls]);
+  return n < 4 ? 4 : n > 512 ? 512 : n;
+}
+
+#endif /* HAKMEM_SIZE_CLASS_H */

@@ -1,0 +1,74 @@
+/* slab.c: blocks in and out of a slab. */
+#include "slab.h"
+
+#include "size_class.h"
+
+void slab_init(struct slab *s, struct heap *owner, char *unit, unsigned cls) {
+  uint32_t size = (uint32_t)class_to_size(cls);
+  uint32_t capacity = (uint32_t)(UNIT_SIZE / size);
+  s->start = unit;
+  s->carve = unit;
+  s->end = unit + (size_t)capacity * size;
+  s->block_size = size;
+  s->recip = (uint32_t)((((uint64_t)1 << 32) + size - 1) / size);
+  s->cls = (uint8_t)cls;
+  s->in_partial = 0;
+  s->capacity = (uint16_t)capacity;
+  s->used = 0;
+  s->free = NULL;
+  s->next = s->prev = NULL;
+  atomic_store_explicit(&s->remote, 0, memory_order_relaxed);
+  s->pending_next = NULL;
+  atomic_thread_fence(memory_order_release);
+  s->owner = owner; /* last: the fast free path tests it first */
+}
+
+unsigned slab_take(struct slab *s, unsigned n, struct free_block **head, struct free_block **tail) {
+  struct free_block *first = NULL, *last = NULL;
+  unsigned got = 0;
+  /* Recently freed blocks first: their lines are warm. */
+  while (got < n && s->free) {
+    struct free_block *b = s->free;
+    s->free = b->next;
+    if (last) last->next = b;
+    else first = b;
+    last = b;
+    got++;
+  }
+  while (got < n && s->carve < s->end) {
+    struct free_block *b = (struct free_block *)s->carve;
+    s->carve += s->block_size;
+    b->cookie = diag_cookie(b);
+    if (last) last->next = b;
+    else first = b;
+    last = b;
+    got++;
+  }
+  if (last) last->next = NULL;
+  s->used += got;
+  *head = first;
+  *tail = last;
+  return got;
+}
+
+bool slab_put_remote(struct slab *s, struct free_block *b) {
+  uintptr_t old = atomic_load_explicit(&s->remote, memory_order_relaxed);
+  do {
+    b->next = (struct free_block *)(old & ~(uintptr_t)1);
+  } while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, (uintptr_t)b | 1,
+                                                  memory_order_release, memory_order_relaxed));
+  return (old & 1) == 0;
+}
+
+unsigned slab_collect_remote(struct slab *s) {
+  uintptr_t list = atomic_exchange_explicit(&s->remote, 0, memory_order_acquire) & ~(uintptr_t)1;
+  unsigned n = 0;
+  struct free_block *b = (struct free_block *)list, *last = NULL;
+  for (; b; last = b, b = b->next) n++;
+  if (last) {
+    last->next = s->free;
+    s->free = (struct free_block *)list;
+    s->used -= n;
+  }
+  return n;
+}

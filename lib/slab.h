@@ -1,0 +1,37 @@
+/* slab.h: one 64 KiB unit holding blocks of one size class.
+ *
+ * The owner thread takes blocks from the local free list, then from the
+ * never-used carve area, and returns them to the local list. Other threads
+ * push freed blocks onto `remote` with one CAS; the first of a batch also
+ * queues the slab on the owner heap's pending list, and the owner collects
+ * them on its next slow path. */
+#ifndef HAKMEM_SLAB_H
+#define HAKMEM_SLAB_H
+
+#include "tcache.h"
+#include "types.h"
+
+void slab_init(struct slab *s, struct heap *owner, char *unit, unsigned cls);
+
+/* Take up to n blocks for the owner's cache: linked through word 0, each
+ * with its free cookie; *tail gets the last. Returns how many. */
+unsigned slab_take(struct slab *s, unsigned n, struct free_block **head, struct free_block **tail);
+
+static inline bool slab_has_room(const struct slab *s) { return s->free || s->carve < s->end; }
+
+/* The owner returns a block (its cookie already set). */
+static inline void slab_put_local(struct slab *s, struct free_block *b) {
+  b->next = s->free;
+  s->free = b;
+  s->used--;
+}
+
+/* Another thread returns a block. Returns true when this call queued the
+ * slab, so the caller must push it onto the owner's pending list. */
+bool slab_put_remote(struct slab *s, struct free_block *b);
+
+/* The owner takes the remotely freed blocks into the local list (only for a
+ * slab it took from its pending list). Returns how many. */
+unsigned slab_collect_remote(struct slab *s);
+
+#endif /* HAKMEM_SLAB_H */

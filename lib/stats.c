@@ -1,0 +1,124 @@
+/* stats.c: the counters, the page-supply ledger and the report. */
+#include "stats.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "diag.h"
+#include "options.h"
+#include "types.h"
+
+static _Atomic uint64_t counters[STAT_COUNT];
+static _Atomic uint64_t supply_rows[HAKMEM_SUPPLY_COUNT][3];
+static _Atomic uint64_t wait_hist[HAKMEM_WAIT_BUCKETS];
+
+void stats_add(enum stat_id id, int64_t delta) {
+  atomic_fetch_add_explicit(&counters[id], (uint64_t)delta, memory_order_relaxed);
+}
+
+void stats_set(enum stat_id id, uint64_t value) {
+  atomic_store_explicit(&counters[id], value, memory_order_relaxed);
+}
+
+void stats_supply(enum hakmem_supply_path path, uint64_t pages, uint64_t events, uint64_t wait_ns) {
+  atomic_fetch_add_explicit(&supply_rows[path][0], pages, memory_order_relaxed);
+  atomic_fetch_add_explicit(&supply_rows[path][1], events, memory_order_relaxed);
+  atomic_fetch_add_explicit(&supply_rows[path][2], wait_ns, memory_order_relaxed);
+}
+
+void stats_fault_wait(uint64_t wait_ns) {
+  unsigned b = 0;
+  while (b + 1 < HAKMEM_WAIT_BUCKETS && wait_ns >= ((uint64_t)256 << b)) b++;
+  atomic_fetch_add_explicit(&wait_hist[b], 1, memory_order_relaxed);
+}
+
+EXPORT int hakmem_stats_get(struct hakmem_stats *out) {
+  memset(out, 0, sizeof *out);
+  out->version = HAKMEM_STATS_VERSION;
+  out->size = sizeof *out;
+#define STATS_COPY(name, text) out->name = atomic_load_explicit(&counters[STAT_##name], memory_order_relaxed);
+  HAKMEM_STATS_COUNTERS(STATS_COPY)
+#undef STATS_COPY
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) == 0) out->minor_faults = (uint64_t)ru.ru_minflt;
+  for (int p = 0; p < HAKMEM_SUPPLY_COUNT; p++) {
+    out->supply[p].pages = atomic_load_explicit(&supply_rows[p][0], memory_order_relaxed);
+    out->supply[p].events = atomic_load_explicit(&supply_rows[p][1], memory_order_relaxed);
+    out->supply[p].wait_ns = atomic_load_explicit(&supply_rows[p][2], memory_order_relaxed);
+  }
+  for (int b = 0; b < HAKMEM_WAIT_BUCKETS; b++)
+    out->fault_wait_hist[b] = atomic_load_explicit(&wait_hist[b], memory_order_relaxed);
+  return 0;
+}
+
+static const char *const supply_names[] = {
+#define SUPPLY_NAME(NAME, name, text) #name,
+  HAKMEM_SUPPLY_PATHS(SUPPLY_NAME)
+#undef SUPPLY_NAME
+};
+static const char *const supply_texts[] = {
+#define SUPPLY_TEXT(NAME, name, text) text,
+  HAKMEM_SUPPLY_PATHS(SUPPLY_TEXT)
+#undef SUPPLY_TEXT
+};
+
+/* The report is formatted on the stack: printing must not allocate. */
+static void print_ledger(int fd, const struct hakmem_stats *s) {
+  char line[192];
+  uint64_t total_pages = 0, total_ns = 0;
+  diag_write(fd, "hakmem: page-supply ledger      pages     events    wait_ms  ns/page  path\n");
+  for (int p = 0; p < HAKMEM_SUPPLY_COUNT; p++) {
+    const struct hakmem_supply_row *r = &s->supply[p];
+    total_pages += r->pages;
+    total_ns += r->wait_ns;
+    if (r->pages == 0 && r->events == 0) continue;
+    char per[24];
+    if (r->wait_ns && r->pages) snprintf(per, sizeof per, "%8.0f", (double)r->wait_ns / (double)r->pages);
+    else snprintf(per, sizeof per, "%8s", "-");
+    snprintf(line, sizeof line, "hakmem: supply %-12s %10llu %10llu %10.3f %s  %s\n", supply_names[p],
+             (unsigned long long)r->pages, (unsigned long long)r->events, (double)r->wait_ns / 1e6, per,
+             supply_texts[p]);
+    diag_write(fd, line);
+  }
+  snprintf(line, sizeof line, "hakmem: supply %-12s %10llu %10s %10.3f\n", "total",
+           (unsigned long long)total_pages, "", (double)total_ns / 1e6);
+  diag_write(fd, line);
+}
+
+static void print_wait_histogram(int fd, const struct hakmem_stats *s) {
+  char line[160];
+  uint64_t any = 0;
+  for (int b = 0; b < HAKMEM_WAIT_BUCKETS; b++) any += s->fault_wait_hist[b];
+  if (!any) return;
+  diag_write(fd, "hakmem: fault wait histogram (faulting thread, message to wake)\n");
+  for (int b = 0; b < HAKMEM_WAIT_BUCKETS; b++) {
+    if (!s->fault_wait_hist[b]) continue;
+    snprintf(line, sizeof line, "hakmem: wait < %10llu ns %10llu\n", (unsigned long long)256 << b,
+             (unsigned long long)s->fault_wait_hist[b]);
+    diag_write(fd, line);
+  }
+}
+
+EXPORT void hakmem_stats_print(int fd) {
+  struct hakmem_stats s;
+  char line[192];
+  hakmem_stats_get(&s);
+  snprintf(line, sizeof line, "hakmem %s: statistics of pid %d\n", HAKMEM_VERSION_STRING, (int)getpid());
+  diag_write(fd, line);
+#define STATS_LINE(name, text)                                                                 \
+  snprintf(line, sizeof line, "hakmem: %-18s %16llu  %s\n", #name, (unsigned long long)s.name, text); \
+  diag_write(fd, line);
+  HAKMEM_STATS_COUNTERS(STATS_LINE)
+#undef STATS_LINE
+  print_ledger(fd, &s);
+  print_wait_histogram(fd, &s);
+}
+
+static void stats_exit_report(void) { hakmem_stats_print(2); }
+
+void stats_install_exit_report(void) {
+  if (hakmem_options.stats) atexit(stats_exit_report);
+}

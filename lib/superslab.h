@@ -1,0 +1,34 @@
+/* superslab.h: 2 MiB regions cut into 64 KiB units, and the slabs in them.
+ *
+ * superslab_region_acquire() is shared by small and large SuperSlabs: a
+ * region from the LRU when one is cached, else a fresh mapping. The owner of
+ * any small block is found from its address: slab_of() in tcache.h. */
+#ifndef HAKMEM_SUPERSLAB_H
+#define HAKMEM_SUPERSLAB_H
+
+#include "types.h"
+
+/* A 2 MiB region for a SuperSlab of `kind`, published with that kind; its
+ * h->pages tells the state of the pages after the header. NULL (errno
+ * ENOMEM) when the kernel refuses. */
+struct region_header *superslab_region_acquire(enum region_kind kind);
+
+/* A small SuperSlab owned by heap `owner`. */
+struct superslab *superslab_new(struct heap *owner);
+
+/* Carve a free unit of ss into a slab of class cls, its pages made present
+ * (and counted in the ledger). NULL when ss has no free unit. */
+struct slab *superslab_carve_slab(struct superslab *ss, unsigned cls);
+
+/* Give an empty slab's unit back to its SuperSlab. Returns true when the
+ * SuperSlab has no slab left. */
+bool superslab_return_slab(struct superslab *ss, struct slab *s);
+
+/* An empty SuperSlab goes to the LRU. */
+void superslab_retire(struct superslab *ss);
+
+static inline struct superslab *superslab_of(const void *p) {
+  return (struct superslab *)((uintptr_t)p & ~(uintptr_t)REGION_MASK);
+}
+
+#endif /* HAKMEM_SUPERSLAB_H */

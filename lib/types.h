@@ -1,0 +1,143 @@
+/* types.h: the allocator's concepts, their types and their invariants.
+ *
+ *  region     A 2 MiB-aligned mapping that hakmem owns. Its first bytes are
+ *             a struct region_header; the region map (region_map.h) says,
+ *             for every 2 MiB chunk of the address space, whether it holds
+ *             one and of which kind. Kinds: a small SuperSlab, a large
+ *             SuperSlab, or a huge block.
+ *  SuperSlab  A 2 MiB region cut into 32 units of 64 KiB. Small SuperSlabs
+ *             carve units into slabs; large ones hand out runs of pages.
+ *             Unit 0 holds the header and is never handed out.
+ *  slab       One 64 KiB unit holding blocks of one size class. Blocks are
+ *             handed out from `carve` upwards and come back to `free`
+ *             (owner thread) or `remote` (other threads).
+ *  heap       A thread's allocation state: its slabs by class and its
+ *             SuperSlabs. Heaps are never freed: a heap whose thread has
+ *             exited is abandoned and adopted by the next new thread.
+ *  tcache     The per-thread free lists in front of the heap: the hot path.
+ *  huge block A block above LARGE_MAX in a region of its own.
+ *
+ * Invariants:
+ *  - the header of the region holding p is at p & ~REGION_MASK, for every
+ *    p that hakmem returned;
+ *  - a slab is touched by its owner heap's thread only, except `remote`
+ *    and `pending_next`, which other threads push to atomically;
+ *  - a free block's second word holds its free cookie (diag.h), a block
+ *    in use never does (malloc clears it).
+ */
+#ifndef HAKMEM_TYPES_H
+#define HAKMEM_TYPES_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hakmem.h"
+
+#define REGION_SHIFT 21
+#define REGION_SIZE ((size_t)1 << REGION_SHIFT)
+#define REGION_MASK (REGION_SIZE - 1)
+
+#define PAGE_SHIFT 12
+#define PAGE_SIZE ((size_t)1 << PAGE_SHIFT)
+
+#define UNIT_SHIFT 16
+#define UNIT_SIZE ((size_t)1 << UNIT_SHIFT)
+#define UNITS_PER_SS (REGION_SIZE / UNIT_SIZE)
+#define PAGES_PER_REGION (REGION_SIZE / PAGE_SIZE)
+
+#define SMALL_MAX ((size_t)32768)      /* largest size class */
+#define LARGE_MAX ((size_t)1 << 20)    /* largest run of pages in a SuperSlab */
+#define CLASS_COUNT 40
+
+#define REGION_MAGIC 0x68616b6du /* "hakm" */
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#define HIDDEN __attribute__((visibility("hidden")))
+#define EXPORT __attribute__((visibility("default")))
+#define NOINLINE __attribute__((noinline))
+#define COLD __attribute__((cold, noinline))
+
+enum region_kind {
+  REGION_NONE = 0,
+  REGION_SMALL = 1, /* small SuperSlab: slabs */
+  REGION_LARGE = 2, /* large SuperSlab: runs of pages */
+  REGION_HUGE = 3,  /* one huge block */
+  /* map values above REGION_HUGE: a chunk inside a huge block's region whose
+   * header is (value - REGION_HUGE) chunks below (large alignments). */
+};
+
+struct heap;
+
+/* The prefix of every region's header. */
+struct region_header {
+  uint32_t magic;
+  uint8_t kind;            /* enum region_kind */
+  uint8_t pages;           /* state of the pages after the header: the ledger path they
+                              take next (FRESH, REFAULT or LAZYFREE; REUSE: resident) */
+  uint8_t in_lru;
+  uint8_t chunks;          /* 2 MiB chunks with region-map entries (huge alignments) */
+  uint8_t absent_path;     /* ledger path of its absent pages: FRESH or REFAULT */
+  size_t size;             /* bytes mapped, a multiple of the page size */
+  struct region_header *all_prev, *all_next; /* every region, under regions_lock */
+  struct region_header *lru_prev, *lru_next; /* while cached */
+  uint64_t lru_since_ns;
+  uint8_t lru_release;     /* pending enum os_release_mode */
+};
+
+struct slab {
+  /* Read by every free: owner, class and bounds. */
+  struct heap *owner;      /* NULL while the unit is not a slab */
+  char *start;             /* first block */
+  char *carve;             /* first block never handed out */
+  char *end;               /* end of the last whole block */
+  uint32_t block_size;
+  uint32_t recip;          /* ceil(2^32 / block_size): index by multiply */
+  uint8_t cls;
+  uint8_t in_partial;      /* on the owner's partial list */
+  uint16_t capacity;
+  /* Owner only. */
+  uint32_t used;           /* blocks out of the slab (program or tcache) */
+  void *free;              /* local free list */
+  struct slab *next, *prev;/* owner's partial list of this class */
+  /* Other threads. */
+  _Atomic uintptr_t remote; /* remote-freed blocks; bit 0: slab is on the owner's pending list */
+  struct slab *pending_next;
+};
+
+struct superslab {
+  struct region_header h;
+  struct heap *owner;
+  struct superslab *next, *prev; /* owner's SuperSlabs */
+  uint32_t free_units;     /* bitmap of units that are not slabs */
+  uint32_t present_units;  /* bitmap of units whose pages are resident */
+  uint32_t lazyfree_units; /* bitmap of units released by MADV_FREE */
+  uint32_t slabs_in_use;
+  struct slab slabs[UNITS_PER_SS];
+};
+
+struct large_ss {
+  struct region_header h;
+  struct large_ss *next, *prev;
+  uint32_t free_pages;
+  bool lazyfree;           /* the pages not absent were released by MADV_FREE */
+  uint64_t free_map[PAGES_PER_REGION / 64];  /* page is free */
+  uint64_t head_map[PAGES_PER_REGION / 64];  /* page starts a run in use */
+  uint64_t dirty_map[PAGES_PER_REGION / 64]; /* page may hold non-zero bytes */
+  uint64_t absent_map[PAGES_PER_REGION / 64];/* page is not resident (released) */
+  uint16_t run_pages[PAGES_PER_REGION];      /* length of the run at a head page */
+};
+
+struct huge_header {
+  struct region_header h;
+  size_t offset;           /* of the user block from the region's base */
+  size_t usable;           /* usable bytes from the user pointer */
+  size_t clean_from;       /* bytes from here to the end are known to be zero */
+};
+
+_Static_assert(sizeof(struct superslab) <= PAGE_SIZE, "a SuperSlab header fits its first page");
+_Static_assert(sizeof(struct large_ss) <= PAGE_SIZE, "a large SuperSlab header fits its first page");
+
+#endif /* HAKMEM_TYPES_H */

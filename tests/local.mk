@@ -1,0 +1,1 @@
+# tests/: Criterion tests, one program per concept.
