@@ -1,0 +1,170 @@
+/* Description: a double free aborts. For small, large (100 KiB) and huge
+ * (4 MiB) blocks, for blocks from the aligned allocators, for a double
+ * free that is not the last free (another block freed in between) and
+ * for one whose first free happened in another thread, hakmem prints one
+ * line "hakmem: ..." naming the double free and the address, then calls
+ * abort(). Each test checks the line in a forked child, then repeats the
+ * double free in the test process, which must die of SIGABRT. */
+#include "helpers.h"
+
+#include <malloc.h>
+#include <pthread.h>
+
+/* What the line must say: the problem, in either of two wordings. */
+#define DOUBLE_FREE "double free|already freed"
+
+static void double_free(void *p)
+{
+  free(p);
+  free(launder(p));
+}
+
+static void double_free_of_size(size_t size)
+{
+  void *p = malloc(launder_size(size));
+  cr_assert_not_null(p);
+  memset(p, 0x42, size);
+  die_with_line(double_free, p, (uintptr_t)p, DOUBLE_FREE);
+}
+
+Test(double_free, small, .signal = SIGABRT)
+{
+  double_free_of_size(32);
+}
+
+Test(double_free, smallest_class, .signal = SIGABRT)
+{
+  double_free_of_size(1);
+}
+
+Test(double_free, largest_small_class, .signal = SIGABRT)
+{
+  double_free_of_size(32 * KiB);
+}
+
+Test(double_free, large, .signal = SIGABRT)
+{
+  double_free_of_size(100 * KiB);
+}
+
+Test(double_free, huge, .signal = SIGABRT)
+{
+  double_free_of_size(4 * MiB);
+}
+
+/* The first free is not the most recent one: blocks of the same class are
+ * freed in between, so the bad block is no longer at the head of any list. */
+static void *between[64];
+
+static void double_free_not_last(void *p)
+{
+  free(p);
+  for (int i = 0; i < 64; i++)
+    free(between[i]);
+  free(launder(p));
+}
+
+Test(double_free, with_other_frees_in_between, .signal = SIGABRT)
+{
+  void *p = malloc(launder_size(48));
+  cr_assert_not_null(p);
+  for (int i = 0; i < 64; i++) {
+    between[i] = malloc(launder_size(48));
+    cr_assert_not_null(between[i]);
+  }
+  die_with_line(double_free_not_last, p, (uintptr_t)p, DOUBLE_FREE);
+}
+
+/* Many frees in between, enough to flush the thread cache to the slab. */
+static void *flushed[20000];
+
+static void double_free_after_flush(void *p)
+{
+  free(p);
+  for (int i = 0; i < 20000; i++)
+    free(flushed[i]);
+  free(launder(p));
+}
+
+Test(double_free, after_the_thread_cache_flushed, .signal = SIGABRT)
+{
+  void *p = malloc(launder_size(64));
+  cr_assert_not_null(p);
+  for (int i = 0; i < 20000; i++) {
+    flushed[i] = malloc(launder_size(64));
+    cr_assert_not_null(flushed[i]);
+  }
+  die_with_line(double_free_after_flush, p, (uintptr_t)p, DOUBLE_FREE);
+}
+
+Test(double_free, aligned_block, .signal = SIGABRT)
+{
+  void *p = aligned_alloc(4096, launder_size(5000));
+  cr_assert_not_null(p);
+  die_with_line(double_free, p, (uintptr_t)p, DOUBLE_FREE);
+}
+
+Test(double_free, calloc_block, .signal = SIGABRT)
+{
+  void *p = calloc(launder_size(10), 10);
+  cr_assert_not_null(p);
+  die_with_line(double_free, p, (uintptr_t)p, DOUBLE_FREE);
+}
+
+/* The first free happens in another thread (a remote free into this
+ * thread's slab), the second here. */
+static void *free_in_thread(void *p)
+{
+  free(p);
+  return NULL;
+}
+
+static void double_free_remote_first(void *p)
+{
+  pthread_t t;
+  if (pthread_create(&t, NULL, free_in_thread, p) != 0)
+    _exit(3);
+  pthread_join(t, NULL);
+  free(launder(p));
+}
+
+static void cross_thread_of_size(size_t size)
+{
+  void *p = malloc(launder_size(size));
+  cr_assert_not_null(p);
+  die_with_line(double_free_remote_first, p, (uintptr_t)p, DOUBLE_FREE);
+}
+
+Test(double_free, first_free_in_another_thread_small, .signal = SIGABRT)
+{
+  cross_thread_of_size(80);
+}
+
+Test(double_free, first_free_in_another_thread_large, .signal = SIGABRT)
+{
+  cross_thread_of_size(100 * KiB);
+}
+
+Test(double_free, first_free_in_another_thread_huge, .signal = SIGABRT)
+{
+  cross_thread_of_size(4 * MiB);
+}
+
+/* Both frees in other threads than the owner. */
+static void double_free_two_threads(void *p)
+{
+  pthread_t t;
+  if (pthread_create(&t, NULL, free_in_thread, p) != 0)
+    _exit(3);
+  pthread_join(t, NULL);
+  if (pthread_create(&t, NULL, free_in_thread, p) != 0)
+    _exit(3);
+  pthread_join(t, NULL);
+}
+
+Test(double_free, both_frees_in_other_threads, .signal = SIGABRT)
+{
+  void *p = malloc(launder_size(200));
+  cr_assert_not_null(p);
+  die_with_line(double_free_two_threads, p, (uintptr_t)p, DOUBLE_FREE);
+}
