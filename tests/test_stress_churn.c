@@ -1,0 +1,141 @@
+/* Description: thread churn. 2,000 short-lived threads, four at a time,
+ * each allocate and free a few hundred blocks and leave some blocks for
+ * the main thread to free after they are gone. A thread's cache and the
+ * slabs it owned must come back when it exits: RSS must not grow with the
+ * number of threads that have lived. */
+#include "helpers.h"
+
+#include <malloc.h>
+#include <pthread.h>
+
+#define THREADS 2000
+#define AT_ONCE 4
+#define BLOCKS 300  /* allocated and freed by each thread */
+#define LEFT 32     /* allocated by each thread, freed by main after join */
+
+struct churn {
+  pthread_t thread;
+  unsigned seed;
+  void *left[LEFT];
+  size_t left_size[LEFT];
+  int bad;
+};
+
+static size_t churn_size(uint64_t *rng)
+{
+  uint64_t r = xorshift64(rng);
+  if (r % 50 == 0)
+    return 40 * KiB + (r >> 8) % (60 * KiB); /* a few large blocks */
+  return 1 + (r >> 8) % 2048;
+}
+
+static void *churn_thread(void *arg)
+{
+  struct churn *c = arg;
+  uint64_t rng = mix64(c->seed) | 1;
+  void *blocks[BLOCKS];
+  size_t sizes[BLOCKS];
+  for (int i = 0; i < BLOCKS; i++) {
+    sizes[i] = churn_size(&rng);
+    blocks[i] = malloc(launder_size(sizes[i]));
+    if (!blocks[i]) {
+      c->bad++;
+      continue;
+    }
+    pattern_fill(blocks[i], sizes[i], c->seed, (uint64_t)i);
+  }
+  for (int i = 0; i < BLOCKS; i++) {
+    if (blocks[i] && pattern_check(blocks[i], sizes[i], c->seed, (uint64_t)i) != (size_t)-1)
+      c->bad++;
+    free(blocks[i]);
+  }
+  for (int i = 0; i < LEFT; i++) {
+    c->left_size[i] = churn_size(&rng);
+    c->left[i] = malloc(launder_size(c->left_size[i]));
+    if (!c->left[i])
+      c->bad++;
+    else
+      pattern_fill(c->left[i], c->left_size[i], c->seed, 1000u + (uint64_t)i);
+  }
+  return NULL;
+}
+
+/* Run `count` threads, AT_ONCE at a time; main frees what they left. */
+static void churn(unsigned first_seed, int count)
+{
+  static struct churn c[AT_ONCE];
+  for (int base = 0; base < count; base += AT_ONCE) {
+    for (int k = 0; k < AT_ONCE; k++) {
+      c[k] = (struct churn){.seed = first_seed + (unsigned)(base + k)};
+      int rc = pthread_create(&c[k].thread, NULL, churn_thread, &c[k]);
+      cr_assert_eq(rc, 0, "pthread_create: %s", strerror(rc));
+    }
+    for (int k = 0; k < AT_ONCE; k++) {
+      pthread_join(c[k].thread, NULL);
+      cr_assert_eq(c[k].bad, 0, "thread %u saw %d bad blocks", c[k].seed, c[k].bad);
+      for (int i = 0; i < LEFT; i++) {
+        size_t bad = pattern_check(c[k].left[i], c[k].left_size[i], c[k].seed, 1000u + (uint64_t)i);
+        cr_assert_eq(bad, (size_t)-1, "a block left by an exited thread changed at %zu", bad);
+        free(c[k].left[i]);
+      }
+    }
+  }
+}
+
+/* Each thread holds about 700 KiB at once (294 small blocks of 1 KiB on
+ * average, 6 large ones of 70 KiB), so 2,000 threads whose caches or
+ * slabs were never reclaimed would leave over 1 GiB resident. A warm-up
+ * of 100 threads first fills what is legitimately kept: the LRU of empty
+ * SuperSlabs (its pages released by the default lazy-zero policy, and at
+ * most 32 SuperSlabs = 64 MiB even when kept) and glibc's cache of thread
+ * stacks. After it, the other 1,900 threads may add at most 64 MiB: a
+ * leak of a mere 35 KiB per thread would exceed that. */
+Test(stress_churn, short_lived_threads_do_not_grow_rss, .timeout = 120)
+{
+  churn(1, 100);
+  size_t rss0 = rss_bytes();
+  churn(1000, THREADS - 100);
+  size_t rss1 = rss_bytes();
+  cr_assert_lt(rss1, rss0 + 64 * MiB, "RSS grew by %zu MiB over %d threads (from %zu MiB)",
+               (rss1 - rss0) / MiB, THREADS - 100, rss0 / MiB);
+}
+
+/* Blocks allocated by threads that have exited are reused: the slabs of a
+ * dead thread are adopted, not leaked. Threads allocate and exit leaving
+ * everything; main frees it all; the next wave must fit in the same RSS. */
+static void *leave_all(void *arg)
+{
+  void **out = arg;
+  for (int i = 0; i < 2000; i++) {
+    out[i] = malloc(launder_size(64 + (size_t)(i % 8) * 64));
+    if (out[i])
+      memset(out[i], 0x5A, 64);
+  }
+  return NULL;
+}
+
+Test(stress_churn, orphaned_blocks_are_reused, .timeout = 120)
+{
+  enum { WAVES = 60, PER_WAVE = 4 };
+  static void *blocks[PER_WAVE][2000];
+  size_t rss0 = 0;
+  for (int wave = 0; wave < WAVES; wave++) {
+    pthread_t t[PER_WAVE];
+    for (int k = 0; k < PER_WAVE; k++)
+      cr_assert_eq(pthread_create(&t[k], NULL, leave_all, blocks[k]), 0);
+    for (int k = 0; k < PER_WAVE; k++)
+      pthread_join(t[k], NULL);
+    for (int k = 0; k < PER_WAVE; k++)
+      for (int i = 0; i < 2000; i++) {
+        cr_assert_not_null(blocks[k][i]);
+        free(blocks[k][i]);
+      }
+    if (wave == 4)
+      rss0 = rss_bytes();
+  }
+  /* Each wave holds about 2.3 MiB; 55 waves without reuse would add
+   * over 120 MiB. */
+  size_t rss1 = rss_bytes();
+  cr_assert_lt(rss1, rss0 + 32 * MiB, "RSS grew by %zu MiB over %d waves", (rss1 - rss0) / MiB,
+               WAVES - 5);
+}

@@ -1,0 +1,160 @@
+/* Description: fork() from a multi-threaded program while other threads
+ * allocate and free. The child must be able to allocate at once (hakmem's
+ * atfork handlers leave no lock held by a thread that does not exist in
+ * the child): it mallocs and frees 10,000 blocks, checks their contents,
+ * frees blocks inherited from the parent, starts a thread of its own and
+ * exits 0. A child that deadlocks is killed by alarm() and fails. */
+#include "helpers.h"
+
+#include <malloc.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#define BUSY_THREADS 3
+#define FORKS 30
+
+static atomic_int stop;
+
+static void *busy(void *arg)
+{
+  uint64_t rng = (uintptr_t)arg * 0x9E3779B97F4A7C15ULL + 1;
+  void *slots[256] = {0};
+  while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+    uint64_t r = xorshift64(&rng);
+    size_t i = r % 256;
+    free(slots[i]);
+    size_t size = (r >> 16) % 32 == 0 ? 40 * KiB + (r >> 24) % (200 * KiB) : 1 + (r >> 24) % 2048;
+    slots[i] = malloc(launder_size(size));
+    if (slots[i])
+      memset(slots[i], (int)i, size < 64 ? size : 64);
+    if ((r >> 40) % 1024 == 0) {
+      void *h = malloc(launder_size(3 * MiB)); /* huge blocks too */
+      free(h);
+    }
+  }
+  for (int i = 0; i < 256; i++)
+    free(slots[i]);
+  return NULL;
+}
+
+static void *child_thread(void *arg)
+{
+  (void)arg;
+  for (int i = 0; i < 1000; i++) {
+    void *p = malloc(launder_size((size_t)i + 1));
+    if (!p)
+      return (void *)1;
+    free(p);
+  }
+  return NULL;
+}
+
+/* The child's work; returns its exit status. */
+static int child_main(void **inherited, int n_inherited)
+{
+  enum { N = 10000 };
+  static void *p[N];
+  for (int i = 0; i < N; i++) {
+    size_t size = 1 + (size_t)(i * 31) % 4096;
+    if (i % 500 == 0)
+      size = 64 * KiB + (size_t)i;
+    p[i] = malloc(launder_size(size));
+    if (!p[i])
+      return 2;
+    pattern_fill(p[i], size, (uint64_t)i, 77);
+  }
+  for (int i = 0; i < N; i++) {
+    size_t size = 1 + (size_t)(i * 31) % 4096;
+    if (i % 500 == 0)
+      size = 64 * KiB + (size_t)i;
+    if (pattern_check(p[i], size, (uint64_t)i, 77) != (size_t)-1)
+      return 3;
+    free(p[i]);
+  }
+  for (int i = 0; i < n_inherited; i++) {
+    if (pattern_check(inherited[i], 100, (uint64_t)i, 5) != (size_t)-1)
+      return 4;
+    free(inherited[i]);
+  }
+  pthread_t t;
+  void *res = (void *)1;
+  if (pthread_create(&t, NULL, child_thread, NULL) != 0)
+    return 5;
+  pthread_join(t, &res);
+  return res == NULL ? 0 : 6;
+}
+
+Test(stress_fork, child_allocates_while_parent_threads_run, .timeout = 120)
+{
+  enum { INHERITED = 100 };
+  void *inherited[INHERITED];
+  for (int i = 0; i < INHERITED; i++) {
+    inherited[i] = malloc(launder_size(100));
+    cr_assert_not_null(inherited[i]);
+    pattern_fill(inherited[i], 100, (uint64_t)i, 5);
+  }
+  pthread_t t[BUSY_THREADS];
+  for (int i = 0; i < BUSY_THREADS; i++)
+    cr_assert_eq(pthread_create(&t[i], NULL, busy, (void *)(uintptr_t)(i + 1)), 0);
+
+  for (int f = 0; f < FORKS; f++) {
+    usleep(2000); /* let the threads get into malloc and free */
+    pid_t pid = fork();
+    cr_assert(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+      alarm(30);
+      _exit(child_main(inherited, INHERITED));
+    }
+    int status = 0;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status), "fork %d: the child died of signal %d%s", f,
+              WIFSIGNALED(status) ? WTERMSIG(status) : 0,
+              WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM ? " (deadlocked)" : "");
+    cr_assert_eq(WEXITSTATUS(status), 0, "fork %d: the child exited %d", f, WEXITSTATUS(status));
+  }
+
+  atomic_store(&stop, 1);
+  for (int i = 0; i < BUSY_THREADS; i++)
+    pthread_join(t[i], NULL);
+  /* The parent is unharmed: its inherited blocks are intact. */
+  for (int i = 0; i < INHERITED; i++) {
+    cr_assert_eq(pattern_check(inherited[i], 100, (uint64_t)i, 5), (size_t)-1);
+    free(inherited[i]);
+  }
+}
+
+/* A child that itself forks again, while its own thread allocates. */
+Test(stress_fork, grandchild_allocates, .timeout = 120)
+{
+  pthread_t t;
+  cr_assert_eq(pthread_create(&t, NULL, busy, (void *)(uintptr_t)9), 0);
+  usleep(2000);
+  pid_t pid = fork();
+  cr_assert(pid >= 0);
+  if (pid == 0) {
+    alarm(30);
+    pthread_t ct;
+    if (pthread_create(&ct, NULL, busy, (void *)(uintptr_t)10) != 0)
+      _exit(10);
+    usleep(2000);
+    pid_t gpid = fork();
+    if (gpid < 0)
+      _exit(11);
+    if (gpid == 0) {
+      alarm(30);
+      _exit(child_main(NULL, 0));
+    }
+    int gstatus = 0;
+    if (waitpid(gpid, &gstatus, 0) != gpid)
+      _exit(12);
+    atomic_store(&stop, 1);
+    pthread_join(ct, NULL);
+    _exit(WIFEXITED(gstatus) ? WEXITSTATUS(gstatus) : 13);
+  }
+  int status = 0;
+  cr_assert_eq(waitpid(pid, &status, 0), pid);
+  cr_assert(WIFEXITED(status), "the child died of signal %d", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  cr_assert_eq(WEXITSTATUS(status), 0, "the child (or grandchild) exited %d", WEXITSTATUS(status));
+  atomic_store(&stop, 1);
+  pthread_join(t, NULL);
+}
