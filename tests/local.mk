@@ -1,1 +1,104 @@
-# tests/: Criterion tests, one program per concept.
+# tests/: Criterion tests, one program per concept, and the integration
+# test that runs real programs under LD_PRELOAD.
+#
+# Each Criterion program links the allocator's convenience library, so the
+# whole program (Criterion included) allocates through hakmem. -fno-builtin
+# keeps gcc from folding malloc/free pairs or assuming malloc's behaviour.
+if HAVE_CRITERION
+hakmem_test_cflags = $(AM_CFLAGS) $(CRITERION_CFLAGS) -fno-builtin
+hakmem_test_ldadd = lib/libhakmem_core.la $(CRITERION_LIBS) $(PTHREAD_LIBS)
+
+check_PROGRAMS += \
+	tests/test_api_align \
+	tests/test_api_calloc \
+	tests/test_api_malloc \
+	tests/test_api_realloc \
+	tests/test_api_stats \
+	tests/test_api_usable \
+	tests/test_death_double_free \
+	tests/test_death_invalid_free \
+	tests/test_death_realloc \
+	tests/test_stress_churn \
+	tests/test_stress_fork \
+	tests/test_stress_random \
+	tests/test_stress_threads \
+	tests/test_stress_trim
+TESTS += \
+	tests/test_api_align \
+	tests/test_api_calloc \
+	tests/test_api_malloc \
+	tests/test_api_realloc \
+	tests/test_api_stats \
+	tests/test_api_usable \
+	tests/test_death_double_free \
+	tests/test_death_invalid_free \
+	tests/test_death_realloc \
+	tests/test_stress_churn \
+	tests/test_stress_fork \
+	tests/test_stress_random \
+	tests/test_stress_threads \
+	tests/test_stress_trim
+
+tests_test_api_align_SOURCES = tests/test_api_align.c tests/helpers.h
+tests_test_api_align_CFLAGS = $(hakmem_test_cflags)
+tests_test_api_align_LDADD = $(hakmem_test_ldadd)
+
+tests_test_api_calloc_SOURCES = tests/test_api_calloc.c tests/helpers.h
+tests_test_api_calloc_CFLAGS = $(hakmem_test_cflags)
+tests_test_api_calloc_LDADD = $(hakmem_test_ldadd)
+
+tests_test_api_malloc_SOURCES = tests/test_api_malloc.c tests/helpers.h
+tests_test_api_malloc_CFLAGS = $(hakmem_test_cflags)
+tests_test_api_malloc_LDADD = $(hakmem_test_ldadd)
+
+tests_test_api_realloc_SOURCES = tests/test_api_realloc.c tests/helpers.h
+tests_test_api_realloc_CFLAGS = $(hakmem_test_cflags)
+tests_test_api_realloc_LDADD = $(hakmem_test_ldadd)
+
+tests_test_api_stats_SOURCES = tests/test_api_stats.c tests/helpers.h
+tests_test_api_stats_CFLAGS = $(hakmem_test_cflags)
+tests_test_api_stats_LDADD = $(hakmem_test_ldadd)
+
+tests_test_api_usable_SOURCES = tests/test_api_usable.c tests/helpers.h
+tests_test_api_usable_CFLAGS = $(hakmem_test_cflags)
+tests_test_api_usable_LDADD = $(hakmem_test_ldadd)
+
+tests_test_death_double_free_SOURCES = tests/test_death_double_free.c tests/helpers.h
+tests_test_death_double_free_CFLAGS = $(hakmem_test_cflags)
+tests_test_death_double_free_LDADD = $(hakmem_test_ldadd)
+
+tests_test_death_invalid_free_SOURCES = tests/test_death_invalid_free.c tests/helpers.h
+tests_test_death_invalid_free_CFLAGS = $(hakmem_test_cflags)
+tests_test_death_invalid_free_LDADD = $(hakmem_test_ldadd)
+
+tests_test_death_realloc_SOURCES = tests/test_death_realloc.c tests/helpers.h
+tests_test_death_realloc_CFLAGS = $(hakmem_test_cflags)
+tests_test_death_realloc_LDADD = $(hakmem_test_ldadd)
+
+tests_test_stress_churn_SOURCES = tests/test_stress_churn.c tests/helpers.h
+tests_test_stress_churn_CFLAGS = $(hakmem_test_cflags)
+tests_test_stress_churn_LDADD = $(hakmem_test_ldadd)
+
+tests_test_stress_fork_SOURCES = tests/test_stress_fork.c tests/helpers.h
+tests_test_stress_fork_CFLAGS = $(hakmem_test_cflags)
+tests_test_stress_fork_LDADD = $(hakmem_test_ldadd)
+
+tests_test_stress_random_SOURCES = tests/test_stress_random.c tests/helpers.h
+tests_test_stress_random_CFLAGS = $(hakmem_test_cflags)
+tests_test_stress_random_LDADD = $(hakmem_test_ldadd)
+
+tests_test_stress_threads_SOURCES = tests/test_stress_threads.c tests/helpers.h
+tests_test_stress_threads_CFLAGS = $(hakmem_test_cflags)
+tests_test_stress_threads_LDADD = $(hakmem_test_ldadd)
+
+tests_test_stress_trim_SOURCES = tests/test_stress_trim.c tests/helpers.h
+tests_test_stress_trim_CFLAGS = $(hakmem_test_cflags)
+tests_test_stress_trim_LDADD = $(hakmem_test_ldadd)
+
+endif
+
+# Real programs with and without LD_PRELOAD=libhakmem.so; the script finds
+# the library through HAKMEM_BUILDDIR.
+TESTS += tests/test_integration.sh
+EXTRA_DIST += tests/test_integration.sh
+AM_TESTS_ENVIRONMENT = HAKMEM_BUILDDIR='$(abs_top_builddir)'; export HAKMEM_BUILDDIR;
