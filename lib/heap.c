@@ -297,19 +297,14 @@ void *heap_alloc_slow(unsigned cls) {
   }
   heap_collect_pending(h, false);
   struct tcache_bin *b = &hk_tcache.bins[cls];
+  /* One slab's worth per refill: its free list, or never-used blocks up to
+   * the next page boundary, so memory is touched only as it is needed. */
   unsigned want = b->max / 2, got = 0;
   struct free_block *head = NULL, *tail = NULL;
-  while (got < want) {
+  while (!got) {
     struct slab *s = h->partial[cls];
     if (!s && !(s = heap_new_slab(h, cls))) break;
-    struct free_block *h2, *t2;
-    unsigned n = slab_take(s, want - got, &h2, &t2);
-    if (n) {
-      if (tail) tail->next = h2;
-      else head = h2;
-      tail = t2;
-      got += n;
-    }
+    got = slab_take(s, want, &head, &tail);
     if (!slab_has_room(s)) partial_remove(h, s);
   }
   if (!got) {

@@ -11,8 +11,10 @@
 #include "region_map.h"
 #include "stats.h"
 
-#define HUGE_OFFSET ((size_t)64) /* the header's cache line */
+#define HUGE_OFFSET ((size_t)128) /* the header's two cache lines */
 #define HUGE_CHUNKS_MAX 250      /* region-map entries a block may need */
+
+_Static_assert(sizeof(struct huge_header) <= HUGE_OFFSET, "the header fits before the block");
 
 static size_t round_page(size_t n) { return (n + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1); }
 

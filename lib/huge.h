@@ -1,5 +1,5 @@
 /* huge.h: blocks above LARGE_MAX, each in a 2 MiB-aligned region of its
- * own with a header in its first bytes; the user block starts at 64 bytes
+ * own with a header in its first bytes; the user block starts at 128 bytes
  * (or at the requested alignment). Freed ones go to the LRU for reuse. */
 #ifndef HAKMEM_HUGE_H
 #define HAKMEM_HUGE_H

@@ -50,14 +50,12 @@ static struct large_ss *large_ss_init(struct region_header *h) {
       memcpy(absent, l->absent_map, sizeof absent);
       lazyfree = lazyfree || l->lazyfree;
     } else {
-      uint32_t present = h->kind == REGION_SMALL ? ((struct superslab *)h)->present_units : 0xffffffffu;
-      lazyfree = lazyfree || (h->kind == REGION_SMALL && ((struct superslab *)h)->lazyfree_units);
-      for (unsigned w = 0; w < PAGES_PER_REGION / 64; w++) {
-        uint64_t m = 0;
-        for (unsigned u = 0; u < 4; u++)
-          if (!((present >> (w * 4 + u)) & 1)) m |= (uint64_t)0xffff << (u * 16);
-        absent[w] = m;
-      }
+      const struct superslab *ss = (const struct superslab *)h;
+      lazyfree = lazyfree || (h->kind == REGION_SMALL && ss->lazyfree_units);
+      memset(absent, 0, sizeof absent);
+      for (unsigned u = 1; h->kind == REGION_SMALL && u < UNITS_PER_SS; u++)
+        for (unsigned p = ss->present_pages[u]; p < UNIT_SIZE / PAGE_SIZE; p++)
+          bit_set(absent, u * (unsigned)(UNIT_SIZE / PAGE_SIZE) + p);
     }
     for (unsigned w = 0; w < PAGES_PER_REGION / 64; w++) dirty[w] = ~absent[w];
   } else {

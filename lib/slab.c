@@ -2,6 +2,7 @@
 #include "slab.h"
 
 #include "size_class.h"
+#include "superslab.h"
 
 void slab_init(struct slab *s, struct heap *owner, char *unit, unsigned cls) {
   uint32_t size = (uint32_t)class_to_size(cls);
@@ -13,6 +14,7 @@ void slab_init(struct slab *s, struct heap *owner, char *unit, unsigned cls) {
   s->recip = (uint32_t)((((uint64_t)1 << 32) + size - 1) / size);
   s->cls = (uint8_t)cls;
   s->in_partial = 0;
+  s->supply_pages = 0;
   s->capacity = (uint16_t)capacity;
   s->used = 0;
   s->free = NULL;
@@ -35,7 +37,14 @@ unsigned slab_take(struct slab *s, unsigned n, struct free_block **head, struct 
     last = b;
     got++;
   }
-  while (got < n && s->carve < s->end) {
+  /* Never-used blocks: within the resident pages, or up to the end of the
+   * page the first one ends in, so a class with few blocks touches few. */
+  char *limit = (char *)(((uintptr_t)s->carve + s->block_size + PAGE_SIZE - 1) & ~(uintptr_t)(PAGE_SIZE - 1));
+  if (limit > s->end) limit = s->end;
+  unsigned carve = (unsigned)((size_t)(limit - s->carve) / s->block_size);
+  if (carve > n - got) carve = n - got;
+  if (carve) superslab_supply(s, s->carve + (size_t)carve * s->block_size);
+  while (carve--) {
     struct free_block *b = (struct free_block *)s->carve;
     s->carve += s->block_size;
     b->cookie = diag_cookie(b);

@@ -1,12 +1,14 @@
 /* superslab.c: acquiring SuperSlabs, carving their units into slabs, and
  * giving them back.
  *
- * A small SuperSlab tracks which of its units are resident. Carving an
- * absent unit makes all its 64 KiB present at once (os_supply: the pager's
- * direct supply, or MADV_POPULATE_WRITE, 900 ns a page here against 1.5-3
- * us for a fault), timed and counted in the ledger by the path its pages
- * take: fresh, refault after lazy zeroing, reuse after MADV_FREE, or
- * resident reuse. */
+ * A small SuperSlab tracks how many leading pages of each unit are
+ * resident. A slab's pages are made present just before its blocks are
+ * first written (os_supply: the pager's direct supply, or
+ * MADV_POPULATE_WRITE: 900 ns a page here against 1.5-3 us for a fault),
+ * a page at first and then more at a time as the slab keeps growing, so
+ * that a class with few blocks costs few pages. The time is measured and
+ * the pages counted in the ledger by the path they take: fresh, refault
+ * after lazy zeroing, reuse after MADV_FREE, or resident reuse. */
 #include "superslab.h"
 
 #include <errno.h>
@@ -36,33 +38,33 @@ struct region_header *superslab_region_acquire(enum region_kind kind) {
   return h;
 }
 
-/* Units of a cached region whose pages were all resident when it was cached,
- * read from the header of the kind it had then. */
-static uint32_t resident_units_of(const struct region_header *h) {
-  if (h->kind == REGION_HUGE) return ALL_UNITS;
-  if (h->kind == REGION_SMALL) return ((const struct superslab *)h)->present_units;
+/* Leading resident pages of unit u of a cached region, read from the header
+ * of the kind it had when it was cached. */
+static uint8_t resident_pages_of(const struct region_header *h, unsigned u) {
+  if (h->kind == REGION_HUGE) return UNIT_PAGES;
+  if (h->kind == REGION_SMALL) return ((const struct superslab *)h)->present_pages[u];
   const struct large_ss *l = (const struct large_ss *)h;
-  uint32_t units = 1;
-  for (unsigned u = 1; u < UNITS_PER_SS; u++) {
-    uint16_t absent = (uint16_t)(l->absent_map[u / 4] >> ((u % 4) * UNIT_PAGES));
-    if (absent == 0) units |= 1u << u;
-  }
-  return units;
+  uint16_t absent = (uint16_t)(l->absent_map[u / 4] >> ((u % 4) * UNIT_PAGES));
+  return absent ? (uint8_t)__builtin_ctz(absent) : UNIT_PAGES;
 }
 
-static uint32_t lazyfree_units_of(const struct region_header *h, uint32_t resident) {
-  if (h->kind == REGION_HUGE) return 0;
+static uint32_t lazyfree_units_of(const struct region_header *h) {
   if (h->kind == REGION_SMALL) return ((const struct superslab *)h)->lazyfree_units;
-  return ((const struct large_ss *)h)->lazyfree ? resident & ~1u : 0;
+  if (h->kind == REGION_LARGE && ((const struct large_ss *)h)->lazyfree) return ALL_UNITS & ~1u;
+  return 0;
 }
 
 struct superslab *superslab_new(struct heap *owner) {
   struct region_header *h = superslab_region_acquire(REGION_SMALL);
   if (!h) return NULL;
-  uint32_t present = 1, lazyfree = 0;
+  uint8_t present[UNITS_PER_SS] = { 0 };
+  uint32_t lazyfree = 0;
   if (h->pages == HAKMEM_SUPPLY_REUSE || h->pages == HAKMEM_SUPPLY_LAZYFREE) {
-    present = resident_units_of(h);
-    lazyfree = h->pages == HAKMEM_SUPPLY_LAZYFREE ? present & ~1u : lazyfree_units_of(h, present);
+    for (unsigned u = 1; u < UNITS_PER_SS; u++) present[u] = resident_pages_of(h, u);
+    lazyfree = lazyfree_units_of(h);
+    if (h->pages == HAKMEM_SUPPLY_LAZYFREE)
+      for (unsigned u = 1; u < UNITS_PER_SS; u++)
+        if (present[u]) lazyfree |= 1u << u;
   } else {
     h->absent_path = h->pages; /* FRESH, or REFAULT after a release */
   }
@@ -71,26 +73,22 @@ struct superslab *superslab_new(struct heap *owner) {
   ss->owner = owner;
   ss->next = ss->prev = NULL;
   ss->free_units = ALL_UNITS & ~1u;
-  ss->present_units = present;
   ss->lazyfree_units = lazyfree;
+  memcpy(ss->present_pages, present, sizeof present);
   ss->slabs_in_use = 0;
   memset(ss->slabs, 0, sizeof ss->slabs);
   stats_add(STAT_ss_live, 1);
   return ss;
 }
 
-/* Make the unit's pages present and count them by the path they take. */
-static void supply_unit(struct superslab *ss, unsigned unit) {
-  char *base = (char *)ss + (size_t)unit * UNIT_SIZE;
+/* Count the unit's resident pages in the ledger as they are handed out. */
+static void count_resident_unit(struct superslab *ss, unsigned unit) {
   uint32_t bit = 1u << unit;
   if (ss->lazyfree_units & bit) {
     ss->lazyfree_units &= ~bit;
-    stats_supply(HAKMEM_SUPPLY_LAZYFREE, UNIT_PAGES, 0, 0);
-  } else if (ss->present_units & bit) {
-    stats_supply(HAKMEM_SUPPLY_REUSE, UNIT_PAGES, 0, 0);
-  } else {
-    os_supply(base, UNIT_SIZE, (enum hakmem_supply_path)ss->h.absent_path);
-    ss->present_units |= bit;
+    stats_supply(HAKMEM_SUPPLY_LAZYFREE, ss->present_pages[unit], 0, 0);
+  } else if (ss->present_pages[unit]) {
+    stats_supply(HAKMEM_SUPPLY_REUSE, ss->present_pages[unit], 0, 0);
   }
 }
 
@@ -99,11 +97,32 @@ struct slab *superslab_carve_slab(struct superslab *ss, unsigned cls) {
   unsigned unit = (unsigned)__builtin_ctz(ss->free_units);
   ss->free_units &= ~(1u << unit);
   ss->slabs_in_use++;
-  supply_unit(ss, unit);
+  count_resident_unit(ss, unit);
   struct slab *s = &ss->slabs[unit];
   slab_init(s, ss->owner, (char *)ss + (size_t)unit * UNIT_SIZE, cls);
   stats_add(STAT_slabs_carved, 1);
   return s;
+}
+
+char *superslab_present_end(const struct slab *s) {
+  const struct superslab *ss = superslab_of(s->start);
+  return s->start + (size_t)ss->present_pages[(s->start - (const char *)ss) >> UNIT_SHIFT] * PAGE_SIZE;
+}
+
+void superslab_supply(struct slab *s, const char *upto) {
+  struct superslab *ss = superslab_of(s->start);
+  unsigned unit = (unsigned)((s->start - (char *)ss) >> UNIT_SHIFT);
+  unsigned have = ss->present_pages[unit];
+  unsigned need = (unsigned)((upto - s->start + PAGE_SIZE - 1) / PAGE_SIZE);
+  if (need <= have) return;
+  /* A slab that keeps asking gets more at a time, up to the whole unit. */
+  unsigned step = s->supply_pages ? s->supply_pages : 1;
+  unsigned want = need > have + step ? need : have + step;
+  if (want > UNIT_PAGES) want = UNIT_PAGES;
+  os_supply(s->start + (size_t)have * PAGE_SIZE, (size_t)(want - have) * PAGE_SIZE,
+            (enum hakmem_supply_path)ss->h.absent_path);
+  ss->present_pages[unit] = (uint8_t)want;
+  s->supply_pages = (uint8_t)(step * 2 > UNIT_PAGES ? UNIT_PAGES : step * 2);
 }
 
 bool superslab_return_slab(struct superslab *ss, struct slab *s) {

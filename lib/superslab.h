@@ -16,9 +16,14 @@ struct region_header *superslab_region_acquire(enum region_kind kind);
 /* A small SuperSlab owned by heap `owner`. */
 struct superslab *superslab_new(struct heap *owner);
 
-/* Carve a free unit of ss into a slab of class cls, its pages made present
- * (and counted in the ledger). NULL when ss has no free unit. */
+/* Carve a free unit of ss into a slab of class cls (its resident pages
+ * counted in the ledger). NULL when ss has no free unit. */
 struct slab *superslab_carve_slab(struct superslab *ss, unsigned cls);
+
+/* Make the slab's pages below `upto` present before they are written. */
+void superslab_supply(struct slab *s, const char *upto);
+/* The end of the slab's resident pages. */
+char *superslab_present_end(const struct slab *s);
 
 /* Give an empty slab's unit back to its SuperSlab. Returns true when the
  * SuperSlab has no slab left. */

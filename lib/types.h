@@ -95,9 +95,11 @@ struct slab {
   char *end;               /* end of the last whole block */
   uint32_t block_size;
   uint32_t recip;          /* ceil(2^32 / block_size): index by multiply */
+  uint16_t capacity;
   uint8_t cls;
   uint8_t in_partial;      /* on the owner's partial list */
-  uint16_t capacity;
+  uint8_t supply_pages;    /* pages the next supply of this slab makes present */
+  uint8_t pad;
   /* Owner only. */
   uint32_t used;           /* blocks out of the slab (program or tcache) */
   void *free;              /* local free list */
@@ -112,8 +114,8 @@ struct superslab {
   struct heap *owner;
   struct superslab *next, *prev; /* owner's SuperSlabs */
   uint32_t free_units;     /* bitmap of units that are not slabs */
-  uint32_t present_units;  /* bitmap of units whose pages are resident */
   uint32_t lazyfree_units; /* bitmap of units released by MADV_FREE */
+  uint8_t present_pages[UNITS_PER_SS]; /* leading pages of each unit that are resident */
   uint32_t slabs_in_use;
   struct slab slabs[UNITS_PER_SS];
 };
