@@ -44,7 +44,10 @@ void *huge_alloc(size_t size, size_t align, bool zero) {
   }
   size_t map = round_page(offset + size);
   struct region_header *h = chunks == 1 ? huge_from_lru(map) : NULL;
-  if (!h && !(h = region_map_new(map, REGION_HUGE, (unsigned)chunks))) {
+  /* Alignments above 2 MiB: the region is aligned to them and the block
+   * starts `align` bytes in, its header still at the region's base. */
+  size_t region_align = align > REGION_SIZE ? align : REGION_SIZE;
+  if (!h && !(h = region_map_new(map, region_align, REGION_HUGE, (unsigned)chunks))) {
     errno = ENOMEM;
     return NULL;
   }

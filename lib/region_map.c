@@ -49,8 +49,8 @@ void region_withdraw(struct region_header *h) {
   h->magic = 0;
 }
 
-struct region_header *region_map_new(size_t size, enum region_kind kind, unsigned chunks) {
-  struct region_header *h = os_map_aligned(size, REGION_SIZE);
+struct region_header *region_map_new(size_t size, size_t align, enum region_kind kind, unsigned chunks) {
+  struct region_header *h = os_map_aligned(size, align);
   if (!h) return NULL;
   h->kind = (uint8_t)kind;
   h->pages = HAKMEM_SUPPLY_FRESH;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "diag.h"
@@ -117,8 +118,15 @@ EXPORT void hakmem_stats_print(int fd) {
   print_wait_histogram(fd, &s);
 }
 
-static void stats_exit_report(void) { hakmem_stats_print(2); }
+/* A copy of stderr taken at load: programs (coreutils among them) close
+ * fd 2 in their own exit handlers, which run before this one. */
+static int report_fd = -1;
+
+static void stats_exit_report(void) { hakmem_stats_print(report_fd); }
 
 void stats_install_exit_report(void) {
-  if (hakmem_options.stats) atexit(stats_exit_report);
+  if (!hakmem_options.stats) return;
+  report_fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
+  if (report_fd < 0) report_fd = 2;
+  atexit(stats_exit_report);
 }

@@ -29,7 +29,7 @@ struct region_header *superslab_region_acquire(enum region_kind kind) {
     stats_add(STAT_ss_reused_total, 1);
     return h;
   }
-  h = region_map_new(REGION_SIZE, kind, 1);
+  h = region_map_new(REGION_SIZE, REGION_SIZE, kind, 1);
   if (!h) {
     errno = ENOMEM;
     return NULL;
