@@ -1,0 +1,1 @@
+# Unit tests of the allocator's modules, against its internal interfaces.
