@@ -133,6 +133,45 @@ static inline size_t rss_bytes(void)
 #define KiB ((size_t)1024)
 #define MiB ((size_t)1024 * 1024)
 
+/* ---- Re-running tests under other options ------------------------------
+ *
+ * hakmem reads its HAKMEM_* options once, at start-up, so a test that must
+ * hold under another option runs this very program again with the option
+ * in its environment and a Criterion filter selecting the tests to repeat.
+ * Criterion marks its workers with BXFI_MAP, which the new program must not
+ * inherit. Asserts that the run passed and ran at least one test. */
+static inline void rerun_with_env(const char *filter, const char *name, const char *value)
+{
+  char path[] = "/tmp/hakmem-rerun-XXXXXX";
+  int fd = mkstemp(path);
+  cr_assert(fd >= 0, "mkstemp: %s", strerror(errno));
+  unlink(path);
+  fflush(NULL);
+  pid_t pid = fork();
+  cr_assert(pid >= 0, "fork: %s", strerror(errno));
+  if (pid == 0) {
+    dup2(fd, STDOUT_FILENO);
+    dup2(fd, STDERR_FILENO);
+    unsetenv("BXFI_MAP");
+    setenv(name, value, 1);
+    char filter_arg[256];
+    snprintf(filter_arg, sizeof filter_arg, "--filter=%s", filter);
+    execl("/proc/self/exe", "rerun", filter_arg, "--jobs=1", (char *)NULL);
+    _exit(127);
+  }
+  int status = 0;
+  cr_assert_eq(waitpid(pid, &status, 0), pid);
+  char out[4096];
+  ssize_t n = pread(fd, out, sizeof out - 1, 0);
+  close(fd);
+  out[n > 0 ? n : 0] = '\0';
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+            "%s with %s=%s failed (status %#x):\n%s", filter, name, value, status, out);
+  const char *tested = strstr(out, "Tested: ");
+  cr_assert(tested && atoi(tested + 8) > 0, "%s with %s=%s ran no test:\n%s", filter, name, value,
+            out);
+}
+
 /* ---- Death tests -------------------------------------------------------
  *
  * A bad free must make hakmem print exactly one line to stderr, starting

@@ -2,7 +2,9 @@
  * large and huge sizes, including memory just dirtied and freed by the
  * program (hakmem skips clearing memory it knows to be zero, so reused
  * memory is where a bug would show); count * size overflow gives NULL
- * with ENOMEM; calloc with a zero count or size gives a freeable pointer. */
+ * with ENOMEM; calloc with a zero count or size gives a freeable pointer.
+ * The reuse tests are repeated under every HAKMEM_SS_LAZY_ZERO policy and
+ * with the LRU cache disabled, since each changes what reused memory holds. */
 #include "helpers.h"
 
 #include <malloc.h>
@@ -153,4 +155,22 @@ Test(calloc, zero_count_or_size_gives_freeable_pointer)
   free(a);
   free(b);
   free(c);
+}
+
+/* Each option changes how an empty SuperSlab's pages come back: kept with
+ * their old bytes (0), released by MADV_DONTNEED (1, the default, tested
+ * above), MADV_FREE (2: may or may not read as zero), handed to the pager
+ * (3, which means 1 without one), or never cached at all (LRU_MAX=0). */
+Test(calloc, zeroes_reused_memory_under_every_policy, .timeout = 120)
+{
+  static const char *const settings[][2] = {
+      {"HAKMEM_SS_LAZY_ZERO", "0"},
+      {"HAKMEM_SS_LAZY_ZERO", "2"},
+      {"HAKMEM_SS_LAZY_ZERO", "3"},
+      {"HAKMEM_LRU_MAX", "0"},
+  };
+  for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
+    rerun_with_env("calloc/zeroes_reused_dirty_*", settings[i][0], settings[i][1]);
+    rerun_with_env("calloc/zeroes_memory_dirtied_at_other_sizes", settings[i][0], settings[i][1]);
+  }
 }

@@ -2,7 +2,8 @@
  * allocate and free. The child must be able to allocate at once (hakmem's
  * atfork handlers leave no lock held by a thread that does not exist in
  * the child): it mallocs and frees 10,000 blocks, checks their contents,
- * frees blocks inherited from the parent, starts a thread of its own and
+ * frees blocks inherited from the parent (also blocks of a parent thread
+ * that does not exist in the child), starts a thread of its own and
  * exits 0. A child that deadlocks is killed by alarm() and fails. */
 #include "helpers.h"
 
@@ -49,6 +50,31 @@ static void *child_thread(void *arg)
   return NULL;
 }
 
+/* A thread that allocates blocks for main and then waits, alive in the
+ * parent, absent in the child, which frees its blocks. */
+#define PARKED_BLOCKS 200
+static void *parked_blocks[PARKED_BLOCKS];
+static atomic_int parked_release;
+
+static size_t parked_size(int i)
+{
+  return i % 10 == 0 ? 50 * KiB + (size_t)i : 16 + (size_t)i * 9;
+}
+
+static void *parked(void *arg)
+{
+  atomic_int *ready = arg;
+  for (int i = 0; i < PARKED_BLOCKS; i++) {
+    parked_blocks[i] = malloc(launder_size(parked_size(i)));
+    if (parked_blocks[i])
+      pattern_fill(parked_blocks[i], parked_size(i), (uint64_t)i, 6);
+  }
+  atomic_store(ready, 1);
+  while (!atomic_load(&parked_release))
+    usleep(1000);
+  return NULL;
+}
+
 /* The child's work; returns its exit status. */
 static int child_main(void **inherited, int n_inherited)
 {
@@ -76,6 +102,12 @@ static int child_main(void **inherited, int n_inherited)
       return 4;
     free(inherited[i]);
   }
+  /* Blocks of a thread that does not exist in the child. */
+  for (int i = 0; i < PARKED_BLOCKS && n_inherited > 0; i++) {
+    if (pattern_check(parked_blocks[i], parked_size(i), (uint64_t)i, 6) != (size_t)-1)
+      return 7;
+    free(parked_blocks[i]);
+  }
   pthread_t t;
   void *res = (void *)1;
   if (pthread_create(&t, NULL, child_thread, NULL) != 0)
@@ -93,6 +125,14 @@ Test(stress_fork, child_allocates_while_parent_threads_run, .timeout = 120)
     cr_assert_not_null(inherited[i]);
     pattern_fill(inherited[i], 100, (uint64_t)i, 5);
   }
+  atomic_int ready = 0;
+  pthread_t parked_thread;
+  cr_assert_eq(pthread_create(&parked_thread, NULL, parked, &ready), 0);
+  while (!atomic_load(&ready))
+    usleep(1000);
+  for (int i = 0; i < PARKED_BLOCKS; i++)
+    cr_assert_not_null(parked_blocks[i]);
+
   pthread_t t[BUSY_THREADS];
   for (int i = 0; i < BUSY_THREADS; i++)
     cr_assert_eq(pthread_create(&t[i], NULL, busy, (void *)(uintptr_t)(i + 1)), 0);
@@ -116,10 +156,16 @@ Test(stress_fork, child_allocates_while_parent_threads_run, .timeout = 120)
   atomic_store(&stop, 1);
   for (int i = 0; i < BUSY_THREADS; i++)
     pthread_join(t[i], NULL);
-  /* The parent is unharmed: its inherited blocks are intact. */
+  atomic_store(&parked_release, 1);
+  pthread_join(parked_thread, NULL);
+  /* The parent is unharmed: the blocks the children freed are intact here. */
   for (int i = 0; i < INHERITED; i++) {
     cr_assert_eq(pattern_check(inherited[i], 100, (uint64_t)i, 5), (size_t)-1);
     free(inherited[i]);
+  }
+  for (int i = 0; i < PARKED_BLOCKS; i++) {
+    cr_assert_eq(pattern_check(parked_blocks[i], parked_size(i), (uint64_t)i, 6), (size_t)-1);
+    free(parked_blocks[i]);
   }
 }
 

@@ -3,8 +3,9 @@
  * through a lock-protected ring to consumer threads, which check the
  * pattern and free them: every block is freed by a thread that did not
  * allocate it. A second test has four threads that each both produce and
- * consume. Memory freed remotely must be reused: RSS stays bounded while
- * far more than that passes through the ring. */
+ * consume. Consumers realloc one block in eight before freeing it (a
+ * realloc of another thread's block). Memory freed remotely must be
+ * reused: RSS stays bounded while far more than that passes through. */
 #include "helpers.h"
 
 #include <hakmem.h>
@@ -135,6 +136,8 @@ static void make_item(struct worker *w, uint64_t *rng, long seq, struct item *it
     w->nulls++;
 }
 
+/* Check, sometimes realloc (a block of another thread: shrink, grow, or
+ * move to another size class), check again, free. */
 static void consume_item(struct worker *w, const struct item *it)
 {
   if (!it->p)
@@ -143,7 +146,20 @@ static void consume_item(struct worker *w, const struct item *it)
     w->bad++;
   if (malloc_usable_size(it->p) < it->size)
     w->bad++;
-  free(it->p);
+  void *p = it->p;
+  if (it->tag % 8 == 3) {
+    size_t size = it->tag % 16 == 3 ? it->size / 2 + 1 : it->size * 2 + 100;
+    void *q = realloc(p, launder_size(size));
+    if (!q) {
+      w->nulls++;
+    } else {
+      size_t keep = size < it->size ? size : it->size;
+      if (pattern_check(q, keep, it->tag, 0) != (size_t)-1)
+        w->bad++;
+      p = q;
+    }
+  }
+  free(p);
   w->consumed++;
 }
 

@@ -2,12 +2,17 @@
  * of small blocks (64..512 B), touches them, frees them all and calls
  * malloc_trim(0): its RSS must then be within 16 MiB of where it started.
  * The pointer table is mmap'ed directly so it is not part of what is
- * measured. Also with the blocks freed in a scattered order, and by
- * another thread than the one that allocated them. */
+ * measured. Also with the blocks freed in a scattered order, by another
+ * thread than the one that allocated them, with large blocks, and under
+ * the other lazy-zero policies (trimming returns memory now, whatever the
+ * policy). Last, malloc_trim(0) in a loop while threads allocate, free and
+ * check their blocks: trimming must not take memory that is in use. */
 #include "helpers.h"
 
 #include <malloc.h>
+#include <hakmem.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
 
 #define TOTAL (512 * MiB)
@@ -106,4 +111,104 @@ Test(stress_trim, small_blocks_freed_by_another_thread, .timeout = 120)
   pthread_join(th, NULL);
   table_free(&t);
   check_returned(rss0, rss_full);
+}
+
+/* 512 MiB of large blocks (48 KiB .. 1 MiB) and a few huge ones. */
+Test(stress_trim, large_blocks, .timeout = 120)
+{
+  size_t rss0 = rss_bytes();
+  struct table t = table_new();
+  uint64_t rng = 0xBEEF;
+  while (t.bytes < TOTAL) {
+    uint64_t r = xorshift64(&rng);
+    size_t size = r % 64 == 0 ? 3 * MiB : 48 * KiB + (size_t)(r >> 8) % (1 * MiB - 48 * KiB);
+    void *p = malloc(launder_size(size));
+    cr_assert_not_null(p);
+    memset(p, 0xA5, size);
+    t.p[t.n++] = p;
+    t.bytes += size;
+  }
+  size_t rss_full = rss_bytes();
+  free_all(&t, 1);
+  table_free(&t);
+  check_returned(rss0, rss_full);
+}
+
+Test(stress_trim, under_other_lazy_zero_policies, .timeout = 300)
+{
+  rerun_with_env("stress_trim/small_blocks_freed_in_order", "HAKMEM_SS_LAZY_ZERO", "0");
+  rerun_with_env("stress_trim/small_blocks_freed_in_order", "HAKMEM_SS_LAZY_ZERO", "2");
+  rerun_with_env("stress_trim/large_blocks", "HAKMEM_SS_LAZY_ZERO", "0");
+  rerun_with_env("stress_trim/large_blocks", "HAKMEM_SS_LAZY_ZERO", "2");
+}
+
+/* Threads work on their own slots while main trims in a loop. */
+#define TRIM_WORKERS 3
+static atomic_int trim_stop;
+
+struct trim_worker {
+  pthread_t thread;
+  int id;
+  long bad, nulls, ops;
+};
+
+static void *trim_worker(void *arg)
+{
+  struct trim_worker *w = arg;
+  enum { SLOTS = 512 };
+  void *p[SLOTS] = {0};
+  size_t sz[SLOTS] = {0};
+  uint64_t gen[SLOTS] = {0};
+  uint64_t rng = mix64((uint64_t)w->id + 1) | 1;
+  while (!atomic_load_explicit(&trim_stop, memory_order_relaxed) || w->ops < 20000) {
+    uint64_t r = xorshift64(&rng);
+    size_t i = r % SLOTS;
+    if (p[i]) {
+      if (pattern_check(p[i], sz[i], i, gen[i]) != (size_t)-1)
+        w->bad++;
+      free(p[i]);
+      p[i] = NULL;
+      continue;
+    }
+    uint64_t pick = (r >> 16) % 100;
+    sz[i] = pick == 0 ? 2 * MiB + (r >> 24) % MiB : pick < 5 ? 40 * KiB + (r >> 24) % (200 * KiB)
+                                                             : 1 + (r >> 24) % 4000;
+    p[i] = pick % 2 ? calloc(1, launder_size(sz[i])) : malloc(launder_size(sz[i]));
+    if (!p[i]) {
+      w->nulls++;
+      continue;
+    }
+    if (pick % 2 && !all_zero(p[i], sz[i]))
+      w->bad++;
+    gen[i]++;
+    pattern_fill(p[i], sz[i], i, gen[i]);
+    w->ops++;
+  }
+  for (size_t i = 0; i < SLOTS; i++) {
+    if (p[i] && pattern_check(p[i], sz[i], i, gen[i]) != (size_t)-1)
+      w->bad++;
+    free(p[i]);
+  }
+  return NULL;
+}
+
+Test(stress_trim, trim_while_threads_allocate, .timeout = 120)
+{
+  struct trim_worker w[TRIM_WORKERS];
+  for (int k = 0; k < TRIM_WORKERS; k++) {
+    w[k] = (struct trim_worker){.id = k};
+    cr_assert_eq(pthread_create(&w[k].thread, NULL, trim_worker, &w[k]), 0);
+  }
+  for (int i = 0; i < 300; i++) {
+    int rc = i % 2 ? malloc_trim(0) : (int)(hakmem_trim() > 0);
+    cr_assert(rc == 0 || rc == 1);
+    usleep(1000);
+  }
+  atomic_store(&trim_stop, 1);
+  for (int k = 0; k < TRIM_WORKERS; k++) {
+    pthread_join(w[k].thread, NULL);
+    cr_assert_eq(w[k].bad, 0, "worker %d saw %ld corrupted or unzeroed blocks", k, w[k].bad);
+    cr_assert_eq(w[k].nulls, 0, "worker %d saw %ld allocation failures", k, w[k].nulls);
+    cr_assert_geq(w[k].ops, 20000);
+  }
 }
