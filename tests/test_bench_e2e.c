@@ -1,0 +1,77 @@
+/* Description: the benchmark suite end to end, with tiny parameters:
+ * every workload program runs as its own process under glibc and, when
+ * libhakmem.so is built, under hakmem with HAKMEM_STATS=1; the report
+ * files are written and hold every measurement. Nothing is timed: only
+ * that the runs succeed, are parsed and are reported is checked. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness_suite.h"
+
+#define BINDIR BENCH_BUILDDIR "/bench"
+#define HAKMEM_SO BENCH_BUILDDIR "/lib/.libs/libhakmem.so"
+
+static char outdir[] = "/tmp/hakmem-bench-e2e-XXXXXX";
+
+static void remove_outputs(void) {
+  const char *files[] = {"report.md", "results.csv", "report.svg"};
+  char path[256];
+  for (size_t i = 0; i < 3; i++) {
+    snprintf(path, sizeof path, "%s/%s", outdir, files[i]);
+    unlink(path);
+  }
+  rmdir(outdir);
+}
+
+static size_t lines_of(const char *name) {
+  char path[256];
+  snprintf(path, sizeof path, "%s/%s", outdir, name);
+  FILE *f = fopen(path, "r");
+  cr_assert_not_null(f, "%s was not written", path);
+  size_t n = 0;
+  for (int ch; (ch = fgetc(f)) != EOF;)
+    n += ch == '\n';
+  fclose(f);
+  return n;
+}
+
+Test(e2e, tiny_suite_on_glibc_and_hakmem, .timeout = 240) {
+  cr_assert_not_null(mkdtemp(outdir));
+  struct suite_options opt = {
+      .mode = MODE_TINY,
+      .bindir = BINDIR,
+      .outdir = outdir,
+      .hakmem_so = HAKMEM_SO,
+      .configs = "glibc,hakmem",
+      .hakmem_version = "test",
+      .log = stderr,
+  };
+  struct suite s;
+  cr_assert_eq(suite_prepare(&s, &opt), 0);
+  bool with_hakmem = access(HAKMEM_SO, R_OK) == 0;
+  cr_assert_eq(s.nconfigs, with_hakmem ? 2u : 1u);
+  cr_assert_eq(s.nm, workload_count * s.nconfigs);
+  suite_run(&s);
+  for (size_t i = 0; i < s.nm; i++) {
+    const struct measurement *m = &s.m[i];
+    const struct bench_config *c = &s.configs[m->config];
+    if (strcmp(c->name, "glibc") == 0)
+      cr_expect(m->ok, "%s under glibc: %s", workload_defs[m->workload].name, m->error);
+    if (!m->ok)
+      continue;
+    cr_expect_str_eq(m->result.workload, workload_defs[m->workload].name);
+    cr_expect_gt(m->result.value, 0);
+    cr_expect_str_eq(m->result.allocator, c->expect);
+    if (c->hakmem)
+      cr_expect(m->ledger.present, "HAKMEM_STATS=1 printed no report for %s",
+                workload_defs[m->workload].name);
+  }
+  cr_assert_eq(suite_write(&s), 0);
+  cr_expect_eq(lines_of("results.csv"), s.nm + 1);
+  cr_expect_gt(lines_of("report.md"), 20);
+  cr_expect_gt(lines_of("report.svg"), 10);
+  suite_free(&s);
+  remove_outputs();
+}
