@@ -37,6 +37,6 @@ lib_LTLIBRARIES += lib/libhakmem.la
 lib_libhakmem_la_SOURCES =
 lib_libhakmem_la_LIBADD = lib/libhakmem_core.la $(PTHREAD_LIBS)
 lib_libhakmem_la_LDFLAGS = -version-info 0:0:0 -no-undefined \
-	-Wl,--version-script=$(srcdir)/lib/hakmem.map -Wl,-z,nodelete
+	-Wl,--version-script=$(srcdir)/lib/hakmem.map -Wl,-z,nodelete -Wl,-z,noseparate-code
 EXTRA_lib_libhakmem_la_DEPENDENCIES = lib/hakmem.map
 EXTRA_DIST += lib/hakmem.map

@@ -14,7 +14,6 @@ void slab_init(struct slab *s, struct heap *owner, char *unit, unsigned cls) {
   s->recip = (uint32_t)((((uint64_t)1 << 32) + size - 1) / size);
   s->cls = (uint8_t)cls;
   s->in_partial = 0;
-  s->supply_pages = 0;
   s->capacity = (uint16_t)capacity;
   s->used = 0;
   s->free = NULL;

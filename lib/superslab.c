@@ -5,8 +5,8 @@
  * resident. A slab's pages are made present just before its blocks are
  * first written (os_supply: the pager's direct supply, or
  * MADV_POPULATE_WRITE: 900 ns a page here against 1.5-3 us for a fault),
- * a page at first and then more at a time as the slab keeps growing, so
- * that a class with few blocks costs few pages. The time is measured and
+ * a page or two at a time, so that a class with few blocks costs few
+ * pages. The time is measured and
  * the pages counted in the ledger by the path they take: fresh, refault
  * after lazy zeroing, reuse after MADV_FREE, or resident reuse. */
 #include "superslab.h"
@@ -115,14 +115,12 @@ void superslab_supply(struct slab *s, const char *upto) {
   unsigned have = ss->present_pages[unit];
   unsigned need = (unsigned)((upto - s->start + PAGE_SIZE - 1) / PAGE_SIZE);
   if (need <= have) return;
-  /* A slab that keeps asking gets more at a time, up to the whole unit. */
-  unsigned step = s->supply_pages ? s->supply_pages : 1;
-  unsigned want = need > have + step ? need : have + step;
-  if (want > UNIT_PAGES) want = UNIT_PAGES;
+  /* Exactly the pages about to be written: supplying ahead would cost a
+   * class with few blocks pages it never uses. */
+  unsigned want = need;
   os_supply(s->start + (size_t)have * PAGE_SIZE, (size_t)(want - have) * PAGE_SIZE,
             (enum hakmem_supply_path)ss->h.absent_path);
   ss->present_pages[unit] = (uint8_t)want;
-  s->supply_pages = (uint8_t)(step * 2 > UNIT_PAGES ? UNIT_PAGES : step * 2);
 }
 
 bool superslab_return_slab(struct superslab *ss, struct slab *s) {

@@ -98,8 +98,6 @@ struct slab {
   uint16_t capacity;
   uint8_t cls;
   uint8_t in_partial;      /* on the owner's partial list */
-  uint8_t supply_pages;    /* pages the next supply of this slab makes present */
-  uint8_t pad;
   /* Owner only. */
   uint32_t used;           /* blocks out of the slab (program or tcache) */
   void *free;              /* local free list */
