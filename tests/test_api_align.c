@@ -128,6 +128,34 @@ Test(posix_memalign, blocks_realloc_and_free)
   free(p);
 }
 
+/* Blocks with large alignments (their user pointer sits at an offset in
+ * their region) grow, shrink and move with their contents. */
+Test(posix_memalign, large_alignments_realloc, .timeout = 60)
+{
+  static const size_t aligns[] = {4096, 64 * KiB, 2 * MiB, 4 * MiB};
+  static const size_t steps[] = {3 * MiB, 9 * MiB, 100 * KiB, 5 * MiB, 1000, 3 * MiB};
+  for (size_t a = 0; a < sizeof aligns / sizeof aligns[0]; a++) {
+    void *p = NULL;
+    size_t size = 1 * MiB + 5;
+    cr_assert_eq(posix_memalign(&p, aligns[a], launder_size(size)), 0);
+    cr_assert_eq((uintptr_t)p % aligns[a], 0);
+    pattern_fill(p, size, a, 0);
+    for (size_t k = 0; k < sizeof steps / sizeof steps[0]; k++) {
+      void *q = realloc(p, launder_size(steps[k]));
+      cr_assert_not_null(q, "realloc of a %zu-aligned block to %zu", aligns[a], steps[k]);
+      size_t keep = size < steps[k] ? size : steps[k];
+      cr_assert_eq(pattern_check(q, keep, a, k), (size_t)-1,
+                   "realloc of a %zu-aligned block %zu -> %zu lost the contents", aligns[a], size,
+                   steps[k]);
+      cr_assert_geq(malloc_usable_size(q), steps[k]);
+      pattern_fill(q, steps[k], a, k + 1);
+      p = q;
+      size = steps[k];
+    }
+    free(p);
+  }
+}
+
 Test(posix_memalign, bad_alignment_is_einval_and_errno_untouched)
 {
   static const size_t bad[] = {0, 1, 2, 3, sizeof(void *) / 2, 12, 24, 48, 100, 4097,
