@@ -1,0 +1,67 @@
+/* internal.h: the pager's one instance, shared by its files.
+ *
+ *   pager.c  life cycle: start, stop, fork, configuration, load and exit
+ *   hooks.c  the page-supplier hooks, on application threads
+ *   loop.c   the pager thread: faults, background work, the ring
+ *
+ * `state` and `users` are the only fields application threads read
+ * without a lock besides the pool (which has its own); every other field
+ * is written before RUNNING is published and read-only until the hooks
+ * have drained, except those marked "pager thread". */
+#ifndef HAKMEM_PAGER_INTERNAL_H
+#define HAKMEM_PAGER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "os.h"
+#include "pager.h"
+#include "pool.h"
+#include "ring.h"
+#include "supply.h"
+#include "uffd.h"
+
+#define PAGER_PAGE ((uintptr_t)4096)
+#define PAGER_UNIT ((uintptr_t)2 << 20) /* regions are aligned to this */
+
+enum pager_state { PAGER_IDLE, PAGER_RUNNING, PAGER_STOPPING };
+
+struct pager {
+  _Atomic int state;   /* enum pager_state */
+  _Atomic long users;  /* hooks running now */
+  _Atomic bool sleeping; /* the pager thread is (about to be) blocked in the ring */
+  _Atomic bool stop;   /* asks the pager thread to leave its loop */
+  struct pager_config cfg;
+  bool use_pool;       /* UFFDIO_MOVE usable: supply from the pool */
+  struct uffd uffd;
+  struct pool pool;
+  struct ring ring;    /* pager thread */
+  int efd;             /* the command eventfd: hooks write, the ring reads */
+  pthread_t thread;
+  bool thread_live;    /* joinable: under the start lock */
+  uint64_t last_fault_ns; /* pager thread */
+};
+
+extern struct pager pager;
+extern const struct os_page_supplier pager_hooks;
+
+/* A hook's entry and exit: false when the pager is not running. */
+static inline bool pager_enter(void) {
+  atomic_fetch_add(&pager.users, 1);
+  if (atomic_load(&pager.state) == PAGER_RUNNING) return true;
+  atomic_fetch_sub(&pager.users, 1);
+  return false;
+}
+
+static inline void pager_leave(void) { atomic_fetch_sub(&pager.users, 1); }
+
+/* Wake the pager thread if it sleeps: work is waiting for it. */
+void pager_kick(void);
+/* Remove the hooks and wait until none runs; idempotent, any thread. */
+void pager_quiesce(void);
+/* The pager thread's body. */
+void *pager_loop(void *arg);
+
+#endif /* HAKMEM_PAGER_INTERNAL_H */

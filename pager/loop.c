@@ -1,0 +1,202 @@
+/* loop.c: the pager thread.
+ *
+ * Priorities, highest first: serve the faults waiting on the uffd; then
+ * one bounded step of background work (zero a recycled bin, refill with
+ * fresh pages, give bins above the cap back to the kernel); then spin for
+ * a moment if a fault came recently (a sleeping handler costs the faulting
+ * thread a cross-CPU wake-up: tens of microseconds here); then sleep in
+ * the ring until the uffd, the eventfd or the timer wakes it.
+ *
+ * This thread never calls malloc and never touches registered memory
+ * other than the present pages of pool bins it owns: its buffers are on
+ * its stack or in the static struct pager. All signals are blocked in it
+ * (pager.c), so no handler of the program runs here. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "lock.h"
+#include "os.h"
+#include "stats.h"
+#include "supply.h"
+
+#define FAULT_BATCH 16
+#define STEP_PAGES 64   /* background work between two looks at the uffd */
+#define TRIM_BATCH 16   /* bins released per ring submission */
+#define IDLE_SECONDS 2  /* no take for this long: the pool shrinks */
+
+/* ---- faults ---------------------------------------------------------------- */
+
+struct served {
+  uintptr_t start, end;
+};
+
+/* The chunk around a fault, within its 2 MiB unit. The first page of a
+ * unit is often a region's header, present: start after it unless it is
+ * the page that faulted. */
+static void chunk_of(uintptr_t addr, uintptr_t *start, uintptr_t *end) {
+  uintptr_t chunk = pager.cfg.chunk, unit = addr & ~(PAGER_UNIT - 1);
+  *start = addr & ~(chunk - 1);
+  *end = *start + chunk;
+  if (*start == unit && addr != unit) *start += PAGER_PAGE;
+}
+
+static void serve_fault(uintptr_t addr, struct served *last) {
+  struct supply_result r = { 0 };
+  uintptr_t start, end, done;
+  uint64_t t0 = os_now_ns(), ns;
+
+  addr &= ~(PAGER_PAGE - 1);
+  if (addr >= last->start && addr < last->end) { /* served by the previous message */
+    uffd_wake(&pager.uffd, addr, PAGER_PAGE);
+    return;
+  }
+  chunk_of(addr, &start, &end);
+  done = supply_range(&pager.pool, pager.use_pool, start, end, true, &r);
+  if (r.err && done <= addr) {
+    /* The chunk passed the end of the mapping, or the range went away:
+     * the faulting page alone. If that fails too, the wake makes the
+     * thread fault again (and see the range as it is now). */
+    start = addr;
+    end = addr + PAGER_PAGE;
+    supply_range(&pager.pool, pager.use_pool, start, end, true, &r);
+  }
+  uffd_wake(&pager.uffd, start, end - start);
+  ns = os_now_ns() - t0;
+  last->start = start;
+  last->end = end;
+  stats_add(STAT_pager_faults, 1);
+  stats_fault_wait(ns);
+  if (r.moved) stats_supply(HAKMEM_SUPPLY_UFFD_MOVE, r.moved, 1, ns * r.moved / (r.moved + r.copied + r.zeroed));
+  if (r.copied) stats_supply(HAKMEM_SUPPLY_UFFD_COPY, r.copied, r.moved ? 0 : 1, ns * r.copied / (r.moved + r.copied + r.zeroed));
+  if (r.zeroed) stats_supply(HAKMEM_SUPPLY_UFFD_ZERO, r.zeroed, 0, 0);
+}
+
+/* Serve every message waiting; the number served, or -errno. */
+static int drain_faults(void) {
+  struct uffd_msg msgs[FAULT_BATCH];
+  struct served last = { 0, 0 };
+  int total = 0, n;
+
+  do {
+    n = uffd_read(&pager.uffd, msgs, FAULT_BATCH);
+    if (n < 0) return n;
+    for (int i = 0; i < n; i++)
+      if (msgs[i].event == UFFD_EVENT_PAGEFAULT) serve_fault(msgs[i].arg.pagefault.address, &last);
+    total += n;
+  } while (n == FAULT_BATCH);
+  return total;
+}
+
+/* ---- background work --------------------------------------------------------- */
+
+static void trim(void) {
+  uint32_t bins[TRIM_BATCH], n = pool_trim_pick(&pager.pool, bins, TRIM_BATCH);
+  for (uint32_t i = 0; i < n; i++)
+    ring_madvise(&pager.ring, (void *)pool_bin_addr(&pager.pool, bins[i]), (uint32_t)POOL_BIN_SIZE, MADV_DONTNEED,
+                 bins[i]);
+}
+
+/* One bounded step; true when it did something. */
+static bool background_step(void) {
+  uint64_t ns = 0;
+  uint32_t n;
+
+  if (pool_over_cap(&pager.pool)) {
+    trim();
+    return true;
+  }
+  if ((n = pool_zero_step(&pager.pool, STEP_PAGES, &ns))) {
+    stats_add(STAT_pager_zero_pages, n);
+    stats_add(STAT_pager_zero_ns, (int64_t)ns);
+    return true;
+  }
+  if (pager.use_pool && pool_wants_refill(&pager.pool)) return pool_refill_step(&pager.pool, STEP_PAGES) != 0;
+  return false;
+}
+
+static bool has_work(void) {
+  return pool_over_cap(&pager.pool) || pool_has_dirty(&pager.pool) ||
+         (pager.use_pool && pool_wants_refill(&pager.pool));
+}
+
+/* ---- the ring --------------------------------------------------------------- */
+
+static void on_completion(void *arg, uint64_t tag, int res) {
+  (void)arg;
+  switch (tag & 0xff) {
+  case RING_TIMER:
+    pool_adapt(&pager.pool, IDLE_SECONDS * 1000000000ull / pager.cfg.period_ns);
+    stats_set(STAT_pager_pool_pages, pool_level(&pager.pool));
+    break;
+  case RING_MADVISE: {
+    uint32_t bin = (uint32_t)(tag >> 8);
+    if (res < 0) madvise((void *)pool_bin_addr(&pager.pool, bin), POOL_BIN_SIZE, MADV_DONTNEED);
+    stats_add(STAT_pager_returned, pool_trimmed(&pager.pool, bin));
+    break;
+  }
+  default: /* RING_UFFD, RING_EVENT: the loop looks at both anyway */
+    break;
+  }
+}
+
+/* Spin while faults keep coming: a read(2) that finds nothing costs a few
+ * hundred nanoseconds, a wake-up of a sleeping pager tens of microseconds. */
+static bool spin_wanted(void) {
+  return pager.cfg.spin_ns && os_now_ns() - pager.last_fault_ns < pager.cfg.spin_ns;
+}
+
+static int sleep_in_ring(void) {
+  int err;
+
+  atomic_store(&pager.sleeping, true);
+  if (has_work() || atomic_load(&pager.stop)) {
+    atomic_store(&pager.sleeping, false);
+    return 0;
+  }
+  err = ring_wait(&pager.ring, true, on_completion, NULL);
+  atomic_store(&pager.sleeping, false);
+  return err < 0 ? err : 0;
+}
+
+void *pager_loop(void *arg) {
+  int err = 0, n;
+
+  (void)arg;
+  while (!atomic_load(&pager.stop)) {
+    n = drain_faults();
+    err = n;
+    if (n < 0) break;
+    if (n) {
+      pager.last_fault_ns = os_now_ns();
+      continue;
+    }
+    if (background_step()) {
+      err = ring_wait(&pager.ring, false, on_completion, NULL);
+      if (err < 0) break;
+      continue;
+    }
+    if (spin_wanted()) {
+      hk_cpu_relax();
+      continue;
+    }
+    err = sleep_in_ring();
+    if (err < 0) break;
+  }
+  if (err < 0) {
+    char line[96];
+    snprintf(line, sizeof line, "hakmem: the pager stops (error %d); the kernel's fault path serves\n", -err);
+    if (write(2, line, strlen(line)) < 0) { /* nothing more to say */ }
+  }
+  /* Nobody may wait on this uffd once this thread is gone. */
+  pager_quiesce();
+  ring_fini(&pager.ring);
+  uffd_close(&pager.uffd);
+  stats_set(STAT_pager_pool_pages, 0);
+  return NULL;
+}

@@ -1,0 +1,275 @@
+/* pager.c: the pager's life cycle: configuration, start, stop, fork, and
+ * the start at load (HAKMEM_UFFD=1) and stop at exit.
+ *
+ * Start and stop are serialised by start_lock; the hooks never take it.
+ * Starting opens the uffd, builds the pool and the ring, installs the
+ * hooks, registers the regions that exist already, and only then starts
+ * the thread: a fault can wait in the uffd before the thread reads it. */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "hakmem.h"
+#include "heap.h"
+#include "internal.h"
+#include "lock.h"
+#include "options.h"
+#include "os.h"
+#include "stats.h"
+
+#define PAGER_EXPORT __attribute__((visibility("default")))
+
+#define DEFAULT_SPIN_NS 0ull
+#define DEFAULT_PERIOD_NS 100000000ull /* 100 ms */
+
+struct pager pager = { .efd = -1, .uffd = { .fd = -1 } };
+static hk_lock_t start_lock = HK_LOCK_INIT;
+
+/* ---- configuration ------------------------------------------------------------ */
+
+static size_t pow2_floor(size_t v) {
+  size_t p = 1;
+  while (p <= v / 2) p *= 2;
+  return p;
+}
+
+void pager_config_from_options(struct pager_config *c) {
+  size_t chunk = (size_t)hakmem_options.pager_chunk_kb * 1024;
+
+  memset(c, 0, sizeof *c);
+  chunk = pow2_floor(chunk);
+  if (chunk < PAGER_PAGE) chunk = PAGER_PAGE;
+  if (chunk > PAGER_UNIT) chunk = PAGER_UNIT;
+  c->chunk = chunk;
+  c->pool_bytes = (size_t)hakmem_options.pager_pool_mb << 20;
+  c->direct = hakmem_options.pager_direct != 0;
+  c->spin_ns = DEFAULT_SPIN_NS;
+  c->period_ns = DEFAULT_PERIOD_NS;
+}
+
+/* ---- stopping ------------------------------------------------------------------ */
+
+void pager_kick(void) {
+  uint64_t one = 1;
+  /* The fence pairs with the pager's store of `sleeping` before its last
+   * look for work: either it sees this thread's work, or this sees it
+   * sleeping and wakes it. */
+  atomic_thread_fence(memory_order_seq_cst);
+  if (atomic_exchange(&pager.sleeping, false) && write(pager.efd, &one, sizeof one) < 0) {
+    /* the eventfd's counter is full: the pager is awake anyway */
+  }
+}
+
+void pager_quiesce(void) {
+  if (os_page_supplier() == &pager_hooks) os_set_page_supplier(NULL);
+  atomic_store(&pager.state, PAGER_STOPPING);
+  while (atomic_load(&pager.users)) sched_yield();
+}
+
+/* Under start_lock, from any state: back to IDLE. */
+static void stop_locked(void) {
+  uint64_t one = 1;
+
+  if (atomic_load(&pager.state) == PAGER_IDLE && !pager.thread_live) return;
+  pager_quiesce();
+  if (pager.thread_live) {
+    atomic_store(&pager.stop, true);
+    if (write(pager.efd, &one, sizeof one) < 0) { /* it sees `stop` at its next look */ }
+    pthread_join(pager.thread, NULL);
+    pager.thread_live = false;
+  }
+  uffd_close(&pager.uffd); /* the thread closed it unless it never ran */
+  pool_fini(&pager.pool);
+  if (pager.efd >= 0) close(pager.efd);
+  pager.efd = -1;
+  atomic_store(&pager.stop, false);
+  atomic_store(&pager.state, PAGER_IDLE);
+}
+
+void pager_stop(void) {
+  hk_lock(&start_lock);
+  stop_locked();
+  hk_unlock(&start_lock);
+}
+
+bool pager_running(void) { return atomic_load(&pager.state) == PAGER_RUNNING; }
+
+/* ---- fork ---------------------------------------------------------------------- */
+
+static void atfork_prepare(void) { hk_lock(&start_lock); }
+static void atfork_parent(void) { hk_unlock(&start_lock); }
+
+/* The child has no pager thread, its copy of the uffd belongs to the
+ * parent's address space, and its regions lost their registration. */
+static void atfork_child(void) {
+  hk_lock_reset(&start_lock);
+  if (atomic_load(&pager.state) == PAGER_IDLE && !pager.thread_live) return;
+  if (os_page_supplier() == &pager_hooks) os_set_page_supplier(NULL);
+  uffd_close(&pager.uffd);
+  if (pager.efd >= 0) close(pager.efd);
+  ring_forget(&pager.ring);
+  pool_forget(&pager.pool);
+  pager.efd = -1;
+  pager.thread_live = false;
+  atomic_store(&pager.users, 0);
+  atomic_store(&pager.sleeping, false);
+  atomic_store(&pager.stop, false);
+  atomic_store(&pager.state, PAGER_IDLE);
+  stats_set(STAT_pager_pool_pages, 0);
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static void atfork_install(void) { pthread_atfork(atfork_prepare, atfork_parent, atfork_child); }
+
+/* ---- starting ------------------------------------------------------------------ */
+
+static void register_existing(void *base, size_t len, void *arg) {
+  (void)arg;
+  uffd_register(&pager.uffd, (uintptr_t)base, len, NULL);
+}
+
+/* The thread starts with every signal blocked: a handler of the program
+ * could call malloc or touch registered memory on it. */
+static int thread_start(void) {
+  sigset_t all, old;
+  pthread_attr_t attr;
+  int err;
+
+  sigfillset(&all);
+  err = -pthread_attr_init(&attr);
+  if (err) goto out;
+  pthread_attr_setstacksize(&attr, 256 * 1024);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  err = -pthread_create(&pager.thread, &attr, pager_loop, NULL);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_attr_destroy(&attr);
+  if (err) goto out;
+  pager.thread_live = true;
+#ifdef __GLIBC__
+  pthread_setname_np(pager.thread, "hakmem-pager");
+#endif
+out:
+  return err;
+}
+
+static int start_locked(const struct pager_config *c) {
+  uint64_t want = c->no_move ? 0 : UFFD_FEATURE_MOVE;
+  int err;
+
+  err = -EALREADY;
+  if (atomic_load(&pager.state) != PAGER_IDLE || pager.thread_live) goto out;
+  pthread_once(&atfork_once, atfork_install);
+  pager.cfg = *c;
+  err = uffd_open(&pager.uffd, want);
+  if (err) goto out;
+  err = pool_init(&pager.pool, &pager.uffd, c->pool_bytes);
+  if (err) goto out_uffd;
+  pager.use_pool = pager.pool.can_move;
+  pager.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  err = -errno;
+  if (pager.efd < 0) goto out_pool;
+  err = ring_init(&pager.ring, pager.uffd.fd, pager.efd, c->period_ns);
+  if (err) goto out_efd;
+  pager.last_fault_ns = 0;
+  atomic_store(&pager.state, PAGER_RUNNING);
+  os_set_page_supplier(&pager_hooks);
+  /* After the hooks are in: a region mapped meanwhile is registered by
+   * its hook, and registering one twice is harmless. */
+  os_for_each_region(register_existing, NULL);
+  err = thread_start();
+  if (err) goto out_hooks;
+  return 0;
+
+out_hooks:
+  pager_quiesce();
+  ring_fini(&pager.ring);
+out_efd:
+  close(pager.efd);
+  pager.efd = -1;
+out_pool:
+  uffd_close(&pager.uffd); /* before the pool goes: unregisters everything */
+  pool_fini(&pager.pool);
+out_uffd:
+  uffd_close(&pager.uffd);
+  atomic_store(&pager.state, PAGER_IDLE);
+out:
+  return err;
+}
+
+int pager_start(const struct pager_config *c) {
+  int err;
+
+  hk_lock(&start_lock);
+  err = start_locked(c);
+  hk_unlock(&start_lock);
+  return err;
+}
+
+int pager_get_info(struct pager_info *out) {
+  memset(out, 0, sizeof *out);
+  hk_lock(&start_lock);
+  if (atomic_load(&pager.state) == PAGER_RUNNING) {
+    out->features = pager.uffd.features;
+    out->via_dev = pager.uffd.via_dev;
+    out->can_move = pager.use_pool;
+    hk_lock(&pager.pool.lock);
+    out->clean_pages = pager.pool.clean_pages;
+    out->dirty_pages = pager.pool.dirty_pages;
+    out->target_pages = pager.pool.target_pages;
+    out->keep_pages = pager.pool.keep_pages;
+    hk_unlock(&pager.pool.lock);
+  }
+  hk_unlock(&start_lock);
+  return 0;
+}
+
+/* ---- the public interface --------------------------------------------------------- */
+
+PAGER_EXPORT int hakmem_pager_start(void) {
+  struct pager_config c;
+  int err;
+
+  pager_config_from_options(&c);
+  err = pager_start(&c);
+  if (err == -EALREADY) return 0;
+  if (err) {
+    errno = -err;
+    return -1;
+  }
+  return 0;
+}
+
+PAGER_EXPORT void hakmem_pager_stop(void) { pager_stop(); }
+
+PAGER_EXPORT int hakmem_pager_active(void) { return pager_running(); }
+
+/* ---- load and exit ------------------------------------------------------------------- */
+
+static void say_why(int err) {
+  char line[200];
+  snprintf(line, sizeof line,
+           "hakmem: HAKMEM_UFFD=1 but %s; the kernel's fault path serves\n",
+           err == -EPERM    ? "no full userfaultfd may be opened (no access to /dev/userfaultfd, no "
+                              "CAP_SYS_PTRACE, vm.unprivileged_userfaultfd=0)"
+           : err == -ENOSYS ? "this kernel has no userfaultfd"
+                            : strerror(-err));
+  if (write(2, line, strlen(line)) < 0) { /* stderr is gone: nothing to do */ }
+}
+
+__attribute__((constructor)) static void pager_at_load(void) {
+  struct pager_config c;
+  int err;
+
+  heap_global_init(); /* reads the options; idempotent */
+  if (!hakmem_options.uffd) return;
+  pager_config_from_options(&c);
+  err = pager_start(&c);
+  if (err && err != -EALREADY) say_why(err);
+}
+
+__attribute__((destructor)) static void pager_at_exit(void) { pager_stop(); }

@@ -1,0 +1,30 @@
+/* supply.h: making a range of a registered region present with zeroed
+ * pages, for a fault or for direct supply.
+ *
+ * Pages come from the pool by UFFDIO_MOVE in as few calls as the pool's
+ * spans allow (each move costs a TLB flush on every CPU running the
+ * process, about 16 us once two threads run: FACTS.md), else from the
+ * kernel by UFFDIO_COPY of the zero source, else by UFFDIO_ZEROPAGE.
+ * Pages already present are skipped (EEXIST, then mincore() to find the
+ * next absent one), so a range may be supplied twice without harm. */
+#ifndef HAKMEM_PAGER_SUPPLY_H
+#define HAKMEM_PAGER_SUPPLY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pool.h"
+
+struct supply_result {
+  uint64_t moved, copied, zeroed; /* pages, by the path that supplied them */
+  uint64_t moves, copies;         /* ioctls issued */
+  int err;                        /* the -errno that stopped it, or 0 */
+};
+
+/* Supply the absent pages of [dst, end) (page-aligned). `use_pool`: take
+ * pages from the pool (UFFDIO_MOVE negotiated); `mode`: the DONTWAKE bit
+ * or 0. Returns how far the range is done: `end` unless r->err. */
+uintptr_t supply_range(struct pool *p, bool use_pool, uintptr_t dst, uintptr_t end, bool dontwake,
+                       struct supply_result *r);
+
+#endif /* HAKMEM_PAGER_SUPPLY_H */
