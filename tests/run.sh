@@ -33,7 +33,7 @@ for log in build-check/tests/*.log; do
     tested=$((tested + t)) passing=$((passing + p)) failing=$((failing + f)) crashing=$((crashing + c))
     skipped=$((skipped + $(grep -ac '^\[SKIP\]' "$log" || true)))
   elif line=$(grep -aE '^# [a-z-]+: [0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1) && [[ -n $line ]]; then
-    read -r p f s < <(sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed(, ([0-9]+) skipped)?.*/\1 \2 \3/' <<<"$line")
+    read -r p f s < <(sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed(, ([0-9]+) skipped)?.*/\1 \2 \4/' <<<"$line")
     tested=$((tested + p + f)) passing=$((passing + p)) failing=$((failing + f)) skipped=$((skipped + ${s:-0}))
   fi
 done
