@@ -1,1 +1,20 @@
 # Unit tests of the allocator's modules, against its internal interfaces.
+#
+# One Criterion program per module, each linking the allocator's
+# convenience library: the whole program (Criterion included) allocates
+# through hakmem, and the tests reach the internal headers of lib/ through
+# AM_CPPFLAGS. -fno-builtin keeps gcc from folding malloc/free pairs.
+if HAVE_CRITERION
+hakmem_unit_cflags = $(AM_CFLAGS) $(CRITERION_CFLAGS) -fno-builtin
+hakmem_unit_ldadd = lib/libhakmem_core.la $(CRITERION_LIBS) $(PTHREAD_LIBS)
+
+check_PROGRAMS += \
+	tests/test_unit_size_class
+TESTS += \
+	tests/test_unit_size_class
+
+tests_test_unit_size_class_SOURCES = tests/test_unit_size_class.c
+tests_test_unit_size_class_CPPFLAGS = $(AM_CPPFLAGS)
+tests_test_unit_size_class_CFLAGS = $(hakmem_unit_cflags)
+tests_test_unit_size_class_LDADD = $(hakmem_unit_ldadd)
+endif
