@@ -4,6 +4,9 @@
 #include "size_class.h"
 #include "superslab.h"
 
+/* Refills of a page each before a slab gets more pages per refill. */
+#define CARVE_STEADY 8
+
 void slab_init(struct slab *s, struct heap *owner, char *unit, unsigned cls) {
   uint32_t size = (uint32_t)class_to_size(cls);
   uint32_t capacity = (uint32_t)(UNIT_SIZE / size);
@@ -14,6 +17,7 @@ void slab_init(struct slab *s, struct heap *owner, char *unit, unsigned cls) {
   s->recip = (uint32_t)((((uint64_t)1 << 32) + size - 1) / size);
   s->cls = (uint8_t)cls;
   s->in_partial = 0;
+  s->carves = 0;
   s->capacity = (uint16_t)capacity;
   s->used = 0;
   s->free = NULL;
@@ -36,9 +40,16 @@ unsigned slab_take(struct slab *s, unsigned n, struct free_block **head, struct 
     last = b;
     got++;
   }
-  /* Never-used blocks: within the resident pages, or up to the end of the
-   * page the first one ends in, so a class with few blocks touches few. */
-  char *limit = (char *)(((uintptr_t)s->carve + s->block_size + PAGE_SIZE - 1) & ~(uintptr_t)(PAGE_SIZE - 1));
+  /* Never-used blocks, up to a page boundary: one page for the first
+   * refills, then more as the slab keeps needing them, so a class with few
+   * blocks touches few pages and a growing one asks the kernel for its
+   * pages in fewer, larger calls. */
+  if (got == n || s->carve >= s->end) goto done;
+  unsigned step = s->carves < CARVE_STEADY ? 0 : s->carves - CARVE_STEADY + 1;
+  unsigned pages = step >= 4 ? 16 : 1u << step;
+  if (s->carves < 255) s->carves++;
+  char *limit = (char *)(((uintptr_t)s->carve + s->block_size + (size_t)pages * PAGE_SIZE - 1) &
+                         ~(uintptr_t)(PAGE_SIZE - 1));
   if (limit > s->end) limit = s->end;
   unsigned carve = (unsigned)((size_t)(limit - s->carve) / s->block_size);
   if (carve > n - got) carve = n - got;
@@ -52,6 +63,7 @@ unsigned slab_take(struct slab *s, unsigned n, struct free_block **head, struct 
     last = b;
     got++;
   }
+done:
   if (last) last->next = NULL;
   s->used += got;
   *head = first;
