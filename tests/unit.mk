@@ -9,12 +9,19 @@ hakmem_unit_cflags = $(AM_CFLAGS) $(CRITERION_CFLAGS) -fno-builtin
 hakmem_unit_ldadd = lib/libhakmem_core.la $(CRITERION_LIBS) $(PTHREAD_LIBS)
 
 check_PROGRAMS += \
-	tests/test_unit_size_class
+	tests/test_unit_size_class \
+	tests/test_unit_superslab
 TESTS += \
-	tests/test_unit_size_class
+	tests/test_unit_size_class \
+	tests/test_unit_superslab
 
 tests_test_unit_size_class_SOURCES = tests/test_unit_size_class.c
 tests_test_unit_size_class_CPPFLAGS = $(AM_CPPFLAGS)
 tests_test_unit_size_class_CFLAGS = $(hakmem_unit_cflags)
 tests_test_unit_size_class_LDADD = $(hakmem_unit_ldadd)
+
+tests_test_unit_superslab_SOURCES = tests/test_unit_superslab.c
+tests_test_unit_superslab_CPPFLAGS = $(AM_CPPFLAGS)
+tests_test_unit_superslab_CFLAGS = $(hakmem_unit_cflags)
+tests_test_unit_superslab_LDADD = $(hakmem_unit_ldadd)
 endif

@@ -1,0 +1,436 @@
+/* Description: unit tests of lib/superslab.h, lib/slab.h and the owner
+ * lookup of lib/region_map.h. A SuperSlab is a 2 MiB-aligned region whose
+ * unit 0 holds the header; its other 31 units are carved into slabs of one
+ * class each, every carve taking a distinct unit; the slab, SuperSlab and
+ * region of any block (first, middle or last of its slab, and any byte
+ * inside it) follow from its address alone; region_map_kind tells small,
+ * large and huge regions from memory hakmem never mapped; returned slabs
+ * free their unit for the next carve, and an empty SuperSlab retires to the
+ * LRU and comes back from it.
+ *
+ * Most tests drive the SuperSlab functions directly, on SuperSlabs owned
+ * by a heap of the test's own that no thread allocates from; the last ones
+ * check the same properties on blocks from malloc. */
+#include <criterion/criterion.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "diag.h"
+#include "heap.h"
+#include "region_map.h"
+#include "size_class.h"
+#include "slab.h"
+#include "superslab.h"
+#include "tcache.h"
+#include "types.h"
+
+#define MiB ((size_t)1 << 20)
+#define KiB ((size_t)1 << 10)
+
+/* The owner of the test's SuperSlabs: a heap that no thread uses. */
+static struct heap test_heap;
+
+static void *opaque(void *p)
+{
+  __asm__ volatile("" : "+r"(p) : : "memory");
+  return p;
+}
+
+static size_t opaque_size(size_t n)
+{
+  __asm__ volatile("" : "+r"(n));
+  return n;
+}
+
+static struct hakmem_stats snap(void)
+{
+  struct hakmem_stats s;
+  cr_assert_eq(hakmem_stats_get(&s), 0);
+  return s;
+}
+
+static struct superslab *new_test_superslab(void)
+{
+  struct superslab *ss = superslab_new(&test_heap);
+  cr_assert_not_null(ss, "superslab_new failed");
+  return ss;
+}
+
+static unsigned unit_of(const struct superslab *ss, const void *p)
+{
+  return (unsigned)(((uintptr_t)p - (uintptr_t)ss) >> UNIT_SHIFT);
+}
+
+/* Take every block of a slab: returns how many, the blocks in `out`. */
+static unsigned take_all(struct slab *s, void **out, unsigned room)
+{
+  unsigned n = 0;
+  for (;;) {
+    struct free_block *head, *tail;
+    unsigned got = slab_take(s, 64, &head, &tail);
+    if (!got)
+      break;
+    unsigned k = 0;
+    for (struct free_block *b = head; b; b = b->next, k++) {
+      cr_assert_lt(n, room, "slab of class %u hands out more than %u blocks", s->cls, room);
+      out[n++] = b;
+      if (b == tail)
+        cr_assert_null(b->next, "the tail of a take is not the end of its list");
+    }
+    cr_assert_eq(k, got, "slab_take said %u blocks and linked %u", got, k);
+  }
+  return n;
+}
+
+/* Every lookup from an address inside block p of slab s leads back to s. */
+static void check_owner_lookup(struct superslab *ss, struct slab *s, void *p, const char *which)
+{
+  cr_assert_eq(slab_of(p), s, "%s block %p: slab_of gives %p, not %p", which, p, (void *)slab_of(p), (void *)s);
+  cr_assert_eq(superslab_of(p), ss, "%s block %p: superslab_of gives %p", which, p, (void *)superslab_of(p));
+  cr_assert_eq(region_of(p), &ss->h, "%s block %p: region_of gives %p", which, p, (void *)region_of(p));
+  cr_assert_eq(region_map_kind((uintptr_t)p), REGION_SMALL, "%s block %p is not in a small region", which, p);
+  cr_assert(slab_holds_block(s, p), "%s block %p is not a block of its slab", which, p);
+  char *last_byte = (char *)p + s->block_size - 1;
+  cr_assert_eq(slab_of(last_byte), s, "the last byte of %s block %p is in another slab", which, p);
+  cr_assert_eq(region_of(last_byte), &ss->h);
+  if (s->block_size > 1)
+    cr_assert_not(slab_holds_block(s, (char *)p + 1), "an interior pointer of %s block %p counts as a block",
+                  which, p);
+}
+
+Test(superslab, is_2mib_aligned_with_its_header_in_unit_0)
+{
+  struct hakmem_stats before = snap();
+  struct superslab *ss = new_test_superslab();
+  struct hakmem_stats after = snap();
+
+  cr_assert_eq((uintptr_t)ss & REGION_MASK, 0, "SuperSlab %p is not 2 MiB aligned", (void *)ss);
+  cr_assert_eq(ss->h.magic, REGION_MAGIC);
+  cr_assert_eq(ss->h.kind, REGION_SMALL);
+  cr_assert_eq(ss->h.size, REGION_SIZE);
+  cr_assert_eq(ss->h.in_lru, 0);
+  cr_assert_eq(ss->owner, &test_heap);
+  cr_assert_eq(ss->free_units, 0xfffffffeu, "units free at start: %#x (unit 0 is the header)", ss->free_units);
+  cr_assert_eq(ss->slabs_in_use, 0);
+  cr_assert_eq(ss->slabs[0].owner, NULL, "unit 0 is a slab");
+  cr_assert_leq(sizeof *ss, PAGE_SIZE, "the header does not fit its first page");
+  cr_assert_eq(after.ss_live, before.ss_live + 1);
+  cr_assert_eq(after.ss_mapped_total + after.ss_reused_total, before.ss_mapped_total + before.ss_reused_total + 1);
+
+  /* The whole 2 MiB maps back to it, and nothing outside it does. */
+  const size_t offsets[] = { 0, 1, PAGE_SIZE, UNIT_SIZE - 1, UNIT_SIZE, REGION_SIZE / 2, REGION_SIZE - 1 };
+  for (size_t i = 0; i < sizeof offsets / sizeof offsets[0]; i++) {
+    char *a = (char *)ss + offsets[i];
+    cr_assert_eq(region_map_kind((uintptr_t)a), REGION_SMALL, "offset %#zx: kind %u", offsets[i],
+                 region_map_kind((uintptr_t)a));
+    cr_assert_eq(region_of(a), &ss->h, "offset %#zx: region_of %p", offsets[i], (void *)region_of(a));
+    cr_assert_eq(superslab_of(a), ss);
+  }
+  superslab_retire(ss);
+}
+
+Test(superslab, carving_takes_a_distinct_unit_each_time)
+{
+  static const size_t sizes[] = { 16, 48, 128, 256, 1024, 4096, 20480, 32768 };
+  struct superslab *ss = new_test_superslab();
+  struct hakmem_stats before = snap();
+  uint32_t units_seen = 0;
+  for (unsigned i = 0; i < UNITS_PER_SS - 1; i++) {
+    unsigned cls = size_to_class(sizes[i % (sizeof sizes / sizeof sizes[0])]);
+    struct slab *s = superslab_carve_slab(ss, cls);
+    cr_assert_not_null(s, "carve %u of %zu failed", i + 1, UNITS_PER_SS - 1);
+    unsigned unit = (unsigned)(s - ss->slabs);
+    cr_assert_neq(unit, 0, "a slab was carved from unit 0, the header");
+    cr_assert_eq(units_seen & (1u << unit), 0, "unit %u carved twice", unit);
+    units_seen |= 1u << unit;
+    cr_assert_eq(ss->free_units & (1u << unit), 0, "unit %u still marked free", unit);
+    cr_assert_eq(s->start, (char *)ss + (size_t)unit * UNIT_SIZE, "slab of unit %u starts at %p", unit,
+                 (void *)s->start);
+    cr_assert_eq(s->carve, s->start);
+    cr_assert_eq(s->owner, &test_heap);
+    cr_assert_eq(s->cls, cls);
+    cr_assert_eq(s->block_size, class_to_size(cls));
+    cr_assert_eq(s->capacity, UNIT_SIZE / class_to_size(cls));
+    cr_assert_eq(s->end, s->start + (size_t)s->capacity * s->block_size);
+    cr_assert_leq(s->end, s->start + UNIT_SIZE, "slab of unit %u runs into the next unit", unit);
+    cr_assert_eq(s->used, 0);
+    cr_assert_eq(ss->slabs_in_use, i + 1);
+  }
+  cr_assert_eq(units_seen, 0xfffffffeu, "carved units %#x", units_seen);
+  cr_assert_eq(ss->free_units, 0);
+  cr_assert_null(superslab_carve_slab(ss, 0), "a full SuperSlab carved a 32nd slab");
+  struct hakmem_stats after = snap();
+  cr_assert_eq(after.slabs_carved, before.slabs_carved + UNITS_PER_SS - 1);
+
+  for (unsigned u = 1; u < UNITS_PER_SS; u++)
+    superslab_return_slab(ss, &ss->slabs[u]);
+  superslab_retire(ss);
+}
+
+Test(superslab, owner_of_first_middle_and_last_block_of_each_class)
+{
+  static const size_t sizes[] = { 16, 48, 112, 160, 448, 1024, 2560, 4096, 12288, 20480, 32768 };
+  static void *blocks[UNIT_SIZE / 16];
+  struct superslab *ss = new_test_superslab();
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    unsigned cls = size_to_class(sizes[i]);
+    struct slab *s = superslab_carve_slab(ss, cls);
+    cr_assert_not_null(s);
+    unsigned n = take_all(s, blocks, UNIT_SIZE / 16);
+    cr_assert_eq(n, s->capacity, "class %zu: %u blocks out of a slab of %u", sizes[i], n, s->capacity);
+    cr_assert_eq(s->used, n);
+    cr_assert_not(slab_has_room(s));
+    /* Carved in address order: first, middle and last are known. */
+    cr_assert_eq(blocks[0], s->start, "class %zu: first block %p, slab starts at %p", sizes[i], blocks[0],
+                 (void *)s->start);
+    cr_assert_eq(blocks[n - 1], s->start + (size_t)(n - 1) * s->block_size);
+    check_owner_lookup(ss, s, blocks[0], "first");
+    check_owner_lookup(ss, s, blocks[n / 2], "middle");
+    check_owner_lookup(ss, s, blocks[n - 1], "last");
+    for (unsigned k = 0; k < n; k++) {
+      cr_assert_eq(slab_of(blocks[k]), s, "class %zu block %u: wrong slab", sizes[i], k);
+      cr_assert_eq(((struct free_block *)blocks[k])->cookie, diag_cookie(blocks[k]),
+                   "class %zu block %u: a taken block carries no free cookie", sizes[i], k);
+      cr_assert_neq(unit_of(ss, blocks[k]), 0);
+    }
+  }
+  for (unsigned u = 1; u < UNITS_PER_SS; u++)
+    if (ss->slabs[u].owner)
+      superslab_return_slab(ss, &ss->slabs[u]);
+  superslab_retire(ss);
+}
+
+/* A slab's pages are made present just before its never-used blocks are
+ * handed out, no page ahead of them: one page for the first refills, then
+ * more per refill as the slab keeps growing, never past its unit; each
+ * supply is counted in the ledger under the path of the region's absent
+ * pages (fresh, here). */
+Test(superslab, supply_makes_pages_present_as_the_slab_grows)
+{
+  struct superslab *ss = new_test_superslab();
+  cr_assert_eq(ss->h.absent_path, HAKMEM_SUPPLY_FRESH, "a SuperSlab of a fresh process is not fresh memory");
+  struct slab *s = superslab_carve_slab(ss, size_to_class(64));
+  unsigned unit = (unsigned)(s - ss->slabs);
+  cr_assert_eq(ss->present_pages[unit], 0);
+  struct hakmem_stats before = snap();
+  unsigned prev = 0, total = 0, takes = 0;
+  for (;;) {
+    struct free_block *head, *tail;
+    unsigned got = slab_take(s, UNIT_SIZE / 16, &head, &tail);
+    if (!got)
+      break;
+    if (takes++ == 0)
+      cr_assert_eq(got, PAGE_SIZE / 64, "the first refill of a slab of 64 B blocks takes %u blocks", got);
+    total += got;
+    unsigned now = ss->present_pages[unit];
+    cr_assert_gt(now, prev, "a refill of never-used blocks made no page present");
+    cr_assert_leq(now, UNIT_SIZE / PAGE_SIZE);
+    char *present_end = superslab_present_end(s);
+    cr_assert_leq(s->carve, present_end, "blocks were handed out beyond the present pages");
+    cr_assert_lt((size_t)(present_end - s->carve), PAGE_SIZE, "a page was supplied ahead of the blocks");
+    unsigned char vec[UNIT_SIZE / PAGE_SIZE];
+    cr_assert_eq(mincore(s->start, UNIT_SIZE, vec), 0);
+    for (unsigned p = 0; p < now; p++)
+      cr_assert(vec[p] & 1, "page %u of %u supplied pages is not resident", p, now);
+    prev = now;
+  }
+  cr_assert_eq(total, s->capacity);
+  cr_assert_eq(ss->present_pages[unit], UNIT_SIZE / PAGE_SIZE);
+  struct hakmem_stats after = snap();
+  uint64_t pages = after.supply[HAKMEM_SUPPLY_FRESH].pages - before.supply[HAKMEM_SUPPLY_FRESH].pages;
+  uint64_t events = after.supply[HAKMEM_SUPPLY_FRESH].events - before.supply[HAKMEM_SUPPLY_FRESH].events;
+  cr_assert_eq(pages, UNIT_SIZE / PAGE_SIZE, "the ledger counted %llu fresh pages for a 16-page slab",
+               (unsigned long long)pages);
+  cr_assert_eq(events, takes, "%u refills made %llu supply calls", takes, (unsigned long long)events);
+  cr_assert_lt(takes, UNIT_SIZE / PAGE_SIZE, "a page per refill all along (%u refills): it does not grow", takes);
+  superslab_return_slab(ss, s);
+  superslab_retire(ss);
+}
+
+Test(superslab, returned_slabs_free_their_unit_for_the_next_carve)
+{
+  struct superslab *ss = new_test_superslab();
+  struct slab *a = superslab_carve_slab(ss, size_to_class(32));
+  struct slab *b = superslab_carve_slab(ss, size_to_class(512));
+  struct slab *c = superslab_carve_slab(ss, size_to_class(8192));
+  unsigned ua = (unsigned)(a - ss->slabs), ub = (unsigned)(b - ss->slabs);
+  cr_assert_eq(ss->slabs_in_use, 3);
+
+  struct free_block *head, *tail;
+  cr_assert_gt(slab_take(b, 4, &head, &tail), 0);
+  void *block = head;
+  cr_assert(slab_holds_block(b, block));
+
+  cr_assert_not(superslab_return_slab(ss, b), "returning one of three slabs emptied the SuperSlab");
+  cr_assert_null(b->owner, "a returned slab keeps its owner");
+  cr_assert_neq(ss->free_units & (1u << ub), 0, "unit %u is not free after its slab returned", ub);
+  cr_assert_not(slab_holds_block(b, block), "a block of a returned slab is still valid to free");
+  cr_assert_eq(ss->slabs_in_use, 2);
+
+  /* The lowest free unit is carved next: the one just returned. */
+  struct slab *d = superslab_carve_slab(ss, size_to_class(64));
+  cr_assert_eq(d, b, "the next carve took unit %u, not the returned unit %u", (unsigned)(d - ss->slabs), ub);
+  cr_assert_eq(d->cls, size_to_class(64));
+  cr_assert_eq(d->owner, &test_heap);
+
+  cr_assert_not(superslab_return_slab(ss, a));
+  cr_assert_not(superslab_return_slab(ss, d));
+  cr_assert_neq(ss->free_units & (1u << ua), 0);
+  cr_assert(superslab_return_slab(ss, c), "returning the last slab does not report the SuperSlab empty");
+  cr_assert_eq(ss->free_units, 0xfffffffeu);
+
+  struct hakmem_stats before = snap();
+  superslab_retire(ss);
+  struct hakmem_stats after = snap();
+  cr_assert_eq(after.ss_live, before.ss_live - 1);
+  cr_assert_eq(ss->h.in_lru, 1, "a retired SuperSlab is not in the LRU");
+  cr_assert_null(ss->owner);
+  cr_assert_eq(after.ss_cached, before.ss_cached + 1);
+}
+
+/* A retired SuperSlab comes back from the LRU for the next one, with the
+ * resident pages of its units known, so they are not supplied twice. */
+Test(superslab, a_retired_superslab_is_reused)
+{
+  struct superslab *ss = new_test_superslab();
+  struct slab *s = superslab_carve_slab(ss, size_to_class(256));
+  unsigned unit = (unsigned)(s - ss->slabs);
+  struct free_block *head, *tail;
+  cr_assert_gt(slab_take(s, 32, &head, &tail), 0);
+  unsigned present = ss->present_pages[unit];
+  cr_assert_gt(present, 0);
+  superslab_return_slab(ss, s);
+  superslab_retire(ss);
+
+  struct hakmem_stats before = snap();
+  struct superslab *again = new_test_superslab();
+  struct hakmem_stats after = snap();
+  cr_assert_eq(again, ss, "the SuperSlab just retired was not reused (got %p, retired %p)", (void *)again,
+               (void *)ss);
+  cr_assert_eq(after.ss_reused_total, before.ss_reused_total + 1);
+  cr_assert_eq(after.ss_mapped_total, before.ss_mapped_total);
+  cr_assert_eq(again->h.in_lru, 0);
+  cr_assert_eq(again->free_units, 0xfffffffeu);
+  cr_assert_eq(again->slabs_in_use, 0);
+  cr_assert_eq(again->present_pages[unit], present, "unit %u: %u resident pages forgotten (now %u)", unit,
+               present, again->present_pages[unit]);
+  superslab_retire(again);
+}
+
+/* ---- the same properties on blocks from malloc ---- */
+
+/* Allocate blocks of `size` until this thread holds every block of some
+ * slab; returns that slab, its blocks in `mine` (address order). */
+static struct slab *hold_a_whole_slab(size_t size, void **all, unsigned *nall, void **mine)
+{
+  enum { SLABS = 64 };
+  struct slab *slabs[SLABS];
+  unsigned counts[SLABS], nslabs = 0;
+  unsigned cap = (unsigned)(UNIT_SIZE / class_to_size(size_to_class(size)));
+  unsigned n = 0;
+  for (unsigned round = 0; round < 4; round++) {
+    for (unsigned i = 0; i < cap; i++) {
+      void *p = malloc(opaque_size(size));
+      cr_assert_not_null(p);
+      all[n++] = p;
+      struct slab *s = slab_of(p);
+      unsigned k = 0;
+      while (k < nslabs && slabs[k] != s)
+        k++;
+      if (k == nslabs) {
+        cr_assert_lt(nslabs, SLABS, "%u blocks of %zu B come from over %d slabs", n, size, SLABS);
+        slabs[nslabs] = s;
+        counts[nslabs++] = 0;
+      }
+      counts[k]++;
+    }
+    for (unsigned k = 0; k < nslabs; k++) {
+      if (counts[k] != slabs[k]->capacity)
+        continue;
+      for (unsigned j = 0; j < cap; j++)
+        mine[j] = slabs[k]->start + (size_t)j * slabs[k]->block_size;
+      *nall = n;
+      return slabs[k];
+    }
+  }
+  cr_assert_fail("no slab of %zu B blocks is wholly held after %u blocks", size, n);
+  return NULL;
+}
+
+Test(superslab, owner_of_malloc_blocks_of_several_classes)
+{
+  static const size_t sizes[] = { 8, 24, 100, 640, 3000, 16384, 32768 };
+  static void *all[4 * UNIT_SIZE / 16], *mine[UNIT_SIZE / 16];
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    unsigned nall = 0;
+    struct slab *s = hold_a_whole_slab(sizes[i], all, &nall, mine);
+    struct superslab *ss = superslab_of(s->start);
+    cr_assert_eq(s->owner, hk_tcache.heap, "a slab of this thread's blocks is owned by another heap");
+    cr_assert_eq(s->cls, size_to_class(sizes[i]));
+    cr_assert_eq(ss->owner, hk_tcache.heap);
+    cr_assert_eq(ss->h.kind, REGION_SMALL);
+    cr_assert_neq(unit_of(ss, s->start), 0);
+    check_owner_lookup(ss, s, mine[0], "first");
+    check_owner_lookup(ss, s, mine[s->capacity / 2], "middle");
+    check_owner_lookup(ss, s, mine[s->capacity - 1], "last");
+    for (unsigned j = 0; j < nall; j++) {
+      cr_assert_eq((uintptr_t)all[j] & 15, 0);
+      cr_assert_eq(region_of(all[j]), &superslab_of(all[j])->h);
+      cr_assert_neq(unit_of(superslab_of(all[j]), all[j]), 0, "block %p lies in a header unit", all[j]);
+    }
+    for (unsigned j = 0; j < nall; j++)
+      free(all[j]);
+  }
+}
+
+Test(superslab, region_map_kind_of_small_large_huge_and_foreign_addresses)
+{
+  static int a_static;
+  int on_stack = 0;
+  void *small = malloc(opaque_size(64));
+  void *large = malloc(opaque_size(100 * KiB));
+  void *huge = malloc(opaque_size(3 * MiB));
+  void *huge_aligned = aligned_alloc(4 * MiB, opaque_size(5 * MiB));
+  void *foreign = mmap(NULL, 2 * REGION_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  cr_assert(small && large && huge && huge_aligned);
+  cr_assert_neq(foreign, MAP_FAILED);
+
+  cr_assert_eq(region_map_kind((uintptr_t)small), REGION_SMALL);
+  cr_assert_eq(region_map_kind((uintptr_t)large), REGION_LARGE);
+  cr_assert_eq(region_map_kind((uintptr_t)huge), REGION_HUGE);
+  cr_assert_eq(region_of(small), (struct region_header *)superslab_of(small));
+  cr_assert_eq(region_of(large), (struct region_header *)superslab_of(large));
+  cr_assert_eq(region_of(huge), (struct region_header *)superslab_of(huge));
+  cr_assert_geq((uintptr_t)large - (uintptr_t)superslab_of(large), PAGE_SIZE,
+                "a large run starts in the header page");
+  cr_assert_eq(region_of(large)->kind, REGION_LARGE);
+  cr_assert_eq(region_of(huge)->kind, REGION_HUGE);
+  cr_assert_eq(region_of(huge)->magic, REGION_MAGIC);
+
+  /* A block aligned to 4 MiB starts two chunks above its header. */
+  cr_assert_eq((uintptr_t)huge_aligned % (4 * MiB), 0);
+  cr_assert_eq(region_map_kind((uintptr_t)huge_aligned), REGION_HUGE + 2);
+  struct region_header *h = region_of(huge_aligned);
+  cr_assert_eq((uintptr_t)h, (uintptr_t)huge_aligned - 4 * MiB, "region_of a 4 MiB-aligned block: %p for %p",
+               (void *)h, huge_aligned);
+  cr_assert_eq(h->kind, REGION_HUGE);
+  cr_assert_eq(h->magic, REGION_MAGIC);
+
+  const void *foreign_addrs[] = { &on_stack, &a_static, foreign, (char *)foreign + REGION_SIZE, NULL,
+                                  (void *)((uintptr_t)1 << REGION_MAP_BITS), (void *)UINTPTR_MAX };
+  for (size_t i = 0; i < sizeof foreign_addrs / sizeof foreign_addrs[0]; i++) {
+    cr_assert_eq(region_map_kind((uintptr_t)foreign_addrs[i]), REGION_NONE, "%p is taken for hakmem's",
+                 foreign_addrs[i]);
+    cr_assert_null(region_of(foreign_addrs[i]), "region_of(%p) is not NULL", foreign_addrs[i]);
+  }
+
+  free(small);
+  free(large);
+  free(huge_aligned);
+  free(huge);
+  munmap(foreign, 2 * REGION_SIZE);
+  cr_assert_eq(region_map_kind((uintptr_t)opaque(huge_aligned)), REGION_NONE,
+               "the map still holds a huge block that was unmapped");
+}
