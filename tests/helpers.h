@@ -136,11 +136,12 @@ static inline size_t rss_bytes(void)
 /* ---- Re-running tests under other options ------------------------------
  *
  * hakmem reads its HAKMEM_* options once, at start-up, so a test that must
- * hold under another option runs this very program again with the option
- * in its environment and a Criterion filter selecting the tests to repeat.
- * Criterion marks its workers with BXFI_MAP, which the new program must not
- * inherit. Asserts that the run passed and ran at least one test. */
-static inline void rerun_with_env(const char *filter, const char *name, const char *value)
+ * hold under other options runs this very program again with them in its
+ * environment ("NAME=VALUE NAME=VALUE") and a Criterion filter selecting
+ * the tests to repeat. Criterion marks its workers with BXFI_MAP, which the
+ * new program must not inherit. Asserts that the run passed and ran at
+ * least one test. */
+static inline void rerun_with_env(const char *filter, const char *env)
 {
   char path[] = "/tmp/hakmem-rerun-XXXXXX";
   int fd = mkstemp(path);
@@ -153,7 +154,11 @@ static inline void rerun_with_env(const char *filter, const char *name, const ch
     dup2(fd, STDOUT_FILENO);
     dup2(fd, STDERR_FILENO);
     unsetenv("BXFI_MAP");
-    setenv(name, value, 1);
+    static char vars[512];
+    snprintf(vars, sizeof vars, "%s", env);
+    char *save = NULL;
+    for (char *v = strtok_r(vars, " ", &save); v; v = strtok_r(NULL, " ", &save))
+      putenv(v);
     char filter_arg[256];
     snprintf(filter_arg, sizeof filter_arg, "--filter=%s", filter);
     execl("/proc/self/exe", "rerun", filter_arg, "--jobs=1", (char *)NULL);
@@ -165,11 +170,10 @@ static inline void rerun_with_env(const char *filter, const char *name, const ch
   ssize_t n = pread(fd, out, sizeof out - 1, 0);
   close(fd);
   out[n > 0 ? n : 0] = '\0';
-  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-            "%s with %s=%s failed (status %#x):\n%s", filter, name, value, status, out);
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s with %s failed (status %#x):\n%s",
+            filter, env, status, out);
   const char *tested = strstr(out, "Tested: ");
-  cr_assert(tested && atoi(tested + 8) > 0, "%s with %s=%s ran no test:\n%s", filter, name, value,
-            out);
+  cr_assert(tested && atoi(tested + 8) > 0, "%s with %s ran no test:\n%s", filter, env, out);
 }
 
 /* ---- Death tests -------------------------------------------------------

@@ -4,8 +4,9 @@
  * is filled with a pattern derived from (slot, generation) and checked
  * before it is freed or reallocated; calloc'd blocks are checked to be
  * zero first; realloc must keep the common prefix. Run single-threaded
- * and in two threads at once with different seeds. A failure names the
- * seed and the operation number so it can be replayed. */
+ * and in two threads at once with different seeds, and again under the
+ * other lazy-zero policies and the pager. A failure names the seed and the
+ * operation number so it can be replayed. */
 #include "helpers.h"
 
 #include <malloc.h>
@@ -140,4 +141,24 @@ Test(stress_random, two_threads, .timeout = 120)
     pthread_join(t[k], NULL);
     cr_assert_str_empty(runs[k].error, "%s", runs[k].error);
   }
+}
+
+/* A quarter of the run, which the other policies repeat. */
+Test(stress_random, short_run, .timeout = 120)
+{
+  struct run run = {.seed = 0x9E3779B97F4A7C15ULL, .ops = OPS / 4};
+  random_run(&run);
+  cr_assert_str_empty(run.error, "%s", run.error);
+}
+
+Test(stress_random, under_other_policies, .timeout = 300)
+{
+  static const char *const settings[] = {
+      "HAKMEM_SS_LAZY_ZERO=0",
+      "HAKMEM_SS_LAZY_ZERO=2",
+      "HAKMEM_LRU_MAX=0",
+      "HAKMEM_UFFD=1 HAKMEM_SS_LAZY_ZERO=3",
+  };
+  for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
+    rerun_with_env("stress_random/short_run", settings[i]);
 }

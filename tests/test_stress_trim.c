@@ -4,9 +4,10 @@
  * The pointer table is mmap'ed directly so it is not part of what is
  * measured. Also with the blocks freed in a scattered order, by another
  * thread than the one that allocated them, with large blocks, and under
- * the other lazy-zero policies (trimming returns memory now, whatever the
- * policy). Last, malloc_trim(0) in a loop while threads allocate, free and
- * check their blocks: trimming must not take memory that is in use. */
+ * the other lazy-zero policies and the pager (trimming returns memory now,
+ * whatever the policy). Last, malloc_trim(0) in a loop while threads
+ * allocate, free and check their blocks: trimming must not take memory
+ * that is in use. */
 #include "helpers.h"
 
 #include <malloc.h>
@@ -136,10 +137,15 @@ Test(stress_trim, large_blocks, .timeout = 120)
 
 Test(stress_trim, under_other_lazy_zero_policies, .timeout = 300)
 {
-  rerun_with_env("stress_trim/small_blocks_freed_in_order", "HAKMEM_SS_LAZY_ZERO", "0");
-  rerun_with_env("stress_trim/small_blocks_freed_in_order", "HAKMEM_SS_LAZY_ZERO", "2");
-  rerun_with_env("stress_trim/large_blocks", "HAKMEM_SS_LAZY_ZERO", "0");
-  rerun_with_env("stress_trim/large_blocks", "HAKMEM_SS_LAZY_ZERO", "2");
+  static const char *const settings[] = {
+      "HAKMEM_SS_LAZY_ZERO=0",
+      "HAKMEM_SS_LAZY_ZERO=2",
+      "HAKMEM_UFFD=1 HAKMEM_SS_LAZY_ZERO=3",
+  };
+  for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
+    rerun_with_env("stress_trim/small_blocks_freed_in_order", settings[i]);
+    rerun_with_env("stress_trim/large_blocks", settings[i]);
+  }
 }
 
 /* Threads work on their own slots while main trims in a loop. */
