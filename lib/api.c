@@ -195,7 +195,7 @@ EXPORT int hakmem_pager_active(void) { return 0; }
 #endif
 
 __attribute__((constructor)) static void hakmem_load(void) {
-  heap_global_init();
+  heap_load();
   if (hakmem_options.verbose) options_print(2);
 #ifndef HAKMEM_ENABLE_UFFD
   if (hakmem_options.uffd) diag_write(2, "hakmem: HAKMEM_UFFD=1 ignored: built without --enable-uffd\n");

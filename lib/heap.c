@@ -264,6 +264,7 @@ static void heap_fork_child(void) {
 /* ---- the process ---- */
 
 static _Atomic int init_state; /* 0 none, 1 running, 2 done */
+static bool options_read;
 static __thread bool init_running_here __attribute__((tls_model("initial-exec")));
 
 void heap_global_init(void) {
@@ -276,12 +277,17 @@ void heap_global_init(void) {
   }
   init_running_here = true;
   diag_init();
-  options_init();
+  options_read = options_init();
   heap_key_ok = pthread_key_create(&heap_key, heap_thread_exit) == 0;
   if (!heap_key_ok) diag_write(2, "hakmem: no thread key left: exiting threads keep their heaps\n");
   pthread_atfork(heap_fork_prepare, heap_fork_parent, heap_fork_child);
   init_running_here = false;
   atomic_store_explicit(&init_state, 2, memory_order_release);
+}
+
+void heap_load(void) {
+  heap_global_init();
+  if (!options_read) options_read = options_init();
 }
 
 void *heap_alloc_slow(unsigned cls) {

@@ -20,6 +20,9 @@ struct heap {
 
 /* The once-per-process set-up; safe to call from any allocation path. */
 void heap_global_init(void);
+/* At load (the library constructor): the set-up, and the options if the
+ * first allocation came before the environment was there to read. */
+void heap_load(void);
 
 /* Malloc of class cls when the thread cache's bin is empty. NULL with errno
  * ENOMEM when no memory can be had. */

@@ -34,11 +34,14 @@ static void option_read(const char *name, int64_t *value, int64_t lo, int64_t hi
   *value = v;
 }
 
-void options_init(void) {
+bool options_init(void) {
+  extern char **environ;
+  if (environ == NULL) return false; /* too early: libc has not set it up */
 #define OPTION_READ(NAME, field, def, lo, hi, text) \
   option_read("HAKMEM_" #NAME, &hakmem_options.field, lo, hi);
   HAKMEM_OPTIONS(OPTION_READ)
 #undef OPTION_READ
+  return true;
 }
 
 void options_print(int fd) {

@@ -7,6 +7,7 @@
 #ifndef HAKMEM_OPTIONS_H
 #define HAKMEM_OPTIONS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* X(NAME, field, default, min, max, description) */
@@ -35,7 +36,9 @@ struct hakmem_options {
 /* Read once by options_init(); read-only afterwards. */
 extern struct hakmem_options hakmem_options;
 
-void options_init(void);
+/* Read the environment; false when it is not set up yet (a malloc from
+ * the dynamic loader before libc's own start-up), to be read again. */
+bool options_init(void);
 void options_print(int fd);
 
 #endif /* HAKMEM_OPTIONS_H */
