@@ -10,10 +10,12 @@ hakmem_unit_ldadd = lib/libhakmem_core.la $(CRITERION_LIBS) $(PTHREAD_LIBS)
 
 check_PROGRAMS += \
 	tests/test_unit_size_class \
-	tests/test_unit_superslab
+	tests/test_unit_superslab \
+	tests/test_unit_tcache
 TESTS += \
 	tests/test_unit_size_class \
-	tests/test_unit_superslab
+	tests/test_unit_superslab \
+	tests/test_unit_tcache
 
 tests_test_unit_size_class_SOURCES = tests/test_unit_size_class.c
 tests_test_unit_size_class_CPPFLAGS = $(AM_CPPFLAGS)
@@ -24,4 +26,9 @@ tests_test_unit_superslab_SOURCES = tests/test_unit_superslab.c
 tests_test_unit_superslab_CPPFLAGS = $(AM_CPPFLAGS)
 tests_test_unit_superslab_CFLAGS = $(hakmem_unit_cflags)
 tests_test_unit_superslab_LDADD = $(hakmem_unit_ldadd)
+
+tests_test_unit_tcache_SOURCES = tests/test_unit_tcache.c
+tests_test_unit_tcache_CPPFLAGS = $(AM_CPPFLAGS)
+tests_test_unit_tcache_CFLAGS = $(hakmem_unit_cflags)
+tests_test_unit_tcache_LDADD = $(hakmem_unit_ldadd)
 endif

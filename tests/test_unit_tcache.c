@@ -1,0 +1,298 @@
+/* Description: unit tests of lib/tcache.h, the per-thread caches. A
+ * same-thread free followed by malloc of the same class returns the same
+ * block, last in first out; each bin's count follows its frees and
+ * mallocs and never exceeds class_cache_max; a free into a full bin
+ * returns the colder half to the slabs (the counters see them go) and
+ * keeps the warmer half; a free block carries its cookie in its second
+ * word and a block handed out never does; an empty bin is refilled from a
+ * slab with at most half a bin; the fast paths count nothing; bins belong
+ * to their thread. */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diag.h"
+#include "heap.h"
+#include "size_class.h"
+#include "tcache.h"
+#include "types.h"
+
+static void *opaque(void *p)
+{
+  __asm__ volatile("" : "+r"(p) : : "memory");
+  return p;
+}
+
+static size_t opaque_size(size_t n)
+{
+  __asm__ volatile("" : "+r"(n));
+  return n;
+}
+
+static struct hakmem_stats snap(void)
+{
+  struct hakmem_stats s;
+  cr_assert_eq(hakmem_stats_get(&s), 0);
+  return s;
+}
+
+/* The cookie word of a block, read without the compiler's knowledge of
+ * whether the block is live. */
+static uintptr_t cookie_of(void *p)
+{
+  return ((volatile struct free_block *)opaque(p))->cookie;
+}
+
+static struct tcache_bin *bin_of_size(size_t size)
+{
+  return &hk_tcache.bins[size_to_class(size)];
+}
+
+/* Make sure this thread has its heap, so its bins are bounded. */
+static void attach(void)
+{
+  free(opaque(malloc(opaque_size(16))));
+  cr_assert_not_null(hk_tcache.heap, "malloc did not attach a heap to this thread");
+}
+
+Test(tcache, free_then_malloc_returns_the_same_block)
+{
+  attach();
+  void *p = malloc(opaque_size(64));
+  cr_assert_not_null(p);
+  free(p);
+  void *q = malloc(opaque_size(64));
+  cr_assert_eq(q, p, "malloc after free of a 64 B block returned %p, not %p", q, p);
+  /* Any size of the same class: 49..64 B share one. */
+  free(q);
+  void *r = malloc(opaque_size(49));
+  cr_assert_eq(r, p, "a 49 B request did not take the 64 B block just freed");
+  free(r);
+}
+
+Test(tcache, the_cache_is_last_in_first_out)
+{
+  enum { N = 16 };
+  void *blocks[N];
+  attach();
+  for (int i = 0; i < N; i++)
+    cr_assert_not_null(blocks[i] = malloc(opaque_size(96)));
+  for (int i = 0; i < N; i++)
+    free(blocks[i]);
+  cr_assert_eq(bin_of_size(96)->head, blocks[N - 1], "the bin's head is not the last block freed");
+  for (int i = N - 1; i >= 0; i--) {
+    void *p = malloc(opaque_size(96));
+    cr_assert_eq(p, blocks[i], "malloc %d after %d frees: %p, expected %p", N - i, N, p, blocks[i]);
+  }
+  for (int i = 0; i < N; i++)
+    free(blocks[i]);
+}
+
+Test(tcache, classes_have_their_own_bins)
+{
+  attach();
+  void *a = malloc(opaque_size(32)), *b = malloc(opaque_size(256));
+  cr_assert(a && b);
+  free(a);
+  void *c = malloc(opaque_size(256));
+  cr_assert_neq(c, a, "a 256 B request took a 32 B block from the cache");
+  cr_assert_eq(malloc(opaque_size(32)), a);
+  free(a);
+  free(b);
+  free(c);
+}
+
+Test(tcache, bin_counts_follow_frees_and_mallocs)
+{
+  enum { N = 20 };
+  void *blocks[N];
+  attach();
+  struct tcache_bin *bin = bin_of_size(200);
+  cr_assert_eq(bin->max, class_cache_max(size_to_class(200)));
+  for (int i = 0; i < N; i++)
+    cr_assert_not_null(blocks[i] = malloc(opaque_size(200)));
+  uint32_t c0 = bin->count;
+  cr_assert_leq(c0 + N, bin->max, "test premise: the bin has room for %d frees", N);
+  for (int i = 0; i < N; i++) {
+    free(blocks[i]);
+    cr_assert_eq(bin->count, c0 + (uint32_t)i + 1, "after %d frees the bin holds %u (had %u)", i + 1,
+                 bin->count, c0);
+    cr_assert_eq(bin->head, blocks[i]);
+  }
+  for (int i = 0; i < N; i++) {
+    blocks[i] = malloc(opaque_size(200));
+    cr_assert_eq(bin->count, c0 + N - (uint32_t)i - 1, "after %d mallocs the bin holds %u", i + 1, bin->count);
+  }
+  /* The list and the count agree. */
+  uint32_t walked = 0;
+  for (struct free_block *b = bin->head; b; b = b->next)
+    walked++;
+  cr_assert_eq(walked, bin->count, "the bin links %u blocks and counts %u", walked, bin->count);
+  for (int i = 0; i < N; i++)
+    free(blocks[i]);
+}
+
+/* 1 KiB blocks: a bin holds 64. The free that finds it full returns the
+ * 32 blocks freed longest ago to their slabs, then caches its own. */
+Test(tcache, a_full_bin_flushes_its_colder_half)
+{
+  attach();
+  const size_t size = 1024;
+  struct tcache_bin *bin = bin_of_size(size);
+  const uint32_t max = bin->max;
+  cr_assert_eq(max, 64);
+  const unsigned n = 3 * max;
+  void **blocks = calloc(n, sizeof *blocks);
+  cr_assert_not_null(blocks);
+  for (unsigned i = 0; i < n; i++)
+    cr_assert_not_null(blocks[i] = malloc(opaque_size(size)));
+
+  unsigned flushes = 0;
+  for (unsigned i = 0; i < n; i++) {
+    uint32_t before = bin->count;
+    cr_assert_leq(before, max);
+    struct hakmem_stats s0 = snap();
+    free(blocks[i]);
+    struct hakmem_stats s1 = snap();
+    if (before < max) {
+      cr_assert_eq(bin->count, before + 1, "free %u into a bin of %u/%u left %u", i, before, max, bin->count);
+      cr_assert_eq(s1.bytes_in_use, s0.bytes_in_use, "a cached free changed bytes_in_use");
+      continue;
+    }
+    flushes++;
+    cr_assert_eq(bin->count, max / 2 + 1, "free %u into a full bin left %u blocks (max %u)", i, bin->count, max);
+    cr_assert_eq(s0.bytes_in_use - s1.bytes_in_use, (uint64_t)(max - max / 2) * size,
+                 "the flush gave back %lld bytes", (long long)(s0.bytes_in_use - s1.bytes_in_use));
+    /* The bin keeps this free and the max/2 before it, newest first. */
+    struct free_block *b = bin->head;
+    for (unsigned k = 0; k <= max / 2; k++, b = b->next)
+      cr_assert_eq((void *)b, blocks[i - k], "bin entry %u after the flush is %p, expected %p", k, (void *)b,
+                   blocks[i - k]);
+    cr_assert_null(b);
+    /* The colder half went back to its slabs, still marked free. */
+    for (unsigned k = max / 2 + 1; k <= max && k <= i; k++) {
+      void *cold = blocks[i - k];
+      struct slab *s = slab_of(cold);
+      int found = 0;
+      for (struct free_block *f = s->free; f && !found; f = f->next)
+        found = (void *)f == cold;
+      cr_assert(found, "flushed block %p is not on its slab's free list", cold);
+      cr_assert_eq(cookie_of(cold), diag_cookie(cold));
+    }
+  }
+  cr_assert_geq(flushes, 2, "freeing %u blocks into a bin of %u flushed it %u times", n, max, flushes);
+  free(blocks);
+}
+
+Test(tcache, the_free_cookie_is_set_on_free_and_cleared_on_malloc)
+{
+  attach();
+  void *p = malloc(opaque_size(48));
+  cr_assert_not_null(p);
+  cr_assert_neq(cookie_of(p), diag_cookie(p), "a block handed out carries the free cookie");
+  cr_assert_eq(cookie_of(p), 0, "malloc left %#lx in the cookie word", (unsigned long)cookie_of(p));
+  memset(p, 0xA5, 48);
+  free(p);
+  cr_assert_eq(cookie_of(p), diag_cookie(p), "free did not set the cookie");
+  void *q = malloc(opaque_size(48));
+  cr_assert_eq(q, p);
+  cr_assert_eq(cookie_of(q), 0, "malloc did not clear the cookie of a cached block");
+  free(q);
+  /* Every block waiting in the bin carries its own cookie. */
+  for (struct free_block *b = bin_of_size(48)->head; b; b = b->next)
+    cr_assert_eq(b->cookie, diag_cookie(b), "cached block %p without its cookie", (void *)b);
+}
+
+/* A bin found empty is refilled from a slab: at most half a bin, all of
+ * them from slabs of this heap and class, each with its cookie. */
+Test(tcache, an_empty_bin_is_refilled_with_at_most_half_a_bin)
+{
+  attach();
+  const size_t size = 320;
+  unsigned cls = size_to_class(size);
+  struct tcache_bin *bin = &hk_tcache.bins[cls];
+  void *held[512];
+  unsigned nheld = 0;
+  while (bin->count > 0) {
+    cr_assert_lt(nheld, 512);
+    held[nheld++] = malloc(opaque_size(size));
+  }
+  for (int refill = 0; refill < 4; refill++) {
+    void *p = malloc(opaque_size(size));
+    cr_assert_not_null(p);
+    cr_assert_eq(cookie_of(p), 0);
+    cr_assert_eq(slab_of(p)->owner, hk_tcache.heap);
+    cr_assert_eq(slab_of(p)->cls, cls);
+    cr_assert_lt(bin->count, bin->max / 2, "a refill left %u blocks in a bin of %u", bin->count, bin->max);
+    for (struct free_block *b = bin->head; b; b = b->next) {
+      cr_assert_eq(b->cookie, diag_cookie(b));
+      cr_assert_eq(slab_of(b)->owner, hk_tcache.heap);
+      cr_assert_eq(slab_of(b)->cls, cls);
+    }
+    held[nheld++] = p;
+    while (bin->count > 0 && nheld < 512)
+      held[nheld++] = malloc(opaque_size(size));
+  }
+  for (unsigned i = 0; i < nheld; i++)
+    free(held[i]);
+}
+
+/* The fast paths count nothing: counters move on slow paths only. */
+Test(tcache, cached_malloc_and_free_touch_no_counter)
+{
+  attach();
+  void *warm = malloc(opaque_size(128));
+  free(warm);
+  struct hakmem_stats before = snap();
+  for (int i = 0; i < 100000; i++) {
+    void *p = malloc(opaque_size(128));
+    cr_assert_eq(p, warm);
+    free(p);
+  }
+  struct hakmem_stats after = snap();
+  cr_assert_eq(after.bytes_in_use, before.bytes_in_use);
+  cr_assert_eq(after.slabs_carved, before.slabs_carved);
+  cr_assert_eq(after.remote_frees, before.remote_frees);
+  cr_assert_eq(after.mmap_calls, before.mmap_calls);
+  cr_assert_eq(after.madvise_calls, before.madvise_calls);
+  cr_assert_eq(after.supply[HAKMEM_SUPPLY_FRESH].pages, before.supply[HAKMEM_SUPPLY_FRESH].pages);
+}
+
+struct other_thread {
+  void *mine;                /* allocated and freed by the other thread */
+  void *theirs;              /* the main thread's block, freed by the other */
+  uint32_t own_bin_count;    /* the other thread's bin after its own free */
+  uint32_t bin_after_remote; /* its bin after freeing the main thread's block */
+  struct heap *heap;
+};
+
+static void *other_thread_main(void *arg)
+{
+  struct other_thread *t = arg;
+  t->mine = malloc(opaque_size(144));
+  t->heap = hk_tcache.heap;
+  free(t->mine);
+  t->own_bin_count = bin_of_size(144)->count;
+  free(t->theirs);
+  t->bin_after_remote = bin_of_size(144)->count;
+  return NULL;
+}
+
+Test(tcache, bins_belong_to_their_thread)
+{
+  attach();
+  struct other_thread t = { .theirs = malloc(opaque_size(144)) };
+  cr_assert_not_null(t.theirs);
+  uint32_t main_count = bin_of_size(144)->count;
+  pthread_t th;
+  cr_assert_eq(pthread_create(&th, NULL, other_thread_main, &t), 0);
+  cr_assert_eq(pthread_join(th, NULL), 0);
+  cr_assert_neq(t.heap, hk_tcache.heap, "two threads share a heap");
+  cr_assert_geq(t.own_bin_count, 1);
+  cr_assert_eq(t.bin_after_remote, t.own_bin_count, "another thread cached a block it does not own");
+  cr_assert_eq(bin_of_size(144)->count, main_count, "the main thread's bin changed under another thread");
+  cr_assert_gt(main_count, 0, "test premise: the main thread's bin is not empty");
+  cr_assert_neq(malloc(opaque_size(144)), t.theirs, "a remotely freed block came back before a refill");
+}
