@@ -4,8 +4,9 @@
 # (PYTHONMALLOC=malloc: dicts, lists, string building, a JSON round trip,
 # sorting 200k items), sort on a generated file, sqlite3 (20k rows
 # inserted in a transaction, aggregate queries), perl (hashes and
-# regexes), git (init, commits, log, fsck, gc) and gcc (the object files
-# are identical and the compiled program prints the same). With
+# regexes), git (init, commits, log, fsck, gc), gcc (the object files
+# are identical and the compiled program prints the same) and g++ (a C++
+# program using new/delete, containers, exceptions and threads). With
 # HAKMEM_STATS=1 the report must appear on stderr, and only there.
 #
 # A program that is not installed is skipped with a message. Exit status,
@@ -267,6 +268,63 @@ if have gcc; then
   fi
 else
   skip gcc "gcc is not installed"
+fi
+
+# ---- g++: C++ new/delete -------------------------------------------------
+# new and delete go through malloc and free: containers, strings, virtual
+# objects, exceptions and threads, built by g++ (which itself runs under
+# hakmem) and run under hakmem.
+cat >"$tmp/prog.cc" <<'EOF'
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+struct Shape { virtual ~Shape() {} virtual long area() const = 0; };
+struct Rect : Shape { long w, h; Rect(long a, long b) : w(a), h(b) {} long area() const override { return w * h; } };
+static long work(int seed) {
+  std::map<std::string, std::vector<int>> m;
+  std::unordered_map<int, std::string> u;
+  std::vector<std::unique_ptr<Shape>> shapes;
+  long sum = 0;
+  for (int i = 0; i < 50000; i++) {
+    std::string k = "k" + std::to_string((i * 7919 + seed) % 10007);
+    m[k].push_back(i);
+    u[i % 5003] += static_cast<char>('a' + i % 26);
+    shapes.emplace_back(new Rect(i % 100, seed + 1));
+    if (i % 1000 == 0) {
+      try { throw std::runtime_error(k); } catch (const std::exception &e) { sum += e.what()[1]; }
+    }
+  }
+  for (auto &kv : m) sum += static_cast<long>(kv.first.size() * kv.second.size());
+  for (auto &kv : u) sum += static_cast<long>(kv.second.size());
+  for (auto &s : shapes) sum += s->area();
+  int *arr = new int[100000]();
+  for (int i = 0; i < 100000; i++) sum += arr[i];
+  delete[] arr;
+  return sum;
+}
+int main() {
+  long results[4] = {0, 0, 0, 0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; t++) threads.emplace_back([t, &results] { results[t] = work(t); });
+  for (auto &th : threads) th.join();
+  for (long r : results) std::printf("%ld\n", r);
+  return 0;
+}
+EOF
+cat >"$tmp/workload-gxx.sh" <<EOF
+set -e
+g++ -O1 -pthread "$tmp/prog.cc" -o prog
+./prog
+EOF
+if have g++; then
+  compare g++ sh "$tmp/workload-gxx.sh"
+else
+  skip g++ "g++ is not installed"
 fi
 
 # ---- HAKMEM_STATS=1 --------------------------------------------------------

@@ -2,11 +2,14 @@
  * each allocate and free a few hundred blocks and leave some blocks for
  * the main thread to free after they are gone. A thread's cache and the
  * slabs it owned must come back when it exits: RSS must not grow with the
- * number of threads that have lived. */
+ * number of threads that have lived. Also: 256 threads alive at once, and
+ * pthread key destructors that free and allocate after hakmem's own
+ * thread-exit hook has run. */
 #include "helpers.h"
 
 #include <malloc.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #define THREADS 2000
 #define AT_ONCE 4
@@ -138,4 +141,127 @@ Test(stress_churn, orphaned_blocks_are_reused, .timeout = 120)
   size_t rss1 = rss_bytes();
   cr_assert_lt(rss1, rss0 + 32 * MiB, "RSS grew by %zu MiB over %d waves", (rss1 - rss0) / MiB,
                WAVES - 5);
+}
+
+/* Many threads alive at once: every one gets a heap of its own. 256
+ * threads wait at a barrier so that all are alive together, allocate,
+ * free half and leave half to main. */
+#define MANY 256
+static pthread_barrier_t many_barrier;
+
+struct many {
+  pthread_t thread;
+  int id;
+  void *left[16];
+  int bad;
+};
+
+static void *many_thread(void *arg)
+{
+  struct many *m = arg;
+  void *mine[32];
+  pthread_barrier_wait(&many_barrier);
+  for (int i = 0; i < 32; i++) {
+    size_t size = 16 + (size_t)((m->id * 31 + i * 17) % 3000);
+    mine[i] = malloc(launder_size(size));
+    if (!mine[i]) {
+      m->bad++;
+      continue;
+    }
+    pattern_fill(mine[i], size, (uint64_t)m->id, (uint64_t)i);
+  }
+  pthread_barrier_wait(&many_barrier);
+  for (int i = 0; i < 32; i++) {
+    size_t size = 16 + (size_t)((m->id * 31 + i * 17) % 3000);
+    if (mine[i] && pattern_check(mine[i], size, (uint64_t)m->id, (uint64_t)i) != (size_t)-1)
+      m->bad++;
+    if (i % 2)
+      free(mine[i]);
+    else
+      m->left[i / 2] = mine[i];
+  }
+  return NULL;
+}
+
+Test(stress_churn, many_threads_alive_at_once, .timeout = 120)
+{
+  static struct many m[MANY];
+  cr_assert_eq(pthread_barrier_init(&many_barrier, NULL, MANY), 0);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 256 * KiB);
+  for (int round = 0; round < 3; round++) {
+    for (int k = 0; k < MANY; k++) {
+      m[k] = (struct many){.id = round * MANY + k};
+      int rc = pthread_create(&m[k].thread, &attr, many_thread, &m[k]);
+      cr_assert_eq(rc, 0, "pthread_create %d: %s", k, strerror(rc));
+    }
+    for (int k = 0; k < MANY; k++) {
+      pthread_join(m[k].thread, NULL);
+      cr_assert_eq(m[k].bad, 0, "thread %d saw %d bad blocks", m[k].id, m[k].bad);
+      for (int i = 0; i < 16; i++) {
+        size_t size = 16 + (size_t)((m[k].id * 31 + i * 2 * 17) % 3000);
+        cr_assert_eq(pattern_check(m[k].left[i], size, (uint64_t)m[k].id, (uint64_t)(i * 2)),
+                     (size_t)-1, "a block left by thread %d changed", m[k].id);
+        free(m[k].left[i]);
+      }
+    }
+  }
+  pthread_attr_destroy(&attr);
+  pthread_barrier_destroy(&many_barrier);
+}
+
+/* Thread-exit ordering: destructors of pthread keys created after hakmem's
+ * own key, and C++-style thread_local destructors, run after or around
+ * hakmem's thread-exit hook; they still free and allocate. */
+static pthread_key_t late_key;
+static _Atomic long late_ok;
+
+static void late_destructor(void *p)
+{
+  size_t bad = pattern_check(p, 200, 7, 7);
+  free(p);
+  void *q = malloc(launder_size(3000)); /* allocating after the thread's heap went back */
+  if (q) {
+    memset(q, 0x11, 3000);
+    void *r = realloc(q, launder_size(100000));
+    if (r) {
+      free(r);
+      if (bad == (size_t)-1)
+        late_ok++;
+    }
+  }
+}
+
+static void *late_thread(void *arg)
+{
+  (void)arg;
+  void *p = malloc(launder_size(200));
+  if (!p)
+    return NULL;
+  pattern_fill(p, 200, 7, 7);
+  pthread_setspecific(late_key, p);
+  /* Enough blocks cached that the thread's cache is worth returning. */
+  void *tmp[100];
+  for (int i = 0; i < 100; i++)
+    tmp[i] = malloc(launder_size(64));
+  for (int i = 0; i < 100; i++)
+    free(tmp[i]);
+  return NULL;
+}
+
+Test(stress_churn, key_destructors_allocate_at_thread_exit, .timeout = 120)
+{
+  /* Use up some keys first so this one has a higher index than hakmem's. */
+  pthread_key_t filler[40];
+  for (int i = 0; i < 40; i++)
+    cr_assert_eq(pthread_key_create(&filler[i], NULL), 0);
+  cr_assert_eq(pthread_key_create(&late_key, late_destructor), 0);
+  enum { N = 200 };
+  for (int i = 0; i < N; i++) {
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, late_thread, NULL), 0);
+    pthread_join(t, NULL);
+  }
+  cr_assert_eq(late_ok, N, "%ld of %d key destructors could free, malloc and realloc", late_ok, N);
 }
