@@ -14,7 +14,7 @@ void slab_init(struct slab *s, struct heap *owner, char *unit, unsigned cls) {
   s->carve = unit;
   s->end = unit + (size_t)capacity * size;
   s->block_size = size;
-  s->recip = (uint32_t)((((uint64_t)1 << 32) + size - 1) / size);
+  s->divides = UINT64_MAX / size + 1;
   s->cls = (uint8_t)cls;
   s->in_partial = 0;
   s->carves = 0;

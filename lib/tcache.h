@@ -53,11 +53,11 @@ static inline struct slab *slab_of(const void *p) {
   return &ss->slabs[(a >> UNIT_SHIFT) & (UNITS_PER_SS - 1)];
 }
 
-/* Whether p is the start of a block that slab s has handed out. */
+/* Whether p is the start of a block that slab s has handed out. A slab
+ * starts at its unit's base, so p's offset in it is p's low bits. */
 static inline int slab_holds_block(const struct slab *s, const void *p) {
-  uintptr_t off = (uintptr_t)p - (uintptr_t)s->start;
-  uint64_t idx = ((uint64_t)off * s->recip) >> 32;
-  return (const char *)p < s->carve && idx * s->block_size == off;
+  uint64_t off = (uintptr_t)p & (UNIT_SIZE - 1);
+  return (const char *)p < s->carve && off * s->divides < s->divides;
 }
 
 /* Push a block this thread owns; 0 when the bin is full (caller goes slow). */

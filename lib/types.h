@@ -93,8 +93,9 @@ struct slab {
   char *start;             /* first block */
   char *carve;             /* first block never handed out */
   char *end;               /* end of the last whole block */
+  uint64_t divides;        /* ceil(2^64 / block_size): off is a multiple of the
+                              block size iff off * divides < divides (Lemire) */
   uint32_t block_size;
-  uint32_t recip;          /* ceil(2^32 / block_size): index by multiply */
   uint16_t capacity;
   uint8_t cls;
   uint8_t in_partial;      /* on the owner's partial list */
