@@ -1,7 +1,8 @@
 /* Description: a double free aborts. For small, large (100 KiB) and huge
  * (4 MiB) blocks, for blocks from the aligned allocators, for a double
- * free that is not the last free (another block freed in between) and
- * for one whose first free happened in another thread, hakmem prints one
+ * free that is not the last free (another block freed in between), for
+ * one whose first free happened in another thread, and for one whose slab
+ * or region emptied in between, hakmem prints one
  * line "hakmem: ..." naming the double free and the address, then calls
  * abort(). Each test checks the line in a forked child, then repeats the
  * double free in the test process, which must die of SIGABRT. */
@@ -167,4 +168,61 @@ Test(double_free, both_frees_in_other_threads, .signal = SIGABRT)
   void *p = malloc(launder_size(200));
   cr_assert_not_null(p);
   die_with_line(double_free_two_threads, p, (uintptr_t)p, DOUBLE_FREE);
+}
+
+/* The first free happens in a thread that then exits: its cache goes back,
+ * the block's slab (alone in its class) empties and its SuperSlab may go
+ * to the LRU cache with its pages released, so a cookie written into the
+ * block is gone. The second free must still be caught; since the memory
+ * may by then be cached or unmapped, "invalid pointer" wording is
+ * accepted too. */
+static void *free_and_exit(void *p)
+{
+  free(p);
+  return NULL;
+}
+
+static void double_free_after_thread_exit(void *arg)
+{
+  void **pp = arg;
+  pthread_t t;
+  if (pthread_create(&t, NULL, free_and_exit, pp[0]) != 0)
+    _exit(3);
+  pthread_join(t, NULL);
+  free(launder(pp[0]));
+}
+
+static void *alloc_in_thread(void *arg)
+{
+  size_t size = *(size_t *)arg;
+  void *p = malloc(launder_size(size));
+  if (p)
+    memset(p, 0x42, size);
+  return p;
+}
+
+static void double_free_of_emptied(size_t size)
+{
+  static void *pp[1];
+  pthread_t t;
+  cr_assert_eq(pthread_create(&t, NULL, alloc_in_thread, &size), 0);
+  cr_assert_eq(pthread_join(t, &pp[0]), 0);
+  cr_assert_not_null(pp[0]);
+  die_with_line(double_free_after_thread_exit, pp, (uintptr_t)pp[0],
+                DOUBLE_FREE "|invalid|not allocated|not a block");
+}
+
+Test(double_free, after_its_slab_emptied_small, .signal = SIGABRT)
+{
+  double_free_of_emptied(24 * KiB);
+}
+
+Test(double_free, after_its_slab_emptied_large, .signal = SIGABRT)
+{
+  double_free_of_emptied(300 * KiB);
+}
+
+Test(double_free, after_its_region_was_cached_huge, .signal = SIGABRT)
+{
+  double_free_of_emptied(5 * MiB);
 }

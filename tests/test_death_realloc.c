@@ -41,6 +41,27 @@ Test(realloc_freed, small_grow, .signal = SIGABRT)
   realloc_freed(32, 4000);
 }
 
+/* realloc(p, 0) frees p: with p already freed, that is a double free. */
+Test(realloc_freed, small_to_zero, .signal = SIGABRT)
+{
+  static struct realloc_case c;
+  c.ptr = malloc(launder_size(64));
+  cr_assert_not_null(c.ptr);
+  c.new_size = 0;
+  c.free_first = 1;
+  die_with_line(do_realloc, &c, (uintptr_t)c.ptr, "freed|double free");
+}
+
+Test(realloc_freed, huge_to_zero, .signal = SIGABRT)
+{
+  static struct realloc_case c;
+  c.ptr = malloc(launder_size(4 * MiB));
+  cr_assert_not_null(c.ptr);
+  c.new_size = 0;
+  c.free_first = 1;
+  die_with_line(do_realloc, &c, (uintptr_t)c.ptr, "freed|double free");
+}
+
 Test(realloc_freed, small_same_size, .signal = SIGABRT)
 {
   realloc_freed(32, 32);
