@@ -116,8 +116,10 @@ void superslab_supply(struct slab *s, const char *upto) {
   unsigned need = (unsigned)((upto - s->start + PAGE_SIZE - 1) / PAGE_SIZE);
   if (need <= have) return;
   /* Exactly the pages about to be written: supplying ahead would cost a
-   * class with few blocks pages it never uses. */
-  unsigned want = need;
+   * class with few blocks pages it never uses. A page supplier (the pager)
+   * gets the rest of the unit at once: a move costs the same for one page
+   * as for sixteen. */
+  unsigned want = os_page_supplier() ? UNIT_PAGES : need;
   os_supply(s->start + (size_t)have * PAGE_SIZE, (size_t)(want - have) * PAGE_SIZE,
             (enum hakmem_supply_path)ss->h.absent_path);
   ss->present_pages[unit] = (uint8_t)want;
