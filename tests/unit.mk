@@ -11,11 +11,13 @@ hakmem_unit_ldadd = lib/libhakmem_core.la $(CRITERION_LIBS) $(PTHREAD_LIBS)
 check_PROGRAMS += \
 	tests/test_unit_size_class \
 	tests/test_unit_superslab \
-	tests/test_unit_tcache
+	tests/test_unit_tcache \
+	tests/test_unit_remote
 TESTS += \
 	tests/test_unit_size_class \
 	tests/test_unit_superslab \
-	tests/test_unit_tcache
+	tests/test_unit_tcache \
+	tests/test_unit_remote
 
 tests_test_unit_size_class_SOURCES = tests/test_unit_size_class.c
 tests_test_unit_size_class_CPPFLAGS = $(AM_CPPFLAGS)
@@ -31,4 +33,9 @@ tests_test_unit_tcache_SOURCES = tests/test_unit_tcache.c
 tests_test_unit_tcache_CPPFLAGS = $(AM_CPPFLAGS)
 tests_test_unit_tcache_CFLAGS = $(hakmem_unit_cflags)
 tests_test_unit_tcache_LDADD = $(hakmem_unit_ldadd)
+
+tests_test_unit_remote_SOURCES = tests/test_unit_remote.c
+tests_test_unit_remote_CPPFLAGS = $(AM_CPPFLAGS)
+tests_test_unit_remote_CFLAGS = $(hakmem_unit_cflags)
+tests_test_unit_remote_LDADD = $(hakmem_unit_ldadd)
 endif

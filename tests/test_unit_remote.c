@@ -1,0 +1,355 @@
+/* Description: unit tests of cross-thread frees and of heaps whose thread
+ * has exited (lib/heap.c, lib/slab.h). A block freed by a thread other
+ * than its owner goes onto its slab's remote list with its free cookie,
+ * the slab onto the owner heap's pending list, and remote_frees counts it;
+ * the owner takes the blocks back on its next refill and hands them out
+ * again; frees from several threads at once all arrive. A thread that
+ * exits returns what its cache holds and leaves its heap abandoned; the
+ * next new thread adopts that heap, with the blocks still in it; blocks
+ * freed into an abandoned heap are reclaimed by malloc_trim, which gives
+ * their SuperSlabs back. */
+#include <criterion/criterion.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diag.h"
+#include "heap.h"
+#include "region_map.h"
+#include "size_class.h"
+#include "slab.h"
+#include "superslab.h"
+#include "tcache.h"
+#include "types.h"
+
+static void *opaque(void *p)
+{
+  __asm__ volatile("" : "+r"(p) : : "memory");
+  return p;
+}
+
+static size_t opaque_size(size_t n)
+{
+  __asm__ volatile("" : "+r"(n));
+  return n;
+}
+
+static struct hakmem_stats snap(void)
+{
+  struct hakmem_stats s;
+  cr_assert_eq(hakmem_stats_get(&s), 0);
+  return s;
+}
+
+static void run_thread(void *(*fn)(void *), void *arg)
+{
+  pthread_t t;
+  cr_assert_eq(pthread_create(&t, NULL, fn, arg), 0);
+  cr_assert_eq(pthread_join(t, NULL), 0);
+}
+
+/* Allocate blocks of `size` until this thread holds every block of some
+ * slab; all allocated blocks go to `all` (room for 4 slabs' worth). */
+static struct slab *hold_a_whole_slab(size_t size, void **all, unsigned *nall)
+{
+  enum { SLABS = 64 };
+  struct slab *slabs[SLABS];
+  unsigned counts[SLABS], nslabs = 0, n = 0;
+  unsigned cap = (unsigned)(UNIT_SIZE / class_to_size(size_to_class(size)));
+  for (unsigned round = 0; round < 4; round++) {
+    for (unsigned i = 0; i < cap; i++) {
+      void *p = malloc(opaque_size(size));
+      cr_assert_not_null(p);
+      all[n++] = p;
+      struct slab *s = slab_of(p);
+      unsigned k = 0;
+      while (k < nslabs && slabs[k] != s)
+        k++;
+      if (k == nslabs) {
+        cr_assert_lt(nslabs, SLABS);
+        slabs[nslabs] = s;
+        counts[nslabs++] = 0;
+      }
+      counts[k]++;
+    }
+    for (unsigned k = 0; k < nslabs; k++) {
+      if (counts[k] == slabs[k]->capacity) {
+        *nall = n;
+        return slabs[k];
+      }
+    }
+  }
+  cr_assert_fail("no slab of %zu B blocks is wholly held", size);
+  return NULL;
+}
+
+static int heap_has_pending(struct heap *h, struct slab *s)
+{
+  for (struct slab *p = atomic_load(&h->pending); p; p = p->pending_next)
+    if (p == s)
+      return 1;
+  return 0;
+}
+
+static unsigned remote_list_length(struct slab *s)
+{
+  unsigned n = 0;
+  uintptr_t v = atomic_load(&s->remote);
+  for (struct free_block *b = (struct free_block *)(v & ~(uintptr_t)1); b; b = b->next)
+    n++;
+  return n;
+}
+
+/* ---- remote frees and their reuse ---- */
+
+struct free_job {
+  void **blocks;
+  unsigned n;
+};
+
+static void *free_all(void *arg)
+{
+  struct free_job *j = arg;
+  for (unsigned i = 0; i < j->n; i++)
+    free(j->blocks[i]);
+  return NULL;
+}
+
+Test(remote, freed_blocks_are_counted_and_reused_after_the_next_refill)
+{
+  const size_t size = 256;
+  static void *all[4 * UNIT_SIZE / 256], *drained[512];
+  unsigned nall = 0, ndrained = 0;
+  struct slab *s = hold_a_whole_slab(size, all, &nall);
+  struct heap *me = hk_tcache.heap;
+  cr_assert_eq(s->owner, me);
+  struct tcache_bin *bin = &hk_tcache.bins[s->cls];
+  while (bin->count > 0)
+    drained[ndrained++] = malloc(opaque_size(size));
+
+  /* Another thread frees every block of the slab but its first. */
+  void *keeper = s->start;
+  static void *remote[UNIT_SIZE / 256];
+  unsigned nremote = 0;
+  for (unsigned i = 1; i < s->capacity; i++)
+    remote[nremote++] = s->start + (size_t)i * s->block_size;
+  struct free_job job = { remote, nremote };
+  struct hakmem_stats before = snap();
+  run_thread(free_all, &job);
+  struct hakmem_stats after = snap();
+
+  cr_assert_eq(after.remote_frees - before.remote_frees, nremote, "%u remote frees counted as %llu", nremote,
+               (unsigned long long)(after.remote_frees - before.remote_frees));
+  cr_assert_eq(after.bytes_in_use, before.bytes_in_use, "remote frees are not in use until collected");
+  cr_assert_eq(remote_list_length(s), nremote, "the slab's remote list holds %u of %u blocks",
+               remote_list_length(s), nremote);
+  cr_assert(atomic_load(&s->remote) & 1, "the slab is not marked queued");
+  cr_assert(heap_has_pending(me, s), "the slab is not on its owner's pending list");
+  cr_assert_eq(s->used, s->capacity, "the owner saw remote frees before collecting them");
+  for (unsigned i = 0; i < nremote; i++)
+    cr_assert_eq(((struct free_block *)remote[i])->cookie, diag_cookie(remote[i]),
+                 "remotely freed block %p has no free cookie", remote[i]);
+
+  /* The owner's bin is empty: its next malloc collects and refills. */
+  cr_assert_eq(bin->count, 0);
+  void *p = malloc(opaque_size(size));
+  cr_assert_not_null(p);
+  cr_assert_eq(slab_of(p), s, "the refill after remote frees took a block of another slab");
+  cr_assert_neq(p, keeper);
+  cr_assert_eq(((struct free_block *)p)->cookie, 0);
+  cr_assert_eq(atomic_load(&s->remote), 0, "the remote list was not collected");
+  cr_assert_not(heap_has_pending(me, s));
+  cr_assert_gt(bin->count, 0);
+  for (struct free_block *b = bin->head; b; b = b->next)
+    cr_assert_eq(slab_of(b), s, "the refill mixed in block %p of another slab", (void *)b);
+  cr_assert_eq(s->used, 1 + 1 + bin->count, "slab used %u: the keeper, the block and %u cached", s->used,
+               bin->count);
+
+  free(p);
+  for (unsigned i = 0; i < ndrained; i++)
+    free(drained[i]);
+  for (unsigned i = 0; i < nall; i++)
+    if (slab_of(all[i]) != s || all[i] == keeper)
+      free(all[i]);
+}
+
+/* Four threads free a quarter each of one slab's blocks at once: the
+ * lock-free pushes lose none, and the owner gets every one back. */
+Test(remote, concurrent_remote_frees_all_arrive)
+{
+  enum { THREADS = 4 };
+  const size_t size = 64;
+  static void *all[4 * UNIT_SIZE / 64];
+  unsigned nall = 0;
+  struct slab *s = hold_a_whole_slab(size, all, &nall);
+  static void *blocks[UNIT_SIZE / 64];
+  unsigned n = 0;
+  for (unsigned i = 0; i < s->capacity; i++)
+    blocks[n++] = s->start + (size_t)i * s->block_size;
+  struct free_job jobs[THREADS];
+  pthread_t t[THREADS];
+  struct hakmem_stats before = snap();
+  for (int i = 0; i < THREADS; i++) {
+    jobs[i] = (struct free_job){ blocks + i * (n / THREADS), n / THREADS };
+    cr_assert_eq(pthread_create(&t[i], NULL, free_all, &jobs[i]), 0);
+  }
+  for (int i = 0; i < THREADS; i++)
+    cr_assert_eq(pthread_join(t[i], NULL), 0);
+  struct hakmem_stats after = snap();
+  cr_assert_eq(after.remote_frees - before.remote_frees, n);
+  cr_assert_eq(remote_list_length(s), n, "%u blocks freed remotely, %u on the list", n, remote_list_length(s));
+  cr_assert(heap_has_pending(hk_tcache.heap, s));
+  /* Collect by hand, as the owner does: every block comes back. */
+  cr_assert_eq(slab_collect_remote(s), n);
+  cr_assert_eq(s->used, 0);
+  unsigned on_free_list = 0;
+  for (struct free_block *b = s->free; b; b = b->next)
+    on_free_list++;
+  cr_assert_eq(on_free_list, n);
+}
+
+/* ---- exited threads and their heaps ---- */
+
+struct exiting {
+  void *kept;         /* allocated, not freed: outlives the thread */
+  struct heap *heap;
+  struct heap *heap_at_start;
+  bool abandoned_flag;
+  uint32_t bin_count; /* of the kept block's class, before exit */
+};
+
+static void *allocate_and_exit(void *arg)
+{
+  struct exiting *e = arg;
+  e->heap_at_start = hk_tcache.heap;
+  e->kept = malloc(opaque_size(100));
+  e->heap = hk_tcache.heap;
+  e->abandoned_flag = e->heap ? e->heap->abandoned : true;
+  void *tmp[50];
+  for (int i = 0; i < 50; i++)
+    tmp[i] = malloc(opaque_size(100));
+  for (int i = 0; i < 50; i++)
+    free(tmp[i]);
+  e->bin_count = hk_tcache.bins[size_to_class(100)].count;
+  return NULL;
+}
+
+struct adopting {
+  void *foreign; /* a block of the heap it expects to adopt */
+  struct heap *heap;
+  bool abandoned_flag;
+  uint32_t bin_before, bin_after;
+  uint64_t remote_before, remote_after;
+};
+
+static void *adopt_and_free(void *arg)
+{
+  struct adopting *a = arg;
+  free(opaque(malloc(opaque_size(16)))); /* attach */
+  a->heap = hk_tcache.heap;
+  a->abandoned_flag = a->heap->abandoned;
+  unsigned cls = slab_of(a->foreign)->cls;
+  struct hakmem_stats s;
+  hakmem_stats_get(&s);
+  a->remote_before = s.remote_frees;
+  a->bin_before = hk_tcache.bins[cls].count;
+  free(a->foreign);
+  a->bin_after = hk_tcache.bins[cls].count;
+  hakmem_stats_get(&s);
+  a->remote_after = s.remote_frees;
+  return NULL;
+}
+
+Test(remote, an_exited_threads_heap_is_adopted_by_the_next_thread)
+{
+  struct exiting e = { 0 };
+  run_thread(allocate_and_exit, &e);
+  cr_assert_null(e.heap_at_start, "a new thread starts with a heap");
+  cr_assert_not_null(e.heap);
+  cr_assert_not(e.abandoned_flag, "a live thread's heap is marked abandoned");
+  cr_assert_gt(e.bin_count, 0, "test premise: the thread's cache held blocks");
+  cr_assert(e.heap->abandoned, "the heap of an exited thread is not abandoned");
+  cr_assert_neq(e.heap, hk_tcache.heap);
+  struct slab *s = slab_of(e.kept);
+  cr_assert_eq(s->owner, e.heap, "the kept block changed owner at thread exit");
+  /* The exiting thread's cache went back to its slabs: only the kept
+   * block is in use in its slab. */
+  cr_assert_eq(s->used, 1, "the slab of the kept block has %u blocks in use after exit", s->used);
+
+  struct adopting a = { .foreign = e.kept };
+  run_thread(adopt_and_free, &a);
+  cr_assert_eq(a.heap, e.heap, "the next thread took heap %p, not the abandoned %p", (void *)a.heap,
+               (void *)e.heap);
+  cr_assert_not(a.abandoned_flag, "an adopted heap stays marked abandoned");
+  cr_assert_eq(a.bin_after, a.bin_before + 1, "the adopter's free of its heap's block was not cached");
+  cr_assert_eq(a.remote_after, a.remote_before, "the adopter's free of its own block counted as remote");
+}
+
+struct producer {
+  void **blocks;
+  unsigned n;
+  size_t size;
+  struct heap *heap;
+};
+
+static void *produce_and_exit(void *arg)
+{
+  struct producer *p = arg;
+  for (unsigned i = 0; i < p->n; i++) {
+    p->blocks[i] = malloc(opaque_size(p->size));
+    if (p->blocks[i])
+      memset(p->blocks[i], 0x5A, p->size);
+  }
+  p->heap = hk_tcache.heap;
+  return NULL;
+}
+
+Test(remote, frees_into_an_abandoned_heap_are_reclaimed_by_malloc_trim)
+{
+  enum { N = 8192 };
+  const size_t size = 1024; /* 8 MiB: at least four SuperSlabs */
+  static void *blocks[N];
+  struct producer p = { blocks, N, size, NULL };
+  run_thread(produce_and_exit, &p);
+  cr_assert(p.heap && p.heap->abandoned);
+  struct superslab *ss_seen[64];
+  unsigned nss = 0;
+  for (unsigned i = 0; i < N; i++) {
+    cr_assert_not_null(blocks[i]);
+    cr_assert_eq(slab_of(blocks[i])->owner, p.heap);
+    struct superslab *ss = superslab_of(blocks[i]);
+    unsigned k = 0;
+    while (k < nss && ss_seen[k] != ss)
+      k++;
+    if (k == nss) {
+      cr_assert_lt(nss, 64);
+      ss_seen[nss++] = ss;
+    }
+  }
+  cr_assert_geq(nss, 4, "8 MiB of blocks in %u SuperSlabs", nss);
+
+  struct hakmem_stats s0 = snap();
+  for (unsigned i = 0; i < N; i++)
+    free(blocks[i]);
+  struct hakmem_stats s1 = snap();
+  cr_assert_eq(s1.remote_frees - s0.remote_frees, N, "frees into an abandoned heap are remote frees");
+  cr_assert_eq(s1.ss_live, s0.ss_live, "SuperSlabs of an abandoned heap left before a trim");
+  cr_assert_eq(s1.bytes_in_use, s0.bytes_in_use);
+  cr_assert_not_null(atomic_load(&p.heap->pending));
+
+  cr_assert_eq(malloc_trim(0), 1, "malloc_trim released nothing");
+  struct hakmem_stats s2 = snap();
+  cr_assert_null(atomic_load(&p.heap->pending), "the abandoned heap's pending list was not collected");
+  cr_assert_geq(s1.bytes_in_use - s2.bytes_in_use, (uint64_t)N * size, "bytes_in_use fell by %llu only",
+                (unsigned long long)(s1.bytes_in_use - s2.bytes_in_use));
+  cr_assert_geq(s1.ss_live - s2.ss_live, nss - 1, "ss_live %llu -> %llu: the heap's %u SuperSlabs stayed",
+                (unsigned long long)s1.ss_live, (unsigned long long)s2.ss_live, nss);
+  cr_assert_geq(s2.ss_unmapped_total - s1.ss_unmapped_total, nss - 1);
+  cr_assert_eq(s2.ss_cached, 0, "malloc_trim left %llu SuperSlabs cached", (unsigned long long)s2.ss_cached);
+  unsigned gone = 0;
+  for (unsigned k = 0; k < nss; k++)
+    gone += region_map_kind((uintptr_t)ss_seen[k]) == REGION_NONE;
+  cr_assert_geq(gone, nss - 1, "%u of the abandoned heap's %u SuperSlabs are still mapped", nss - gone, nss);
+}
