@@ -12,23 +12,6 @@
 #include "os.h"
 #include "stats.h"
 
-static void hook_region_mapped(void *base, size_t len) {
-  if (!pager_enter()) return;
-  /* A range that cannot be registered (another uffd holds it, ENOMEM)
-   * simply faults the kernel's way. */
-  uffd_register(&pager.uffd, (uintptr_t)base, len, NULL);
-  pager_leave();
-}
-
-/* Before munmap, and before mremap: the registration does not follow a
- * moved range (no UFFD_FEATURE_EVENT_REMAP), region_mapped() registers the
- * new one. Unregistering also wakes any thread waiting in the range. */
-static void hook_region_unmapping(void *base, size_t len) {
-  if (!pager_enter()) return;
-  uffd_unregister(&pager.uffd, (uintptr_t)base, len);
-  pager_leave();
-}
-
 /* Direct supply extends the range to the fault chunk, within its 2 MiB
  * unit: the allocator carves slabs in order, so the next slabs' pages come
  * with this move, and one TLB flush serves several slabs. Pages supplied
@@ -41,16 +24,82 @@ static uintptr_t supply_end(uintptr_t addr, uintptr_t end) {
   return ext < unit_end ? ext : unit_end;
 }
 
-/* The range this thread last supplied ahead. A slab grows a page or a few
- * at a time (superslab_supply), and each call that falls inside this range
- * returns at once instead of paying a failed move and a mincore(). A stale
- * range (its region released and reused since) costs no correctness: its
- * absent pages fault and the pager serves them. The first call for a slab
- * (at a 64 KiB boundary) always does the real work, which refreshes it. */
-#define SLAB_ALIGN ((uintptr_t)64 << 10)
-static __thread struct {
-  uintptr_t lo, hi;
-} ahead __attribute__((tls_model("initial-exec")));
+/* Which 64 KiB slabs of a 2 MiB unit this pager supplied: one word per
+ * unit in a direct-mapped table, the unit's tag in the high half and a bit
+ * per slab in the low half. A slab grows a page or a few at a time
+ * (superslab_supply), and every call after the first finds its slab here
+ * and returns at once, without a failed move and a mincore(). The table is
+ * only a hint: a wrong "supplied" (a collision of tags, or a region whose
+ * pages were released by MADV_DONTNEED since) leaves absent pages that
+ * fault, and the pager serves them. Reclaim and unmapping clear a unit. */
+#define SLAB_SHIFT 16
+#define SUPPLIED_SLOTS 4096
+static _Atomic uint64_t supplied[SUPPLIED_SLOTS];
+
+static _Atomic uint64_t *supplied_slot(uintptr_t addr, uint64_t *tag) {
+  uintptr_t unit = addr >> 21;
+  *tag = (uint64_t)(unit & 0xffffffffu) << 32;
+  return &supplied[unit % SUPPLIED_SLOTS];
+}
+
+/* The bits of the slabs wholly inside [lo, hi), both in one unit. */
+static uint32_t slab_bits(uintptr_t lo, uintptr_t hi) {
+  uintptr_t unit = lo & ~(PAGER_UNIT - 1);
+  unsigned first = (unsigned)((lo - unit + (1u << SLAB_SHIFT) - 1) >> SLAB_SHIFT);
+  unsigned last = (unsigned)((hi - unit) >> SLAB_SHIFT); /* exclusive */
+  if (last <= first) return 0;
+  return (uint32_t)((((uint64_t)1 << last) - 1) & ~(((uint64_t)1 << first) - 1));
+}
+
+/* Was the slab holding [a, end) supplied, whole? */
+static bool supplied_has(uintptr_t a, uintptr_t end) {
+  uint64_t tag, v;
+  uintptr_t slab = a & ~(((uintptr_t)1 << SLAB_SHIFT) - 1);
+  uint32_t need = slab_bits(slab, slab + ((uintptr_t)1 << SLAB_SHIFT));
+  if (end > slab + ((uintptr_t)1 << SLAB_SHIFT)) return false;
+  v = atomic_load_explicit(supplied_slot(a, &tag), memory_order_relaxed);
+  return (v & 0xffffffff00000000ull) == tag && ((uint32_t)v & need) == need;
+}
+
+static void supplied_add(uintptr_t lo, uintptr_t hi) {
+  uint64_t tag, v, nv;
+  _Atomic uint64_t *slot = supplied_slot(lo, &tag);
+  uint32_t bits = slab_bits(lo & ~(((uintptr_t)1 << SLAB_SHIFT) - 1), hi);
+  if (!bits || hi - 1 > (lo | (PAGER_UNIT - 1))) return;
+  v = atomic_load_explicit(slot, memory_order_relaxed);
+  do {
+    nv = (v & 0xffffffff00000000ull) == tag ? v | bits : tag | bits;
+  } while (!atomic_compare_exchange_weak_explicit(slot, &v, nv, memory_order_relaxed, memory_order_relaxed));
+}
+
+static void supplied_clear(uintptr_t base, size_t len) {
+  for (uintptr_t u = base & ~(PAGER_UNIT - 1); u < base + len; u += PAGER_UNIT) {
+    uint64_t tag, v;
+    _Atomic uint64_t *slot = supplied_slot(u, &tag);
+    v = atomic_load_explicit(slot, memory_order_relaxed);
+    if ((v & 0xffffffff00000000ull) == tag) atomic_compare_exchange_strong(slot, &v, 0);
+  }
+}
+
+static void hook_region_mapped(void *base, size_t len) {
+  if (!pager_enter()) return;
+  /* A range that cannot be registered (another uffd holds it, ENOMEM)
+   * simply faults the kernel's way. */
+  pager_end_set((uintptr_t)base + len, true);
+  uffd_register(&pager.uffd, (uintptr_t)base, len, NULL);
+  pager_leave();
+}
+
+/* Before munmap, and before mremap: the registration does not follow a
+ * moved range (no UFFD_FEATURE_EVENT_REMAP), region_mapped() registers the
+ * new one. Unregistering also wakes any thread waiting in the range. */
+static void hook_region_unmapping(void *base, size_t len) {
+  if (!pager_enter()) return;
+  supplied_clear((uintptr_t)base, len);
+  pager_end_set((uintptr_t)base + len, false);
+  uffd_unregister(&pager.uffd, (uintptr_t)base, len);
+  pager_leave();
+}
 
 static void account(const struct supply_result *r, enum hakmem_supply_path moved_path, uint64_t ns) {
   uint64_t pages = r->moved + r->copied + r->zeroed;
@@ -68,7 +117,7 @@ static size_t hook_supply(void *addr, size_t len) {
 
   if (!pager_enter()) return 0;
   if (!pager.cfg.direct) goto out;
-  if ((a & (SLAB_ALIGN - 1)) && a >= ahead.lo && end <= ahead.hi) {
+  if (supplied_has(a, end)) {
     ret = len;
     goto out;
   }
@@ -77,8 +126,7 @@ static size_t hook_supply(void *addr, size_t len) {
   if (r.err && done < end) /* the extension may pass the mapping's end */
     done = supply_range(&pager.pool, pager.use_pool, done, end, false, &r);
   account(&r, HAKMEM_SUPPLY_DIRECT, os_now_ns() - t0);
-  ahead.lo = a;
-  ahead.hi = done;
+  supplied_add(a, done);
   ret = done >= end ? len : done - a;
   if (pool_wants_refill(&pager.pool)) pager_kick();
 out:
@@ -94,6 +142,7 @@ static int hook_reclaim(void *addr, size_t len) {
   if (!pager_enter()) goto out;
   err = -EOPNOTSUPP;
   if (!pager.use_pool) goto out_leave;
+  supplied_clear((uintptr_t)addr, len);
   err = pool_reclaim(&pager.pool, (uintptr_t)addr, len, &moved);
   if (moved) {
     stats_add(STAT_pager_recycled, (int64_t)moved);

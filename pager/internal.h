@@ -57,6 +57,33 @@ static inline bool pager_enter(void) {
 
 static inline void pager_leave(void) { atomic_fetch_sub(&pager.users, 1); }
 
+/* Regions whose length is not a multiple of 2 MiB (huge blocks) end inside
+ * their last unit, and a fault chunk must stop there: a move or a
+ * zeropage past the mapping's end fails whole. One word per unit in a
+ * direct-mapped table: the unit's tag, and the end's page in the unit. A
+ * lost entry (a collision) only costs the fault a few halvings of its
+ * chunk (loop.c). */
+#define PAGER_ENDS 1024
+extern _Atomic uint64_t pager_ends[PAGER_ENDS];
+
+static inline void pager_end_set(uintptr_t end, bool set) {
+  uintptr_t unit = end >> 21;
+  uint64_t v = ((uint64_t)(unit & 0xffffffffu) << 32) | ((end & (PAGER_UNIT - 1)) >> 12);
+  _Atomic uint64_t *slot = &pager_ends[unit % PAGER_ENDS];
+  if (!(end & (PAGER_UNIT - 1))) return;
+  if (set) atomic_store_explicit(slot, v, memory_order_relaxed);
+  else atomic_compare_exchange_strong(slot, &v, 0);
+}
+
+/* The end of the region in addr's unit, or the unit's end. */
+static inline uintptr_t pager_end_of(uintptr_t addr) {
+  uintptr_t unit = addr >> 21, unit_end = (unit + 1) << 21;
+  uint64_t v = atomic_load_explicit(&pager_ends[unit % PAGER_ENDS], memory_order_relaxed);
+  if ((v >> 32) != (unit & 0xffffffffu) || !(uint32_t)v) return unit_end;
+  uintptr_t end = (unit << 21) + ((uintptr_t)(uint32_t)v << 12);
+  return end > addr ? end : unit_end;
+}
+
 /* Wake the pager thread if it sleeps: work is waiting for it. */
 void pager_kick(void);
 /* Remove the hooks and wait until none runs; idempotent, any thread. */

@@ -39,14 +39,20 @@ struct served {
 /* The chunk around a fault, within its 2 MiB unit. The first page of a
  * unit is often a region's header, present: start after it unless it is
  * the page that faulted. */
-static void chunk_of(uintptr_t addr, uintptr_t *start, uintptr_t *end) {
-  uintptr_t chunk = pager.cfg.chunk, unit = addr & ~(PAGER_UNIT - 1);
+static void chunk_of(uintptr_t addr, uintptr_t chunk, uintptr_t *start, uintptr_t *end) {
+  uintptr_t unit = addr & ~(PAGER_UNIT - 1), region_end = pager_end_of(addr);
   *start = addr & ~(chunk - 1);
   *end = *start + chunk;
+  if (*end > region_end) *end = region_end;
   if (*start == unit && addr != unit) *start += PAGER_PAGE;
 }
 
-static void serve_fault(uintptr_t addr, struct served *last) {
+static uintptr_t serve_chunk(uintptr_t start, uintptr_t end, bool wr, struct supply_result *r) {
+  if (!wr && pager.cfg.read_zeropage) return supply_zeropage(&pager.pool, start, end, true, r);
+  return supply_range(&pager.pool, pager.use_pool, start, end, true, r);
+}
+
+static void serve_fault(uintptr_t addr, bool wr, struct served *last) {
   struct supply_result r = { 0 };
   uintptr_t start, end, done;
   uint64_t t0 = os_now_ns(), ns;
@@ -56,15 +62,14 @@ static void serve_fault(uintptr_t addr, struct served *last) {
     uffd_wake(&pager.uffd, addr, PAGER_PAGE);
     return;
   }
-  chunk_of(addr, &start, &end);
-  done = supply_range(&pager.pool, pager.use_pool, start, end, true, &r);
-  if (r.err && done <= addr) {
-    /* The chunk passed the end of the mapping, or the range went away:
-     * the faulting page alone. If that fails too, the wake makes the
-     * thread fault again (and see the range as it is now). */
-    start = addr;
-    end = addr + PAGER_PAGE;
-    supply_range(&pager.pool, pager.use_pool, start, end, true, &r);
+  /* A chunk that fails whole (it passes the end of a mapping the table
+   * does not know, or the range went away) is halved around the faulting
+   * page, down to that page alone. If even that fails, the wake makes the
+   * thread fault again and meet the range as it is now. */
+  for (uintptr_t chunk = pager.cfg.chunk;; chunk /= 2) {
+    chunk_of(addr, chunk, &start, &end);
+    done = serve_chunk(start, end, wr, &r);
+    if (!r.err || done > addr || chunk == PAGER_PAGE) break;
   }
   uffd_wake(&pager.uffd, start, end - start);
   ns = os_now_ns() - t0;
@@ -74,7 +79,7 @@ static void serve_fault(uintptr_t addr, struct served *last) {
   stats_fault_wait(ns);
   if (r.moved) stats_supply(HAKMEM_SUPPLY_UFFD_MOVE, r.moved, 1, ns * r.moved / (r.moved + r.copied + r.zeroed));
   if (r.copied) stats_supply(HAKMEM_SUPPLY_UFFD_COPY, r.copied, r.moved ? 0 : 1, ns * r.copied / (r.moved + r.copied + r.zeroed));
-  if (r.zeroed) stats_supply(HAKMEM_SUPPLY_UFFD_ZERO, r.zeroed, 0, 0);
+  if (r.zeroed) stats_supply(HAKMEM_SUPPLY_UFFD_ZERO, r.zeroed, r.moved + r.copied ? 0 : 1, ns * r.zeroed / (r.moved + r.copied + r.zeroed));
 }
 
 /* Serve every message waiting; the number served, or -errno. */
@@ -87,7 +92,8 @@ static int drain_faults(void) {
     n = uffd_read(&pager.uffd, msgs, FAULT_BATCH);
     if (n < 0) return n;
     for (int i = 0; i < n; i++)
-      if (msgs[i].event == UFFD_EVENT_PAGEFAULT) serve_fault(msgs[i].arg.pagefault.address, &last);
+      if (msgs[i].event == UFFD_EVENT_PAGEFAULT) serve_fault(msgs[i].arg.pagefault.address,
+                    (msgs[i].arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE) != 0, &last);
     total += n;
   } while (n == FAULT_BATCH);
   return total;

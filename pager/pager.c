@@ -29,6 +29,7 @@
 
 struct pager pager = { .efd = -1, .uffd = { .fd = -1 } };
 static hk_lock_t start_lock = HK_LOCK_INIT;
+_Atomic uint64_t pager_ends[PAGER_ENDS];
 
 /* ---- configuration ------------------------------------------------------------ */
 
@@ -48,6 +49,7 @@ void pager_config_from_options(struct pager_config *c) {
   c->chunk = chunk;
   c->pool_bytes = (size_t)hakmem_options.pager_pool_mb << 20;
   c->direct = hakmem_options.pager_direct != 0;
+  c->read_zeropage = true;
   c->spin_ns = DEFAULT_SPIN_NS;
   c->period_ns = DEFAULT_PERIOD_NS;
 }

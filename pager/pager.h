@@ -31,6 +31,7 @@ struct pager_config {
   uint64_t spin_ns;    /* the pager spins this long after a fault before sleeping */
   uint64_t period_ns;  /* the timer: refill, trimming, adaptation */
   bool direct;         /* direct supply on application threads */
+  bool read_zeropage;  /* a read fault maps the zero page over its chunk */
   bool no_move;        /* act as if the kernel lacked UFFDIO_MOVE (tests) */
   bool quiet;          /* no line on stderr when no full uffd can be had */
 };

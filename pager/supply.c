@@ -92,6 +92,25 @@ static uintptr_t copy_range(struct pool *p, uintptr_t dst, uintptr_t end, uint64
   return dst;
 }
 
+uintptr_t supply_zeropage(struct pool *p, uintptr_t dst, uintptr_t end, bool dontwake, struct supply_result *r) {
+  uint64_t mode = dontwake ? UFFDIO_ZEROPAGE_MODE_DONTWAKE : 0;
+  int err = 0;
+
+  while (dst < end) {
+    size_t done = uffd_zeropage(p->uffd, dst, end - dst, mode, &err);
+    dst += done;
+    r->zeroed += done / PAGE;
+    if (err == -EEXIST) {
+      dst = skip_present(dst, end);
+      err = 0;
+      continue;
+    }
+    if (err) break;
+  }
+  r->err = err;
+  return dst;
+}
+
 uintptr_t supply_range(struct pool *p, bool use_pool, uintptr_t dst, uintptr_t end, bool dontwake,
                        struct supply_result *r) {
   uint64_t move_mode = dontwake ? UFFDIO_MOVE_MODE_DONTWAKE : 0;

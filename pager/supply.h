@@ -27,4 +27,9 @@ struct supply_result {
 uintptr_t supply_range(struct pool *p, bool use_pool, uintptr_t dst, uintptr_t end, bool dontwake,
                        struct supply_result *r);
 
+/* Map the shared zero page at the absent pages of [dst, end): what the
+ * kernel itself does on a read fault of never-written memory, for a whole
+ * chunk in one call. A later write faults again, the kernel's way. */
+uintptr_t supply_zeropage(struct pool *p, uintptr_t dst, uintptr_t end, bool dontwake, struct supply_result *r);
+
 #endif /* HAKMEM_PAGER_SUPPLY_H */

@@ -1,1 +1,30 @@
-# Tests of the pager (--enable-uffd builds).
+# Tests of the pager (--enable-uffd builds). Each program links the
+# allocator's convenience library, which holds the pager's objects, and
+# reaches the pager's internal headers; a test that needs userfaultfd
+# skips with its reason when the machine gives none.
+if ENABLE_UFFD
+if HAVE_CRITERION
+pager_test_cflags = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(LIBURING_CFLAGS) -fno-builtin \
+	-I$(top_srcdir)/pager -DHAKMEM_TEST_SO='"$(abs_top_builddir)/lib/.libs/libhakmem.so"'
+pager_test_ldadd = lib/libhakmem_core.la $(CRITERION_LIBS) $(PTHREAD_LIBS)
+
+pager_tests = \
+	tests/test_pager_pool \
+	tests/test_pager_ring \
+	tests/test_pager_uffd
+check_PROGRAMS += $(pager_tests)
+TESTS += $(pager_tests)
+
+tests_test_pager_pool_SOURCES = tests/test_pager_pool.c tests/test_pager_helpers.h
+tests_test_pager_pool_CFLAGS = $(pager_test_cflags)
+tests_test_pager_pool_LDADD = $(pager_test_ldadd)
+
+tests_test_pager_ring_SOURCES = tests/test_pager_ring.c tests/test_pager_helpers.h
+tests_test_pager_ring_CFLAGS = $(pager_test_cflags)
+tests_test_pager_ring_LDADD = $(pager_test_ldadd)
+
+tests_test_pager_uffd_SOURCES = tests/test_pager_uffd.c tests/test_pager_helpers.h
+tests_test_pager_uffd_CFLAGS = $(pager_test_cflags)
+tests_test_pager_uffd_LDADD = $(pager_test_ldadd)
+endif
+endif

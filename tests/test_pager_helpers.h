@@ -1,0 +1,103 @@
+/* Description: helpers of the pager's tests: the skip when this machine
+ * gives no full userfaultfd (or no UFFDIO_MOVE), a pager configuration
+ * from the options, anonymous mappings the tests own, and the ledger.
+ *
+ * Everything here is static: each test program is one translation unit. */
+#ifndef HAKMEM_TESTS_PAGER_HELPERS_H
+#define HAKMEM_TESTS_PAGER_HELPERS_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "hakmem.h"
+#include "options.h"
+#include "pager.h"
+#include "uffd.h"
+
+#define TPAGE ((size_t)4096)
+#define TUNIT ((size_t)2 << 20)
+
+/* Skip the test, saying why, unless a full userfaultfd can be opened here
+ * (and, with need_move, UFFDIO_MOVE negotiated). */
+static inline void skip_unless_uffd(bool need_move)
+{
+  struct uffd u;
+  int err = uffd_open(&u, UFFD_FEATURE_MOVE);
+  if (err)
+    cr_skip_test("no full userfaultfd on this machine (%s): the pager cannot run here", strerror(-err));
+  bool move = u.can_move;
+  uffd_close(&u);
+  if (need_move && !move) cr_skip_test("the kernel lacks UFFDIO_MOVE (Linux 6.8+): nothing to test here");
+}
+
+/* The configuration the options give, with a small pool. */
+static inline struct pager_config test_config(void)
+{
+  struct pager_config c;
+  pager_config_from_options(&c);
+  c.pool_bytes = (size_t)16 << 20;
+  c.quiet = true;
+  return c;
+}
+
+static inline void start_or_fail(struct pager_config c)
+{
+  int err = pager_start(&c);
+  cr_assert_eq(err, 0, "pager_start: %s", strerror(-err));
+  cr_assert(pager_running());
+}
+
+/* A 2 MiB-aligned anonymous mapping of len bytes, all absent. */
+static inline char *map_units(size_t len)
+{
+  char *raw = mmap(NULL, len + TUNIT, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  cr_assert_neq(raw, MAP_FAILED);
+  char *p = (char *)(((uintptr_t)raw + TUNIT - 1) & ~(uintptr_t)(TUNIT - 1));
+  if (p > raw) munmap(raw, (size_t)(p - raw));
+  munmap(p + len, (size_t)(raw + TUNIT - p));
+  return p;
+}
+
+/* Pages of [p, p+len) present now. */
+static inline size_t resident_pages(const void *p, size_t len)
+{
+  unsigned char vec[4096];
+  size_t n = len / TPAGE, count = 0;
+  cr_assert_leq(n, sizeof vec);
+  cr_assert_eq(mincore((void *)p, len, vec), 0);
+  for (size_t i = 0; i < n; i++) count += vec[i] & 1;
+  return count;
+}
+
+static inline bool all_zero(const char *p, size_t len)
+{
+  for (size_t i = 0; i < len; i += sizeof(uint64_t))
+    if (*(const uint64_t *)(p + i)) return false;
+  return true;
+}
+
+static inline struct hakmem_stats stats_now(void)
+{
+  struct hakmem_stats s;
+  hakmem_stats_get(&s);
+  return s;
+}
+
+/* Pages the pager supplied by any of its paths. */
+static inline uint64_t pager_pages(const struct hakmem_stats *s)
+{
+  return s->supply[HAKMEM_SUPPLY_UFFD_MOVE].pages + s->supply[HAKMEM_SUPPLY_DIRECT].pages +
+         s->supply[HAKMEM_SUPPLY_UFFD_COPY].pages + s->supply[HAKMEM_SUPPLY_UFFD_ZERO].pages;
+}
+
+#endif /* HAKMEM_TESTS_PAGER_HELPERS_H */

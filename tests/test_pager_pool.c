@@ -1,0 +1,168 @@
+/* Description: the pool of pre-zeroed pages and the supply of ranges
+ * (pager/pool.c, pager/supply.c) on regions the test maps and registers
+ * itself: refill from the kernel, taking spans and putting back what was
+ * not moved, recycling a region's pages by UFFDIO_MOVE (holes skipped,
+ * the region left absent), background zeroing, trimming above the cap,
+ * the refill target's adaptation, and supply around present pages (EEXIST)
+ * by MOVE, COPY and ZEROPAGE. No test thread touches an absent registered
+ * page: there is no handler here. */
+#include "test_pager_helpers.h"
+
+#include "pool.h"
+#include "supply.h"
+
+static struct uffd u;
+static struct pool p;
+
+static void setup(void)
+{
+  skip_unless_uffd(true);
+  cr_assert_eq(uffd_open(&u, UFFD_FEATURE_MOVE), 0);
+  cr_assert_eq(pool_init(&p, &u, 4 * TUNIT), 0);
+  cr_assert(p.can_move);
+}
+
+static void teardown(void)
+{
+  uffd_close(&u);
+  pool_fini(&p);
+}
+
+TestSuite(pager_pool, .init = setup, .fini = teardown);
+
+static void refill_all(void)
+{
+  while (pool_wants_refill(&p))
+    if (!pool_refill_step(&p, 64)) break;
+}
+
+Test(pager_pool, refill_then_take_and_put_back)
+{
+  cr_assert_eq(pool_level(&p), 0);
+  refill_all();
+  cr_assert_eq(p.clean_pages, p.target_pages);
+  cr_assert_eq(resident_pages((void *)pool_bin_addr(&p, (uint32_t)p.clean.head), TUNIT), POOL_BIN_PAGES);
+  struct pool_span a, b;
+  cr_assert_eq(pool_take(&p, 16, &a), 16);
+  cr_assert_eq(pool_take(&p, 16, &b), 16);
+  cr_assert_eq(b.addr, a.addr + 16 * TPAGE, "spans come from the front of one bin");
+  pool_put(&p, &b, 6); /* b is at the front: its 6 unmoved pages go back */
+  cr_assert_eq(p.clean_pages, p.target_pages - 26);
+  pool_put(&p, &a, 3); /* a is not: its 3 pages are given back to the kernel */
+  cr_assert_eq(p.clean_pages, p.target_pages - 26);
+  cr_assert_eq(resident_pages((void *)(a.addr + 13 * TPAGE), 3 * TPAGE), 0);
+}
+
+Test(pager_pool, a_drained_bin_becomes_empty_when_its_spans_are_back)
+{
+  refill_all();
+  uint32_t bin = (uint32_t)p.clean.head;
+  struct pool_span s;
+  cr_assert_eq(pool_take(&p, POOL_BIN_PAGES, &s), POOL_BIN_PAGES);
+  cr_assert_eq(p.bins[bin].state, BIN_DRAINED);
+  struct pool_span none;
+  cr_assert_eq(pool_take(&p, 1, &none), 0, "nothing clean is left");
+  pool_put(&p, &s, 0);
+  cr_assert_eq(p.bins[bin].state, BIN_EMPTY);
+}
+
+Test(pager_pool, reclaim_moves_present_pages_and_leaves_the_range_absent)
+{
+  char *r = map_units(TUNIT);
+  cr_assert_eq(uffd_register(&u, (uintptr_t)r, TUNIT, NULL), 0);
+  int err;
+  /* pages 1..99 and 200..299 present with data, the rest holes */
+  cr_assert_eq(uffd_copy(&u, (uintptr_t)r, (uintptr_t)p.zero, 100 * TPAGE, 0, &err), 100 * TPAGE);
+  cr_assert_eq(uffd_copy(&u, (uintptr_t)r + 200 * TPAGE, (uintptr_t)p.zero, 100 * TPAGE, 0, &err), 100 * TPAGE);
+  memset(r, 0xab, 100 * TPAGE);
+  memset(r + 200 * TPAGE, 0xcd, 100 * TPAGE);
+  uint64_t moved = 0;
+  cr_assert_eq(pool_reclaim(&p, (uintptr_t)r + TPAGE, TUNIT - TPAGE, &moved), 0);
+  cr_assert_eq(moved, 199);
+  cr_assert_eq(resident_pages(r, TUNIT), 1, "only the header page stays");
+  cr_assert_eq(p.dirty_pages, 199);
+  uint32_t bin = (uint32_t)p.dirty.head;
+  const unsigned char *b = (const unsigned char *)pool_bin_addr(&p, bin);
+  cr_assert_eq(b[0], 0xab);
+  cr_assert_eq(b[99 * TPAGE], 0xcd, "runs are packed");
+  uint64_t ns = 0;
+  while (pool_has_dirty(&p)) pool_zero_step(&p, 64, &ns);
+  cr_assert_eq(p.clean_pages, 199);
+  cr_assert(all_zero((const char *)b, 199 * TPAGE));
+  cr_assert_gt(ns, 0);
+  munmap(r, TUNIT);
+}
+
+Test(pager_pool, trim_gives_back_what_exceeds_the_cap)
+{
+  refill_all();
+  p.keep_pages = 0;
+  uint32_t bins[8], n = pool_trim_pick(&p, bins, 8);
+  cr_assert_eq(n, p.target_pages / POOL_BIN_PAGES);
+  for (uint32_t i = 0; i < n; i++) {
+    cr_assert_eq(madvise((void *)pool_bin_addr(&p, bins[i]), TUNIT, MADV_DONTNEED), 0);
+    cr_assert_eq(pool_trimmed(&p, bins[i]), POOL_BIN_PAGES);
+  }
+  cr_assert_eq(pool_level(&p), 0);
+}
+
+Test(pager_pool, the_refill_target_grows_on_misses_and_shrinks_when_idle)
+{
+  uint64_t t0 = p.target_pages;
+  struct pool_span s;
+  cr_assert_eq(pool_take(&p, 1, &s), 0);
+  pool_adapt(&p, 3);
+  cr_assert_eq(p.target_pages, 2 * t0);
+  pool_adapt(&p, 3);
+  pool_adapt(&p, 3);
+  pool_adapt(&p, 3);
+  cr_assert_eq(p.target_pages, POOL_BIN_PAGES, "idle: back to one bin");
+  cr_assert_eq(p.keep_pages, POOL_BIN_PAGES);
+}
+
+Test(pager_pool, supply_moves_around_present_pages)
+{
+  refill_all();
+  char *r = map_units(TUNIT);
+  cr_assert_eq(uffd_register(&u, (uintptr_t)r, TUNIT, NULL), 0);
+  int err;
+  cr_assert_eq(uffd_copy(&u, (uintptr_t)r + 5 * TPAGE, (uintptr_t)p.zero, 2 * TPAGE, 0, &err), 2 * TPAGE);
+  r[5 * TPAGE] = 42;
+  struct supply_result res = { 0 };
+  uint64_t before = p.clean_pages;
+  uintptr_t done = supply_range(&p, true, (uintptr_t)r, (uintptr_t)r + 64 * TPAGE, false, &res);
+  cr_assert_eq(done, (uintptr_t)r + 64 * TPAGE);
+  cr_assert_eq(res.err, 0);
+  cr_assert_eq(res.moved, 62);
+  cr_assert_eq(p.clean_pages, before - 62, "the skipped pages' sources went back");
+  cr_assert_eq(resident_pages(r, 64 * TPAGE), 64);
+  cr_assert_eq(r[5 * TPAGE], 42, "a present page is left as it was");
+  r[5 * TPAGE] = 0;
+  cr_assert(all_zero(r, 64 * TPAGE));
+  munmap(r, TUNIT);
+}
+
+Test(pager_pool, supply_without_the_pool_copies_and_zeropage_maps_the_zero_page)
+{
+  char *r = map_units(TUNIT);
+  cr_assert_eq(uffd_register(&u, (uintptr_t)r, TUNIT, NULL), 0);
+  struct supply_result res = { 0 };
+  supply_range(&p, false, (uintptr_t)r, (uintptr_t)r + 32 * TPAGE, false, &res);
+  cr_assert_eq(res.copied, 32);
+  cr_assert_eq(res.moved, 0);
+  memset(&res, 0, sizeof res);
+  supply_zeropage(&p, (uintptr_t)r, (uintptr_t)r + 64 * TPAGE, false, &res);
+  cr_assert_eq(res.zeroed, 32, "only the absent half");
+  cr_assert(all_zero(r, 64 * TPAGE));
+  r[40 * TPAGE] = 1; /* a write to the zero page: the kernel copies it */
+  cr_assert_eq(r[40 * TPAGE], 1);
+  munmap(r, TUNIT);
+}
+
+Test(pager_pool, zeroing_clears_every_byte)
+{
+  static char buf[3 * 4096] __attribute__((aligned(64)));
+  memset(buf, 0xff, sizeof buf);
+  pool_zero(buf, sizeof buf);
+  cr_assert(all_zero(buf, sizeof buf));
+}

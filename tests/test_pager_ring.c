@@ -1,0 +1,109 @@
+/* Description: the pager's io_uring loop (pager/ring.c): readiness of the
+ * uffd, the command eventfd, the periodic timer, and batched madvise whose
+ * completions come back with their ids. */
+#include "test_pager_helpers.h"
+
+#include <pthread.h>
+#include <sys/eventfd.h>
+
+#include "ring.h"
+
+static struct ring r;
+static int efd = -1;
+static struct uffd u;
+
+struct seen {
+  int uffd, event, timer, madvise;
+  uint64_t madvise_ids;
+};
+
+static void count(void *arg, uint64_t tag, int res)
+{
+  struct seen *s = arg;
+  switch (tag & 0xff) {
+  case RING_UFFD: s->uffd++; break;
+  case RING_EVENT: s->event++; break;
+  case RING_TIMER: s->timer++; break;
+  case RING_MADVISE:
+    cr_assert_eq(res, 0);
+    s->madvise++;
+    s->madvise_ids += tag >> 8;
+    break;
+  }
+}
+
+static void setup(void)
+{
+  skip_unless_uffd(false);
+  cr_assert_eq(uffd_open(&u, 0), 0);
+  efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  cr_assert_geq(efd, 0);
+  int err = ring_init(&r, u.fd, efd, 20000000);
+  if (err == -ENOSYS || err == -EPERM) cr_skip_test("io_uring is not available here (%s)", strerror(-err));
+  cr_assert_eq(err, 0);
+}
+
+static void teardown(void)
+{
+  ring_fini(&r);
+  close(efd);
+  uffd_close(&u);
+}
+
+TestSuite(pager_ring, .init = setup, .fini = teardown);
+
+Test(pager_ring, the_timer_fires_and_is_rearmed)
+{
+  struct seen s = { 0 };
+  while (s.timer < 2) cr_assert_geq(ring_wait(&r, true, count, &s), 0);
+  cr_assert_eq(s.uffd + s.event, 0);
+}
+
+Test(pager_ring, the_eventfd_wakes_it)
+{
+  struct seen s = { 0 };
+  uint64_t one = 1;
+  cr_assert_eq(ring_wait(&r, false, count, &s), 0, "nothing yet");
+  cr_assert_eq(write(efd, &one, sizeof one), (ssize_t)sizeof one);
+  while (!s.event) cr_assert_geq(ring_wait(&r, true, count, &s), 0);
+  cr_assert_eq(r.efd_value, 1);
+}
+
+static void *touch(void *arg)
+{
+  ((volatile char *)arg)[0] = 5;
+  return NULL;
+}
+
+Test(pager_ring, a_fault_makes_the_uffd_readable)
+{
+  char *dst = map_units(TUNIT);
+  cr_assert_eq(uffd_register(&u, (uintptr_t)dst, TUNIT, NULL), 0);
+  pthread_t t;
+  cr_assert_eq(pthread_create(&t, NULL, touch, dst), 0);
+  struct seen s = { 0 };
+  while (!s.uffd) cr_assert_geq(ring_wait(&r, true, count, &s), 0);
+  struct uffd_msg msg;
+  cr_assert_eq(uffd_read(&u, &msg, 1), 1);
+  cr_assert_eq(msg.event, UFFD_EVENT_PAGEFAULT);
+  cr_assert_eq(msg.arg.pagefault.address & ~(TPAGE - 1), (uintptr_t)dst);
+  static char page[4096] __attribute__((aligned(4096)));
+  int err;
+  cr_assert_eq(uffd_copy(&u, (uintptr_t)dst, (uintptr_t)page, TPAGE, 0, &err), TPAGE);
+  cr_assert_eq(pthread_join(t, NULL), 0);
+  cr_assert_eq(dst[0], 5);
+  munmap(dst, TUNIT);
+}
+
+Test(pager_ring, madvise_is_batched_and_completes_with_its_id)
+{
+  char *m = map_units(4 * TUNIT);
+  memset(m, 1, 4 * TUNIT);
+  for (uint64_t i = 0; i < 4; i++)
+    cr_assert_eq(ring_madvise(&r, m + i * TUNIT, (uint32_t)TUNIT, MADV_DONTNEED, i + 1), 0);
+  struct seen s = { 0 };
+  while (s.madvise < 4) cr_assert_geq(ring_wait(&r, true, count, &s), 0);
+  cr_assert_eq(s.madvise_ids, 1 + 2 + 3 + 4);
+  cr_assert(all_zero(m, 4 * TUNIT), "the pages were released");
+  munmap(m, 4 * TUNIT);
+}
