@@ -59,7 +59,7 @@ struct hakmem_supply_row {
   X(bytes_in_use,      "bytes in blocks handed out, thread caches included")    \
   X(bytes_mapped,      "bytes mapped from the kernel")                           \
   X(slabs_carved,      "slabs carved")                                           \
-  X(remote_frees,      "frees from a thread other than the owner")               \
+  X(remote_frees,      "frees from other threads, taken back by the owner")               \
   X(mmap_calls,        "mmap calls")                                             \
   X(mmap_ns,           "time in mmap")                                           \
   X(munmap_calls,      "munmap calls")                                           \

@@ -121,6 +121,7 @@ static void heap_collect_pending(struct heap *h, bool force) {
     struct slab *next = s->pending_next; /* before the exchange lets s be queued again */
     unsigned n = slab_collect_remote(s);
     stats_add(STAT_bytes_in_use, -(int64_t)n * s->block_size);
+    stats_add(STAT_remote_frees, n);
     heap_slab_refresh(h, s, force);
     s = next;
   }
@@ -345,7 +346,6 @@ void heap_free_small(void *p) {
     b->cookie = diag_cookie(p);
     struct heap *owner = s->owner;
     if (slab_put_remote(s, b)) heap_push_pending(owner, s);
-    stats_add(STAT_remote_frees, 1);
     return;
   }
   /* Our own block and a full bin: keep half, return the colder half. */

@@ -1,9 +1,9 @@
 /* Description: unit tests of cross-thread frees and of heaps whose thread
  * has exited (lib/heap.c, lib/slab.h). A block freed by a thread other
  * than its owner goes onto its slab's remote list with its free cookie,
- * the slab onto the owner heap's pending list, and remote_frees counts it;
- * the owner takes the blocks back on its next refill and hands them out
- * again; frees from several threads at once all arrive. A thread that
+ * the slab onto the owner heap's pending list; the owner takes the blocks
+ * back on its next refill, counts them in remote_frees (in one batch: the
+ * freeing thread touches no shared counter) and hands them out again; frees from several threads at once all arrive. A thread that
  * exits returns what its cache holds and leaves its heap abandoned; the
  * next new thread adopts that heap, with the blocks still in it; blocks
  * freed into an abandoned heap are reclaimed by malloc_trim, which gives
@@ -140,8 +140,7 @@ Test(remote, freed_blocks_are_counted_and_reused_after_the_next_refill)
   run_thread(free_all, &job);
   struct hakmem_stats after = snap();
 
-  cr_assert_eq(after.remote_frees - before.remote_frees, nremote, "%u remote frees counted as %llu", nremote,
-               (unsigned long long)(after.remote_frees - before.remote_frees));
+  cr_assert_eq(after.remote_frees, before.remote_frees, "remote frees are counted when the owner takes them back");
   cr_assert_eq(after.bytes_in_use, before.bytes_in_use, "remote frees are not in use until collected");
   cr_assert_eq(remote_list_length(s), nremote, "the slab's remote list holds %u of %u blocks",
                remote_list_length(s), nremote);
@@ -166,6 +165,9 @@ Test(remote, freed_blocks_are_counted_and_reused_after_the_next_refill)
     cr_assert_eq(slab_of(b), s, "the refill mixed in block %p of another slab", (void *)b);
   cr_assert_eq(s->used, 1 + 1 + bin->count, "slab used %u: the keeper, the block and %u cached", s->used,
                bin->count);
+  struct hakmem_stats collected = snap();
+  cr_assert_eq(collected.remote_frees - before.remote_frees, nremote, "%u remote frees counted as %llu", nremote,
+               (unsigned long long)(collected.remote_frees - before.remote_frees));
 
   free(p);
   for (unsigned i = 0; i < ndrained; i++)
@@ -215,7 +217,7 @@ Test(remote, concurrent_remote_frees_all_arrive)
     cr_assert_eq(pthread_join(t[i], NULL), 0);
   pthread_barrier_destroy(&start);
   struct hakmem_stats after = snap();
-  cr_assert_eq(after.remote_frees - before.remote_frees, n);
+  cr_assert_eq(after.remote_frees, before.remote_frees, "counted before the owner took them back");
   cr_assert_eq(remote_list_length(s), n, "%u blocks freed remotely, %u on the list", n, remote_list_length(s));
   cr_assert(heap_has_pending(hk_tcache.heap, s));
   /* Collect by hand, as the owner does: every block comes back once. */
@@ -356,7 +358,7 @@ Test(remote, frees_into_an_abandoned_heap_are_reclaimed_by_malloc_trim)
   for (unsigned i = 0; i < N; i++)
     free(blocks[i]);
   struct hakmem_stats s1 = snap();
-  cr_assert_eq(s1.remote_frees - s0.remote_frees, N, "frees into an abandoned heap are remote frees");
+  cr_assert_eq(s1.remote_frees, s0.remote_frees, "counted before anyone took them back");
   cr_assert_eq(s1.ss_live, s0.ss_live, "SuperSlabs of an abandoned heap left before a trim");
   cr_assert_eq(s1.bytes_in_use, s0.bytes_in_use);
   cr_assert_not_null(atomic_load(&p.heap->pending));
@@ -364,6 +366,7 @@ Test(remote, frees_into_an_abandoned_heap_are_reclaimed_by_malloc_trim)
   cr_assert_eq(malloc_trim(0), 1, "malloc_trim released nothing");
   struct hakmem_stats s2 = snap();
   cr_assert_null(atomic_load(&p.heap->pending), "the abandoned heap's pending list was not collected");
+  cr_assert_eq(s2.remote_frees - s1.remote_frees, N, "frees into an abandoned heap are remote frees");
   cr_assert_geq(s1.bytes_in_use - s2.bytes_in_use, (uint64_t)N * size, "bytes_in_use fell by %llu only",
                 (unsigned long long)(s1.bytes_in_use - s2.bytes_in_use));
   cr_assert_geq(s1.ss_live - s2.ss_live, nss - 1, "ss_live %llu -> %llu: the heap's %u SuperSlabs stayed",
