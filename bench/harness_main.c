@@ -2,7 +2,7 @@
  *
  *   hakmem-bench [--quick | --full | --tiny] [--reps=N] [--out=DIR]
  *                [--bindir=DIR] [--hakmem-so=PATH] [--peer-dir=DIR]
- *                [--workloads=a,b] [--configs=a,b] [--timeout=S]
+ *                [--workloads=a,b] [--configs=a,b] [--timeout=S] [--budget=S]
  *
  * make bench and make bench-quick call it from the build directory. */
 #include <stdio.h>
@@ -21,7 +21,8 @@
 static void usage(FILE *f) {
   fprintf(f, "usage: hakmem-bench [--quick|--full|--tiny] [--reps=N] [--out=DIR] [--bindir=DIR]\n"
              "                    [--hakmem-so=PATH] [--peer-dir=DIR] [--workloads=a,b,...]\n"
-             "                    [--configs=a,b,...] [--timeout=SECONDS]\n"
+             "                    [--configs=a,b,...] [--timeout=SECONDS] [--budget=SECONDS]\n"
+             "--budget: stop starting measurements after this long (quick: 150; 0: none)\n"
              "workloads:");
   for (size_t i = 0; i < workload_count; i++)
     fprintf(f, " %s", workload_defs[i].name);
@@ -48,6 +49,8 @@ static int parse_args(int argc, char **argv, struct suite_options *o) {
       o->reps = atoi(v);
     else if ((v = option(a, "--timeout")))
       o->timeout_s = atof(v);
+    else if ((v = option(a, "--budget")))
+      o->budget_s = atof(v) > 0 ? atof(v) : -1;
     else if ((v = option(a, "--out")))
       o->outdir = v;
     else if ((v = option(a, "--bindir")))

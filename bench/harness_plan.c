@@ -12,21 +12,21 @@ const struct workload_def workload_defs[] = {
     {"random_mixed", "256 slots, xorshift32 seed 42, free if taken else malloc 16..1039 B", true,
      {"--ops=200k", "--ops=10M", "--ops=10M"}},
     {"tiny_hot", "malloc 100 x 64 B, free in reverse, repeated", false,
-     {"--rounds=2k", "--rounds=200k", "--rounds=1M"}},
+     {"--rounds=2k", "--rounds=400k", "--rounds=1M"}},
     {"grow", "fill 256 MiB with 64..1024 B blocks written whole, free all; 5 rounds", true,
-     {"--bytes=2Mi --rounds=1", "--bytes=64Mi --rounds=2", "--bytes=256Mi --rounds=5"}},
+     {"--bytes=2Mi --rounds=1", "--bytes=128Mi --rounds=2", "--bytes=256Mi --rounds=5"}},
     {"calloc", "calloc 1..8 MiB (32 live), read a byte per page; 512 MiB x 3 rounds", true,
-     {"--bytes=8Mi --min=64Ki --max=1Mi --rounds=1", "--bytes=128Mi --rounds=2",
+     {"--bytes=8Mi --min=64Ki --max=1Mi --rounds=1", "--bytes=256Mi --rounds=2",
       "--bytes=512Mi --rounds=3"}},
     {"large", "256 KiB..4 MiB blocks written whole, 32 live", true,
-     {"--ops=20", "--ops=400", "--ops=3000"}},
+     {"--ops=20", "--ops=600", "--ops=3000"}},
     {"larson", "4 threads, 1000 blocks each, arrays traded between live threads", false,
-     {"--threads=2 --gens=2 --ops=2k --slots=100 --epoch=100", "--gens=4 --ops=50k",
+     {"--threads=2 --gens=2 --ops=2k --slots=100 --epoch=100", "--gens=8 --ops=100k",
       "--gens=20 --ops=250k"}},
     {"prodcons", "1 producer, 1 consumer, every free cross-thread", false,
-     {"--items=5k", "--items=300k", "--items=2M"}},
+     {"--items=5k", "--items=500k", "--items=2M"}},
     {"churn", "waves of 4 threads, 1000 blocks each, half freed by the main thread", false,
-     {"--waves=3 --threads=2 --blocks=100", "--waves=100", "--waves=2000"}},
+     {"--waves=3 --threads=2 --blocks=100", "--waves=250", "--waves=2000"}},
 };
 const size_t workload_count = sizeof workload_defs / sizeof workload_defs[0];
 
@@ -40,8 +40,13 @@ int mode_repetitions(enum bench_mode mode) {
   return reps[mode];
 }
 
+double mode_budget_s(enum bench_mode mode) {
+  static const double budget[MODE_COUNT] = {0, 150, 0};
+  return budget[mode];
+}
+
 double mode_timeout_s(enum bench_mode mode) {
-  static const double timeout[MODE_COUNT] = {30, 60, 300};
+  static const double timeout[MODE_COUNT] = {30, 30, 300};
   return timeout[mode];
 }
 

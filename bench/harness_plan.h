@@ -28,6 +28,9 @@ extern const size_t workload_count;
 const char *mode_name(enum bench_mode mode);
 int mode_repetitions(enum bench_mode mode);
 double mode_timeout_s(enum bench_mode mode);
+/* Seconds after which the remaining measurements are not run (0: no
+ * limit): what keeps bench-quick within its 3 minutes on a slow day. */
+double mode_budget_s(enum bench_mode mode);
 
 /* The index of the workload called name, or -1. */
 int workload_index(const char *name);

@@ -25,13 +25,13 @@ static bool ran(const struct table *t, size_t w, size_t c) {
 
 static void summary_matrix(const struct suite *s, const struct table *t, FILE *f) {
   fprintf(f, "Speed relative to the best peer (best of glibc, mimalloc, jemalloc, tcmalloc) in "
-             "this run; above 1.00x is faster. Medians of %d runs.\n\n",
+             "this run; above 1.00x is faster. Medians of up to %d runs.\n\n",
           s->opt.reps);
-  fprintf(f, "| %-13s | %-22s |", "workload", "best peer (median)");
+  fprintf(f, "| %-13s | %-26s |", "workload", "best peer (median)");
   for (size_t c = 0; c < s->nconfigs; c++)
     if (is_allocator(&s->configs[c]))
       fprintf(f, " %-13s |", s->configs[c].name);
-  fprintf(f, "\n|---------------|------------------------|");
+  fprintf(f, "\n|---------------|----------------------------|");
   for (size_t c = 0; c < s->nconfigs; c++)
     if (is_allocator(&s->configs[c]))
       fprintf(f, "---------------|");
@@ -44,7 +44,7 @@ static void summary_matrix(const struct suite *s, const struct table *t, FILE *f
       snprintf(best, sizeof best, "%s %s %s", s->configs[tw->best_peer].name, fig,
                metric_unit(tw->metric));
     }
-    fprintf(f, "| %-13s | %-22s |", wdef(s, w)->name, best);
+    fprintf(f, "| %-13s | %-26s |", wdef(s, w)->name, best);
     for (size_t c = 0; c < s->nconfigs; c++) {
       if (!is_allocator(&s->configs[c]))
         continue;
@@ -183,6 +183,11 @@ static void ledger_table(const struct suite *s, const struct table *t, size_t w,
 }
 
 static void fault_section(const struct suite *s, const struct table *t, FILE *f, bool ledger) {
+  bool any = false;
+  for (size_t w = 0; w < t->nworkloads; w++)
+    any |= shows_fault_paths(s, t, w);
+  if (!any)
+    return;
   fprintf(f, "## Fault paths: where the time per page goes\n\n"
              "The same hakmem build under each fault path. speed: median figure relative to "
              "hakmem with default options (above 1.00x is faster); CPU: user+sys CPU of all "
@@ -218,15 +223,39 @@ static void machine_section(const struct suite *s, FILE *f) {
   fputc('\n', f);
 }
 
+/* Each distinct reason for skipping, once, with how many runs it cost. */
+static void skip_reasons(const struct suite *s, FILE *f) {
+  for (size_t i = 0; i < s->nm; i++) {
+    if (!s->m[i].skipped)
+      continue;
+    size_t same = 0, j;
+    for (j = 0; j < i; j++)
+      if (s->m[j].skipped && strcmp(s->m[j].error, s->m[i].error) == 0)
+        break;
+    if (j < i)
+      continue; /* reported with its first */
+    for (j = i; j < s->nm; j++)
+      same += s->m[j].skipped && strcmp(s->m[j].error, s->m[i].error) == 0;
+    fprintf(f, "- %zu runs: %s\n", same, s->m[i].error);
+  }
+}
+
 static void failures_section(const struct suite *s, FILE *f) {
-  size_t n = 0;
-  for (size_t i = 0; i < s->nm; i++)
-    n += !s->m[i].ok;
+  size_t n = 0, skipped = 0;
+  for (size_t i = 0; i < s->nm; i++) {
+    skipped += s->m[i].skipped;
+    n += !s->m[i].ok && !s->m[i].skipped;
+  }
+  if (skipped) {
+    fprintf(f, "## Measurements not run (%zu of %zu)\n\n", skipped, s->nm);
+    skip_reasons(s, f);
+    fputc('\n', f);
+  }
   if (n == 0)
     return;
   fprintf(f, "## Failed measurements (%zu)\n\n", n);
   for (size_t i = 0; i < s->nm; i++)
-    if (!s->m[i].ok)
+    if (!s->m[i].ok && !s->m[i].skipped)
       fprintf(f, "- %s under %s, rep %d: %s\n", workload_defs[s->m[i].workload].name,
               s->configs[s->m[i].config].name, s->m[i].rep + 1, s->m[i].error);
   fputc('\n', f);

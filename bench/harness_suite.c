@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "harness_format.h"
 #include "harness_report.h"
@@ -45,6 +46,8 @@ int suite_prepare(struct suite *s, const struct suite_options *opt) {
     s->opt.reps = mode_repetitions(opt->mode);
   if (s->opt.timeout_s <= 0)
     s->opt.timeout_s = mode_timeout_s(opt->mode);
+  if (s->opt.budget_s == 0)
+    s->opt.budget_s = mode_budget_s(opt->mode);
   struct config_request req = {opt->bindir, opt->hakmem_so, opt->peer_dir, opt->configs,
                                opt->uffd_built};
   s->nconfigs = configs_detect(&req, s->configs, &s->skips);
@@ -85,7 +88,7 @@ static void judge(struct measurement *m, const struct bench_config *c, const str
   m->ok = true;
 }
 
-static void measure(struct suite *s, struct measurement *m) {
+static void measure(struct suite *s, struct measurement *m, bool *timed_out) {
   const struct workload_def *w = &workload_defs[m->workload];
   const struct bench_config *c = &s->configs[m->config];
   char program[600], argbuf[256], *argv[32];
@@ -93,11 +96,12 @@ static void measure(struct suite *s, struct measurement *m) {
            c->static_binary ? "-static" : "");
   plan_argv(w, s->opt.mode, program, argbuf, sizeof argbuf, argv);
   char **env = config_environment(c);
-  struct run_output out;
+  struct run_output out = {0};
   if (run_program(argv, env, s->opt.timeout_s, &out) != 0)
     snprintf(m->error, sizeof m->error, "cannot run %.160s: %.60s", program, strerror(errno));
   else
     judge(m, c, &out, s->opt.timeout_s);
+  *timed_out = out.timed_out;
   run_output_free(&out);
   config_environment_free(env);
 }
@@ -107,7 +111,9 @@ static void progress(const struct suite *s, size_t i) {
   FILE *log = log_of(s);
   fprintf(log, "[%3zu/%zu] %-13s %-14s rep %d/%d  ", i + 1, s->nm, workload_defs[m->workload].name,
           s->configs[m->config].name, m->rep + 1, s->opt.reps);
-  if (m->ok) {
+  if (m->skipped) {
+    fprintf(log, "skipped: %s\n", m->error);
+  } else if (m->ok) {
     char fig[32];
     format_figure(m->result.value, fig, sizeof fig);
     fprintf(log, "%8s %-9s minflt %-8llu maxrss %6.1f MiB\n", fig, metric_unit(m->result.metric),
@@ -118,11 +124,30 @@ static void progress(const struct suite *s, size_t i) {
   fflush(log);
 }
 
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 size_t suite_run(struct suite *s) {
   size_t failed = 0;
+  double start = now_s();
   for (size_t i = 0; i < s->nm; i++) {
-    measure(s, &s->m[i]);
-    failed += !s->m[i].ok;
+    struct measurement *m = &s->m[i];
+    bool timed_out = false;
+    if (s->opt.budget_s > 0 && now_s() - start > s->opt.budget_s) {
+      m->skipped = true;
+      snprintf(m->error, sizeof m->error, "the time budget of %.0f s was spent", s->opt.budget_s);
+    } else if (s->hung[m->config]) {
+      m->skipped = true;
+      snprintf(m->error, sizeof m->error, "%s timed out in an earlier run",
+               s->configs[m->config].name);
+    } else {
+      measure(s, m, &timed_out);
+      failed += !m->ok;
+      s->hung[m->config] |= timed_out;
+    }
     progress(s, i);
   }
   return failed;

@@ -15,6 +15,7 @@ struct suite_options {
   enum bench_mode mode;
   int reps;              /* 0: the mode's default */
   double timeout_s;      /* per measurement; 0: the mode's default */
+  double budget_s;       /* for the whole run; 0: the mode's default; <0: none */
   const char *bindir;    /* the workload programs */
   const char *outdir;    /* where report.md, results.csv, report.svg go */
   const char *hakmem_so; /* the built libhakmem.so (may be absent) */
@@ -30,6 +31,7 @@ struct measurement {
   size_t workload, config;
   int rep;
   bool ok;
+  bool skipped; /* not run: the time budget was spent, or the configuration hung */
   char error[240];
   struct run_result result;
   struct ledger ledger;
@@ -43,6 +45,7 @@ struct suite {
   size_t nworkloads;
   struct skip_list skips;
   struct machine_info machine;
+  bool hung[CONFIG_MAX]; /* a run timed out: the configuration's other runs are skipped */
   struct measurement *m; /* in the order they ran */
   size_t nm;
 };
@@ -52,7 +55,9 @@ struct suite {
 int suite_prepare(struct suite *s, const struct suite_options *opt);
 
 /* Run every measurement, one process each, a progress line per run.
- * Returns the number that failed. */
+ * Once the time budget is spent the rest are skipped, and so are the
+ * remaining runs of a configuration that timed out once. Returns the
+ * number that failed (skipped ones excluded). */
 size_t suite_run(struct suite *s);
 
 /* Write outdir/report.md, results.csv, report.svg and print the final

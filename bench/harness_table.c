@@ -25,7 +25,7 @@ static void fill_cell(const struct suite *s, size_t wi, size_t c, struct cell *c
   size_t n = 0;
   for (size_t i = 0; i < s->nm; i++) {
     const struct measurement *m = &s->m[i];
-    if (m->workload != s->workloads[wi] || m->config != c)
+    if (m->workload != s->workloads[wi] || m->config != c || m->skipped)
       continue;
     cell->runs++;
     if (!m->ok) {
