@@ -9,11 +9,22 @@ pager_test_cflags = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(LIBURING_CFLAGS) -fno-bui
 pager_test_ldadd = lib/libhakmem_core.la $(CRITERION_LIBS) $(PTHREAD_LIBS)
 
 pager_tests = \
+	tests/test_pager_fork \
+	tests/test_pager_life \
 	tests/test_pager_pool \
 	tests/test_pager_ring \
+	tests/test_pager_serve \
 	tests/test_pager_uffd
 check_PROGRAMS += $(pager_tests)
 TESTS += $(pager_tests)
+
+tests_test_pager_fork_SOURCES = tests/test_pager_fork.c tests/test_pager_helpers.h
+tests_test_pager_fork_CFLAGS = $(pager_test_cflags)
+tests_test_pager_fork_LDADD = $(pager_test_ldadd)
+
+tests_test_pager_life_SOURCES = tests/test_pager_life.c tests/test_pager_helpers.h
+tests_test_pager_life_CFLAGS = $(pager_test_cflags)
+tests_test_pager_life_LDADD = $(pager_test_ldadd)
 
 tests_test_pager_pool_SOURCES = tests/test_pager_pool.c tests/test_pager_helpers.h
 tests_test_pager_pool_CFLAGS = $(pager_test_cflags)
@@ -22,6 +33,10 @@ tests_test_pager_pool_LDADD = $(pager_test_ldadd)
 tests_test_pager_ring_SOURCES = tests/test_pager_ring.c tests/test_pager_helpers.h
 tests_test_pager_ring_CFLAGS = $(pager_test_cflags)
 tests_test_pager_ring_LDADD = $(pager_test_ldadd)
+
+tests_test_pager_serve_SOURCES = tests/test_pager_serve.c tests/test_pager_helpers.h
+tests_test_pager_serve_CFLAGS = $(pager_test_cflags)
+tests_test_pager_serve_LDADD = $(pager_test_ldadd)
 
 tests_test_pager_uffd_SOURCES = tests/test_pager_uffd.c tests/test_pager_helpers.h
 tests_test_pager_uffd_CFLAGS = $(pager_test_cflags)

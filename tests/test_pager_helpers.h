@@ -12,6 +12,8 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +25,13 @@
 #include "options.h"
 #include "pager.h"
 #include "uffd.h"
+
+/* Keep gcc from folding a malloc/free pair. */
+static inline void *launder_ptr(void *p)
+{
+  __asm__ volatile("" : "+r"(p) : : "memory");
+  return p;
+}
 
 #define TPAGE ((size_t)4096)
 #define TUNIT ((size_t)2 << 20)

@@ -1,0 +1,88 @@
+/* Description: fork() beside threads that allocate while the pager runs.
+ * The child has no pager (its regions are not registered) and allocates
+ * the kernel's way, or starts a pager of its own; the parent's pager keeps
+ * serving, its pool never shared with the child (MADV_DONTFORK). */
+#include "test_pager_helpers.h"
+
+#include <pthread.h>
+#include <sys/wait.h>
+
+static atomic_bool running;
+
+static void *churn(void *arg)
+{
+  (void)arg;
+  while (atomic_load(&running)) {
+    char *big = malloc(2 << 20);
+    memset(big, 1, 2 << 20);
+    void *small[256];
+    for (int i = 0; i < 256; i++) {
+      small[i] = malloc(48 + (size_t)i * 8);
+      memset(small[i], 2, 48);
+    }
+    for (int i = 0; i < 256; i++) free(small[i]);
+    free(big);
+  }
+  return NULL;
+}
+
+static void setup(void)
+{
+  skip_unless_uffd(true);
+  start_or_fail(test_config());
+}
+
+static void teardown(void) { pager_stop(); }
+
+TestSuite(pager_fork, .init = setup, .fini = teardown, .timeout = 120);
+
+static int child_allocates(bool restart)
+{
+  if (hakmem_pager_active()) return 10;
+  if (restart && hakmem_pager_start() != 0) return 11;
+  struct hakmem_stats s0 = stats_now();
+  size_t len = 24 << 20;
+  char *p = calloc(1, len);
+  for (size_t i = 0; i < len; i += TPAGE)
+    if (p[i]) return 12;
+  memset(p, 9, len);
+  char *q = malloc(100000);
+  memset(q, 9, 100000);
+  free(q);
+  free(p);
+  struct hakmem_stats s1 = stats_now();
+  if (restart && s1.pager_faults == s0.pager_faults && pager_pages(&s1) == pager_pages(&s0)) return 13;
+  if (restart) hakmem_pager_stop();
+  return 0;
+}
+
+static void fork_beside_threads(bool restart)
+{
+  pthread_t t[3];
+  atomic_store(&running, true);
+  for (int i = 0; i < 3; i++) cr_assert_eq(pthread_create(&t[i], NULL, churn, NULL), 0);
+  for (int k = 0; k < 10; k++) {
+    usleep(3000);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) _exit(child_allocates(restart));
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status), "child died: status %d", status);
+    cr_assert_eq(WEXITSTATUS(status), 0, "child failed with %d", WEXITSTATUS(status));
+  }
+  atomic_store(&running, false);
+  for (int i = 0; i < 3; i++) cr_assert_eq(pthread_join(t[i], NULL), 0);
+  /* The parent's pager still serves. */
+  cr_assert(pager_running());
+  struct hakmem_stats s0 = stats_now();
+  char *p = malloc(8 << 20);
+  memset(p, 5, 8 << 20);
+  free(p);
+  struct hakmem_stats s1 = stats_now();
+  cr_assert_gt(s1.pager_faults, s0.pager_faults);
+}
+
+Test(pager_fork, the_child_allocates_without_a_pager) { fork_beside_threads(false); }
+
+Test(pager_fork, the_child_may_start_its_own_pager) { fork_beside_threads(true); }

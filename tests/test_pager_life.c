@@ -1,0 +1,152 @@
+/* Description: the pager's life cycle: start, stop and restart through
+ * hakmem.h; regions that existed before the start are served; stopping
+ * while threads fault leaves none of them waiting; HAKMEM_UFFD=1 starts it
+ * at load and it stops at exit (a real program under LD_PRELOAD reading
+ * into fresh malloc'd memory); without the right to a full userfaultfd it
+ * says so in one line and the default path serves. */
+#include "test_pager_helpers.h"
+
+#include <pthread.h>
+#include <sys/wait.h>
+
+Test(pager_life, start_stop_restart)
+{
+  skip_unless_uffd(false);
+  cr_assert_eq(hakmem_pager_active(), 0);
+  cr_assert_eq(hakmem_pager_start(), 0);
+  cr_assert_eq(hakmem_pager_active(), 1);
+  cr_assert_eq(hakmem_pager_start(), 0, "a second start is a no-op");
+  hakmem_pager_stop();
+  cr_assert_eq(hakmem_pager_active(), 0);
+  hakmem_pager_stop(); /* and so is a second stop */
+  cr_assert_eq(hakmem_pager_start(), 0);
+  char *p = malloc(8 << 20);
+  memset(p, 1, 8 << 20);
+  free(p);
+  hakmem_pager_stop();
+  cr_assert_eq(hakmem_pager_active(), 0);
+}
+
+Test(pager_life, regions_mapped_before_the_start_are_served)
+{
+  skip_unless_uffd(true);
+  /* A SuperSlab exists with most of its units absent. */
+  void *early = launder_ptr(malloc(64));
+  start_or_fail(test_config());
+  struct hakmem_stats s0 = stats_now();
+  enum { N = 4000 };
+  static void *blocks[N];
+  for (int i = 0; i < N; i++) {
+    blocks[i] = malloc(256);
+    memset(blocks[i], 0x33, 256);
+  }
+  struct hakmem_stats s1 = stats_now();
+  cr_assert_gt(pager_pages(&s1), pager_pages(&s0), "the pager supplied pages of the old SuperSlab too");
+  for (int i = 0; i < N; i++) free(blocks[i]);
+  free(early);
+  pager_stop();
+}
+
+static atomic_bool keep_going;
+
+static void *fault_loop(void *arg)
+{
+  (void)arg;
+  while (atomic_load(&keep_going)) {
+    char *p = malloc(3 << 20);
+    for (size_t i = 0; i < (3u << 20); i += TPAGE) p[i] = (char)i;
+    free(p);
+  }
+  return NULL;
+}
+
+Test(pager_life, stopping_while_threads_fault_leaves_nobody_waiting, .timeout = 120)
+{
+  skip_unless_uffd(false);
+  pthread_t t[3];
+  atomic_store(&keep_going, true);
+  start_or_fail(test_config());
+  for (int i = 0; i < 3; i++) cr_assert_eq(pthread_create(&t[i], NULL, fault_loop, NULL), 0);
+  for (int round = 0; round < 20; round++) {
+    usleep(5000);
+    pager_stop();
+    usleep(2000);
+    start_or_fail(test_config());
+  }
+  atomic_store(&keep_going, false);
+  for (int i = 0; i < 3; i++) cr_assert_eq(pthread_join(t[i], NULL), 0);
+  pager_stop();
+}
+
+/* Run argv with the library preloaded and env added; its stderr in buf. */
+static int run_preloaded(char *const argv[], const char *env1, const char *env2, char *buf, size_t len, uid_t uid)
+{
+  int pipefd[2];
+  cr_assert_eq(pipe(pipefd), 0);
+  pid_t pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    dup2(pipefd[1], 2);
+    close(pipefd[0]);
+    if (uid && (setgid(uid) || setuid(uid))) _exit(126);
+    setenv("LD_PRELOAD", HAKMEM_TEST_SO, 1);
+    putenv((char *)env1);
+    if (env2) putenv((char *)env2);
+    execvp(argv[0], argv);
+    _exit(127);
+  }
+  close(pipefd[1]);
+  size_t got = 0;
+  ssize_t n;
+  while (got + 1 < len && (n = read(pipefd[0], buf + got, len - 1 - got)) > 0) got += (size_t)n;
+  buf[got] = 0;
+  close(pipefd[0]);
+  int status;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+Test(pager_life, hakmem_uffd_starts_it_at_load_and_read_into_fresh_memory_works, .timeout = 60)
+{
+  skip_unless_uffd(false);
+  static char err[65536];
+  /* dd mallocs an 8 MiB buffer and read(2)s into it: faults taken inside
+   * the kernel, on fresh registered memory. */
+  char *const argv[] = { "dd", "if=/dev/zero", "of=/dev/null", "bs=8M", "count=8", "status=none", NULL };
+  int rc = run_preloaded(argv, "HAKMEM_UFFD=1", "HAKMEM_STATS=1", err, sizeof err, 0);
+  cr_assert_eq(rc, 0, "dd failed under the pager:\n%s", err);
+  cr_assert(strstr(err, "supply uffd_") || strstr(err, "supply direct"), "no pager row in the ledger:\n%s", err);
+  cr_assert_null(strstr(err, "pager stops"), "%s", err);
+}
+
+Test(pager_life, without_a_full_uffd_one_line_and_the_default_path, .timeout = 60)
+{
+  if (geteuid() != 0) cr_skip_test("needs root to drop to an unprivileged user");
+  FILE *f = fopen("/proc/sys/vm/unprivileged_userfaultfd", "r");
+  int unpriv = 0;
+  if (f) {
+    if (fscanf(f, "%d", &unpriv) != 1) unpriv = 0;
+    fclose(f);
+  }
+  if (unpriv) cr_skip_test("vm.unprivileged_userfaultfd=1: every user may have a full uffd here");
+  static char err[65536];
+  char *const argv[] = { "dd", "if=/dev/zero", "of=/dev/null", "bs=8M", "count=4", "status=none", NULL };
+  int rc = run_preloaded(argv, "HAKMEM_UFFD=1", NULL, err, sizeof err, 65534);
+  cr_assert_eq(rc, 0, "dd failed without the pager:\n%s", err);
+  char *line = strstr(err, "HAKMEM_UFFD=1");
+  cr_assert_not_null(line, "no explanation on stderr:\n%s", err);
+  cr_assert_null(strchr(strchr(line, '\n') + 1, '\n'), "more than one line:\n%s", err);
+  /* The same through the API, in a child that dropped its rights. */
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (setgid(65534) || setuid(65534)) _exit(2);
+    errno = 0;
+    if (hakmem_pager_start() != -1 || errno != EPERM) _exit(3);
+    char *p = malloc(16 << 20);
+    memset(p, 1, 16 << 20);
+    _exit(hakmem_pager_active() ? 4 : 0);
+  }
+  int status;
+  waitpid(pid, &status, 0);
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+}

@@ -1,0 +1,232 @@
+/* Description: the pager serving the allocator: direct supply of fresh
+ * slabs, write faults of huge blocks served by UFFDIO_MOVE a chunk at a
+ * time, read faults by the zero page, read(2) into fresh memory, eight
+ * threads filling 64 MiB each, realloc moving huge blocks (mremap), blocks
+ * released to the kernel and reused, SuperSlabs recycled through the pool
+ * (HAKMEM_SS_LAZY_ZERO=3) and zeroed in the background, the COPY fallback
+ * where UFFDIO_MOVE is missing, and the ledger's rows for all of it. */
+#include "test_pager_helpers.h"
+
+#include <pthread.h>
+#include <sys/wait.h>
+
+static void setup(void)
+{
+  skip_unless_uffd(true);
+  start_or_fail(test_config());
+}
+
+static void teardown(void) { pager_stop(); }
+
+TestSuite(pager_serve, .init = setup, .fini = teardown, .timeout = 120);
+
+Test(pager_serve, small_blocks_come_by_direct_supply_and_read_as_zero)
+{
+  struct hakmem_stats s0 = stats_now();
+  enum { N = 20000 };
+  static char *b[N];
+  for (int i = 0; i < N; i++) {
+    b[i] = calloc(1, 16 + (size_t)(i % 64) * 16);
+    cr_assert(all_zero(b[i], 16));
+    memset(b[i], 0x77, 16);
+  }
+  struct hakmem_stats s1 = stats_now();
+  cr_assert_gt(s1.supply[HAKMEM_SUPPLY_DIRECT].pages, s0.supply[HAKMEM_SUPPLY_DIRECT].pages);
+  cr_assert_gt(s1.supply[HAKMEM_SUPPLY_DIRECT].events, s0.supply[HAKMEM_SUPPLY_DIRECT].events);
+  for (int i = 0; i < N; i++) free(b[i]);
+}
+
+Test(pager_serve, write_faults_of_a_huge_block_are_served_by_move)
+{
+  struct hakmem_stats s0 = stats_now();
+  size_t len = 16 << 20;
+  char *p = malloc(len);
+  for (size_t i = 0; i < len; i += TPAGE) p[i] = (char)(i >> 12); /* write first: no zero page */
+  for (size_t i = 0; i < len; i += TPAGE) {
+    cr_assert_eq(p[i], (char)(i >> 12));
+    cr_assert_eq(p[i + 7], 0, "the rest of a supplied page is zero");
+  }
+  struct hakmem_stats s1 = stats_now();
+  uint64_t faults = s1.pager_faults - s0.pager_faults;
+  uint64_t moved = s1.supply[HAKMEM_SUPPLY_UFFD_MOVE].pages - s0.supply[HAKMEM_SUPPLY_UFFD_MOVE].pages;
+  cr_assert_gt(faults, 0);
+  cr_assert_gt(moved, 0);
+  cr_assert_leq(faults, len / TPAGE / 8, "many pages per fault, never one: %lu faults", (unsigned long)faults);
+  uint64_t waits = 0;
+  for (int i = 0; i < HAKMEM_WAIT_BUCKETS; i++) waits += s1.fault_wait_hist[i] - s0.fault_wait_hist[i];
+  cr_assert_eq(waits, faults, "every fault's wait is in the histogram");
+  free(p);
+}
+
+Test(pager_serve, read_faults_map_the_zero_page)
+{
+  struct hakmem_stats s0 = stats_now();
+  size_t len = 12 << 20;
+  char *p = calloc(1, len);
+  volatile char sum = 0;
+  for (size_t i = 0; i < len; i += TPAGE) sum += p[i];
+  cr_assert_eq(sum, 0);
+  struct hakmem_stats s1 = stats_now();
+  cr_assert_gt(s1.supply[HAKMEM_SUPPLY_UFFD_ZERO].pages, s0.supply[HAKMEM_SUPPLY_UFFD_ZERO].pages);
+  p[len / 2] = 1; /* and writing afterwards works */
+  cr_assert_eq(p[len / 2], 1);
+  free(p);
+}
+
+static void *writer(void *arg)
+{
+  int fd = *(int *)arg;
+  static char chunk[65536];
+  for (size_t i = 0; i < sizeof chunk; i++) chunk[i] = (char)(i * 7);
+  for (int k = 0; k < 64; k++)
+    if (write(fd, chunk, sizeof chunk) != (ssize_t)sizeof chunk) break;
+  close(fd);
+  return NULL;
+}
+
+Test(pager_serve, read_syscalls_into_fresh_malloc_memory)
+{
+  int pipefd[2];
+  cr_assert_eq(pipe(pipefd), 0);
+  pthread_t t;
+  cr_assert_eq(pthread_create(&t, NULL, writer, &pipefd[1]), 0);
+  size_t len = 4 << 20, got = 0;
+  char *p = malloc(len); /* a huge block: absent, registered */
+  ssize_t n;
+  while ((n = read(pipefd[0], p + got, len - got)) > 0) got += (size_t)n;
+  cr_assert_eq(n, 0, "read: %s", strerror(errno));
+  cr_assert_eq(got, 64 * 65536);
+  for (size_t i = 0; i < got; i++) cr_assert_eq(p[i], (char)((i % 65536) * 7));
+  pthread_join(t, NULL);
+  close(pipefd[0]);
+  /* From a file too: /proc/self/exe into a fresh block. */
+  int fd = open("/proc/self/exe", O_RDONLY);
+  char *q = malloc(2 << 20);
+  cr_assert_gt(read(fd, q, 2 << 20), 0);
+  cr_assert_eq(memcmp(q + 1, "ELF", 3), 0);
+  close(fd);
+  free(q);
+  free(p);
+}
+
+static void *fill_64mib(void *arg)
+{
+  uintptr_t seed = (uintptr_t)arg;
+  size_t total = 0;
+  char *blocks[4096];
+  int n = 0;
+  while (total < (64u << 20)) {
+    size_t sz = (n % 8 == 0) ? (1u << 20) + (seed << 12) : 64 + (size_t)(n % 200) * 40;
+    char *p = malloc(sz);
+    memset(p, (int)(seed + (uintptr_t)n), sz);
+    blocks[n++ % 4096] = p;
+    total += sz;
+    if (n % 4096 == 0)
+      for (int i = 0; i < 4096; i++) {
+        cr_assert_eq((unsigned char)blocks[i][0], (unsigned char)(seed + (uintptr_t)i + (uintptr_t)(n - 4096)));
+        free(blocks[i]);
+      }
+  }
+  for (int i = 0; i < n % 4096; i++) free(blocks[i]);
+  return NULL;
+}
+
+Test(pager_serve, eight_threads_fill_64_mib_each)
+{
+  struct hakmem_stats s0 = stats_now();
+  pthread_t t[8];
+  for (uintptr_t i = 0; i < 8; i++) cr_assert_eq(pthread_create(&t[i], NULL, fill_64mib, (void *)i), 0);
+  for (int i = 0; i < 8; i++) cr_assert_eq(pthread_join(t[i], NULL), 0);
+  struct hakmem_stats s1 = stats_now();
+  cr_assert_gt(pager_pages(&s1), pager_pages(&s0));
+  cr_assert_gt(s1.pager_faults, s0.pager_faults);
+}
+
+Test(pager_serve, realloc_moves_huge_blocks_and_they_stay_served)
+{
+  size_t len = 3 << 20;
+  char *p = malloc(len);
+  for (size_t i = 0; i < len; i += TPAGE) p[i] = (char)(i >> 12);
+  for (int k = 0; k < 6; k++) {
+    size_t nlen = len * 2;
+    char *q = realloc(p, nlen);
+    cr_assert_not_null(q);
+    for (size_t i = 0; i < len; i += TPAGE) cr_assert_eq(q[i], (char)(i >> 12), "contents kept at %zu", i);
+    for (size_t i = len; i < nlen; i += TPAGE) q[i] = (char)(i >> 12); /* the grown tail faults */
+    p = q;
+    len = nlen;
+  }
+  p = realloc(p, 5 << 20); /* and shrinks */
+  cr_assert_eq(p[(4 << 20)], (char)(4 << 8));
+  free(p);
+}
+
+Test(pager_serve, released_and_unmapped_ranges_come_back_zero)
+{
+  for (int k = 0; k < 20; k++) {
+    size_t len = ((size_t)1 << 20) + (size_t)k * 12345;
+    char *p = calloc(1, len);
+    cr_assert(all_zero(p, len & ~(size_t)7));
+    memset(p, 0xee, len);
+    free(p); /* cached with its pages released (madvise) or unmapped */
+  }
+}
+
+Test(pager_serve, superslabs_are_recycled_through_the_pool)
+{
+  hakmem_options.ss_lazy_zero = 3;
+  enum { N = 60000 };
+  static char *b[N];
+  for (int round = 0; round < 3; round++) {
+    for (int i = 0; i < N; i++) {
+      b[i] = malloc(512);
+      memset(b[i], 0xa5, 512);
+    }
+    for (int i = 0; i < N; i++) free(b[i]);
+    hakmem_trim();
+  }
+  struct hakmem_stats s = stats_now();
+  cr_assert_gt(s.pager_recycled, 0, "pages of empty SuperSlabs went to the pool");
+  for (int i = 0; i < 200 && stats_now().pager_zero_pages == 0; i++) usleep(10000);
+  cr_assert_gt(stats_now().pager_zero_pages, 0, "and were zeroed in the background");
+  for (int i = 0; i < N; i++) {
+    b[i] = calloc(1, 512);
+    cr_assert(all_zero(b[i], 512), "a recycled page reads as zero");
+  }
+  for (int i = 0; i < N; i++) free(b[i]);
+}
+
+Test(pager_serve, without_move_faults_are_served_by_copy)
+{
+  pager_stop();
+  struct pager_config c = test_config();
+  c.no_move = true;
+  start_or_fail(c);
+  struct hakmem_stats s0 = stats_now();
+  size_t len = 8 << 20;
+  char *p = malloc(len);
+  memset(p, 3, len);
+  struct hakmem_stats s1 = stats_now();
+  cr_assert_gt(s1.supply[HAKMEM_SUPPLY_UFFD_COPY].pages, s0.supply[HAKMEM_SUPPLY_UFFD_COPY].pages);
+  cr_assert_eq(s1.supply[HAKMEM_SUPPLY_UFFD_MOVE].pages, s0.supply[HAKMEM_SUPPLY_UFFD_MOVE].pages);
+  free(p);
+}
+
+Test(pager_serve, without_direct_supply_slabs_fault_in)
+{
+  pager_stop();
+  struct pager_config c = test_config();
+  c.direct = false;
+  start_or_fail(c);
+  struct hakmem_stats s0 = stats_now();
+  enum { N = 20000 };
+  static char *b[N];
+  for (int i = 0; i < N; i++) {
+    b[i] = malloc(700);
+    memset(b[i], 1, 700);
+  }
+  struct hakmem_stats s1 = stats_now();
+  cr_assert_eq(s1.supply[HAKMEM_SUPPLY_DIRECT].pages, s0.supply[HAKMEM_SUPPLY_DIRECT].pages);
+  cr_assert_gt(s1.pager_faults, s0.pager_faults);
+  for (int i = 0; i < N; i++) free(b[i]);
+}
