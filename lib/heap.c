@@ -26,7 +26,7 @@
 __thread struct tcache hk_tcache __attribute__((tls_model("initial-exec")));
 
 static hk_lock_t heaps_lock = HK_LOCK_INIT;
-static struct heap *heaps_all;
+static _Atomic(struct heap *) heaps_all;
 static struct heap *heaps_abandoned;
 static char *meta_next, *meta_end; /* heap structs are carved from here */
 static pthread_key_t heap_key;
@@ -120,7 +120,7 @@ static void heap_collect_pending(struct heap *h, bool force) {
   while (s) {
     struct slab *next = s->pending_next; /* before the exchange lets s be queued again */
     unsigned n = slab_collect_remote(s);
-    stats_add(STAT_bytes_in_use, -(int64_t)n * s->block_size);
+    h->bytes_in_use -= (int64_t)n * s->block_size;
     stats_add(STAT_remote_frees, n);
     heap_slab_refresh(h, s, force);
     s = next;
@@ -166,7 +166,7 @@ static void tcache_flush(struct heap *h, unsigned cls, uint32_t keep, bool force
     n++;
   }
   b->count -= n;
-  stats_add(STAT_bytes_in_use, -(int64_t)n * (int64_t)class_to_size(cls));
+  h->bytes_in_use -= (int64_t)n * (int64_t)class_to_size(cls);
 }
 
 static struct slab *heap_new_slab(struct heap *h, unsigned cls) {
@@ -195,8 +195,8 @@ static struct heap *heap_meta_new(void) {
   }
   struct heap *h = (struct heap *)meta_next;
   meta_next += (sizeof(struct heap) + 63) & ~(size_t)63;
-  h->all_next = heaps_all;
-  heaps_all = h;
+  h->all_next = atomic_load_explicit(&heaps_all, memory_order_relaxed);
+  atomic_store_explicit(&heaps_all, h, memory_order_release);
   return h;
 }
 
@@ -254,7 +254,7 @@ static void heap_fork_child(void) {
   lru_fork_child();
   large_fork_child();
   hk_lock_reset(&heaps_lock);
-  for (struct heap *h = heaps_all; h; h = h->all_next) {
+  for (struct heap *h = atomic_load(&heaps_all); h; h = h->all_next) {
     if (h == hk_tcache.heap || h->abandoned) continue;
     h->abandoned = true; /* its thread does not exist here; its cache is lost */
     h->abandoned_next = heaps_abandoned;
@@ -318,7 +318,7 @@ void *heap_alloc_slow(unsigned cls) {
     errno = ENOMEM;
     return NULL;
   }
-  stats_add(STAT_bytes_in_use, (int64_t)got * (int64_t)class_to_size(cls));
+  h->bytes_in_use += (int64_t)got * (int64_t)class_to_size(cls);
   tail->next = b->head;
   b->head = head->next;
   b->count += got - 1;
@@ -355,8 +355,15 @@ void heap_free_small(void *p) {
     b->cookie = diag_cookie(p);
     slab_put_local(s, b);
     heap_slab_refresh(h, s, false);
-    stats_add(STAT_bytes_in_use, -(int64_t)s->block_size);
+    h->bytes_in_use -= (int64_t)s->block_size;
   }
+}
+
+int64_t heap_small_bytes_in_use(void) {
+  int64_t total = 0;
+  for (struct heap *h = atomic_load_explicit(&heaps_all, memory_order_acquire); h; h = h->all_next)
+    total += h->bytes_in_use; /* a racy read of another thread's counter is good enough here */
+  return total;
 }
 
 size_t heap_trim(void) {

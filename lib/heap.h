@@ -16,6 +16,7 @@ struct heap {
   struct heap *all_next;              /* every heap, under heaps_lock */
   struct heap *abandoned_next;        /* while abandoned, under heaps_lock */
   bool abandoned;                     /* its thread has exited */
+  int64_t bytes_in_use;               /* in small blocks out of its slabs (owner only) */
 };
 
 /* The once-per-process set-up; safe to call from any allocation path. */
@@ -40,5 +41,8 @@ struct slab *heap_check_small(const void *p, const char *op);
 /* Give back what this thread caches, what abandoned heaps hold, and the
  * LRU. Returns the bytes released to the kernel. */
 size_t heap_trim(void);
+
+/* Bytes in small blocks handed out (thread caches included), all heaps. */
+int64_t heap_small_bytes_in_use(void);
 
 #endif /* HAKMEM_HEAP_H */

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "diag.h"
+#include "heap.h"
 #include "options.h"
 #include "types.h"
 
@@ -43,6 +44,7 @@ EXPORT int hakmem_stats_get(struct hakmem_stats *out) {
 #define STATS_COPY(name, text) out->name = atomic_load_explicit(&counters[STAT_##name], memory_order_relaxed);
   HAKMEM_STATS_COUNTERS(STATS_COPY)
 #undef STATS_COPY
+  out->bytes_in_use += (uint64_t)heap_small_bytes_in_use();
   struct rusage ru;
   if (getrusage(RUSAGE_SELF, &ru) == 0) out->minor_faults = (uint64_t)ru.ru_minflt;
   for (int p = 0; p < HAKMEM_SUPPLY_COUNT; p++) {
