@@ -4,6 +4,7 @@
 #include "harness_machine.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -56,6 +57,17 @@ void selected_choice(const char *line, char *out, size_t size) {
   trim(out);
 }
 
+/* MemTotal in GiB. */
+static void read_memory(char *out, size_t size) {
+  char kb[64];
+  proc_field("/proc/meminfo", "MemTotal", kb, sizeof kb);
+  double total = strtod(kb, NULL);
+  if (total > 0)
+    snprintf(out, size, "%.1f GiB", total / (1024 * 1024));
+  else
+    snprintf(out, size, "%.20s", kb);
+}
+
 static void read_thp(char *out, size_t size) {
   char line[128] = "";
   FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
@@ -86,7 +98,7 @@ static void package_version(const char *package, char *out, size_t size) {
 void machine_collect(struct machine_info *m, const char *hakmem_version) {
   memset(m, 0, sizeof *m);
   proc_field("/proc/cpuinfo", "model name", m->cpu, sizeof m->cpu);
-  proc_field("/proc/meminfo", "MemTotal", m->memory, sizeof m->memory);
+  read_memory(m->memory, sizeof m->memory);
   m->cores = sysconf(_SC_NPROCESSORS_ONLN);
   struct utsname u;
   if (uname(&u) == 0)

@@ -130,6 +130,20 @@ static double now_s(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The version the loaded libhakmem printed in its report, beside the one
+ * the harness was built with. */
+static void note_library_version(struct suite *s) {
+  for (size_t i = 0; i < s->nm; i++) {
+    const char *v = s->m[i].ledger.version;
+    if (!s->m[i].ok || v[0] == '\0')
+      continue;
+    char *mine = s->machine.hakmem_version;
+    size_t len = strlen(mine);
+    snprintf(mine + len, sizeof s->machine.hakmem_version - len, " (libhakmem says %.24s)", v);
+    return;
+  }
+}
+
 size_t suite_run(struct suite *s) {
   size_t failed = 0;
   double start = now_s();
@@ -150,6 +164,7 @@ size_t suite_run(struct suite *s) {
     }
     progress(s, i);
   }
+  note_library_version(s);
   return failed;
 }
 

@@ -18,6 +18,11 @@ static const char *const palette[] = {"#4e79a7", "#f28e2b", "#59a14f", "#b07aa1"
                                       "#9c2f2f", "#76b7b2", "#edc948", "#ff9da7", "#9c755f",
                                       "#bab0ac", "#17becf"};
 
+/* A configuration keeps its colour in both panels. */
+static const char *color(size_t config) {
+  return palette[config % (sizeof palette / sizeof palette[0])];
+}
+
 enum panel_kind { PANEL_ALLOCATORS, PANEL_FAULT_PATHS };
 
 struct panel {
@@ -78,8 +83,8 @@ static void axes(FILE *f, const struct panel *p) {
   double y1 = y_of(p, 1.0);
   fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" class=\"base\"/>\n", LEFT, y1,
           WIDTH - RIGHT, y1);
-  fprintf(f, "<text x=\"%d\" y=\"%.1f\" class=\"baselabel\">1.00 = %s</text>\n", WIDTH - RIGHT - 4,
-          y1 - 4, p->baseline);
+  fprintf(f, "<text x=\"%d\" y=\"%d\" class=\"note\">dashed line: 1.00 = %s</text>\n", LEFT,
+          p->y + 40, p->baseline);
 }
 
 static void bars(FILE *f, const struct suite *s, const struct table *t, const struct panel *p) {
@@ -95,7 +100,7 @@ static void bars(FILE *f, const struct suite *s, const struct table *t, const st
       double x = x0 + bar_w * (double)b, y = y_of(p, v), base = y_of(p, 0);
       fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\">"
                  "<title>%s %s: %.2fx</title></rect>\n",
-              x, y, bar_w * 0.92, base - y, palette[b % 12], workload_defs[s->workloads[w]].name,
+              x, y, bar_w * 0.92, base - y, color(p->bars[b]), workload_defs[s->workloads[w]].name,
               s->configs[p->bars[b]].name, v);
       fprintf(f, "<text transform=\"translate(%.1f,%.1f) rotate(-90)\" class=\"value\">%.2f</text>\n",
               x + bar_w * 0.46 + 3, y - 3, v);
@@ -109,7 +114,7 @@ static void legend(FILE *f, const struct suite *s, const struct panel *p) {
   int x = LEFT, y = p->y + PANEL_HEIGHT - 28;
   for (size_t b = 0; b < p->nbars; b++) {
     fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"12\" fill=\"%s\"/>", x, y - 10,
-            palette[b % 12]);
+            color(p->bars[b]));
     fprintf(f, "<text x=\"%d\" y=\"%d\" class=\"legend\">%s</text>\n", x + 16, y,
             s->configs[p->bars[b]].name);
     x += 26 + 8 * (int)strlen(s->configs[p->bars[b]].name);
@@ -132,7 +137,7 @@ static void header(FILE *f, int height, const struct suite *s) {
           WIDTH, height, WIDTH, height);
   fprintf(f, "<style>.title{font-size:15px;font-weight:bold}.tick{font-size:11px;text-anchor:end}"
              ".grid{stroke:#ddd}.base{stroke:#333;stroke-dasharray:5,4}"
-             ".baselabel{font-size:11px;text-anchor:end}.value{font-size:9px}"
+             ".value{font-size:9px}"
              ".group{font-size:12px;text-anchor:middle}.legend{font-size:12px}"
              ".note{font-size:11px;fill:#555}</style>\n");
   fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");

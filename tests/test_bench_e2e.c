@@ -37,6 +37,29 @@ static size_t lines_of(const char *name) {
   return n;
 }
 
+/* The compiler must not have folded a workload's malloc/free pairs away:
+ * each program calls malloc (or calloc) and free. */
+Test(e2e, workloads_call_the_allocator) {
+  if (system("objdump --version >/dev/null 2>&1") != 0)
+    cr_skip_test("objdump is not installed");
+  for (size_t i = 0; i < workload_count; i++) {
+    char cmd[512], line[512];
+    snprintf(cmd, sizeof cmd, "objdump -d %s/%s", BINDIR, workload_defs[i].name);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t allocs = 0, frees = 0;
+    while (fgets(line, sizeof line, p)) {
+      if (strstr(line, "call") == NULL)
+        continue;
+      allocs += strstr(line, "<malloc@plt>") != NULL || strstr(line, "<calloc@plt>") != NULL;
+      frees += strstr(line, "<free@plt>") != NULL;
+    }
+    cr_expect_eq(pclose(p), 0, "%s", cmd);
+    cr_expect_gt(allocs, 0, "%s calls no malloc", workload_defs[i].name);
+    cr_expect_gt(frees, 0, "%s calls no free", workload_defs[i].name);
+  }
+}
+
 Test(e2e, tiny_suite_on_glibc_and_hakmem, .timeout = 240) {
   cr_assert_not_null(mkdtemp(outdir));
   struct suite_options opt = {
