@@ -1,0 +1,525 @@
+/* Description: unit tests of lib/lru.h, the cache of empty regions, and
+ * of each HAKMEM_SS_LAZY_ZERO policy. An empty SuperSlab goes to the LRU;
+ * the pages after its header are kept (policy 0), released by
+ * MADV_DONTNEED (1) or by MADV_FREE (2), as the counters (madvise_calls,
+ * pages_released, ss_cached) and mincore() show after lru_trim; policy 3
+ * without a pager falls back to 1. The release is deferred and batched: a
+ * region taken back at once keeps its pages, and no more than
+ * LRU_PENDING_MAX wait. The LRU is bounded by count, bytes and age, and
+ * hands out the most recently cached region first. A region taken after
+ * MADV_DONTNEED reads as zero, and calloc from it writes none of its pages.
+ *
+ * Options are read once at start-up: each test sets the fields of
+ * hakmem_options it needs before it caches anything (every test runs in a
+ * process of its own). The SuperSlabs are driven through superslab.h on a
+ * heap of the test's own that no thread allocates from. */
+#include <criterion/criterion.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "heap.h"
+#include "lru.h"
+#include "options.h"
+#include "os.h"
+#include "region_map.h"
+#include "size_class.h"
+#include "slab.h"
+#include "superslab.h"
+#include "types.h"
+
+#define MiB ((size_t)1 << 20)
+#define KiB ((size_t)1 << 10)
+#define BODY (REGION_SIZE - PAGE_SIZE) /* the pages after a region's header */
+#define BODY_PAGES (BODY / PAGE_SIZE)
+
+static struct heap test_heap;
+
+static size_t opaque_size(size_t n)
+{
+  __asm__ volatile("" : "+r"(n));
+  return n;
+}
+
+static struct hakmem_stats snap(void)
+{
+  struct hakmem_stats s;
+  cr_assert_eq(hakmem_stats_get(&s), 0);
+  return s;
+}
+
+#define DELTA(a, b, field) ((long long)((a).field - (b).field))
+
+/* Resident pages of [addr, addr + len), both page aligned. */
+static size_t resident_pages(const void *addr, size_t len)
+{
+  static unsigned char vec[4096];
+  size_t pages = len / PAGE_SIZE, n = 0;
+  cr_assert_leq(pages, sizeof vec);
+  cr_assert_eq(mincore((void *)addr, len, vec), 0, "mincore(%p, %zu) failed", addr, len);
+  for (size_t i = 0; i < pages; i++)
+    n += vec[i] & 1;
+  return n;
+}
+
+static int all_bytes(const void *p, size_t n, unsigned char v)
+{
+  const unsigned char *b = p;
+  for (size_t i = 0; i < n; i++)
+    if (b[i] != v)
+      return 0;
+  return 1;
+}
+
+static void sleep_ms(unsigned ms)
+{
+  uint64_t until = os_now_ns() + (uint64_t)ms * 1000000u;
+  while (os_now_ns() < until) {
+    struct timespec t = { 0, 1000000 };
+    nanosleep(&t, NULL);
+  }
+}
+
+/* A SuperSlab whose 31 units are slabs of 32 KiB blocks, all handed out
+ * (so every page after the header is present) and filled with `byte`; its
+ * slabs are returned, so it is empty and ready to retire. */
+static struct superslab *dirty_superslab(unsigned char byte)
+{
+  struct superslab *ss = superslab_new(&test_heap);
+  cr_assert_not_null(ss);
+  for (unsigned u = 1; u < UNITS_PER_SS; u++) {
+    struct slab *s = superslab_carve_slab(ss, size_to_class(SMALL_MAX));
+    cr_assert_not_null(s);
+    struct free_block *head, *tail;
+    while (slab_take(s, 16, &head, &tail))
+      ;
+    cr_assert_eq(ss->present_pages[u], UNIT_SIZE / PAGE_SIZE);
+  }
+  memset((char *)ss + PAGE_SIZE, byte, BODY);
+  for (unsigned u = 1; u < UNITS_PER_SS; u++)
+    superslab_return_slab(ss, &ss->slabs[u]);
+  cr_assert_eq(resident_pages(ss, REGION_SIZE), PAGES_PER_REGION);
+  return ss;
+}
+
+static void set_policy(int policy)
+{
+  lru_trim(1); /* nothing cached from before */
+  hakmem_options.ss_lazy_zero = policy;
+}
+
+/* ---- entering the LRU ---- */
+
+Test(lru, an_empty_superslab_goes_to_the_lru)
+{
+  enum { N = 6 * 1024 };
+  static void *blocks[N];
+  struct superslab *seen[16];
+  unsigned nseen = 0;
+  for (unsigned i = 0; i < N; i++) {
+    blocks[i] = malloc(opaque_size(1024));
+    cr_assert_not_null(blocks[i]);
+    struct superslab *ss = superslab_of(blocks[i]);
+    unsigned k = 0;
+    while (k < nseen && seen[k] != ss)
+      k++;
+    if (k == nseen) {
+      cr_assert_lt(nseen, 16);
+      seen[nseen++] = ss;
+    }
+  }
+  cr_assert_geq(nseen, 3);
+  struct hakmem_stats s0 = snap();
+  for (unsigned i = 0; i < N; i++)
+    free(blocks[i]);
+  struct hakmem_stats s1 = snap();
+  cr_assert_geq(DELTA(s1, s0, ss_cached), 1, "freeing 6 MiB of blocks cached no SuperSlab");
+  cr_assert_leq(s1.ss_live, s0.ss_live - 1);
+  unsigned in_lru = 0;
+  for (unsigned k = 0; k < nseen; k++)
+    if (region_map_kind((uintptr_t)seen[k]) == REGION_SMALL && seen[k]->h.in_lru) {
+      in_lru++;
+      cr_assert_null(seen[k]->owner, "a cached SuperSlab keeps its owner");
+    }
+  cr_assert_geq(in_lru, 1, "none of the %u emptied SuperSlabs is marked in the LRU", nseen);
+}
+
+Test(lru, retiring_counts_it_cached_and_not_live)
+{
+  set_policy(1);
+  struct superslab *ss = superslab_new(&test_heap);
+  cr_assert_not_null(ss);
+  struct hakmem_stats s0 = snap();
+  superslab_retire(ss);
+  struct hakmem_stats s1 = snap();
+  cr_assert_eq(DELTA(s1, s0, ss_live), -1);
+  cr_assert_eq(DELTA(s1, s0, ss_cached), 1);
+  cr_assert_eq(ss->h.in_lru, 1);
+  cr_assert_eq(region_map_kind((uintptr_t)ss), REGION_SMALL, "a cached SuperSlab left the region map");
+}
+
+/* ---- the lazy-zero policies, after lru_trim(0) releases what waits ---- */
+
+Test(lru, policy_0_keeps_the_pages)
+{
+  set_policy(0);
+  struct superslab *ss = dirty_superslab(0xA7);
+  struct hakmem_stats s0 = snap();
+  superslab_retire(ss);
+  size_t released = lru_trim(0);
+  struct hakmem_stats s1 = snap();
+  cr_assert_eq(released, 0, "lru_trim(0) released %zu bytes of a kept SuperSlab", released);
+  cr_assert_eq(DELTA(s1, s0, madvise_calls), 0);
+  cr_assert_eq(DELTA(s1, s0, pages_released), 0);
+  cr_assert_eq(DELTA(s1, s0, ss_cached), 1);
+  cr_assert_eq(ss->h.pages, HAKMEM_SUPPLY_REUSE);
+  cr_assert_eq(resident_pages(ss, REGION_SIZE), PAGES_PER_REGION, "policy 0 lost resident pages");
+  cr_assert(all_bytes((char *)ss + PAGE_SIZE, BODY, 0xA7), "policy 0 changed the contents");
+
+  /* lru_trim(1) unmaps it. */
+  released = lru_trim(1);
+  struct hakmem_stats s2 = snap();
+  cr_assert_eq(released, REGION_SIZE);
+  cr_assert_eq(DELTA(s2, s1, ss_cached), -1);
+  cr_assert_eq(DELTA(s2, s1, ss_unmapped_total), 1);
+  cr_assert_eq(DELTA(s2, s1, munmap_calls), 1);
+  cr_assert_eq(DELTA(s2, s1, pages_released), PAGES_PER_REGION);
+  cr_assert_eq(DELTA(s2, s1, bytes_mapped), -(long long)REGION_SIZE);
+  cr_assert_eq(region_map_kind((uintptr_t)ss), REGION_NONE);
+}
+
+Test(lru, policy_1_releases_with_madv_dontneed)
+{
+  set_policy(1);
+  struct superslab *ss = dirty_superslab(0xB6);
+  struct hakmem_stats s0 = snap();
+  superslab_retire(ss);
+  size_t released = lru_trim(0);
+  struct hakmem_stats s1 = snap();
+  cr_assert_eq(released, BODY, "lru_trim(0) released %zu bytes, not the %zu after the header", released, BODY);
+  cr_assert_eq(DELTA(s1, s0, madvise_calls), 1);
+  cr_assert_eq(DELTA(s1, s0, pages_released), BODY_PAGES);
+  cr_assert_eq(DELTA(s1, s0, ss_cached), 1, "a released SuperSlab is still cached");
+  cr_assert_eq(DELTA(s1, s0, munmap_calls), 0);
+  cr_assert_eq(ss->h.pages, HAKMEM_SUPPLY_REFAULT);
+  cr_assert_eq(ss->h.in_lru, 1);
+  cr_assert_eq(resident_pages(ss, PAGE_SIZE), 1, "the header page was released");
+  cr_assert_eq(resident_pages((char *)ss + PAGE_SIZE, BODY), 0, "%zu pages still resident after MADV_DONTNEED",
+               resident_pages((char *)ss + PAGE_SIZE, BODY));
+  cr_assert(all_bytes((char *)ss + PAGE_SIZE, BODY, 0), "released pages do not read as zero");
+}
+
+Test(lru, policy_2_releases_with_madv_free)
+{
+  set_policy(2);
+  struct superslab *ss = dirty_superslab(0xC5);
+  struct hakmem_stats s0 = snap();
+  superslab_retire(ss);
+  size_t released = lru_trim(0);
+  struct hakmem_stats s1 = snap();
+  cr_assert_eq(released, BODY);
+  cr_assert_eq(DELTA(s1, s0, madvise_calls), 1);
+  cr_assert_eq(DELTA(s1, s0, pages_released), BODY_PAGES);
+  cr_assert_eq(DELTA(s1, s0, ss_cached), 1);
+  cr_assert_eq(ss->h.pages, HAKMEM_SUPPLY_LAZYFREE, "MADV_FREE is probed at configure: pages %u", ss->h.pages);
+  /* The kernel takes lazily freed pages only under memory pressure: each
+   * page holds either its old bytes or zeros, never a mix. */
+  size_t kept = 0;
+  for (size_t p = 1; p < PAGES_PER_REGION; p++) {
+    const char *page = (const char *)ss + p * PAGE_SIZE;
+    int old = all_bytes(page, PAGE_SIZE, 0xC5);
+    cr_assert(old || all_bytes(page, PAGE_SIZE, 0), "page %zu is neither kept nor zero after MADV_FREE", p);
+    kept += old;
+  }
+  cr_log_info("MADV_FREE: %zu of %zu pages kept their contents", kept, BODY_PAGES);
+}
+
+Test(lru, policy_3_without_a_pager_falls_back_to_dontneed)
+{
+  set_policy(3);
+  cr_assert_null(os_page_supplier());
+  struct superslab *ss = dirty_superslab(0xD4);
+  struct hakmem_stats s0 = snap();
+  superslab_retire(ss);
+  lru_trim(0);
+  struct hakmem_stats s1 = snap();
+  cr_assert_eq(DELTA(s1, s0, madvise_calls), 1);
+  cr_assert_eq(ss->h.pages, HAKMEM_SUPPLY_REFAULT);
+  cr_assert_eq(resident_pages((char *)ss + PAGE_SIZE, BODY), 0);
+}
+
+/* ---- deferred, batched release ---- */
+
+Test(lru, release_waits_and_is_batched)
+{
+  enum { N = LRU_PENDING_MAX + 1 };
+  set_policy(1);
+  struct superslab *ss[N];
+  for (int i = 0; i < N; i++)
+    ss[i] = superslab_new(&test_heap);
+  struct hakmem_stats s0 = snap();
+  superslab_retire(ss[0]);
+  struct hakmem_stats s1 = snap();
+  cr_assert_eq(DELTA(s1, s0, madvise_calls), 0, "caching one SuperSlab paid an madvise at once");
+  cr_assert_eq(ss[0]->h.pages, HAKMEM_SUPPLY_REUSE);
+  cr_assert_eq(ss[0]->h.lru_release, OS_RELEASE_DONTNEED, "its release is not pending");
+  for (int i = 1; i < N; i++)
+    superslab_retire(ss[i]);
+  struct hakmem_stats s2 = snap();
+  /* One more than LRU_PENDING_MAX wait: the oldest is released. */
+  cr_assert_geq(DELTA(s2, s1, madvise_calls), 1);
+  cr_assert_eq(ss[0]->h.pages, HAKMEM_SUPPLY_REFAULT, "the oldest pending SuperSlab was not released");
+  cr_assert_eq(ss[N - 1]->h.pages, HAKMEM_SUPPLY_REUSE, "the newest was released at once");
+  int pending = 0;
+  for (int i = 0; i < N; i++)
+    pending += ss[i]->h.lru_release != OS_RELEASE_KEEP;
+  cr_assert_leq(pending, LRU_PENDING_MAX);
+  cr_assert_eq(DELTA(s2, s0, ss_cached), N);
+
+  /* lru_trim(0) releases the rest, one madvise each. */
+  size_t released = lru_trim(0);
+  struct hakmem_stats s3 = snap();
+  cr_assert_eq(released, (size_t)pending * BODY);
+  cr_assert_eq(DELTA(s3, s2, madvise_calls), pending);
+  for (int i = 0; i < N; i++) {
+    cr_assert_eq(ss[i]->h.pages, HAKMEM_SUPPLY_REFAULT);
+    cr_assert_eq(ss[i]->h.lru_release, OS_RELEASE_KEEP);
+  }
+}
+
+Test(lru, a_region_taken_back_at_once_keeps_its_pages)
+{
+  set_policy(1);
+  struct superslab *ss = dirty_superslab(0x3C);
+  struct hakmem_stats s0 = snap();
+  superslab_retire(ss);
+  struct superslab *again = superslab_new(&test_heap);
+  struct hakmem_stats s1 = snap();
+  cr_assert_eq(again, ss);
+  cr_assert_eq(DELTA(s1, s0, madvise_calls), 0, "a SuperSlab reused at once was released");
+  cr_assert_eq(DELTA(s1, s0, ss_reused_total), 1);
+  cr_assert_eq(DELTA(s1, s0, ss_cached), 0);
+  cr_assert_eq(again->h.in_lru, 0);
+  cr_assert_eq(resident_pages(ss, REGION_SIZE), PAGES_PER_REGION);
+  cr_assert(all_bytes((char *)ss + PAGE_SIZE, BODY, 0x3C));
+  /* Its units' pages are known present: carving one supplies nothing and
+   * the ledger counts them as reused. */
+  struct slab *s = superslab_carve_slab(again, size_to_class(512));
+  struct free_block *head, *tail;
+  cr_assert_gt(slab_take(s, 64, &head, &tail), 0);
+  struct hakmem_stats s2 = snap();
+  cr_assert_eq(DELTA(s2, s1, supply[HAKMEM_SUPPLY_REUSE].pages), UNIT_SIZE / PAGE_SIZE);
+  cr_assert_eq(DELTA(s2, s1, supply[HAKMEM_SUPPLY_FRESH].pages), 0);
+  cr_assert_eq(DELTA(s2, s1, supply[HAKMEM_SUPPLY_REFAULT].pages), 0);
+  cr_assert_eq(DELTA(s2, s1, madvise_calls), 0, "pages known present were populated again");
+}
+
+Test(lru, a_region_taken_after_madv_dontneed_is_zero)
+{
+  set_policy(1);
+  struct superslab *ss = dirty_superslab(0xE3);
+  superslab_retire(ss);
+  lru_trim(0);
+  cr_assert_eq(ss->h.pages, HAKMEM_SUPPLY_REFAULT);
+  struct hakmem_stats s0 = snap();
+  struct superslab *again = superslab_new(&test_heap);
+  cr_assert_eq(again, ss);
+  cr_assert_eq(again->h.absent_path, HAKMEM_SUPPLY_REFAULT);
+  for (unsigned u = 1; u < UNITS_PER_SS; u++) {
+    cr_assert_eq(again->present_pages[u], 0, "unit %u: released pages counted present", u);
+    struct slab *s = superslab_carve_slab(again, size_to_class(SMALL_MAX));
+    struct free_block *head, *tail;
+    while (slab_take(s, 16, &head, &tail))
+      ;
+  }
+  struct hakmem_stats s1 = snap();
+  cr_assert_eq(DELTA(s1, s0, supply[HAKMEM_SUPPLY_REFAULT].pages), (long long)((UNITS_PER_SS - 1) * (UNIT_SIZE / PAGE_SIZE)),
+               "refault pages %lld for a whole reused SuperSlab",
+               DELTA(s1, s0, supply[HAKMEM_SUPPLY_REFAULT].pages));
+  cr_assert_eq(DELTA(s1, s0, supply[HAKMEM_SUPPLY_FRESH].pages), 0);
+  /* Everything but the free cookies the takes wrote is zero. */
+  for (unsigned u = 1; u < UNITS_PER_SS; u++) {
+    for (unsigned b = 0; b < 2; b++) {
+      const char *blk = (const char *)again + (size_t)u * UNIT_SIZE + (size_t)b * SMALL_MAX;
+      cr_assert(all_bytes(blk + 2 * sizeof(void *), SMALL_MAX - 2 * sizeof(void *), 0),
+                "unit %u block %u holds old bytes after MADV_DONTNEED", u, b);
+    }
+  }
+}
+
+/* ---- bounds ---- */
+
+static void retire_four(struct superslab *ss[4])
+{
+  for (int i = 0; i < 4; i++)
+    ss[i] = superslab_new(&test_heap);
+  for (int i = 0; i < 4; i++)
+    superslab_retire(ss[i]);
+}
+
+static void expect_two_newest_kept(struct superslab *ss[4], const struct hakmem_stats *s0)
+{
+  struct hakmem_stats s1 = snap();
+  cr_assert_eq(DELTA(s1, *s0, ss_unmapped_total), 2, "%lld SuperSlabs unmapped",
+               DELTA(s1, *s0, ss_unmapped_total));
+  cr_assert_eq(s1.ss_cached, 2, "%llu cached", (unsigned long long)s1.ss_cached);
+  cr_assert_eq(region_map_kind((uintptr_t)ss[0]), REGION_NONE, "the oldest is still mapped");
+  cr_assert_eq(region_map_kind((uintptr_t)ss[1]), REGION_NONE);
+  cr_assert_eq(region_map_kind((uintptr_t)ss[2]), REGION_SMALL, "a newer one was evicted");
+  cr_assert_eq(region_map_kind((uintptr_t)ss[3]), REGION_SMALL);
+  cr_assert(ss[2]->h.in_lru && ss[3]->h.in_lru);
+}
+
+Test(lru, bounded_by_count)
+{
+  set_policy(1);
+  hakmem_options.lru_max = 2;
+  struct superslab *ss[4];
+  struct hakmem_stats s0 = snap();
+  retire_four(ss);
+  expect_two_newest_kept(ss, &s0);
+}
+
+Test(lru, bounded_by_bytes)
+{
+  set_policy(1);
+  hakmem_options.lru_max_mb = 5; /* two 2 MiB regions fit, three do not */
+  struct superslab *ss[4];
+  struct hakmem_stats s0 = snap();
+  retire_four(ss);
+  expect_two_newest_kept(ss, &s0);
+}
+
+Test(lru, a_zero_byte_bound_caches_nothing)
+{
+  set_policy(1);
+  hakmem_options.lru_max_mb = 0;
+  struct superslab *ss = superslab_new(&test_heap);
+  struct hakmem_stats s0 = snap();
+  superslab_retire(ss);
+  struct hakmem_stats s1 = snap();
+  cr_assert_eq(DELTA(s1, s0, ss_unmapped_total), 1);
+  cr_assert_eq(s1.ss_cached, 0);
+  cr_assert_eq(region_map_kind((uintptr_t)ss), REGION_NONE);
+}
+
+Test(lru, bounded_by_age)
+{
+  set_policy(1);
+  hakmem_options.lru_age_ms = 1;
+  struct superslab *a = superslab_new(&test_heap), *b = superslab_new(&test_heap);
+  struct hakmem_stats s0 = snap();
+  superslab_retire(a);
+  sleep_ms(5);
+  superslab_retire(b);
+  struct hakmem_stats s1 = snap();
+  cr_assert_eq(region_map_kind((uintptr_t)a), REGION_NONE, "a region older than the age limit is still cached");
+  cr_assert_eq(region_map_kind((uintptr_t)b), REGION_SMALL, "the region just cached was evicted");
+  cr_assert_eq(DELTA(s1, s0, ss_unmapped_total), 1);
+  cr_assert_eq(s1.ss_cached, 1);
+  /* Once it too has aged, the next look at the LRU evicts it. */
+  sleep_ms(5);
+  lru_trim(0);
+  struct hakmem_stats s2 = snap();
+  cr_assert_eq(region_map_kind((uintptr_t)b), REGION_NONE);
+  cr_assert_eq(s2.ss_cached, 0);
+}
+
+Test(lru, the_most_recently_cached_region_is_taken_first)
+{
+  set_policy(0);
+  struct superslab *a = superslab_new(&test_heap), *b = superslab_new(&test_heap);
+  superslab_retire(a);
+  superslab_retire(b);
+  struct hakmem_stats s0 = snap();
+  struct superslab *first = superslab_new(&test_heap), *second = superslab_new(&test_heap);
+  struct hakmem_stats s1 = snap();
+  cr_assert_eq(first, b, "took %p first, not the last cached %p", (void *)first, (void *)b);
+  cr_assert_eq(second, a);
+  cr_assert_eq(DELTA(s1, s0, ss_reused_total), 2);
+  cr_assert_eq(DELTA(s1, s0, ss_mapped_total), 0);
+  cr_assert_eq(s1.ss_cached, 0);
+}
+
+/* ---- calloc after lazy zeroing ---- */
+
+/* A huge block's region released by MADV_DONTNEED comes back for calloc,
+ * which knows its pages are zero and writes none of them. */
+Test(lru, calloc_of_a_released_huge_region_writes_no_page)
+{
+  set_policy(1);
+  const size_t size = 3 * MiB;
+  char *p = malloc(opaque_size(size));
+  cr_assert_not_null(p);
+  memset(p, 0x77, size);
+  struct region_header *h = region_of(p);
+  cr_assert_not_null(h);
+  free(p);
+  cr_assert_eq(h->in_lru, 1);
+  lru_trim(0);
+  cr_assert_eq(h->pages, HAKMEM_SUPPLY_REFAULT);
+  size_t body = h->size - PAGE_SIZE;
+  cr_assert_eq(resident_pages((char *)h + PAGE_SIZE, body), 0);
+
+  char *q = calloc(1, opaque_size(size));
+  cr_assert_eq(q, p, "the cached region was not reused (%p, was %p)", (void *)q, (void *)p);
+  cr_assert_eq(resident_pages((char *)h + PAGE_SIZE, body), 0,
+               "calloc wrote %zu pages it knew to be zero", resident_pages((char *)h + PAGE_SIZE, body));
+  cr_assert(all_bytes(q, size, 0), "calloc returned non-zero bytes");
+  free(q);
+}
+
+/* The same for a large run in a SuperSlab taken from the LRU after
+ * MADV_DONTNEED; with policy 0 the pages are dirty and calloc clears them.
+ * Large SuperSlabs that exist already (the test runner's) are filled
+ * first, so that a run must come from a SuperSlab taken from the LRU. */
+#define RUN (512 * KiB)
+
+static char *calloc_from_a_cached_superslab(int policy, void **fillers, unsigned *nfillers)
+{
+  set_policy(policy);
+  struct superslab *ss = dirty_superslab(0x99);
+  superslab_retire(ss);
+  lru_trim(0);
+  for (unsigned i = 0; i < 64; i++) {
+    char *q = calloc(1, opaque_size(RUN));
+    cr_assert_not_null(q);
+    cr_assert_eq(region_map_kind((uintptr_t)q), REGION_LARGE);
+    if ((void *)superslab_of(q) == (void *)ss)
+      return q;
+    cr_assert_eq(ss->h.in_lru, 1, "the cached SuperSlab was taken for something else");
+    fillers[(*nfillers)++] = q;
+  }
+  cr_assert_fail("64 large runs and none from the cached SuperSlab %p", (void *)ss);
+  return NULL;
+}
+
+static void free_all(void **blocks, unsigned n)
+{
+  for (unsigned i = 0; i < n; i++)
+    free(blocks[i]);
+}
+
+Test(lru, calloc_of_a_released_superslab_writes_no_page)
+{
+  void *fillers[64];
+  unsigned nfillers = 0;
+  char *q = calloc_from_a_cached_superslab(1, fillers, &nfillers);
+  cr_assert_eq(resident_pages(q, RUN), 0, "calloc wrote %zu pages it knew to be zero", resident_pages(q, RUN));
+  cr_assert(all_bytes(q, RUN, 0));
+  free(q);
+  free_all(fillers, nfillers);
+}
+
+Test(lru, calloc_of_a_kept_superslab_clears_it)
+{
+  void *fillers[64];
+  unsigned nfillers = 0;
+  char *q = calloc_from_a_cached_superslab(0, fillers, &nfillers);
+  cr_assert_eq(resident_pages(q, RUN), RUN / PAGE_SIZE, "test premise: policy 0 kept the pages");
+  cr_assert(all_bytes(q, RUN, 0), "calloc of pages kept by policy 0 returned old bytes");
+  free(q);
+  free_all(fillers, nfillers);
+}
