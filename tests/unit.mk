@@ -13,13 +13,15 @@ check_PROGRAMS += \
 	tests/test_unit_superslab \
 	tests/test_unit_tcache \
 	tests/test_unit_remote \
-	tests/test_unit_lru
+	tests/test_unit_lru \
+	tests/test_unit_large
 TESTS += \
 	tests/test_unit_size_class \
 	tests/test_unit_superslab \
 	tests/test_unit_tcache \
 	tests/test_unit_remote \
-	tests/test_unit_lru
+	tests/test_unit_lru \
+	tests/test_unit_large
 
 tests_test_unit_size_class_SOURCES = tests/test_unit_size_class.c
 tests_test_unit_size_class_CPPFLAGS = $(AM_CPPFLAGS)
@@ -45,4 +47,9 @@ tests_test_unit_lru_SOURCES = tests/test_unit_lru.c
 tests_test_unit_lru_CPPFLAGS = $(AM_CPPFLAGS)
 tests_test_unit_lru_CFLAGS = $(hakmem_unit_cflags)
 tests_test_unit_lru_LDADD = $(hakmem_unit_ldadd)
+
+tests_test_unit_large_SOURCES = tests/test_unit_large.c
+tests_test_unit_large_CPPFLAGS = $(AM_CPPFLAGS)
+tests_test_unit_large_CFLAGS = $(hakmem_unit_cflags)
+tests_test_unit_large_LDADD = $(hakmem_unit_ldadd)
 endif

@@ -1,0 +1,341 @@
+/* Description: unit tests of lib/large.h, blocks above the largest size
+ * class up to 1 MiB served as runs of pages in large SuperSlabs. Requests
+ * of 33 KiB..1 MiB get page-aligned runs of whole pages (usable size =
+ * pages * 4096, waste under a page), never in the header page, never
+ * overlapping; 32 KiB is still small and 1 MiB + 1 is huge; a freed run is
+ * found again first fit; realloc shrinks a run in place, grows it in place
+ * when the next pages are free and moves it when they are not, keeping the
+ * contents; aligned runs honour alignments up to 1 MiB; calloc of a run
+ * that held old bytes clears it; a double free, or a free of a pointer
+ * inside a run, aborts. */
+#include <criterion/criterion.h>
+#include <malloc.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "large.h"
+#include "region_map.h"
+#include "superslab.h"
+#include "types.h"
+
+#define KiB ((size_t)1 << 10)
+#define MiB ((size_t)1 << 20)
+
+static void *opaque(void *p)
+{
+  __asm__ volatile("" : "+r"(p) : : "memory");
+  return p;
+}
+
+static size_t opaque_size(size_t n)
+{
+  __asm__ volatile("" : "+r"(n));
+  return n;
+}
+
+static struct hakmem_stats snap(void)
+{
+  struct hakmem_stats s;
+  cr_assert_eq(hakmem_stats_get(&s), 0);
+  return s;
+}
+
+static size_t round_page(size_t n)
+{
+  return (n + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+}
+
+static struct large_ss *large_of(const void *p)
+{
+  return (struct large_ss *)superslab_of(p);
+}
+
+static unsigned page_index(const void *p)
+{
+  return (unsigned)(((uintptr_t)p & REGION_MASK) / PAGE_SIZE);
+}
+
+static int map_bit(const uint64_t *map, unsigned i)
+{
+  return (int)((map[i / 64] >> (i % 64)) & 1);
+}
+
+static void fill(void *p, size_t n, unsigned seed)
+{
+  unsigned char *b = p;
+  for (size_t i = 0; i < n; i++)
+    b[i] = (unsigned char)(i * 31u + seed);
+}
+
+/* Offset of the first byte that differs from fill(), or (size_t)-1. */
+static size_t check(const void *p, size_t n, unsigned seed)
+{
+  const unsigned char *b = p;
+  for (size_t i = 0; i < n; i++)
+    if (b[i] != (unsigned char)(i * 31u + seed))
+      return i;
+  return (size_t)-1;
+}
+
+static void no_core_dumps(void)
+{
+  struct rlimit rl = { 0, 0 };
+  setrlimit(RLIMIT_CORE, &rl);
+}
+
+Test(large, runs_of_33k_to_1m_are_whole_pages)
+{
+  static const size_t sizes[] = { 32769, 33 * KiB, 40000, 64 * KiB, 64 * KiB + 1, 100 * KiB + 1,
+                                  300000, 512 * KiB, MiB - 1, MiB };
+  enum { N = sizeof sizes / sizeof sizes[0] };
+  char *p[N];
+  size_t waste = 0;
+  for (size_t i = 0; i < N; i++) {
+    struct hakmem_stats s0 = snap();
+    p[i] = malloc(opaque_size(sizes[i]));
+    struct hakmem_stats s1 = snap();
+    cr_assert_not_null(p[i], "malloc(%zu)", sizes[i]);
+    cr_assert_eq(region_map_kind((uintptr_t)p[i]), REGION_LARGE, "malloc(%zu) is not a large run", sizes[i]);
+    cr_assert_eq((uintptr_t)p[i] % PAGE_SIZE, 0, "malloc(%zu) = %p is not page aligned", sizes[i], (void *)p[i]);
+    size_t usable = malloc_usable_size(p[i]);
+    cr_assert_eq(usable, round_page(sizes[i]), "malloc(%zu): usable %zu", sizes[i], usable);
+    cr_assert_lt(usable - sizes[i], PAGE_SIZE);
+    waste += usable - sizes[i];
+    cr_assert_eq(large_usable(p[i], "test"), usable);
+    struct large_ss *l = large_of(p[i]);
+    unsigned first = page_index(p[i]);
+    cr_assert_eq(l->h.kind, REGION_LARGE);
+    cr_assert_geq(first, 1, "a run starts in the header page");
+    cr_assert(map_bit(l->head_map, first), "page %u does not start a run", first);
+    cr_assert_eq((size_t)l->run_pages[first] * PAGE_SIZE, usable);
+    cr_assert_leq(first + l->run_pages[first], PAGES_PER_REGION, "the run runs out of its SuperSlab");
+    for (unsigned q = first; q < first + l->run_pages[first]; q++)
+      cr_assert_not(map_bit(l->free_map, q), "page %u of a live run is marked free", q);
+    cr_assert_eq(s1.bytes_in_use - s0.bytes_in_use, usable, "bytes_in_use grew by %llu for %zu usable bytes",
+                 (unsigned long long)(s1.bytes_in_use - s0.bytes_in_use), usable);
+    fill(p[i], usable, (unsigned)i);
+  }
+  cr_assert_lt(waste / N, PAGE_SIZE);
+  /* Runs never overlap: each kept its contents through the others. */
+  for (size_t i = 0; i < N; i++) {
+    cr_assert_eq(check(p[i], malloc_usable_size(p[i]), (unsigned)i), (size_t)-1, "run %zu was overwritten", i);
+    for (size_t j = 0; j < i; j++) {
+      size_t ui = malloc_usable_size(p[i]), uj = malloc_usable_size(p[j]);
+      cr_assert(p[i] + ui <= p[j] || p[j] + uj <= p[i], "runs %zu and %zu overlap", i, j);
+    }
+  }
+  for (size_t i = 0; i < N; i++) {
+    size_t usable = malloc_usable_size(p[i]);
+    struct hakmem_stats s0 = snap();
+    free(p[i]);
+    struct hakmem_stats s1 = snap();
+    cr_assert_eq(s0.bytes_in_use - s1.bytes_in_use, usable);
+  }
+}
+
+Test(large, the_boundaries_are_32k_and_1m)
+{
+  void *small = malloc(opaque_size(SMALL_MAX));
+  void *large = malloc(opaque_size(SMALL_MAX + 1));
+  void *top = malloc(opaque_size(LARGE_MAX));
+  void *huge = malloc(opaque_size(LARGE_MAX + 1));
+  cr_assert(small && large && top && huge);
+  cr_assert_eq(region_map_kind((uintptr_t)small), REGION_SMALL);
+  cr_assert_eq(region_map_kind((uintptr_t)large), REGION_LARGE);
+  cr_assert_eq(region_map_kind((uintptr_t)top), REGION_LARGE);
+  cr_assert_eq(region_map_kind((uintptr_t)huge), REGION_HUGE);
+  cr_assert_eq(malloc_usable_size(large), 9 * PAGE_SIZE);
+  cr_assert_eq(malloc_usable_size(top), LARGE_MAX);
+  free(small);
+  free(large);
+  free(top);
+  free(huge);
+}
+
+/* A run of 64 KiB in the same SuperSlab as p, so that freeing p does not
+ * empty it (an empty one may go to the LRU). */
+static void *neighbour_of(const void *p)
+{
+  void *keep = malloc(opaque_size(64 * KiB));
+  cr_assert_not_null(keep);
+  cr_assert_eq((void *)large_of(keep), (void *)large_of(p), "test premise: two runs in one SuperSlab");
+  return keep;
+}
+
+Test(large, a_freed_run_is_found_again_first_fit)
+{
+  char *p = malloc(opaque_size(200 * KiB));
+  cr_assert_not_null(p);
+  void *keep = neighbour_of(p);
+  unsigned first = page_index(p);
+  struct large_ss *l = large_of(p);
+  free(p);
+  cr_assert_not(map_bit(l->head_map, first), "a freed run still has its head");
+  for (unsigned q = first; q < first + 50; q++)
+    cr_assert(map_bit(l->free_map, q), "page %u of a freed run is not free", q);
+  char *q = malloc(opaque_size(200 * KiB));
+  cr_assert_eq(q, p, "the same request after a free took %p, not %p", (void *)q, (void *)p);
+  free(q);
+  free(keep);
+}
+
+Test(large, realloc_shrinks_in_place_and_grows_back_in_place)
+{
+  char *p = malloc(opaque_size(200 * KiB));
+  cr_assert_not_null(p);
+  fill(p, 200 * KiB, 7);
+  struct large_ss *l = large_of(p);
+  unsigned first = page_index(p);
+
+  struct hakmem_stats s0 = snap();
+  char *q = realloc(p, opaque_size(40 * KiB));
+  struct hakmem_stats s1 = snap();
+  cr_assert_eq(q, p, "shrinking a run moved it");
+  cr_assert_eq(malloc_usable_size(q), 40 * KiB);
+  cr_assert_eq(l->run_pages[first], 10);
+  for (unsigned i = first + 10; i < first + 50; i++)
+    cr_assert(map_bit(l->free_map, i), "page %u after a shrunk run is not free", i);
+  cr_assert_eq(s0.bytes_in_use - s1.bytes_in_use, 160 * KiB);
+  cr_assert_eq(check(q, 40 * KiB, 7), (size_t)-1);
+
+  /* The pages it gave up are still free: it grows back where it is. */
+  char *r = realloc(q, opaque_size(200 * KiB));
+  struct hakmem_stats s2 = snap();
+  cr_assert_eq(r, p, "growing into free pages moved the run");
+  cr_assert_eq(malloc_usable_size(r), 200 * KiB);
+  cr_assert_eq(l->run_pages[first], 50);
+  for (unsigned i = first; i < first + 50; i++)
+    cr_assert_not(map_bit(l->free_map, i));
+  cr_assert_eq(s2.bytes_in_use - s1.bytes_in_use, 160 * KiB);
+  cr_assert_eq(check(r, 40 * KiB, 7), (size_t)-1, "growing in place lost the contents");
+
+  /* Within the same page count it stays too. */
+  cr_assert_eq(realloc(r, opaque_size(200 * KiB - 100)), r);
+  free(r);
+}
+
+Test(large, realloc_moves_a_run_whose_next_pages_are_taken)
+{
+  char *p = malloc(opaque_size(80 * KiB));
+  cr_assert_not_null(p);
+  cr_assert_eq(realloc(p, opaque_size(40 * KiB)), p);
+  fill(p, 40 * KiB, 3);
+  /* Take the pages right after it: first fit reaches them once the holes
+   * below are filled. */
+  static void *blockers[256];
+  unsigned n = 0;
+  for (;;) {
+    cr_assert_lt(n, 256, "never got the pages after the run");
+    blockers[n] = malloc(opaque_size(40 * KiB));
+    cr_assert_not_null(blockers[n]);
+    if (blockers[n++] == p + 40 * KiB)
+      break;
+  }
+  struct large_ss *l = large_of(p);
+  unsigned first = page_index(p);
+  char *q = realloc(p, opaque_size(200 * KiB));
+  cr_assert_not_null(q);
+  cr_assert_neq(q, p, "a run grew over its neighbour");
+  cr_assert_eq(malloc_usable_size(q), 200 * KiB);
+  cr_assert_eq(check(q, 40 * KiB, 3), (size_t)-1, "moving the run lost its contents");
+  if ((void *)large_of(q) != (void *)l || page_index(q) != first)
+    cr_assert_not(map_bit(l->head_map, first), "the old run was not freed");
+  for (unsigned i = 0; i < n; i++)
+    free(blockers[i]);
+  free(q);
+}
+
+Test(large, realloc_below_the_largest_class_moves_to_a_small_block)
+{
+  char *p = malloc(opaque_size(64 * KiB));
+  cr_assert_not_null(p);
+  fill(p, 64 * KiB, 9);
+  char *q = realloc(p, opaque_size(1000));
+  cr_assert_not_null(q);
+  cr_assert_eq(region_map_kind((uintptr_t)q), REGION_SMALL);
+  cr_assert_eq(check(q, 1000, 9), (size_t)-1);
+  free(q);
+}
+
+Test(large, aligned_runs)
+{
+  static const size_t aligns[] = { 8 * KiB, 16 * KiB, 64 * KiB, 256 * KiB, MiB };
+  static const size_t sizes[] = { 33 * KiB, 100 * KiB, 600 * KiB };
+  for (size_t a = 0; a < sizeof aligns / sizeof aligns[0]; a++) {
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+      void *p = NULL;
+      cr_assert_eq(posix_memalign(&p, aligns[a], opaque_size(sizes[s])), 0, "posix_memalign(%zu, %zu)",
+                   aligns[a], sizes[s]);
+      cr_assert_eq((uintptr_t)p % aligns[a], 0, "posix_memalign(%zu, %zu) = %p", aligns[a], sizes[s], p);
+      cr_assert_eq(region_map_kind((uintptr_t)p), REGION_LARGE, "an aligned %zu B block is not a large run",
+                   sizes[s]);
+      cr_assert_eq(malloc_usable_size(p), round_page(sizes[s]));
+      fill(p, sizes[s], (unsigned)(a + s));
+      void *direct = large_alloc(sizes[s], aligns[a], false);
+      cr_assert_not_null(direct);
+      cr_assert_eq((uintptr_t)direct % aligns[a], 0, "large_alloc(%zu, %zu) = %p", sizes[s], aligns[a], direct);
+      large_free(direct);
+      cr_assert_eq(check(p, sizes[s], (unsigned)(a + s)), (size_t)-1);
+      free(p);
+    }
+  }
+}
+
+Test(large, calloc_of_a_run_that_held_old_bytes_is_zero)
+{
+  char *p = malloc(opaque_size(256 * KiB));
+  cr_assert_not_null(p);
+  void *keep = neighbour_of(p);
+  memset(p, 0xEE, 256 * KiB);
+  free(p);
+  char *q = calloc(1, opaque_size(256 * KiB));
+  cr_assert_eq(q, p, "test premise: calloc reuses the run just freed");
+  for (size_t i = 0; i < 256 * KiB; i++)
+    cr_assert_eq(q[i], 0, "calloc left an old byte at offset %zu", i);
+  void *z = large_alloc(100 * KiB, 0, true);
+  for (size_t i = 0; i < 100 * KiB; i++)
+    cr_assert_eq(((char *)z)[i], 0);
+  large_free(z);
+  free(q);
+  free(keep);
+}
+
+/* ---- bad frees ---- */
+
+Test(large, a_double_free_aborts, .signal = SIGABRT)
+{
+  no_core_dumps();
+  void *p = malloc(opaque_size(64 * KiB));
+  cr_assert_not_null(p);
+  free(p);
+  free(opaque(p));
+}
+
+Test(large, a_free_inside_a_run_aborts, .signal = SIGABRT)
+{
+  no_core_dumps();
+  char *p = malloc(opaque_size(64 * KiB));
+  cr_assert_not_null(p);
+  free(opaque(p + PAGE_SIZE));
+}
+
+Test(large, a_free_of_a_misaligned_pointer_into_a_run_aborts, .signal = SIGABRT)
+{
+  no_core_dumps();
+  char *p = malloc(opaque_size(64 * KiB));
+  cr_assert_not_null(p);
+  free(opaque(p + 16));
+}
+
+Test(large, usable_size_of_a_freed_run_aborts, .signal = SIGABRT)
+{
+  no_core_dumps();
+  void *p = malloc(opaque_size(64 * KiB));
+  void *keep = malloc(opaque_size(64 * KiB)); /* keeps the SuperSlab in use */
+  cr_assert(p && keep);
+  free(p);
+  malloc_usable_size(opaque(p));
+}
