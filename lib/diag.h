@@ -13,7 +13,7 @@
 
 #include "types.h"
 
-extern uintptr_t diag_secret;
+extern uintptr_t diag_secret HIDDEN;
 
 static inline uintptr_t diag_cookie(const void *block) {
   return (uintptr_t)block ^ diag_secret;

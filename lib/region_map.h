@@ -15,7 +15,7 @@
 #define REGION_MAP_BITS 47
 #define REGION_MAP_ENTRIES ((size_t)1 << (REGION_MAP_BITS - REGION_SHIFT))
 
-extern _Atomic uint8_t region_map[REGION_MAP_ENTRIES];
+extern _Atomic uint8_t region_map[REGION_MAP_ENTRIES] HIDDEN;
 
 /* The kind of the region holding address a (a map value, see types.h). */
 static inline unsigned region_map_kind(uintptr_t a) {

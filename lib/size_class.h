@@ -14,8 +14,8 @@
 
 #include "types.h"
 
-extern const uint8_t size_class_small_table[]; /* (size + 15) >> 4, for size <= 1024 */
-extern const uint32_t size_class_sizes[CLASS_COUNT];
+extern const uint8_t size_class_small_table[] HIDDEN; /* (size + 15) >> 4, for size <= 1024 */
+extern const uint32_t size_class_sizes[CLASS_COUNT] HIDDEN;
 
 /* The class of a size in 1..SMALL_MAX (0 counts as 1). */
 static inline unsigned size_to_class(size_t size) {

@@ -26,7 +26,7 @@ struct tcache {
   struct tcache_bin bins[CLASS_COUNT];
 };
 
-extern __thread struct tcache hk_tcache __attribute__((tls_model("initial-exec")));
+extern __thread struct tcache hk_tcache __attribute__((tls_model("initial-exec"), visibility("hidden")));
 
 /* A free block: word 0 links it, word 1 holds its cookie. */
 struct free_block {
