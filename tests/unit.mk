@@ -14,14 +14,16 @@ check_PROGRAMS += \
 	tests/test_unit_tcache \
 	tests/test_unit_remote \
 	tests/test_unit_lru \
-	tests/test_unit_large
+	tests/test_unit_large \
+	tests/test_unit_huge
 TESTS += \
 	tests/test_unit_size_class \
 	tests/test_unit_superslab \
 	tests/test_unit_tcache \
 	tests/test_unit_remote \
 	tests/test_unit_lru \
-	tests/test_unit_large
+	tests/test_unit_large \
+	tests/test_unit_huge
 
 tests_test_unit_size_class_SOURCES = tests/test_unit_size_class.c
 tests_test_unit_size_class_CPPFLAGS = $(AM_CPPFLAGS)
@@ -52,4 +54,9 @@ tests_test_unit_large_SOURCES = tests/test_unit_large.c
 tests_test_unit_large_CPPFLAGS = $(AM_CPPFLAGS)
 tests_test_unit_large_CFLAGS = $(hakmem_unit_cflags)
 tests_test_unit_large_LDADD = $(hakmem_unit_ldadd)
+
+tests_test_unit_huge_SOURCES = tests/test_unit_huge.c
+tests_test_unit_huge_CPPFLAGS = $(AM_CPPFLAGS)
+tests_test_unit_huge_CFLAGS = $(hakmem_unit_cflags)
+tests_test_unit_huge_LDADD = $(hakmem_unit_ldadd)
 endif

@@ -1,0 +1,313 @@
+/* Description: unit tests of lib/huge.h, blocks above 1 MiB, each in a
+ * 2 MiB-aligned region of its own with its header at the region's base
+ * and the block 128 bytes in. A freed block's region goes to the LRU and
+ * serves the next request of about its size (up to an eighth smaller);
+ * one bigger than a quarter of the cache's byte bound is unmapped at once.
+ * realloc grows and shrinks with mremap, keeping the contents, and moves
+ * between huge and large blocks; alignments up to 4 MiB are honoured, with
+ * the region map pointing from the block's chunk back to its header;
+ * calloc writes none of a fresh region's pages; the ledger counts a huge
+ * block's pages; a double free or an interior free aborts. */
+#include <criterion/criterion.h>
+#include <malloc.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+
+#include "huge.h"
+#include "lru.h"
+#include "options.h"
+#include "region_map.h"
+#include "types.h"
+
+#define KiB ((size_t)1 << 10)
+#define MiB ((size_t)1 << 20)
+#define HUGE_OFFSET ((size_t)128)
+
+static void *opaque(void *p)
+{
+  __asm__ volatile("" : "+r"(p) : : "memory");
+  return p;
+}
+
+static size_t opaque_size(size_t n)
+{
+  __asm__ volatile("" : "+r"(n));
+  return n;
+}
+
+static struct hakmem_stats snap(void)
+{
+  struct hakmem_stats s;
+  cr_assert_eq(hakmem_stats_get(&s), 0);
+  return s;
+}
+
+#define DELTA(a, b, field) ((long long)((a).field - (b).field))
+
+static size_t round_page(size_t n)
+{
+  return (n + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+}
+
+static struct huge_header *header_of(const void *p)
+{
+  struct region_header *h = region_of(p);
+  cr_assert_not_null(h, "no region holds %p", p);
+  cr_assert_eq(h->kind, REGION_HUGE);
+  return (struct huge_header *)h;
+}
+
+static void fill(void *p, size_t n, unsigned seed)
+{
+  uint32_t *w = p;
+  for (size_t i = 0; i < n / 4; i++)
+    w[i] = (uint32_t)(i * 2654435761u) ^ seed;
+}
+
+static size_t check(const void *p, size_t n, unsigned seed)
+{
+  const uint32_t *w = p;
+  for (size_t i = 0; i < n / 4; i++)
+    if (w[i] != ((uint32_t)(i * 2654435761u) ^ seed))
+      return i * 4;
+  return (size_t)-1;
+}
+
+static size_t resident_pages(const void *addr, size_t len)
+{
+  size_t pages = len / PAGE_SIZE, n = 0;
+  unsigned char *vec = mmap(NULL, round_page(pages), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  cr_assert_neq(vec, MAP_FAILED);
+  cr_assert_eq(mincore((void *)addr, len, vec), 0);
+  for (size_t i = 0; i < pages; i++)
+    n += vec[i] & 1;
+  munmap(vec, round_page(pages));
+  return n;
+}
+
+static void no_core_dumps(void)
+{
+  struct rlimit rl = { 0, 0 };
+  setrlimit(RLIMIT_CORE, &rl);
+}
+
+Test(huge, each_block_has_a_region_of_its_own)
+{
+  static const size_t sizes[] = { MiB + 1, 3 * MiB / 2, 2 * MiB, 3 * MiB + 123, 10 * MiB };
+  enum { N = sizeof sizes / sizeof sizes[0] };
+  char *p[N];
+  lru_trim(1); /* every block from a fresh mapping */
+  for (size_t i = 0; i < N; i++) {
+    struct hakmem_stats s0 = snap();
+    p[i] = malloc(opaque_size(sizes[i]));
+    struct hakmem_stats s1 = snap();
+    cr_assert_not_null(p[i]);
+    cr_assert_eq(region_map_kind((uintptr_t)p[i]), REGION_HUGE, "malloc(%zu) is not huge", sizes[i]);
+    struct huge_header *hh = header_of(p[i]);
+    struct region_header *h = &hh->h;
+    cr_assert_eq((uintptr_t)h & REGION_MASK, 0, "the region of a huge block is not 2 MiB aligned");
+    cr_assert_eq(p[i], (char *)h + HUGE_OFFSET, "the block is not 128 bytes into its region");
+    cr_assert_eq(hh->offset, HUGE_OFFSET);
+    cr_assert_eq(h->magic, REGION_MAGIC);
+    cr_assert_eq(h->chunks, 1);
+    cr_assert_eq(h->size, round_page(HUGE_OFFSET + sizes[i]), "a %zu B block mapped %zu bytes", sizes[i],
+                 h->size);
+    size_t usable = malloc_usable_size(p[i]);
+    cr_assert_eq(usable, h->size - HUGE_OFFSET);
+    cr_assert_eq(huge_usable(p[i], "test"), usable);
+    cr_assert_geq(usable, sizes[i]);
+    cr_assert_lt(usable - sizes[i], PAGE_SIZE);
+    cr_assert_eq(DELTA(s1, s0, huge_live), 1);
+    cr_assert_eq(DELTA(s1, s0, bytes_in_use), (long long)h->size);
+    cr_assert_eq(DELTA(s1, s0, bytes_mapped), (long long)h->size);
+    cr_assert_eq(DELTA(s1, s0, supply[HAKMEM_SUPPLY_FRESH].pages), (long long)(h->size / PAGE_SIZE - 1),
+                 "the ledger counted %lld fresh pages of a %zu-page region",
+                 DELTA(s1, s0, supply[HAKMEM_SUPPLY_FRESH].pages), h->size / PAGE_SIZE);
+    fill(p[i], sizes[i], (unsigned)i);
+  }
+  for (size_t i = 0; i < N; i++) {
+    cr_assert_eq(check(p[i], sizes[i], (unsigned)i), (size_t)-1, "block %zu was overwritten", i);
+    for (size_t j = 0; j < i; j++)
+      cr_assert_neq(region_of(p[i]), region_of(p[j]), "blocks %zu and %zu share a region", i, j);
+  }
+  for (size_t i = 0; i < N; i++) {
+    struct region_header *h = region_of(p[i]);
+    struct hakmem_stats s0 = snap();
+    free(p[i]);
+    struct hakmem_stats s1 = snap();
+    cr_assert_eq(DELTA(s1, s0, huge_live), -1);
+    cr_assert_eq(DELTA(s1, s0, bytes_in_use), -(long long)h->size);
+    cr_assert(region_map_kind((uintptr_t)h) == REGION_NONE || h->in_lru, "a freed block's region is neither "
+              "cached nor unmapped");
+  }
+}
+
+Test(huge, a_freed_block_is_reused_from_the_lru)
+{
+  lru_trim(1);
+  char *p = malloc(opaque_size(3 * MiB));
+  cr_assert_not_null(p);
+  struct region_header *h = region_of(p);
+  free(p);
+  cr_assert_eq(h->in_lru, 1, "a freed 3 MiB block was not cached");
+  cr_assert_eq(region_map_kind((uintptr_t)p), REGION_HUGE);
+
+  struct hakmem_stats s0 = snap();
+  char *q = malloc(opaque_size(3 * MiB));
+  struct hakmem_stats s1 = snap();
+  cr_assert_eq(q, p, "the same request took %p, not the cached %p", (void *)q, (void *)p);
+  cr_assert_eq(h->in_lru, 0);
+  cr_assert_eq(DELTA(s1, s0, mmap_calls), 0, "reuse from the LRU mapped memory");
+  cr_assert_eq(DELTA(s1, s0, huge_live), 1);
+  free(q);
+
+  /* Up to an eighth smaller takes it too, with all of it usable. */
+  char *r = malloc(opaque_size(3 * MiB - 256 * KiB));
+  cr_assert_eq(r, p, "a slightly smaller request did not reuse the cached region");
+  cr_assert_eq(malloc_usable_size(r), h->size - HUGE_OFFSET);
+  free(r);
+
+  /* Much smaller does not. */
+  char *s = malloc(opaque_size(MiB + MiB / 4));
+  cr_assert_not_null(s);
+  cr_assert_neq((void *)region_of(s), (void *)h, "a 1.25 MiB request took a 3 MiB region");
+  cr_assert_eq(h->in_lru, 1);
+  free(s);
+}
+
+Test(huge, a_block_over_a_quarter_of_the_cache_is_unmapped_on_free)
+{
+  hakmem_options.lru_max_mb = 8; /* a quarter: 2 MiB */
+  char *p = malloc(opaque_size(3 * MiB));
+  cr_assert_not_null(p);
+  size_t size = region_of(p)->size;
+  struct hakmem_stats s0 = snap();
+  free(p);
+  struct hakmem_stats s1 = snap();
+  cr_assert_eq(region_map_kind((uintptr_t)opaque(p)), REGION_NONE, "the block's region is still mapped");
+  cr_assert_eq(DELTA(s1, s0, munmap_calls), 1);
+  cr_assert_eq(DELTA(s1, s0, bytes_mapped), -(long long)size);
+}
+
+Test(huge, realloc_grows_and_shrinks_with_mremap_keeping_the_contents)
+{
+  char *p = malloc(opaque_size(3 * MiB));
+  cr_assert_not_null(p);
+  fill(p, 3 * MiB, 0xABCD);
+  struct hakmem_stats s0 = snap();
+  char *q = realloc(p, opaque_size(64 * MiB));
+  struct hakmem_stats s1 = snap();
+  cr_assert_not_null(q);
+  cr_assert_eq(check(q, 3 * MiB, 0xABCD), (size_t)-1, "growing lost the contents");
+  cr_assert_eq(region_map_kind((uintptr_t)q), REGION_HUGE);
+  struct huge_header *hh = header_of(q);
+  cr_assert_eq((uintptr_t)hh & REGION_MASK, 0, "the moved region is not 2 MiB aligned");
+  cr_assert_eq(hh->h.size, round_page(HUGE_OFFSET + 64 * MiB));
+  cr_assert_eq(malloc_usable_size(q), hh->h.size - HUGE_OFFSET);
+  cr_assert_geq(DELTA(s1, s0, mmap_calls), 1, "no mremap was counted");
+  cr_assert_eq(DELTA(s1, s0, bytes_in_use), (long long)(64 * MiB - 3 * MiB));
+  cr_assert_eq(DELTA(s1, s0, huge_live), 0);
+  if (q != p)
+    cr_assert_eq(region_map_kind((uintptr_t)opaque(p)), REGION_NONE, "the old place is still in the map");
+  memset(q + 3 * MiB, 0x11, 61 * MiB);
+
+  /* Shrinking below half shrinks the mapping where it is. */
+  char *r = realloc(q, opaque_size(5 * MiB));
+  cr_assert_eq(r, q, "shrinking a huge block moved it");
+  cr_assert_eq(header_of(r)->h.size, round_page(HUGE_OFFSET + 5 * MiB));
+  cr_assert_eq(malloc_usable_size(r), round_page(HUGE_OFFSET + 5 * MiB) - HUGE_OFFSET);
+  cr_assert_eq(check(r, 3 * MiB, 0xABCD), (size_t)-1, "shrinking lost the contents");
+  cr_assert_eq((unsigned char)r[5 * MiB - 1], 0x11);
+
+  /* Within the mapping and above half of it: nothing to do. */
+  cr_assert_eq(realloc(r, opaque_size(4 * MiB)), r);
+  cr_assert_eq(header_of(r)->h.size, round_page(HUGE_OFFSET + 5 * MiB));
+  free(r);
+}
+
+Test(huge, realloc_moves_between_huge_and_large)
+{
+  char *p = malloc(opaque_size(512 * KiB));
+  cr_assert_not_null(p);
+  cr_assert_eq(region_map_kind((uintptr_t)p), REGION_LARGE);
+  fill(p, 512 * KiB, 5);
+  char *q = realloc(p, opaque_size(3 * MiB));
+  cr_assert_eq(region_map_kind((uintptr_t)q), REGION_HUGE);
+  cr_assert_eq(check(q, 512 * KiB, 5), (size_t)-1, "large to huge lost the contents");
+  fill(q, 3 * MiB, 6);
+  char *r = realloc(q, opaque_size(700 * KiB));
+  cr_assert_eq(region_map_kind((uintptr_t)r), REGION_LARGE, "a huge block shrunk to 700 KiB stays huge");
+  cr_assert_eq(check(r, 700 * KiB, 6), (size_t)-1, "huge to large lost the contents");
+  free(r);
+}
+
+Test(huge, alignments_up_to_4m)
+{
+  static const size_t aligns[] = { 4 * KiB, 64 * KiB, MiB, 2 * MiB, 4 * MiB };
+  static const size_t sizes[] = { 3 * MiB / 2, 5 * MiB };
+  for (size_t a = 0; a < sizeof aligns / sizeof aligns[0]; a++) {
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+      char *p = aligned_alloc(aligns[a], opaque_size(sizes[s]));
+      cr_assert_not_null(p, "aligned_alloc(%zu, %zu)", aligns[a], sizes[s]);
+      cr_assert_eq((uintptr_t)p % aligns[a], 0, "aligned_alloc(%zu, %zu) = %p", aligns[a], sizes[s], (void *)p);
+      size_t chunks_above = aligns[a] >= REGION_SIZE ? aligns[a] / REGION_SIZE : 0;
+      cr_assert_eq(region_map_kind((uintptr_t)p), REGION_HUGE + chunks_above,
+                   "aligned_alloc(%zu, %zu): map value %u", aligns[a], sizes[s], region_map_kind((uintptr_t)p));
+      struct huge_header *hh = header_of(p);
+      cr_assert_eq((char *)hh + hh->offset, p, "region_of does not find the block's header");
+      cr_assert_eq((uintptr_t)hh % REGION_SIZE, 0);
+      cr_assert_eq(hh->offset, aligns[a] > HUGE_OFFSET ? aligns[a] : HUGE_OFFSET);
+      cr_assert_geq(malloc_usable_size(p), sizes[s]);
+      fill(p, sizes[s], (unsigned)(a * 7 + s));
+      cr_assert_eq(check(p, sizes[s], (unsigned)(a * 7 + s)), (size_t)-1);
+      free(p);
+      if (chunks_above)
+        cr_assert_eq(region_map_kind((uintptr_t)opaque(p)), REGION_NONE,
+                     "a block aligned to %zu left its map entries behind", aligns[a]);
+    }
+  }
+  /* An alignment above 1 MiB makes even a small size huge. */
+  void *p = aligned_alloc(4 * MiB, opaque_size(100 * KiB));
+  cr_assert_not_null(p);
+  cr_assert_eq((uintptr_t)p % (4 * MiB), 0);
+  cr_assert_eq(region_map_kind((uintptr_t)p), REGION_HUGE + 2);
+  free(p);
+}
+
+Test(huge, calloc_of_a_fresh_region_writes_no_page)
+{
+  lru_trim(1);
+  const size_t size = 8 * MiB;
+  char *p = calloc(1, opaque_size(size));
+  cr_assert_not_null(p);
+  struct region_header *h = region_of(p);
+  cr_assert_eq(h->pages, HAKMEM_SUPPLY_FRESH, "test premise: a fresh mapping");
+  size_t body = h->size - PAGE_SIZE;
+  cr_assert_eq(resident_pages((char *)h + PAGE_SIZE, body), 0, "calloc wrote %zu fresh pages",
+               resident_pages((char *)h + PAGE_SIZE, body));
+  for (size_t i = 0; i < size; i += 512)
+    cr_assert_eq(p[i], 0);
+  free(p);
+}
+
+Test(huge, a_double_free_aborts, .signal = SIGABRT)
+{
+  no_core_dumps();
+  lru_trim(1);
+  void *p = malloc(opaque_size(3 * MiB));
+  cr_assert_not_null(p);
+  free(p);
+  free(opaque(p));
+}
+
+Test(huge, a_free_inside_a_block_aborts, .signal = SIGABRT)
+{
+  no_core_dumps();
+  char *p = malloc(opaque_size(3 * MiB));
+  cr_assert_not_null(p);
+  free(opaque(p + PAGE_SIZE));
+}
