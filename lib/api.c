@@ -23,6 +23,8 @@
 #include "tcache.h"
 #include "types.h"
 
+#define CALLOC_FRESH_MIN 1024
+
 static NOINLINE void *big_alloc(size_t size, size_t align, bool zero) {
   if (unlikely(size > (size_t)PTRDIFF_MAX)) {
     errno = ENOMEM;
@@ -73,7 +75,14 @@ EXPORT void *calloc(size_t n, size_t m) {
     return NULL;
   }
   if (likely(size <= SMALL_MAX)) {
-    void *p = small_alloc(size_to_class(size));
+    unsigned cls = size_to_class(size);
+    /* With nothing cached, a never-used block on fresh pages needs no
+     * clearing; below 1 KiB the memset costs less than looking. */
+    if (size >= CALLOC_FRESH_MIN && hk_tcache.bins[cls].head == NULL) {
+      void *p = heap_calloc_fresh(cls);
+      if (p) return p;
+    }
+    void *p = small_alloc(cls);
     if (likely(p != NULL)) memset(p, 0, size);
     return p;
   }

@@ -326,6 +326,19 @@ void *heap_alloc_slow(unsigned cls) {
   return head;
 }
 
+void *heap_calloc_fresh(unsigned cls) {
+  struct heap *h = hk_tcache.heap;
+  struct slab *s = h ? h->partial[cls] : NULL;
+  if (!s || s->free || s->carve + s->block_size > s->end || s->carve < s->zero_from) return NULL;
+  char *b = s->carve;
+  superslab_supply(s, b + s->block_size);
+  s->carve += s->block_size;
+  s->used++;
+  h->bytes_in_use += s->block_size;
+  if (!slab_has_room(s)) partial_remove(h, s);
+  return b;
+}
+
 struct slab *heap_check_small(const void *p, const char *op) {
   struct slab *s = slab_of(p);
   if (unlikely(!s->owner || !slab_holds_block(s, p)))

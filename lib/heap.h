@@ -29,6 +29,11 @@ void heap_load(void);
  * ENOMEM when no memory can be had. */
 void *heap_alloc_slow(unsigned cls);
 
+/* For calloc: a never-used block of class cls whose memory is known to be
+ * zero (its pages were absent until now), or NULL. Hands out the carve
+ * area directly, bypassing the thread cache, whose blocks hold links. */
+void *heap_calloc_fresh(unsigned cls);
+
 /* Free of a block in a small SuperSlab that did not take the fast path:
  * validates it (aborting on a bad free), then caches, flushes or sends it
  * to its owner. */

@@ -97,9 +97,13 @@ struct slab *superslab_carve_slab(struct superslab *ss, unsigned cls) {
   unsigned unit = (unsigned)__builtin_ctz(ss->free_units);
   ss->free_units &= ~(1u << unit);
   ss->slabs_in_use++;
-  count_resident_unit(ss, unit);
   struct slab *s = &ss->slabs[unit];
+  bool lazyfree = ss->lazyfree_units & (1u << unit); /* before the ledger clears it */
+  count_resident_unit(ss, unit);
   slab_init(s, ss->owner, (char *)ss + (size_t)unit * UNIT_SIZE, cls);
+  /* Pages absent now will be zero when supplied; resident ones hold old
+   * bytes, and MADV_FREE'd ones may. */
+  s->zero_from = lazyfree ? s->end : s->start + (size_t)ss->present_pages[unit] * PAGE_SIZE;
   stats_add(STAT_slabs_carved, 1);
   return s;
 }

@@ -103,6 +103,7 @@ struct slab {
   /* Owner only. */
   uint32_t used;           /* blocks out of the slab (program or tcache) */
   void *free;              /* local free list */
+  char *zero_from;         /* never-used blocks from here on are known to be zero */
   struct slab *next, *prev;/* owner's partial list of this class */
   /* Other threads. */
   _Atomic uintptr_t remote; /* remote-freed blocks; bit 0: slab is on the owner's pending list */
