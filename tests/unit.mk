@@ -15,7 +15,8 @@ check_PROGRAMS += \
 	tests/test_unit_remote \
 	tests/test_unit_lru \
 	tests/test_unit_large \
-	tests/test_unit_huge
+	tests/test_unit_huge \
+	tests/test_unit_stats
 TESTS += \
 	tests/test_unit_size_class \
 	tests/test_unit_superslab \
@@ -23,7 +24,8 @@ TESTS += \
 	tests/test_unit_remote \
 	tests/test_unit_lru \
 	tests/test_unit_large \
-	tests/test_unit_huge
+	tests/test_unit_huge \
+	tests/test_unit_stats
 
 tests_test_unit_size_class_SOURCES = tests/test_unit_size_class.c
 tests_test_unit_size_class_CPPFLAGS = $(AM_CPPFLAGS)
@@ -59,4 +61,9 @@ tests_test_unit_huge_SOURCES = tests/test_unit_huge.c
 tests_test_unit_huge_CPPFLAGS = $(AM_CPPFLAGS)
 tests_test_unit_huge_CFLAGS = $(hakmem_unit_cflags)
 tests_test_unit_huge_LDADD = $(hakmem_unit_ldadd)
+
+tests_test_unit_stats_SOURCES = tests/test_unit_stats.c
+tests_test_unit_stats_CPPFLAGS = $(AM_CPPFLAGS)
+tests_test_unit_stats_CFLAGS = $(hakmem_unit_cflags)
+tests_test_unit_stats_LDADD = $(hakmem_unit_ldadd)
 endif
