@@ -16,7 +16,8 @@ check_PROGRAMS += \
 	tests/test_unit_lru \
 	tests/test_unit_large \
 	tests/test_unit_huge \
-	tests/test_unit_stats
+	tests/test_unit_stats \
+	tests/test_unit_os
 TESTS += \
 	tests/test_unit_size_class \
 	tests/test_unit_superslab \
@@ -25,7 +26,8 @@ TESTS += \
 	tests/test_unit_lru \
 	tests/test_unit_large \
 	tests/test_unit_huge \
-	tests/test_unit_stats
+	tests/test_unit_stats \
+	tests/test_unit_os
 
 tests_test_unit_size_class_SOURCES = tests/test_unit_size_class.c
 tests_test_unit_size_class_CPPFLAGS = $(AM_CPPFLAGS)
@@ -66,4 +68,9 @@ tests_test_unit_stats_SOURCES = tests/test_unit_stats.c
 tests_test_unit_stats_CPPFLAGS = $(AM_CPPFLAGS)
 tests_test_unit_stats_CFLAGS = $(hakmem_unit_cflags)
 tests_test_unit_stats_LDADD = $(hakmem_unit_ldadd)
+
+tests_test_unit_os_SOURCES = tests/test_unit_os.c
+tests_test_unit_os_CPPFLAGS = $(AM_CPPFLAGS)
+tests_test_unit_os_CFLAGS = $(hakmem_unit_cflags)
+tests_test_unit_os_LDADD = $(hakmem_unit_ldadd)
 endif
