@@ -6,12 +6,15 @@
  * inside it) follow from its address alone; region_map_kind tells small,
  * large and huge regions from memory hakmem never mapped; returned slabs
  * free their unit for the next carve, and an empty SuperSlab retires to the
- * LRU and comes back from it.
+ * LRU and comes back from it. A region that held large runs and is reused
+ * for slabs gives no never-used block past its slab's zero_from that is
+ * not zero, so calloc from it returns zeros.
  *
  * Most tests drive the SuperSlab functions directly, on SuperSlabs owned
  * by a heap of the test's own that no thread allocates from; the last ones
  * check the same properties on blocks from malloc. */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +22,7 @@
 
 #include "diag.h"
 #include "heap.h"
+#include "large.h"
 #include "lru.h"
 #include "region_map.h"
 #include "size_class.h"
@@ -319,6 +323,128 @@ Test(superslab, a_retired_superslab_is_reused)
   cr_assert_eq(again->present_pages[unit], present, "unit %u: %u resident pages forgotten (now %u)", unit,
                present, again->present_pages[unit]);
   superslab_retire(again);
+}
+
+/* ---- a SuperSlab that held large runs, reused for slabs ----
+ *
+ * A slab knows from which address its never-used blocks are zero
+ * (zero_from: the pages that were absent when it was carved), and calloc
+ * hands such blocks out without clearing them. A region that was a large
+ * SuperSlab comes back from the LRU with its pages as they were: within a
+ * unit, pages that runs used (dirty) may follow a page that no run ever
+ * used (absent). Its slabs must not count those dirty pages as zero. */
+
+static unsigned page_of(const void *p)
+{
+  return (unsigned)(((uintptr_t)p & REGION_MASK) / PAGE_SIZE);
+}
+
+/* A large SuperSlab whose unit 1 has page 16 used, page 17 never used
+ * and page 18 used and dirty (filled with 0xEE), now empty and cached (its
+ * pages kept: taken back before any release). Existing large SuperSlabs
+ * are filled with one-page runs first, so that the runs land in a fresh
+ * one; the fillers go to `fillers`. */
+static struct large_ss *cached_large_superslab_with_a_hole(void **fillers, unsigned *nfillers)
+{
+  lru_trim(1);
+  struct large_ss *l = NULL;
+  void *first = NULL;
+  while (!l) {
+    cr_assert_lt(*nfillers, 4096, "no fresh large SuperSlab after 4096 one-page runs");
+    void *r = large_alloc(PAGE_SIZE, 0, false);
+    cr_assert_not_null(r);
+    struct large_ss *rl = (struct large_ss *)superslab_of(r);
+    if (page_of(r) == 1 && rl->free_pages == PAGES_PER_REGION - 2) {
+      l = rl;
+      first = r;
+    } else {
+      fillers[(*nfillers)++] = r;
+    }
+  }
+  char *rest_of_unit_0 = large_alloc(14 * PAGE_SIZE, 0, false);      /* pages 2..15 */
+  char *at_16 = large_alloc(PAGE_SIZE, 16 * PAGE_SIZE, false);       /* 64 KiB aligned */
+  char *at_18 = large_alloc(PAGE_SIZE, 2 * PAGE_SIZE, false);        /* 8 KiB aligned: 17 is odd */
+  cr_assert_eq(page_of(rest_of_unit_0), 2);
+  cr_assert_eq(page_of(at_16), 16);
+  cr_assert_eq(page_of(at_18), 18, "test premise: a run at page 18 (got %u)", page_of(at_18));
+  cr_assert((void *)superslab_of(at_16) == (void *)l && (void *)superslab_of(at_18) == (void *)l);
+  memset(at_18, 0xEE, PAGE_SIZE);
+  large_free(first);
+  large_free(rest_of_unit_0);
+  large_free(at_16);
+  large_free(at_18);
+  large_trim(); /* an empty large SuperSlab goes to the LRU */
+  cr_assert_eq(l->h.in_lru, 1, "test premise: the empty large SuperSlab is cached");
+  cr_assert_eq(l->h.pages, HAKMEM_SUPPLY_REUSE);
+  return l;
+}
+
+Test(superslab, never_used_blocks_past_zero_from_are_zero_after_large_runs)
+{
+  static void *fillers[4096];
+  unsigned nfillers = 0;
+  struct large_ss *l = cached_large_superslab_with_a_hole(fillers, &nfillers);
+  struct superslab *ss = new_test_superslab();
+  cr_assert_eq((void *)ss, (void *)l, "test premise: the cached large SuperSlab is reused");
+  struct slab *s = superslab_carve_slab(ss, size_to_class(2048));
+  cr_assert_eq(s - ss->slabs, 1);
+  for (;;) {
+    struct free_block *head, *tail;
+    if (!slab_take(s, 64, &head, &tail))
+      break;
+  }
+  for (const char *b = s->zero_from; b + s->block_size <= s->end; b += s->block_size) {
+    /* Words 0 and 1 hold the link and the cookie that slab_take wrote. */
+    const unsigned char *body = (const unsigned char *)b + 16;
+    for (size_t i = 0; i < s->block_size - 16; i++)
+      cr_assert_eq(body[i], 0,
+                   "block at region page %u, past zero_from (page %u), holds %#x at byte %zu: the old "
+                   "bytes of a large run",
+                   page_of(b), page_of(s->zero_from), body[i], i + 16);
+  }
+  for (unsigned i = 0; i < nfillers; i++)
+    large_free(fillers[i]);
+}
+
+struct calloc_job {
+  const void *region;
+  int slab_in_region;
+  unsigned char *blocks[6];
+};
+
+static void *calloc_in_a_new_thread(void *arg)
+{
+  struct calloc_job *j = arg;
+  /* Two mallocs take the slab's first page and leave the cache empty;
+   * the callocs then get never-used blocks directly. */
+  void *a = malloc(opaque_size(2048)), *b = malloc(opaque_size(2048));
+  j->slab_in_region = (const void *)superslab_of(a) == j->region;
+  for (int i = 0; i < 6; i++)
+    j->blocks[i] = calloc(1, opaque_size(2048));
+  free(a);
+  free(b);
+  return NULL;
+}
+
+Test(superslab, calloc_from_a_superslab_that_held_large_runs_is_zero)
+{
+  static void *fillers[4096];
+  unsigned nfillers = 0;
+  struct large_ss *l = cached_large_superslab_with_a_hole(fillers, &nfillers);
+  struct calloc_job job = { .region = l };
+  pthread_t t;
+  cr_assert_eq(pthread_create(&t, NULL, calloc_in_a_new_thread, &job), 0);
+  cr_assert_eq(pthread_join(t, NULL), 0);
+  if (!job.slab_in_region)
+    cr_skip_test("the new thread did not take the cached SuperSlab (it adopted a heap with room)");
+  for (int i = 0; i < 6; i++) {
+    cr_assert_not_null(job.blocks[i]);
+    for (size_t k = 0; k < 2048; k++)
+      cr_assert_eq(job.blocks[i][k], 0, "calloc(1, 2048) = %p (region page %u) holds %#x at byte %zu",
+                   (void *)job.blocks[i], page_of(job.blocks[i]), job.blocks[i][k], k);
+  }
+  for (unsigned i = 0; i < nfillers; i++)
+    large_free(fillers[i]);
 }
 
 /* ---- the same properties on blocks from malloc ---- */
