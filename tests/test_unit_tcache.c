@@ -6,7 +6,8 @@
  * keeps the warmer half; a free block carries its cookie in its second
  * word and a block handed out never does; an empty bin is refilled from a
  * slab with at most half a bin; the fast paths count nothing; bins belong
- * to their thread. */
+ * to their thread; calloc with an empty bin takes a never-used block on
+ * fresh pages without filling the bin. */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -295,4 +296,35 @@ Test(tcache, bins_belong_to_their_thread)
   cr_assert_eq(bin_of_size(144)->count, main_count, "the main thread's bin changed under another thread");
   cr_assert_gt(main_count, 0, "test premise: the main thread's bin is not empty");
   cr_assert_neq(malloc(opaque_size(144)), t.theirs, "a remotely freed block came back before a refill");
+}
+
+/* calloc of 1 KiB and more, with nothing cached for its class, takes a
+ * never-used block on fresh pages straight from the slab: no clearing,
+ * and the (empty) bin is left alone. */
+Test(tcache, calloc_with_an_empty_bin_takes_a_never_used_block)
+{
+  attach();
+  const size_t size = 2048;
+  unsigned cls = size_to_class(size);
+  struct tcache_bin *bin = &hk_tcache.bins[cls];
+  void *held[64];
+  unsigned nheld = 0;
+  held[nheld++] = malloc(opaque_size(size));
+  while (bin->count > 0 && nheld < 64)
+    held[nheld++] = malloc(opaque_size(size));
+  cr_assert_eq(bin->count, 0);
+  struct slab *s = hk_tcache.heap->partial[cls];
+  if (!s || s->free || s->carve < s->zero_from || s->carve + s->block_size > s->end)
+    cr_skip_test("the heap's slab of 2 KiB blocks has no never-used block on fresh pages");
+  char *expected = s->carve;
+  char *p = calloc(1, opaque_size(size));
+  cr_assert_eq(p, expected, "calloc took %p, not the slab's next never-used block %p", (void *)p,
+               (void *)expected);
+  cr_assert_eq(bin->count, 0, "calloc filled the bin");
+  cr_assert_eq(s->carve, expected + s->block_size);
+  for (size_t i = 0; i < size; i++)
+    cr_assert_eq(p[i], 0, "byte %zu of a fresh block is %#x", i, (unsigned char)p[i]);
+  free(p);
+  for (unsigned i = 0; i < nheld; i++)
+    free(held[i]);
 }
