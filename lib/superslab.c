@@ -38,14 +38,17 @@ struct region_header *superslab_region_acquire(enum region_kind kind) {
   return h;
 }
 
-/* Leading resident pages of unit u of a cached region, read from the header
+/* The resident prefix of unit u of a cached region, read from the header
  * of the kind it had when it was cached. */
 static uint8_t resident_pages_of(const struct region_header *h, unsigned u) {
   if (h->kind == REGION_HUGE) return UNIT_PAGES;
   if (h->kind == REGION_SMALL) return ((const struct superslab *)h)->present_pages[u];
   const struct large_ss *l = (const struct large_ss *)h;
-  uint16_t absent = (uint16_t)(l->absent_map[u / 4] >> ((u % 4) * UNIT_PAGES));
-  return absent ? (uint8_t)__builtin_ctz(absent) : UNIT_PAGES;
+  /* Up to the last resident page: an absent page below it counts as
+   * resident (it faults in as the kernel's, unseen by the ledger), but no
+   * page that holds old bytes may count as absent, which means zero. */
+  uint32_t resident = ~(uint32_t)(uint16_t)(l->absent_map[u / 4] >> ((u % 4) * UNIT_PAGES)) & 0xffffu;
+  return resident ? (uint8_t)(32 - __builtin_clz(resident)) : 0;
 }
 
 static uint32_t lazyfree_units_of(const struct region_header *h) {
