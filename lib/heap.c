@@ -25,6 +25,9 @@
 
 __thread struct tcache hk_tcache __attribute__((tls_model("initial-exec")));
 
+/* Refills of a class that carve one page each before they carve more. */
+#define CARVE_STEADY 8
+
 static hk_lock_t heaps_lock = HK_LOCK_INIT;
 static _Atomic(struct heap *) heaps_all;
 static struct heap *heaps_abandoned;
@@ -303,15 +306,23 @@ void *heap_alloc_slow(unsigned cls) {
     if (p) return p;
   }
   heap_collect_pending(h, false);
+  lru_tick();
   struct tcache_bin *b = &hk_tcache.bins[cls];
   /* One slab's worth per refill: its free list, or never-used blocks up to
-   * the next page boundary, so memory is touched only as it is needed. */
+   * the next page boundary. A class that keeps needing new blocks (a
+   * growing heap) gets 2, 4, 8, then 16 pages at a time after CARVE_STEADY
+   * refills, so its pages come in fewer, larger supply calls, while a class
+   * with few live blocks touches one page at a time. */
   unsigned want = b->max / 2, got = 0;
+  unsigned step = h->carves[cls] < CARVE_STEADY ? 0 : h->carves[cls] - CARVE_STEADY + 1;
+  unsigned pages = step >= 4 ? 16 : 1u << step;
   struct free_block *head = NULL, *tail = NULL;
   while (!got) {
     struct slab *s = h->partial[cls];
     if (!s && !(s = heap_new_slab(h, cls))) break;
-    got = slab_take(s, want, &head, &tail);
+    char *carve = s->carve;
+    got = slab_take(s, want, pages, &head, &tail);
+    if (s->carve != carve && h->carves[cls] < 255) h->carves[cls]++;
     if (!slab_has_room(s)) partial_remove(h, s);
   }
   if (!got) {

@@ -17,6 +17,7 @@ struct heap {
   struct heap *abandoned_next;        /* while abandoned, under heaps_lock */
   bool abandoned;                     /* its thread has exited */
   int64_t bytes_in_use;               /* in small blocks out of its slabs (owner only) */
+  uint8_t carves[CLASS_COUNT];        /* refills of each class that took never-used blocks */
 };
 
 /* The once-per-process set-up; safe to call from any allocation path. */

@@ -18,10 +18,17 @@ _Static_assert(sizeof(struct huge_header) <= HUGE_OFFSET, "the header fits befor
 
 static size_t round_page(size_t n) { return (n + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1); }
 
-/* A cached region that fits: up to an eighth larger than needed. */
+/* A cached region that fits, up to four times larger than needed: the
+ * excess beyond an eighth is unmapped, the pages kept are reused. */
 static struct region_header *huge_from_lru(size_t map) {
-  struct region_header *h = lru_take(map, map + round_page(map / 8));
+  struct region_header *h = lru_take(map, map > SIZE_MAX / 4 ? SIZE_MAX : 4 * map);
   if (!h) return NULL;
+  size_t keep = map + round_page(map / 8);
+  if (h->size > keep) {
+    const struct os_page_supplier *s = os_page_supplier();
+    if (s && s->region_unmapping) s->region_unmapping((char *)h + keep, h->size - keep);
+    if (os_unmap((char *)h + keep, h->size - keep) == 0) h->size = keep;
+  }
   if (h->kind != REGION_HUGE) region_set_kind(h, REGION_HUGE);
   return h;
 }

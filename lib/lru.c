@@ -15,6 +15,7 @@
 static hk_lock_t lru_lock = HK_LOCK_INIT;
 static struct region_header *lru_head, *lru_tail;
 static size_t lru_count, lru_bytes, lru_pending, lru_superslabs;
+static _Atomic uint64_t lru_release_due; /* when the oldest pending region is due; 0: none */
 
 struct lru_batch {
   struct region_header *release; /* linked by lru_next */
@@ -77,14 +78,20 @@ static void lru_collect(struct lru_batch *b, uint64_t now, bool release_all, boo
     h->lru_next = b->unmap;
     b->unmap = h;
   }
+  uint64_t due = 0;
   for (struct region_header *h = lru_tail, *prev; h && lru_pending; h = prev) {
     prev = h->lru_prev;
     if (h->lru_release == OS_RELEASE_KEEP) continue;
-    if (!release_all && lru_pending <= LRU_PENDING_MAX && now - h->lru_since_ns < LRU_PENDING_NS) continue;
+    if (!release_all && now - h->lru_since_ns < LRU_RELEASE_DELAY_NS) {
+      uint64_t at = h->lru_since_ns + LRU_RELEASE_DELAY_NS;
+      if (!due || at < due) due = at;
+      continue;
+    }
     lru_unlink(h);
     h->lru_next = b->release;
     b->release = h;
   }
+  atomic_store_explicit(&lru_release_due, due, memory_order_relaxed);
   stats_set(STAT_ss_cached, lru_superslabs);
 }
 
@@ -126,6 +133,8 @@ void lru_put(struct region_header *h) {
   h->lru_release = (uint8_t)lru_policy();
   hk_lock(&lru_lock);
   lru_link(h, true);
+  if (h->lru_release != OS_RELEASE_KEEP && !atomic_load_explicit(&lru_release_due, memory_order_relaxed))
+    atomic_store_explicit(&lru_release_due, now + LRU_RELEASE_DELAY_NS, memory_order_relaxed);
   lru_collect(&b, now, false, false);
   hk_unlock(&lru_lock);
   lru_finish(&b);
@@ -135,11 +144,11 @@ struct region_header *lru_take(size_t min, size_t max) {
   struct lru_batch b = { 0 };
   struct region_header *found = NULL;
   hk_lock(&lru_lock);
+  /* The smallest that fits, the most recently cached of equals. */
   for (struct region_header *h = lru_head; h; h = h->lru_next) {
-    if (h->size >= min && h->size <= max) {
-      found = h;
-      break;
-    }
+    if (h->size < min || h->size > max || (found && h->size >= found->size)) continue;
+    found = h;
+    if (h->size == min) break;
   }
   if (found) {
     lru_unlink(found);
@@ -151,6 +160,16 @@ struct region_header *lru_take(size_t min, size_t max) {
   hk_unlock(&lru_lock);
   lru_finish(&b);
   return found;
+}
+
+void lru_tick(void) {
+  uint64_t due = atomic_load_explicit(&lru_release_due, memory_order_relaxed);
+  if (likely(due == 0) || os_now_ns() < due) return;
+  struct lru_batch b = { 0 };
+  if (!hk_trylock(&lru_lock)) return;
+  lru_collect(&b, os_now_ns(), false, false);
+  hk_unlock(&lru_lock);
+  lru_finish(&b);
 }
 
 size_t lru_trim(int all) {

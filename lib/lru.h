@@ -4,10 +4,12 @@
  * (HAKMEM_LRU_AGE_MS); the least recently cached region is unmapped first.
  * HAKMEM_SS_LAZY_ZERO decides what happens to the pages of a region that
  * enters: kept, MADV_DONTNEED, MADV_FREE, or handed to the pager. The
- * release is deferred and batched: a region taken again soon after it was
- * cached keeps its pages and pays neither the madvise nor the refaults;
- * the ones that stay are released, oldest first, once more than
- * LRU_PENDING_MAX wait or one has waited LRU_PENDING_NS. */
+ * release decays with time, as jemalloc's and mimalloc's purging does: a
+ * region taken again within LRU_RELEASE_DELAY_NS of being cached keeps its
+ * pages and pays neither the madvise nor the refaults; the ones that stay
+ * longer are released, oldest first, in batches, on the next LRU operation
+ * or refill (lru_tick). A program that frees memory and then stops
+ * allocating keeps it until it calls malloc_trim(). */
 #ifndef HAKMEM_LRU_H
 #define HAKMEM_LRU_H
 
@@ -15,16 +17,20 @@
 
 #include "types.h"
 
-#define LRU_PENDING_MAX 4
-#define LRU_PENDING_NS (50u * 1000u * 1000u)
+#define LRU_RELEASE_DELAY_NS (100u * 1000u * 1000u)
 
 /* Cache an empty region. Its header stays valid; the rest of its pages may
  * be released. */
 void lru_put(struct region_header *h);
 
-/* Take the most recently cached region of min..max bytes, or NULL. Its
+/* Take the smallest cached region of min..max bytes (the most recently
+ * cached of equals), or NULL. Its
  * h->pages says what state the pages after its header are in. */
 struct region_header *lru_take(size_t min, size_t max);
+
+/* Release the regions that waited long enough, if any: cheap when none
+ * does (one relaxed load), for the allocator's slow paths. */
+void lru_tick(void);
 
 /* Release every pending region, and with `all` unmap every cached one.
  * Returns the bytes given back to the kernel. */

@@ -2,7 +2,8 @@
  *
  * 40 classes from 16 B to 32 KiB: 16 B steps up to 128 B, then four
  * classes per doubling (160, 192, 224, 256, 320, ...), so internal waste
- * stays under 20% (under 12.5% above 256 B). Every class size is a
+ * stays under 20% of the block above 128 B (below, under 16 bytes). Every
+ * class size is a
  * multiple of 16; power-of-two sizes are classes too, which aligned
  * allocation relies on: slabs start on 64 KiB boundaries, so a block of a
  * power-of-two class is aligned to its size. */

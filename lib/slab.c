@@ -4,9 +4,6 @@
 #include "size_class.h"
 #include "superslab.h"
 
-/* Refills of a page each before a slab gets more pages per refill. */
-#define CARVE_STEADY 8
-
 void slab_init(struct slab *s, struct heap *owner, char *unit, unsigned cls) {
   uint32_t size = (uint32_t)class_to_size(cls);
   uint32_t capacity = (uint32_t)(UNIT_SIZE / size);
@@ -17,7 +14,6 @@ void slab_init(struct slab *s, struct heap *owner, char *unit, unsigned cls) {
   s->divides = UINT64_MAX / size + 1;
   s->cls = (uint8_t)cls;
   s->in_partial = 0;
-  s->carves = 0;
   s->capacity = (uint16_t)capacity;
   s->used = 0;
   s->free = NULL;
@@ -28,7 +24,7 @@ void slab_init(struct slab *s, struct heap *owner, char *unit, unsigned cls) {
   s->owner = owner; /* last: the fast free path tests it first */
 }
 
-unsigned slab_take(struct slab *s, unsigned n, struct free_block **head, struct free_block **tail) {
+unsigned slab_take(struct slab *s, unsigned n, unsigned pages, struct free_block **head, struct free_block **tail) {
   struct free_block *first = NULL, *last = NULL;
   unsigned got = 0;
   /* Recently freed blocks first: their lines are warm. */
@@ -40,14 +36,8 @@ unsigned slab_take(struct slab *s, unsigned n, struct free_block **head, struct 
     last = b;
     got++;
   }
-  /* Never-used blocks, up to a page boundary: one page for the first
-   * refills, then more as the slab keeps needing them, so a class with few
-   * blocks touches few pages and a growing one asks the kernel for its
-   * pages in fewer, larger calls. */
+  /* Never-used blocks, up to `pages` page boundaries past the first. */
   if (got == n || s->carve >= s->end) goto done;
-  unsigned step = s->carves < CARVE_STEADY ? 0 : s->carves - CARVE_STEADY + 1;
-  unsigned pages = step >= 4 ? 16 : 1u << step;
-  if (s->carves < 255) s->carves++;
   char *limit = (char *)(((uintptr_t)s->carve + s->block_size + (size_t)pages * PAGE_SIZE - 1) &
                          ~(uintptr_t)(PAGE_SIZE - 1));
   if (limit > s->end) limit = s->end;

@@ -14,8 +14,10 @@
 void slab_init(struct slab *s, struct heap *owner, char *unit, unsigned cls);
 
 /* Take up to n blocks for the owner's cache: linked through word 0, each
- * with its free cookie; *tail gets the last. Returns how many. */
-unsigned slab_take(struct slab *s, unsigned n, struct free_block **head, struct free_block **tail);
+ * with its free cookie; *tail gets the last. The local free list first,
+ * then never-used blocks within `pages` pages (memory is touched only as
+ * it is needed). Returns how many. */
+unsigned slab_take(struct slab *s, unsigned n, unsigned pages, struct free_block **head, struct free_block **tail);
 
 static inline bool slab_has_room(const struct slab *s) { return s->free || s->carve < s->end; }
 

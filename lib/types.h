@@ -99,7 +99,6 @@ struct slab {
   uint16_t capacity;
   uint8_t cls;
   uint8_t in_partial;      /* on the owner's partial list */
-  uint8_t carves;          /* refills that took never-used blocks */
   /* Owner only. */
   uint32_t used;           /* blocks out of the slab (program or tcache) */
   void *free;              /* local free list */

@@ -93,7 +93,7 @@ static struct superslab *dirty_superslab(unsigned char byte)
     struct slab *s = superslab_carve_slab(ss, size_to_class(SMALL_MAX));
     cr_assert_not_null(s);
     struct free_block *head, *tail;
-    while (slab_take(s, 16, &head, &tail))
+    while (slab_take(s, 16, 1, &head, &tail))
       ;
     cr_assert_eq(ss->present_pages[u], UNIT_SIZE / PAGE_SIZE);
   }
@@ -308,7 +308,7 @@ Test(lru, a_region_taken_back_at_once_keeps_its_pages)
    * the ledger counts them as reused. */
   struct slab *s = superslab_carve_slab(again, size_to_class(512));
   struct free_block *head, *tail;
-  cr_assert_gt(slab_take(s, 64, &head, &tail), 0);
+  cr_assert_gt(slab_take(s, 64, 1, &head, &tail), 0);
   struct hakmem_stats s2 = snap();
   cr_assert_eq(DELTA(s2, s1, supply[HAKMEM_SUPPLY_REUSE].pages), UNIT_SIZE / PAGE_SIZE);
   cr_assert_eq(DELTA(s2, s1, supply[HAKMEM_SUPPLY_FRESH].pages), 0);
@@ -331,7 +331,7 @@ Test(lru, a_region_taken_after_madv_dontneed_is_zero)
     cr_assert_eq(again->present_pages[u], 0, "unit %u: released pages counted present", u);
     struct slab *s = superslab_carve_slab(again, size_to_class(SMALL_MAX));
     struct free_block *head, *tail;
-    while (slab_take(s, 16, &head, &tail))
+    while (slab_take(s, 16, 1, &head, &tail))
       ;
   }
   struct hakmem_stats s1 = snap();

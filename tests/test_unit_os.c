@@ -306,7 +306,7 @@ Test(os, without_populate_supply_counts_pages_with_no_time)
   struct slab *s = superslab_carve_slab(ss, size_to_class(1024));
   struct free_block *head, *tail;
   struct hakmem_stats s2 = snap();
-  unsigned got = slab_take(s, 32, &head, &tail);
+  unsigned got = slab_take(s, 32, 1, &head, &tail);
   struct hakmem_stats s3 = snap();
   cr_assert_gt(got, 0);
   for (struct free_block *b = head; b; b = b->next)
@@ -358,7 +358,7 @@ Test(os, without_madv_free_policy_2_counts_refaults)
   for (unsigned u = 1; u < UNITS_PER_SS; u++) {
     struct slab *s = superslab_carve_slab(ss, size_to_class(SMALL_MAX));
     struct free_block *head, *tail;
-    while (slab_take(s, 16, &head, &tail))
+    while (slab_take(s, 16, 1, &head, &tail))
       ;
   }
   for (unsigned u = 1; u < UNITS_PER_SS; u++)
@@ -371,7 +371,7 @@ Test(os, without_madv_free_policy_2_counts_refaults)
   for (unsigned u = 1; u < UNITS_PER_SS; u++) {
     struct slab *s = superslab_carve_slab(ss, size_to_class(SMALL_MAX));
     struct free_block *head, *tail;
-    while (slab_take(s, 16, &head, &tail))
+    while (slab_take(s, 16, 1, &head, &tail))
       ;
   }
   struct hakmem_stats s1 = snap();
@@ -462,7 +462,7 @@ Test(os, the_page_supplier_is_told_and_asked)
   struct slab *s = superslab_carve_slab(ss, size_to_class(256));
   struct free_block *head, *tail;
   struct hakmem_stats s0 = snap();
-  cr_assert_gt(slab_take(s, 8, &head, &tail), 0);
+  cr_assert_gt(slab_take(s, 8, 1, &head, &tail), 0);
   struct hakmem_stats s1 = snap();
   cr_assert(called_with(supplied, nsupplied, s->start, UNIT_SIZE), "supply was not asked for the slab's unit");
   cr_assert_eq(DELTA(s1, s0, madvise_calls), 0, "the kernel populated pages the supplier supplied");
@@ -472,7 +472,7 @@ Test(os, the_page_supplier_is_told_and_asked)
   supply_share = 4;
   struct slab *t = superslab_carve_slab(ss, size_to_class(256));
   s0 = snap();
-  cr_assert_gt(slab_take(t, 8, &head, &tail), 0);
+  cr_assert_gt(slab_take(t, 8, 1, &head, &tail), 0);
   s1 = snap();
   cr_assert(called_with(supplied, nsupplied, t->start, UNIT_SIZE));
   cr_assert_eq(ROW(s1, s0, FRESH, pages), (long long)(UNIT_SIZE / PAGE_SIZE - 4));

@@ -59,7 +59,7 @@ static void fill_superslab(struct superslab *ss)
     struct slab *s = superslab_carve_slab(ss, size_to_class(SMALL_MAX));
     cr_assert_not_null(s);
     struct free_block *head, *tail;
-    while (slab_take(s, 16, &head, &tail))
+    while (slab_take(s, 16, 1, &head, &tail))
       ;
     memset(s->start, 0x5C, UNIT_SIZE);
   }

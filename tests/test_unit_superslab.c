@@ -74,7 +74,7 @@ static unsigned take_all(struct slab *s, void **out, unsigned room)
   unsigned n = 0;
   for (;;) {
     struct free_block *head, *tail;
-    unsigned got = slab_take(s, 64, &head, &tail);
+    unsigned got = slab_take(s, 64, 1, &head, &tail);
     if (!got)
       break;
     unsigned k = 0;
@@ -224,7 +224,7 @@ Test(superslab, supply_makes_pages_present_as_the_slab_grows)
   unsigned prev = 0, total = 0, takes = 0;
   for (;;) {
     struct free_block *head, *tail;
-    unsigned got = slab_take(s, UNIT_SIZE / 16, &head, &tail);
+    unsigned got = slab_take(s, UNIT_SIZE / 16, 1, &head, &tail);
     if (!got)
       break;
     if (takes++ == 0)
@@ -265,7 +265,7 @@ Test(superslab, returned_slabs_free_their_unit_for_the_next_carve)
   cr_assert_eq(ss->slabs_in_use, 3);
 
   struct free_block *head, *tail;
-  cr_assert_gt(slab_take(b, 4, &head, &tail), 0);
+  cr_assert_gt(slab_take(b, 4, 1, &head, &tail), 0);
   void *block = head;
   cr_assert(slab_holds_block(b, block));
 
@@ -304,7 +304,7 @@ Test(superslab, a_retired_superslab_is_reused)
   struct slab *s = superslab_carve_slab(ss, size_to_class(256));
   unsigned unit = (unsigned)(s - ss->slabs);
   struct free_block *head, *tail;
-  cr_assert_gt(slab_take(s, 32, &head, &tail), 0);
+  cr_assert_gt(slab_take(s, 32, 1, &head, &tail), 0);
   unsigned present = ss->present_pages[unit];
   cr_assert_gt(present, 0);
   superslab_return_slab(ss, s);
@@ -390,7 +390,7 @@ Test(superslab, never_used_blocks_past_zero_from_are_zero_after_large_runs)
   cr_assert_eq(s - ss->slabs, 1);
   for (;;) {
     struct free_block *head, *tail;
-    if (!slab_take(s, 64, &head, &tail))
+    if (!slab_take(s, 64, 1, &head, &tail))
       break;
   }
   for (const char *b = s->zero_from; b + s->block_size <= s->end; b += s->block_size) {
