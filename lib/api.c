@@ -57,8 +57,8 @@ static NOINLINE void free_not_small(void *p) {
 EXPORT void free(void *p) {
   if (likely(region_map_kind((uintptr_t)p) == REGION_SMALL)) {
     struct slab *s = slab_of(p);
-    if (likely(s->owner == hk_tcache.heap && slab_holds_block(s, p) &&
-               ((struct free_block *)p)->cookie != diag_cookie(p) && tcache_push(s, p)))
+    if (likely(slab_holds_block(s, p) && ((struct free_block *)p)->cookie != diag_cookie(p) &&
+               tcache_push(s, p)))
       return;
     heap_free_small(p);
     return;

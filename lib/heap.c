@@ -117,6 +117,20 @@ static void heap_push_pending(struct heap *h, struct slab *s) {
                                                   memory_order_relaxed));
 }
 
+/* A freed block (its cookie set) goes back to its slab: onto the local list
+ * when heap h owns it, else onto the slab's remote list for its owner.
+ * Returns whether it was local. */
+static bool return_block(struct heap *h, struct slab *s, struct free_block *b, bool force) {
+  struct heap *owner = s->owner;
+  if (owner == h) {
+    slab_put_local(s, b);
+    heap_slab_refresh(h, s, force);
+    return true;
+  }
+  if (slab_put_remote(s, b)) heap_push_pending(owner, s);
+  return false;
+}
+
 static void heap_collect_pending(struct heap *h, bool force) {
   if (!atomic_load_explicit(&h->pending, memory_order_relaxed)) return;
   struct slab *s = atomic_exchange_explicit(&h->pending, NULL, memory_order_acquire);
@@ -143,7 +157,12 @@ static void heap_reclaim_abandoned(bool wait) {
   hk_unlock(&heaps_lock);
 }
 
-/* ---- thread caches ---- */
+/* ---- thread caches ----
+ *
+ * A thread caches every small block it frees, its own heap's or another's,
+ * as tcmalloc does: a cross-thread free costs what a local one does. The
+ * blocks of other heaps go back to their slabs, with one CAS each, only
+ * when the bin overflows or the thread exits. */
 
 /* Return all but `keep` blocks of a bin to their slabs. */
 static void tcache_flush(struct heap *h, unsigned cls, uint32_t keep, bool force) {
@@ -159,17 +178,15 @@ static void tcache_flush(struct heap *h, unsigned cls, uint32_t keep, bool force
     rest = last->next;
     last->next = NULL;
   }
-  uint32_t n = 0;
+  uint32_t n = 0, local = 0;
   while (rest) {
     struct free_block *next = rest->next;
-    struct slab *s = slab_of(rest);
-    slab_put_local(s, rest);
-    heap_slab_refresh(h, s, force);
+    local += return_block(h, slab_of(rest), rest, force);
     rest = next;
     n++;
   }
   b->count -= n;
-  h->bytes_in_use -= (int64_t)n * (int64_t)class_to_size(cls);
+  h->bytes_in_use -= (int64_t)local * (int64_t)class_to_size(cls);
 }
 
 static struct slab *heap_new_slab(struct heap *h, unsigned cls) {
@@ -365,22 +382,15 @@ void heap_free_small(void *p) {
     diag_fatal("free(): invalid pointer", p, "not a block hakmem returned");
   struct free_block *b = p;
   if (unlikely(b->cookie == diag_cookie(p))) diag_fatal("free(): double free", p, NULL);
+  b->cookie = diag_cookie(p);
   struct heap *h = hk_tcache.heap;
-  if (s->owner != h) {
-    b->cookie = diag_cookie(p);
-    struct heap *owner = s->owner;
-    if (slab_put_remote(s, b)) heap_push_pending(owner, s);
+  if (!h) { /* a thread without a heap (exiting): straight to the owner */
+    return_block(NULL, s, b, false);
     return;
   }
-  /* Our own block and a full bin: keep half, return the colder half. */
-  struct tcache_bin *bin = &hk_tcache.bins[s->cls];
-  tcache_flush(h, s->cls, bin->max / 2, false);
-  if (!tcache_push(s, p)) {
-    b->cookie = diag_cookie(p);
-    slab_put_local(s, b);
-    heap_slab_refresh(h, s, false);
-    h->bytes_in_use -= (int64_t)s->block_size;
-  }
+  /* A full bin: keep the warmer half, return the rest to their slabs. */
+  tcache_flush(h, s->cls, hk_tcache.bins[s->cls].max / 2, false);
+  if (!tcache_push(s, p) && return_block(h, s, b, false)) h->bytes_in_use -= (int64_t)s->block_size;
 }
 
 int64_t heap_small_bytes_in_use(void) {

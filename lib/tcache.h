@@ -4,8 +4,9 @@
  * or free of a cached size takes no lock and no atomic instruction. The
  * malloc fast path costs a size-class lookup, a TLS load, a pop and the
  * store that clears the free cookie (about 10 instructions); free costs the
- * region-map load, the slab's owner and bounds checks, the cookie check
- * and a push (about 20). Everything else is in heap.c, out of line. */
+ * region-map load, the slab's bounds and block-grid checks, the cookie
+ * check and a push (about 25), whichever thread's block it is. Everything
+ * else is in heap.c, out of line. */
 #ifndef HAKMEM_TCACHE_H
 #define HAKMEM_TCACHE_H
 
@@ -60,7 +61,8 @@ static inline int slab_holds_block(const struct slab *s, const void *p) {
   return (const char *)p < s->carve && off * s->divides < s->divides;
 }
 
-/* Push a block this thread owns; 0 when the bin is full (caller goes slow). */
+/* Push a freed block, this thread's or another's; 0 when the bin is full
+ * or the thread has no heap yet (max 0): the caller goes slow. */
 static inline int tcache_push(struct slab *s, void *p) {
   struct tcache_bin *b = &hk_tcache.bins[s->cls];
   if (unlikely(b->count >= b->max)) return 0;
