@@ -4,9 +4,10 @@
  * MADV_DONTNEED (1) or by MADV_FREE (2), as the counters (madvise_calls,
  * pages_released, ss_cached) and mincore() show after lru_trim; policy 3
  * without a pager falls back to 1. The release is deferred and batched: a
- * region taken back at once keeps its pages, and no more than
- * LRU_PENDING_MAX wait. The LRU is bounded by count, bytes and age, and
- * hands out the most recently cached region first. A region taken after
+ * region taken back at once keeps its pages, and the ones that waited
+ * LRU_RELEASE_DELAY_NS are released together by the next LRU operation or
+ * lru_tick(). The LRU is bounded by count, bytes and age, and hands out
+ * the smallest region that fits, the most recently cached of equals. A region taken after
  * MADV_DONTNEED reads as zero, and calloc from it writes none of its pages.
  *
  * Options are read once at start-up: each test sets the fields of
@@ -254,39 +255,35 @@ Test(lru, policy_3_without_a_pager_falls_back_to_dontneed)
 
 Test(lru, release_waits_and_is_batched)
 {
-  enum { N = LRU_PENDING_MAX + 1 };
+  enum { N = 5 };
   set_policy(1);
   struct superslab *ss[N];
   for (int i = 0; i < N; i++)
     ss[i] = superslab_new(&test_heap);
   struct hakmem_stats s0 = snap();
-  superslab_retire(ss[0]);
-  struct hakmem_stats s1 = snap();
-  cr_assert_eq(DELTA(s1, s0, madvise_calls), 0, "caching one SuperSlab paid an madvise at once");
-  cr_assert_eq(ss[0]->h.pages, HAKMEM_SUPPLY_REUSE);
-  cr_assert_eq(ss[0]->h.lru_release, OS_RELEASE_DONTNEED, "its release is not pending");
-  for (int i = 1; i < N; i++)
-    superslab_retire(ss[i]);
-  struct hakmem_stats s2 = snap();
-  /* One more than LRU_PENDING_MAX wait: the oldest is released. */
-  cr_assert_geq(DELTA(s2, s1, madvise_calls), 1);
-  cr_assert_eq(ss[0]->h.pages, HAKMEM_SUPPLY_REFAULT, "the oldest pending SuperSlab was not released");
-  cr_assert_eq(ss[N - 1]->h.pages, HAKMEM_SUPPLY_REUSE, "the newest was released at once");
-  int pending = 0;
   for (int i = 0; i < N; i++)
-    pending += ss[i]->h.lru_release != OS_RELEASE_KEEP;
-  cr_assert_leq(pending, LRU_PENDING_MAX);
-  cr_assert_eq(DELTA(s2, s0, ss_cached), N);
-
-  /* lru_trim(0) releases the rest, one madvise each. */
-  size_t released = lru_trim(0);
-  struct hakmem_stats s3 = snap();
-  cr_assert_eq(released, (size_t)pending * BODY);
-  cr_assert_eq(DELTA(s3, s2, madvise_calls), pending);
+    superslab_retire(ss[i]);
+  lru_tick();
+  struct hakmem_stats s1 = snap();
+  cr_assert_eq(DELTA(s1, s0, madvise_calls), 0, "caching SuperSlabs paid an madvise at once");
   for (int i = 0; i < N; i++) {
-    cr_assert_eq(ss[i]->h.pages, HAKMEM_SUPPLY_REFAULT);
+    cr_assert_eq(ss[i]->h.pages, HAKMEM_SUPPLY_REUSE);
+    cr_assert_eq(ss[i]->h.lru_release, OS_RELEASE_DONTNEED, "the release of %d is not pending", i);
+  }
+  cr_assert_eq(DELTA(s1, s0, ss_cached), N);
+
+  /* Once they have waited the delay (a sleep only ever lasts longer), the
+   * next tick releases them all, one madvise each. */
+  struct timespec wait = { 0, LRU_RELEASE_DELAY_NS + 20 * 1000 * 1000 };
+  nanosleep(&wait, NULL);
+  lru_tick();
+  struct hakmem_stats s2 = snap();
+  cr_assert_eq(DELTA(s2, s1, madvise_calls), N);
+  for (int i = 0; i < N; i++) {
+    cr_assert_eq(ss[i]->h.pages, HAKMEM_SUPPLY_REFAULT, "SuperSlab %d was not released", i);
     cr_assert_eq(ss[i]->h.lru_release, OS_RELEASE_KEEP);
   }
+  cr_assert_eq(lru_trim(0), 0, "nothing was left pending");
 }
 
 Test(lru, a_region_taken_back_at_once_keeps_its_pages)
