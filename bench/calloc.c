@@ -74,11 +74,6 @@ int main(int argc, char **argv) {
     total += one_round(slots, &shape, &state);
   uint64_t elapsed = bench_now_ns() - start;
 
-  double pages = (double)total / 4096.0;
-  char extra[128];
-  snprintf(extra, sizeof extra, " bytes_total=%llu pages=%.0f rounds=%llu",
-           (unsigned long long)total, pages, (unsigned long long)rounds);
-  bench_print_result(WORKLOAD, "ns_per_page", (double)elapsed / pages, 0, (double)elapsed / 1e9,
-                     extra);
+  bench_print_per_page(WORKLOAD, total, elapsed, "rounds", rounds);
   return 0;
 }

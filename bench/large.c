@@ -54,11 +54,6 @@ int main(int argc, char **argv) {
     free(slots[i]);
   uint64_t elapsed = bench_now_ns() - start;
 
-  double pages = (double)total / 4096.0;
-  char extra[128];
-  snprintf(extra, sizeof extra, " bytes_total=%llu pages=%.0f ops=%llu",
-           (unsigned long long)total, pages, (unsigned long long)ops);
-  bench_print_result(WORKLOAD, "ns_per_page", (double)elapsed / pages, 0, (double)elapsed / 1e9,
-                     extra);
+  bench_print_per_page(WORKLOAD, total, elapsed, "ops", ops);
   return 0;
 }

@@ -134,3 +134,12 @@ void bench_print_result(const char *workload, const char *metric, double value,
          allocator_name(), extra);
   fflush(stdout);
 }
+
+void bench_print_per_page(const char *workload, uint64_t bytes, uint64_t elapsed_ns, const char *unit,
+                          uint64_t count) {
+  double pages = (double)bytes / 4096.0;
+  char extra[128];
+  snprintf(extra, sizeof extra, " bytes_total=%llu pages=%.0f %s=%llu", (unsigned long long)bytes, pages, unit,
+           (unsigned long long)count);
+  bench_print_result(workload, "ns_per_page", (double)elapsed_ns / pages, 0, (double)elapsed_ns / 1e9, extra);
+}

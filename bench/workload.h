@@ -65,4 +65,9 @@ _Noreturn void bench_fail(const char *workload, const char *what);
 void bench_print_result(const char *workload, const char *metric, double value,
                         int higher_is_better, double wall_s, const char *extra);
 
+/* The result line of a workload measured in ns per 4 KiB page of the bytes
+ * it allocated, with its count of `unit` (rounds, ops) in the extras. */
+void bench_print_per_page(const char *workload, uint64_t bytes, uint64_t elapsed_ns, const char *unit,
+                          uint64_t count);
+
 #endif /* BENCH_WORKLOAD_H */
