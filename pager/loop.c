@@ -113,6 +113,7 @@ static bool background_step(void) {
   uint64_t ns = 0;
   uint32_t n;
 
+  pool_grow_on_miss(&pager.pool);
   if (pool_over_cap(&pager.pool)) {
     trim();
     return true;

@@ -460,12 +460,22 @@ uint32_t pool_trimmed(struct pool *p, uint32_t bin) {
   return pages;
 }
 
-void pool_adapt(struct pool *p, uint64_t idle_limit) {
+void pool_grow_on_miss(struct pool *p) {
+  if (__atomic_load_n(&p->misses, __ATOMIC_RELAXED) == p->seen_misses) return;
   hk_lock(&p->lock);
-  if (p->misses != p->seen_misses && p->target_pages < p->cap_pages) {
+  if (p->target_pages < p->cap_pages) {
     p->target_pages *= 2;
     if (p->target_pages > p->cap_pages) p->target_pages = p->cap_pages;
   }
+  p->seen_misses = p->misses;
+  hk_unlock(&p->lock);
+}
+
+bool pool_has_clean(struct pool *p) { return __atomic_load_n(&p->clean.head, __ATOMIC_RELAXED) >= 0; }
+
+void pool_adapt(struct pool *p, uint64_t idle_limit) {
+  pool_grow_on_miss(p);
+  hk_lock(&p->lock);
   if (p->taken != p->seen_taken) {
     p->idle_ticks = 0;
     p->keep_pages = p->cap_pages;
@@ -473,7 +483,6 @@ void pool_adapt(struct pool *p, uint64_t idle_limit) {
     p->target_pages = POOL_BIN_PAGES;
     p->keep_pages = POOL_BIN_PAGES;
   }
-  p->seen_misses = p->misses;
   p->seen_taken = p->taken;
   hk_unlock(&p->lock);
 }

@@ -31,6 +31,11 @@ out:
   return err;
 }
 
+void ring_set_fd(struct ring *r, int fd) {
+  r->uring.ring_fd = fd;
+  r->uring.enter_ring_fd = fd;
+}
+
 void ring_fini(struct ring *r) {
   io_uring_queue_exit(&r->uring);
   memset(r, 0, sizeof *r);

@@ -36,6 +36,8 @@ struct ring {
 
 int ring_init(struct ring *r, int uffd, int efd, uint64_t period_ns);
 void ring_fini(struct ring *r);
+/* The ring's descriptor was moved (dup'ed elsewhere, the old one closed). */
+void ring_set_fd(struct ring *r, int fd);
 /* In a fork child: close the ring's fd; its memory was MADV_DONTFORK. */
 void ring_forget(struct ring *r);
 
