@@ -147,15 +147,21 @@ static void atfork_install(void) { pthread_atfork(atfork_prepare, atfork_parent,
  * hard limit, the descriptor stays where it is. */
 static int fd_stash(int fd) {
   struct rlimit rl, raised;
+  rlim_t base;
   int nfd;
 
   if (fd < 0 || getrlimit(RLIMIT_NOFILE, &rl)) return fd;
   if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > ((rlim_t)1 << 20)) return fd;
+  /* Well above the soft limit too: a program may lower it below
+   * descriptors it holds and check those (CPython's subprocess tests do). */
+  base = rl.rlim_cur + 1024;
+  if (rl.rlim_max != RLIM_INFINITY && base + 8 > rl.rlim_max)
+    base = rl.rlim_max > rl.rlim_cur + 8 ? rl.rlim_max - 8 : rl.rlim_cur;
   raised = rl;
-  raised.rlim_cur = rl.rlim_cur + 8;
+  raised.rlim_cur = base + 8;
   if (raised.rlim_max != RLIM_INFINITY && raised.rlim_max < raised.rlim_cur) raised.rlim_max = raised.rlim_cur;
   if (setrlimit(RLIMIT_NOFILE, &raised)) return fd;
-  nfd = fcntl(fd, F_DUPFD_CLOEXEC, (int)rl.rlim_cur);
+  nfd = fcntl(fd, F_DUPFD_CLOEXEC, (int)base);
   setrlimit(RLIMIT_NOFILE, &rl);
   if (nfd < 0) return fd;
   close(fd);
@@ -205,7 +211,7 @@ static int start_locked(const struct pager_config *c) {
   err = pool_init(&pager.pool, &pager.uffd, c->pool_bytes);
   if (err) goto out_uffd;
   pager.use_pool = pager.pool.can_move;
-  pager.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  pager.efd = eventfd(0, EFD_CLOEXEC); /* blocking: the ring polls it, no worker thread */
   err = -errno;
   if (pager.efd < 0) goto out_pool;
   pager.efd = fd_stash(pager.efd);
