@@ -103,10 +103,17 @@ static int drain_faults(void) {
 
 static void trim(void) {
   uint32_t bins[TRIM_BATCH], n = pool_trim_pick(&pager.pool, bins, TRIM_BATCH);
-  for (uint32_t i = 0; i < n; i++)
-    ring_madvise(&pager.ring, (void *)pool_bin_addr(&pager.pool, bins[i]), (uint32_t)POOL_BIN_SIZE, MADV_DONTNEED,
-                 bins[i]);
+  for (uint32_t i = 0; i < n; i++) {
+    void *a = (void *)pool_bin_addr(&pager.pool, bins[i]);
+    if (ring_madvise(&pager.ring, a, (uint32_t)POOL_BIN_SIZE, MADV_DONTNEED, bins[i]) == 0) continue;
+    madvise(a, POOL_BIN_SIZE, MADV_DONTNEED); /* no SQE: release it here */
+    stats_add(STAT_pager_returned, pool_trimmed(&pager.pool, bins[i]));
+  }
 }
+
+/* A refill that made no progress waits for the next wake-up (timer,
+ * command, fault) instead of being retried in a loop. Pager thread. */
+static bool refill_stuck;
 
 /* One bounded step; true when it did something. */
 static bool background_step(void) {
@@ -123,19 +130,23 @@ static bool background_step(void) {
     stats_add(STAT_pager_zero_ns, (int64_t)ns);
     return true;
   }
-  if (pager.use_pool && pool_wants_refill(&pager.pool)) return pool_refill_step(&pager.pool, STEP_PAGES) != 0;
+  if (pager.use_pool && !refill_stuck && pool_wants_refill(&pager.pool)) {
+    if (pool_refill_step(&pager.pool, STEP_PAGES)) return true;
+    refill_stuck = true; /* no empty bin, or the kernel refused: until the next wake-up */
+  }
   return false;
 }
 
 static bool has_work(void) {
   return pool_over_cap(&pager.pool) || pool_has_dirty(&pager.pool) ||
-         (pager.use_pool && pool_wants_refill(&pager.pool));
+         (pager.use_pool && !refill_stuck && pool_wants_refill(&pager.pool));
 }
 
 /* ---- the ring --------------------------------------------------------------- */
 
 static void on_completion(void *arg, uint64_t tag, int res) {
   (void)arg;
+  refill_stuck = false;
   switch (tag & 0xff) {
   case RING_TIMER:
     pool_adapt(&pager.pool, IDLE_SECONDS * 1000000000ull / pager.cfg.period_ns);
@@ -181,6 +192,7 @@ void *pager_loop(void *arg) {
     if (n < 0) break;
     if (n) {
       pager.last_fault_ns = os_now_ns();
+      refill_stuck = false;
       continue;
     }
     if (background_step()) {
