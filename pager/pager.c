@@ -300,12 +300,16 @@ PAGER_EXPORT int hakmem_pager_active(void) { return pager_running(); }
 
 static void say_why(int err) {
   char line[200];
-  snprintf(line, sizeof line,
-           "hakmem: HAKMEM_UFFD=1 but %s; the kernel's fault path serves\n",
-           err == -EPERM    ? "no full userfaultfd may be opened (no access to /dev/userfaultfd, no "
-                              "CAP_SYS_PTRACE, vm.unprivileged_userfaultfd=0)"
-           : err == -ENOSYS ? "this kernel has no userfaultfd"
-                            : strerror(-err));
+  if (err == -EPERM)
+    snprintf(line, sizeof line, "hakmem: HAKMEM_UFFD=1 but no full userfaultfd may be opened (no access to "
+                                "/dev/userfaultfd, no CAP_SYS_PTRACE, vm.unprivileged_userfaultfd=0); the "
+                                "kernel's fault path serves\n");
+  else if (err == -ENOSYS)
+    snprintf(line, sizeof line, "hakmem: HAKMEM_UFFD=1 but this kernel has no userfaultfd; the kernel's fault "
+                                "path serves\n");
+  else
+    snprintf(line, sizeof line, "hakmem: HAKMEM_UFFD=1 but the pager did not start (errno %d); the kernel's "
+                                "fault path serves\n", -err);
   if (write(2, line, strlen(line)) < 0) { /* stderr is gone: nothing to do */ }
 }
 

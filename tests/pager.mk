@@ -3,6 +3,9 @@
 # reaches the pager's internal headers; a test that needs userfaultfd
 # skips with its reason when the machine gives none.
 if ENABLE_UFFD
+TESTS += tests/test_pager_nomalloc.sh
+EXTRA_DIST += tests/test_pager_nomalloc.sh
+
 if HAVE_CRITERION
 pager_test_cflags = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(LIBURING_CFLAGS) -fno-builtin \
 	-I$(top_srcdir)/pager -DHAKMEM_TEST_SO='"$(abs_top_builddir)/lib/.libs/libhakmem.so"'
