@@ -12,7 +12,6 @@
 #include "os.h"
 #include "stats.h"
 
-
 /* Which 64 KiB slabs of a 2 MiB unit this pager supplied: one word per
  * unit in a direct-mapped table, the unit's tag in the high half and a bit
  * per slab in the low half. A slab grows a page or a few at a time
