@@ -8,6 +8,8 @@
 #include "pool.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/sysinfo.h>
@@ -323,17 +325,49 @@ static int reclaim_run(struct pool *p, struct reclaim_bin *rb, uintptr_t src, ui
   return err;
 }
 
+/* Which pages of a window to move: /proc/self/pagemap says, for each page,
+ * whether it is present and whether this process maps it alone. Only such
+ * pages are worth moving: the shared zero page (mapped by a read fault)
+ * would be copied by the first write of the zeroing, a page shared with a
+ * fork child cannot be moved (EBUSY), and a swapped-out page is not
+ * present. Those are dropped with MADV_DONTNEED instead (*drop). Without
+ * pagemap, mincore() gives presence only, and every present page moves. */
+#define PM_PRESENT ((uint64_t)1 << 63)
+#define PM_SWAP ((uint64_t)1 << 62)
+#define PM_EXCLUSIVE ((uint64_t)1 << 56)
+
+static int window_movable(int pm, uintptr_t wa, size_t w, unsigned char *vec, bool *drop) {
+  uint64_t ent[MINCORE_WINDOW];
+  ssize_t n;
+
+  if (pm >= 0) {
+    n = pread(pm, ent, w * sizeof ent[0], (off_t)(wa / POOL_PAGE * sizeof ent[0]));
+    if (n == (ssize_t)(w * sizeof ent[0])) {
+      for (size_t i = 0; i < w; i++) {
+        bool present = (ent[i] & PM_PRESENT) != 0;
+        vec[i] = present && (ent[i] & PM_EXCLUSIVE);
+        if ((present && !vec[i]) || (ent[i] & PM_SWAP)) *drop = true;
+      }
+      return 0;
+    }
+  }
+  return mincore((void *)wa, w * POOL_PAGE, vec) ? -errno : 0;
+}
+
 int pool_reclaim(struct pool *p, uintptr_t addr, size_t len, uint64_t *moved) {
   struct reclaim_bin rb = { .bin = -1, .hi = 0 };
   unsigned char vec[MINCORE_WINDOW];
   size_t npages = len / POOL_PAGE;
-  int err = 0;
+  bool drop = p->swap; /* without pagemap, swapped pages are invisible */
+  int pm, err = 0;
 
   *moved = 0;
+  pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  if (pm >= 0) drop = false;
   for (size_t off = 0; off < npages && !err; off += MINCORE_WINDOW) {
     size_t w = npages - off < MINCORE_WINDOW ? npages - off : MINCORE_WINDOW;
     uintptr_t wa = addr + off * POOL_PAGE;
-    err = mincore((void *)wa, w * POOL_PAGE, vec) ? -errno : 0;
+    err = window_movable(pm, wa, w, vec, &drop);
     if (err) break;
     for (size_t i = 0; i < w && !err;) {
       size_t j = i;
@@ -342,10 +376,10 @@ int pool_reclaim(struct pool *p, uintptr_t addr, size_t len, uint64_t *moved) {
       i = j + 1;
     }
   }
+  if (pm >= 0) close(pm);
   reclaim_finish(p, &rb);
-  /* mincore does not report swapped-out pages; the range must read as
-   * zero when this returns, so clear them when the system swaps. */
-  if (!err && p->swap) err = madvise((void *)addr, len, MADV_DONTNEED) ? -errno : 0;
+  /* The range must read as zero when this returns. */
+  if (!err && drop) err = madvise((void *)addr, len, MADV_DONTNEED) ? -errno : 0;
   return err;
 }
 
