@@ -63,8 +63,12 @@ void *huge_alloc(size_t size, size_t align, bool zero) {
   hh->offset = offset;
   hh->usable = h->size - offset;
   hh->clean_from = clean_from_state(h, offset);
-  uint64_t pages = h->size / PAGE_SIZE - 1;
-  stats_supply((enum hakmem_supply_path)h->pages, pages, 0, 0);
+  /* With a page supplier (the pager), an absent body comes in now,
+   * pre-zeroed, in one call; the supplier counts those pages. */
+  uint64_t pages = h->size / PAGE_SIZE - 1, supplied = 0;
+  if (h->pages != HAKMEM_SUPPLY_REUSE && h->pages != HAKMEM_SUPPLY_LAZYFREE)
+    supplied = os_supply_direct((char *)h + PAGE_SIZE, h->size - PAGE_SIZE) / PAGE_SIZE;
+  stats_supply((enum hakmem_supply_path)h->pages, pages - supplied, 0, 0);
   stats_add(STAT_huge_live, 1);
   stats_add(STAT_bytes_in_use, (int64_t)h->size);
   char *p = (char *)h + offset;

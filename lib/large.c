@@ -11,6 +11,7 @@
 #include "diag.h"
 #include "lock.h"
 #include "lru.h"
+#include "os.h"
 #include "region_map.h"
 #include "stats.h"
 #include "superslab.h"
@@ -91,19 +92,21 @@ static int find_run(const struct large_ss *l, unsigned n, unsigned ap) {
  * take. Returns whether they were all clean (zero). */
 static bool claim_pages(struct large_ss *l, unsigned i, unsigned n) {
   bool clean = true;
-  uint64_t absent = 0;
+  uint64_t absent = 0, resident = 0;
+  /* With a page supplier (the pager), the run's absent pages come in now,
+   * pre-zeroed, in one call; the supplier counts those in the ledger. */
+  size_t supplied = os_supply_direct((char *)l + (size_t)i * PAGE_SIZE, (size_t)n * PAGE_SIZE) / PAGE_SIZE;
   for (unsigned p = i; p < i + n; p++) {
     bit_clear(l->free_map, p);
     if (bit_get(l->dirty_map, p)) clean = false;
     bit_set(l->dirty_map, p);
-    if (bit_get(l->absent_map, p)) {
-      absent++;
-      bit_clear(l->absent_map, p);
-    }
+    if (!bit_get(l->absent_map, p)) resident++;
+    else if (p >= i + supplied) absent++;
+    bit_clear(l->absent_map, p);
   }
   l->free_pages -= n;
   if (absent) stats_supply((enum hakmem_supply_path)l->h.absent_path, absent, 0, 0);
-  if (n - absent) stats_supply(l->lazyfree ? HAKMEM_SUPPLY_LAZYFREE : HAKMEM_SUPPLY_REUSE, n - absent, 0, 0);
+  if (resident) stats_supply(l->lazyfree ? HAKMEM_SUPPLY_LAZYFREE : HAKMEM_SUPPLY_REUSE, resident, 0, 0);
   return clean;
 }
 

@@ -166,14 +166,18 @@ out:
   return rc;
 }
 
-void os_supply(void *addr, size_t len, enum hakmem_supply_path path) {
+size_t os_supply_direct(void *addr, size_t len) {
   const struct os_page_supplier *s = atomic_load_explicit(&supplier, memory_order_acquire);
-  if (s && s->supply) {
-    size_t done = s->supply(addr, len);
-    if (done >= len) return;
-    addr = (char *)addr + done;
-    len -= done;
-  }
+  if (!s || !s->supply) return 0;
+  size_t done = s->supply(addr, len);
+  return done < len ? done : len;
+}
+
+void os_supply(void *addr, size_t len, enum hakmem_supply_path path) {
+  size_t done = os_supply_direct(addr, len);
+  if (done >= len) return;
+  addr = (char *)addr + done;
+  len -= done;
   uint64_t pages = len / PAGE_SIZE;
   if (!atomic_load_explicit(&populate_missing, memory_order_relaxed)) {
     uint64_t t0 = os_now_ns();

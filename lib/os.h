@@ -48,6 +48,11 @@ int os_release(void *addr, size_t len, enum os_release_mode mode);
  * counts them with no time. Never fails. */
 void os_supply(void *addr, size_t len, enum hakmem_supply_path path);
 
+/* Only the supplier's part of os_supply(), for blocks whose pages the
+ * program may never touch (large and huge blocks): the bytes from addr on
+ * that the supplier made present, 0 without a supplier. */
+size_t os_supply_direct(void *addr, size_t len);
+
 /* The page supplier. All hooks are called from application threads on the
  * allocator's slow paths, possibly with allocator locks held: they must not
  * call malloc, must not block on anything but their own short locks, and
