@@ -132,9 +132,16 @@ static size_t hook_supply(void *addr, size_t len) {
     goto out;
   }
   t0 = os_now_ns();
-  done = supply_range(&pager.pool, pager.use_pool, a, supply_end(a, end), false, &r);
-  if (r.err && done < end) /* the extension may pass the mapping's end */
-    done = supply_range(&pager.pool, pager.use_pool, done, end, false, &r);
+  if (end - a > PAGER_UNIT) {
+    /* A huge block's body: what the pool holds, moved now; the rest is
+     * left absent, to be faulted in when touched (the zero page for a
+     * read, a chunk for a write), not allocated here by COPY. */
+    done = pager.use_pool ? supply_range_from(&pager.pool, SUPPLY_POOL, a, end, false, &r) : a;
+  } else {
+    done = supply_range(&pager.pool, pager.use_pool, a, supply_end(a, end), false, &r);
+    if (r.err && done < end) /* the extension may pass the mapping's end */
+      done = supply_range(&pager.pool, pager.use_pool, done, end, false, &r);
+  }
   account(&r, HAKMEM_SUPPLY_DIRECT, os_now_ns() - t0);
   supplied_add(a, done);
   ret = done >= end ? len : done - a;

@@ -113,14 +113,19 @@ uintptr_t supply_zeropage(struct pool *p, uintptr_t dst, uintptr_t end, bool don
 
 uintptr_t supply_range(struct pool *p, bool use_pool, uintptr_t dst, uintptr_t end, bool dontwake,
                        struct supply_result *r) {
+  return supply_range_from(p, use_pool ? SUPPLY_POOL_THEN_COPY : SUPPLY_COPY, dst, end, dontwake, r);
+}
+
+uintptr_t supply_range_from(struct pool *p, enum supply_source from, uintptr_t dst, uintptr_t end, bool dontwake,
+                            struct supply_result *r) {
   uint64_t move_mode = dontwake ? UFFDIO_MOVE_MODE_DONTWAKE : 0;
   uint64_t copy_mode = dontwake ? UFFDIO_COPY_MODE_DONTWAKE : 0;
 
   r->err = 0;
   while (dst < end && !r->err) {
     struct pool_span s;
-    uint32_t got = use_pool ? pool_take(p, (uint32_t)((end - dst) / PAGE), &s) : 0;
-    if (!got) return copy_range(p, dst, end, copy_mode, r);
+    uint32_t got = from != SUPPLY_COPY ? pool_take(p, (uint32_t)((end - dst) / PAGE), &s) : 0;
+    if (!got) return from == SUPPLY_POOL ? dst : copy_range(p, dst, end, copy_mode, r);
     dst = move_span(p, &s, dst, end, move_mode, r);
   }
   return dst;

@@ -21,6 +21,15 @@ struct supply_result {
   int err;                        /* the -errno that stopped it, or 0 */
 };
 
+enum supply_source {
+  SUPPLY_POOL_THEN_COPY, /* the pool, then the kernel for the rest */
+  SUPPLY_POOL,           /* the pool only: stop where it runs dry */
+  SUPPLY_COPY,           /* the kernel only (no UFFDIO_MOVE) */
+};
+
+uintptr_t supply_range_from(struct pool *p, enum supply_source from, uintptr_t dst, uintptr_t end, bool dontwake,
+                            struct supply_result *r);
+
 /* Supply the absent pages of [dst, end) (page-aligned). `use_pool`: take
  * pages from the pool (UFFDIO_MOVE negotiated); `mode`: the DONTWAKE bit
  * or 0. Returns how far the range is done: `end` unless r->err. */

@@ -38,8 +38,39 @@ Test(pager_serve, small_blocks_come_by_direct_supply_and_read_as_zero)
   for (int i = 0; i < N; i++) free(b[i]);
 }
 
+/* Without direct supply a huge block's pages come by faults. */
+static void restart_without_direct(void)
+{
+  pager_stop();
+  struct pager_config c = test_config();
+  c.direct = false;
+  start_or_fail(c);
+}
+
+Test(pager_serve, a_huge_block_is_supplied_from_the_pool_at_once)
+{
+  struct pager_info info;
+  for (int i = 0; i < 200; i++) { /* the pool fills in the background */
+    pager_get_info(&info);
+    if (info.clean_pages >= 1024) break;
+    char *warm = malloc(4 << 20); /* a dry pool makes its target grow */
+    free(warm);
+    usleep(5000);
+  }
+  struct hakmem_stats s0 = stats_now();
+  size_t len = 24 << 20; /* bigger than anything cached: a fresh mapping */
+  char *p = malloc(len);
+  struct hakmem_stats s1 = stats_now();
+  cr_assert_gt(s1.supply[HAKMEM_SUPPLY_DIRECT].pages, s0.supply[HAKMEM_SUPPLY_DIRECT].pages);
+  cr_assert_eq(s1.supply[HAKMEM_SUPPLY_UFFD_COPY].pages, s0.supply[HAKMEM_SUPPLY_UFFD_COPY].pages,
+               "a huge block is never allocated by COPY on the allocating thread");
+  memset(p, 1, len);
+  free(p);
+}
+
 Test(pager_serve, write_faults_of_a_huge_block_are_served_by_move)
 {
+  restart_without_direct();
   struct hakmem_stats s0 = stats_now();
   size_t len = 16 << 20;
   char *p = malloc(len);
@@ -62,6 +93,7 @@ Test(pager_serve, write_faults_of_a_huge_block_are_served_by_move)
 
 Test(pager_serve, read_faults_map_the_zero_page)
 {
+  restart_without_direct();
   struct hakmem_stats s0 = stats_now();
   size_t len = 12 << 20;
   char *p = calloc(1, len);
