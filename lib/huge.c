@@ -42,6 +42,22 @@ static size_t clean_from_state(const struct region_header *h, size_t offset) {
   }
 }
 
+/* The pages after the header, as the block is handed out. Without a page
+ * supplier they are counted in the ledger by their state; the program
+ * faults absent ones in itself. With one (the pager), an absent body comes
+ * in now, pre-zeroed, as far as the supplier's pool reaches, and the rest
+ * by the faults it serves: the supplier counts them all. (Handing a
+ * resident body back to the pager instead of clearing it for calloc was
+ * measured: 439 ns a page of wall time against 263 for memset.) */
+static void huge_supply_body(struct huge_header *hh) {
+  struct region_header *h = &hh->h;
+  char *body = (char *)h + PAGE_SIZE;
+  size_t len = h->size - PAGE_SIZE;
+  bool resident = h->pages == HAKMEM_SUPPLY_REUSE || h->pages == HAKMEM_SUPPLY_LAZYFREE;
+  if (!resident && os_page_supplier()) os_supply_direct(body, len);
+  else stats_supply((enum hakmem_supply_path)h->pages, len / PAGE_SIZE, 0, 0);
+}
+
 void *huge_alloc(size_t size, size_t align, bool zero) {
   size_t offset = align > HUGE_OFFSET ? align : HUGE_OFFSET;
   size_t chunks = (offset >> REGION_SHIFT) + 1;
@@ -63,12 +79,7 @@ void *huge_alloc(size_t size, size_t align, bool zero) {
   hh->offset = offset;
   hh->usable = h->size - offset;
   hh->clean_from = clean_from_state(h, offset);
-  /* With a page supplier (the pager), an absent body comes in now,
-   * pre-zeroed, in one call; the supplier counts those pages. */
-  uint64_t pages = h->size / PAGE_SIZE - 1, supplied = 0;
-  if (h->pages != HAKMEM_SUPPLY_REUSE && h->pages != HAKMEM_SUPPLY_LAZYFREE)
-    supplied = os_supply_direct((char *)h + PAGE_SIZE, h->size - PAGE_SIZE) / PAGE_SIZE;
-  stats_supply((enum hakmem_supply_path)h->pages, pages - supplied, 0, 0);
+  huge_supply_body(hh);
   stats_add(STAT_huge_live, 1);
   stats_add(STAT_bytes_in_use, (int64_t)h->size);
   char *p = (char *)h + offset;
@@ -134,7 +145,7 @@ void *huge_realloc(void *p, size_t size) {
   n->size = map;
   nh->usable = map - offset;
   if (nh->clean_from > map) nh->clean_from = map;
-  if (map > old) stats_supply(HAKMEM_SUPPLY_FRESH, (map - old) / PAGE_SIZE, 0, 0);
+  if (map > old && !os_page_supplier()) stats_supply(HAKMEM_SUPPLY_FRESH, (map - old) / PAGE_SIZE, 0, 0);
   stats_add(STAT_bytes_in_use, (int64_t)map - (int64_t)old);
   huge_publish(n);
   return (char *)n + offset;

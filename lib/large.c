@@ -105,7 +105,9 @@ static bool claim_pages(struct large_ss *l, unsigned i, unsigned n) {
     bit_clear(l->absent_map, p);
   }
   l->free_pages -= n;
-  if (absent) stats_supply((enum hakmem_supply_path)l->h.absent_path, absent, 0, 0);
+  /* Absent pages the supplier did not bring fault in later: the supplier
+   * counts those it serves, the ledger the ones the kernel does. */
+  if (absent && !os_page_supplier()) stats_supply((enum hakmem_supply_path)l->h.absent_path, absent, 0, 0);
   if (resident) stats_supply(l->lazyfree ? HAKMEM_SUPPLY_LAZYFREE : HAKMEM_SUPPLY_REUSE, resident, 0, 0);
   return clean;
 }

@@ -3,6 +3,7 @@
 
 #include "diag.h"
 #include "lock.h"
+#include "options.h"
 #include "os.h"
 #include "stats.h"
 
@@ -66,6 +67,10 @@ struct region_header *region_map_new(size_t size, size_t align, enum region_kind
 void region_unmap(struct region_header *h) {
   size_t size = h->size;
   const struct os_page_supplier *s = os_page_supplier();
+  /* Policy 3: the pages go to the supplier's pool, not back to the kernel
+   * (a move of the region costs less than munmap freeing them). */
+  if (s && s->reclaim && hakmem_options.ss_lazy_zero == OS_RELEASE_PAGER)
+    s->reclaim((char *)h + PAGE_SIZE, size - PAGE_SIZE);
   if (s && s->region_unmapping) s->region_unmapping(h, size);
   region_withdraw(h);
   /* Unmapping a whole mapping splits no VMA and does not fail; if it did,
