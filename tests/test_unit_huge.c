@@ -24,29 +24,11 @@
 #include "options.h"
 #include "region_map.h"
 #include "types.h"
+#include "unit_helpers.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
 #define HUGE_OFFSET ((size_t)128)
-
-static void *opaque(void *p)
-{
-  __asm__ volatile("" : "+r"(p) : : "memory");
-  return p;
-}
-
-static size_t opaque_size(size_t n)
-{
-  __asm__ volatile("" : "+r"(n));
-  return n;
-}
-
-static struct hakmem_stats snap(void)
-{
-  struct hakmem_stats s;
-  cr_assert_eq(hakmem_stats_get(&s), 0);
-  return s;
-}
 
 #define DELTA(a, b, field) ((long long)((a).field - (b).field))
 
@@ -89,23 +71,6 @@ static size_t resident_pages(const void *addr, size_t len)
     n += vec[i] & 1;
   munmap(vec, round_page(pages));
   return n;
-}
-
-/* Whether transparent huge pages back any of this process's memory: then
- * the header's first write may make a whole 2 MiB resident. */
-static int thp_in_use(void)
-{
-  static char buf[4096];
-  int fd = open("/proc/self/smaps_rollup", O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return 0;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0)
-    return 0;
-  buf[n] = '\0';
-  const char *l = strstr(buf, "AnonHugePages:");
-  return l && strtoul(l + strlen("AnonHugePages:"), NULL, 10) > 0;
 }
 
 static void no_core_dumps(void)

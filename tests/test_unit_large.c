@@ -20,28 +20,10 @@
 #include "region_map.h"
 #include "superslab.h"
 #include "types.h"
+#include "unit_helpers.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
-
-static void *opaque(void *p)
-{
-  __asm__ volatile("" : "+r"(p) : : "memory");
-  return p;
-}
-
-static size_t opaque_size(size_t n)
-{
-  __asm__ volatile("" : "+r"(n));
-  return n;
-}
-
-static struct hakmem_stats snap(void)
-{
-  struct hakmem_stats s;
-  cr_assert_eq(hakmem_stats_get(&s), 0);
-  return s;
-}
 
 static size_t round_page(size_t n)
 {

@@ -30,6 +30,7 @@
 #include "slab.h"
 #include "superslab.h"
 #include "types.h"
+#include "unit_helpers.h"
 
 #define MiB ((size_t)1 << 20)
 #define KiB ((size_t)1 << 10)
@@ -37,19 +38,6 @@
 #define BODY_PAGES (BODY / PAGE_SIZE)
 
 static struct heap test_heap;
-
-static size_t opaque_size(size_t n)
-{
-  __asm__ volatile("" : "+r"(n));
-  return n;
-}
-
-static struct hakmem_stats snap(void)
-{
-  struct hakmem_stats s;
-  cr_assert_eq(hakmem_stats_get(&s), 0);
-  return s;
-}
 
 #define DELTA(a, b, field) ((long long)((a).field - (b).field))
 

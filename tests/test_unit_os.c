@@ -29,18 +29,12 @@
 #include "slab.h"
 #include "superslab.h"
 #include "types.h"
+#include "unit_helpers.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
 
 static struct heap test_heap;
-
-static struct hakmem_stats snap(void)
-{
-  struct hakmem_stats s;
-  cr_assert_eq(hakmem_stats_get(&s), 0);
-  return s;
-}
 
 #define DELTA(a, b, field) ((long long)((a).field - (b).field))
 #define ROW(a, b, path, col) DELTA(a, b, supply[HAKMEM_SUPPLY_##path].col)
@@ -54,23 +48,6 @@ static size_t resident_pages(const void *addr, size_t len)
   for (size_t i = 0; i < pages; i++)
     n += vec[i] & 1;
   return n;
-}
-
-/* Whether transparent huge pages back any of this process's memory: then
- * a page's residency says nothing about whether it was written. */
-static int thp_in_use(void)
-{
-  static char buf[4096];
-  int fd = open("/proc/self/smaps_rollup", O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return 0;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0)
-    return 0;
-  buf[n] = '\0';
-  const char *l = strstr(buf, "AnonHugePages:");
-  return l && strtoul(l + strlen("AnonHugePages:"), NULL, 10) > 0;
 }
 
 static void expect_absent(const void *addr, size_t len, const char *what)

@@ -23,32 +23,7 @@
 #include "superslab.h"
 #include "tcache.h"
 #include "types.h"
-
-static void *opaque(void *p)
-{
-  __asm__ volatile("" : "+r"(p) : : "memory");
-  return p;
-}
-
-static size_t opaque_size(size_t n)
-{
-  __asm__ volatile("" : "+r"(n));
-  return n;
-}
-
-static struct hakmem_stats snap(void)
-{
-  struct hakmem_stats s;
-  cr_assert_eq(hakmem_stats_get(&s), 0);
-  return s;
-}
-
-static void run_thread(void *(*fn)(void *), void *arg)
-{
-  pthread_t t;
-  cr_assert_eq(pthread_create(&t, NULL, fn, arg), 0);
-  cr_assert_eq(pthread_join(t, NULL), 0);
-}
+#include "unit_helpers.h"
 
 /* Allocate blocks of `size` until this thread holds every block of some
  * slab; all allocated blocks go to `all` (room for 4 slabs' worth). */

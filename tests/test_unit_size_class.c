@@ -14,18 +14,7 @@
 #include "size_class.h"
 #include "tcache.h"
 #include "types.h"
-
-static void *opaque(void *p)
-{
-  __asm__ volatile("" : "+r"(p) : : "memory");
-  return p;
-}
-
-static size_t opaque_size(size_t n)
-{
-  __asm__ volatile("" : "+r"(n));
-  return n;
-}
+#include "unit_helpers.h"
 
 Test(size_class, every_size_maps_to_the_smallest_class_that_holds_it)
 {

@@ -28,25 +28,13 @@
 #include "stats.h"
 #include "superslab.h"
 #include "types.h"
+#include "unit_helpers.h"
 
 #define MiB ((size_t)1 << 20)
 #define SLAB_PAGES (UNIT_SIZE / PAGE_SIZE)
 #define SS_SLAB_PAGES ((UNITS_PER_SS - 1) * SLAB_PAGES) /* pages of a SuperSlab's 31 slabs */
 
 static struct heap test_heap;
-
-static size_t opaque_size(size_t n)
-{
-  __asm__ volatile("" : "+r"(n));
-  return n;
-}
-
-static struct hakmem_stats snap(void)
-{
-  struct hakmem_stats s;
-  cr_assert_eq(hakmem_stats_get(&s), 0);
-  return s;
-}
 
 #define DELTA(a, b, field) ((long long)((a).field - (b).field))
 #define ROW(a, b, path, col) DELTA(a, b, supply[HAKMEM_SUPPLY_##path].col)

@@ -30,31 +30,13 @@
 #include "superslab.h"
 #include "tcache.h"
 #include "types.h"
+#include "unit_helpers.h"
 
 #define MiB ((size_t)1 << 20)
 #define KiB ((size_t)1 << 10)
 
 /* The owner of the test's SuperSlabs: a heap that no thread uses. */
 static struct heap test_heap;
-
-static void *opaque(void *p)
-{
-  __asm__ volatile("" : "+r"(p) : : "memory");
-  return p;
-}
-
-static size_t opaque_size(size_t n)
-{
-  __asm__ volatile("" : "+r"(n));
-  return n;
-}
-
-static struct hakmem_stats snap(void)
-{
-  struct hakmem_stats s;
-  cr_assert_eq(hakmem_stats_get(&s), 0);
-  return s;
-}
 
 static struct superslab *new_test_superslab(void)
 {

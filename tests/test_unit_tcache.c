@@ -19,25 +19,7 @@
 #include "size_class.h"
 #include "tcache.h"
 #include "types.h"
-
-static void *opaque(void *p)
-{
-  __asm__ volatile("" : "+r"(p) : : "memory");
-  return p;
-}
-
-static size_t opaque_size(size_t n)
-{
-  __asm__ volatile("" : "+r"(n));
-  return n;
-}
-
-static struct hakmem_stats snap(void)
-{
-  struct hakmem_stats s;
-  cr_assert_eq(hakmem_stats_get(&s), 0);
-  return s;
-}
+#include "unit_helpers.h"
 
 /* The cookie word of a block, read without the compiler's knowledge of
  * whether the block is live. */

@@ -74,3 +74,5 @@ tests_test_unit_os_CPPFLAGS = $(AM_CPPFLAGS)
 tests_test_unit_os_CFLAGS = $(hakmem_unit_cflags)
 tests_test_unit_os_LDADD = $(hakmem_unit_ldadd)
 endif
+
+EXTRA_DIST += tests/unit_helpers.h
