@@ -6,7 +6,7 @@
 #   tests/install-deps.sh bench   the above and the allocators compared
 set -euo pipefail
 
-want=(gcc make autoconf automake libtool pkg-config liburing-dev libcriterion-dev
+want=(gcc g++ make binutils autoconf automake libtool pkg-config liburing-dev libcriterion-dev
       python3 perl sqlite3 git coreutils)
 if [[ ${1:-test} == bench ]]; then
   want+=(libmimalloc-dev libjemalloc-dev libtcmalloc-minimal4 libc6-dev)
