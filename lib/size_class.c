@@ -11,13 +11,18 @@ HIDDEN const uint32_t size_class_sizes[CLASS_COUNT] = {
 #undef S4
 };
 
-/* Index (size + 15) >> 4 for sizes 0..1024: entries 0..64. */
-#define T(i) (((i) <= 8) ? ((i) == 0 ? 0 : (i) - 1)                                         \
-              : ((i) <= 10) ? 8 : ((i) <= 12) ? 9 : ((i) <= 14) ? 10 : ((i) <= 16) ? 11     \
-              : ((i) <= 20) ? 12 : ((i) <= 24) ? 13 : ((i) <= 28) ? 14 : ((i) <= 32) ? 15   \
-              : ((i) <= 40) ? 16 : ((i) <= 48) ? 17 : ((i) <= 56) ? 18 : 19)
-HIDDEN const uint8_t size_class_small_table[65] = {
-#define T8(i) T(i), T(i + 1), T(i + 2), T(i + 3), T(i + 4), T(i + 5), T(i + 6), T(i + 7)
-  T8(0), T8(8), T8(16), T8(24), T8(32), T8(40), T8(48), T8(56), T(64),
-#undef T8
+/* Index (size + 15) >> 4 for every size up to SMALL_MAX: 2049 entries, so
+ * that malloc finds any small class with one load. Class boundaries are
+ * multiples of 16, so each 16-byte bucket has one class: that of its
+ * largest size, 16 * i. */
+#define T_LOG2(x) (31 - __builtin_clz(x))
+#define T(i) ((i) <= 8 ? ((i) == 0 ? 0 : (i) - 1)                                      \
+              : 8 + (T_LOG2(16 * (i) - 1) - 7) * 4 + (((16 * (i) - 1) >> (T_LOG2(16 * (i) - 1) - 2)) & 3))
+#define T4(i) T(i), T(i + 1), T(i + 2), T(i + 3)
+#define T16(i) T4(i), T4(i + 4), T4(i + 8), T4(i + 12)
+#define T64(i) T16(i), T16(i + 16), T16(i + 32), T16(i + 48)
+#define T256(i) T64(i), T64(i + 64), T64(i + 128), T64(i + 192)
+#define T1024(i) T256(i), T256(i + 256), T256(i + 512), T256(i + 768)
+HIDDEN const uint8_t size_class_table[SMALL_MAX / 16 + 1] = {
+  T1024(0), T1024(1024), T(2048),
 };

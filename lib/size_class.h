@@ -15,16 +15,11 @@
 
 #include "types.h"
 
-extern const uint8_t size_class_small_table[] HIDDEN; /* (size + 15) >> 4, for size <= 1024 */
+extern const uint8_t size_class_table[] HIDDEN; /* by (size + 15) >> 4, for size <= SMALL_MAX */
 extern const uint32_t size_class_sizes[CLASS_COUNT] HIDDEN;
 
 /* The class of a size in 1..SMALL_MAX (0 counts as 1). */
-static inline unsigned size_to_class(size_t size) {
-  if (likely(size <= 1024)) return size_class_small_table[(size + 15) >> 4];
-  size_t s = size - 1;
-  unsigned e = 63u - (unsigned)__builtin_clzl(s); /* 10..14 */
-  return 8u + (e - 7u) * 4u + (unsigned)((s >> (e - 2u)) & 3u);
-}
+static inline unsigned size_to_class(size_t size) { return size_class_table[(size + 15) >> 4]; }
 
 static inline size_t class_to_size(unsigned cls) { return size_class_sizes[cls]; }
 

@@ -66,17 +66,20 @@ Test(size_class, class_sizes_increase_in_multiples_of_16_from_16_to_32k)
   }
 }
 
-Test(size_class, small_table_agrees_with_the_class_sizes)
+Test(size_class, table_agrees_with_the_class_sizes)
 {
-  /* The table serves sizes up to 1024: (size + 15) >> 4 indexes it. */
-  for (size_t size = 1; size <= 1024; size++) {
-    unsigned cls = size_class_small_table[(size + 15) >> 4];
+  /* The table serves every small size: (size + 15) >> 4 indexes it, and
+   * each entry is the smallest class that holds the bucket's sizes. */
+  for (size_t size = 1; size <= SMALL_MAX; size++) {
+    unsigned cls = size_class_table[(size + 15) >> 4];
     cr_assert_geq(class_to_size(cls), size, "table entry for %zu: class %u (%zu B)", size, cls,
                   class_to_size(cls));
+    cr_assert(cls == 0 || class_to_size(cls - 1) < size, "table entry for %zu: class %u, class %u holds it", size,
+              cls, cls - 1);
   }
-  /* The computed branch takes over above 1024 without a gap. */
   cr_assert_eq(size_to_class(1025), size_to_class(1024) + 1);
   cr_assert_eq(class_to_size(size_to_class(1024)), 1024);
+  cr_assert_eq(size_to_class(SMALL_MAX), CLASS_COUNT - 1);
 }
 
 /* Waste: under 16 bytes up to 128 B (16 B steps), and above that a step is
