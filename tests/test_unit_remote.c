@@ -27,39 +27,6 @@
 
 /* Allocate blocks of `size` until this thread holds every block of some
  * slab; all allocated blocks go to `all` (room for 4 slabs' worth). */
-static struct slab *hold_a_whole_slab(size_t size, void **all, unsigned *nall)
-{
-  enum { SLABS = 64 };
-  struct slab *slabs[SLABS];
-  unsigned counts[SLABS], nslabs = 0, n = 0;
-  unsigned cap = (unsigned)(UNIT_SIZE / class_to_size(size_to_class(size)));
-  for (unsigned round = 0; round < 4; round++) {
-    for (unsigned i = 0; i < cap; i++) {
-      void *p = malloc(opaque_size(size));
-      cr_assert_not_null(p);
-      all[n++] = p;
-      struct slab *s = slab_of(p);
-      unsigned k = 0;
-      while (k < nslabs && slabs[k] != s)
-        k++;
-      if (k == nslabs) {
-        cr_assert_lt(nslabs, SLABS);
-        slabs[nslabs] = s;
-        counts[nslabs++] = 0;
-      }
-      counts[k]++;
-    }
-    for (unsigned k = 0; k < nslabs; k++) {
-      if (counts[k] == slabs[k]->capacity) {
-        *nall = n;
-        return slabs[k];
-      }
-    }
-  }
-  cr_assert_fail("no slab of %zu B blocks is wholly held", size);
-  return NULL;
-}
-
 static int heap_has_pending(struct heap *h, struct slab *s)
 {
   for (struct slab *p = atomic_load(&h->pending); p; p = p->pending_next)
@@ -97,7 +64,7 @@ Test(remote, freed_blocks_are_counted_and_reused_after_the_next_refill)
   const size_t size = 256;
   static void *all[4 * UNIT_SIZE / 256], *drained[512];
   unsigned nall = 0, ndrained = 0;
-  struct slab *s = hold_a_whole_slab(size, all, &nall);
+  struct slab *s = hold_a_whole_slab(size, all, &nall, NULL);
   struct heap *me = hk_tcache.heap;
   cr_assert_eq(s->owner, me);
   struct tcache_bin *bin = &hk_tcache.bins[s->cls];
@@ -174,7 +141,7 @@ Test(remote, concurrent_remote_frees_all_arrive)
   const size_t size = 64;
   static void *all[4 * UNIT_SIZE / 64];
   unsigned nall = 0;
-  struct slab *s = hold_a_whole_slab(size, all, &nall);
+  struct slab *s = hold_a_whole_slab(size, all, &nall, NULL);
   static void *blocks[UNIT_SIZE / 64];
   unsigned n = 0;
   for (unsigned i = 0; i < s->capacity; i++)

@@ -435,44 +435,6 @@ Test(superslab, calloc_from_a_superslab_that_held_large_runs_is_zero)
 
 /* ---- the same properties on blocks from malloc ---- */
 
-/* Allocate blocks of `size` until this thread holds every block of some
- * slab; returns that slab, its blocks in `mine` (address order). */
-static struct slab *hold_a_whole_slab(size_t size, void **all, unsigned *nall, void **mine)
-{
-  enum { SLABS = 64 };
-  struct slab *slabs[SLABS];
-  unsigned counts[SLABS], nslabs = 0;
-  unsigned cap = (unsigned)(UNIT_SIZE / class_to_size(size_to_class(size)));
-  unsigned n = 0;
-  for (unsigned round = 0; round < 4; round++) {
-    for (unsigned i = 0; i < cap; i++) {
-      void *p = malloc(opaque_size(size));
-      cr_assert_not_null(p);
-      all[n++] = p;
-      struct slab *s = slab_of(p);
-      unsigned k = 0;
-      while (k < nslabs && slabs[k] != s)
-        k++;
-      if (k == nslabs) {
-        cr_assert_lt(nslabs, SLABS, "%u blocks of %zu B come from over %d slabs", n, size, SLABS);
-        slabs[nslabs] = s;
-        counts[nslabs++] = 0;
-      }
-      counts[k]++;
-    }
-    for (unsigned k = 0; k < nslabs; k++) {
-      if (counts[k] != slabs[k]->capacity)
-        continue;
-      for (unsigned j = 0; j < cap; j++)
-        mine[j] = slabs[k]->start + (size_t)j * slabs[k]->block_size;
-      *nall = n;
-      return slabs[k];
-    }
-  }
-  cr_assert_fail("no slab of %zu B blocks is wholly held after %u blocks", size, n);
-  return NULL;
-}
-
 Test(superslab, owner_of_malloc_blocks_of_several_classes)
 {
   static const size_t sizes[] = { 8, 24, 100, 640, 3000, 16384, 32768 };

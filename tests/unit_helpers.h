@@ -12,6 +12,9 @@
 #include <unistd.h>
 
 #include "hakmem.h"
+#include "size_class.h"
+#include "tcache.h"
+#include "types.h"
 
 /* Values the compiler cannot see through, so that it keeps a malloc/free
  * pair or a size it could otherwise fold. */
@@ -39,6 +42,45 @@ static inline void run_thread(void *(*fn)(void *), void *arg)
   pthread_t t;
   cr_assert_eq(pthread_create(&t, NULL, fn, arg), 0);
   cr_assert_eq(pthread_join(t, NULL), 0);
+}
+
+/* Allocate blocks of `size` until this thread holds every block of some
+ * slab; returns that slab, and its blocks in `mine` (address order) unless
+ * mine is NULL. Every block allocated is in all[0..*nall). */
+static inline struct slab *hold_a_whole_slab(size_t size, void **all, unsigned *nall, void **mine)
+{
+  enum { SLABS = 64 };
+  struct slab *slabs[SLABS];
+  unsigned counts[SLABS], nslabs = 0;
+  unsigned cap = (unsigned)(UNIT_SIZE / class_to_size(size_to_class(size)));
+  unsigned n = 0;
+  for (unsigned round = 0; round < 4; round++) {
+    for (unsigned i = 0; i < cap; i++) {
+      void *p = malloc(opaque_size(size));
+      cr_assert_not_null(p);
+      all[n++] = p;
+      struct slab *s = slab_of(p);
+      unsigned k = 0;
+      while (k < nslabs && slabs[k] != s)
+        k++;
+      if (k == nslabs) {
+        cr_assert_lt(nslabs, SLABS, "%u blocks of %zu B come from over %d slabs", n, size, SLABS);
+        slabs[nslabs] = s;
+        counts[nslabs++] = 0;
+      }
+      counts[k]++;
+    }
+    for (unsigned k = 0; k < nslabs; k++) {
+      if (counts[k] != slabs[k]->capacity)
+        continue;
+      for (unsigned j = 0; mine && j < cap; j++)
+        mine[j] = slabs[k]->start + (size_t)j * slabs[k]->block_size;
+      *nall = n;
+      return slabs[k];
+    }
+  }
+  cr_assert_fail("no slab of %zu B blocks is wholly held after %u blocks", size, n);
+  return NULL;
 }
 
 /* Whether transparent huge pages back any of this process's memory: then
