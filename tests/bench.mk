@@ -9,16 +9,13 @@ bench_test_cppflags = $(AM_CPPFLAGS) -I$(top_srcdir)/bench \
 	-DBENCH_BUILDDIR='"$(abs_top_builddir)"'
 bench_test_ldadd = $(CRITERION_LIBS) $(PTHREAD_LIBS) -lm
 
-check_PROGRAMS += \
+bench_tests = \
 	tests/test_bench_e2e \
 	tests/test_bench_report \
 	tests/test_bench_result \
 	tests/test_bench_stats
-TESTS += \
-	tests/test_bench_e2e \
-	tests/test_bench_report \
-	tests/test_bench_result \
-	tests/test_bench_stats
+check_PROGRAMS += $(bench_tests)
+TESTS += $(bench_tests)
 
 tests_test_bench_result_SOURCES = tests/test_bench_result.c \
 	bench/harness_result.c bench/harness_result.h

@@ -8,7 +8,7 @@ if HAVE_CRITERION
 hakmem_test_cflags = $(AM_CFLAGS) $(CRITERION_CFLAGS) -fno-builtin
 hakmem_test_ldadd = lib/libhakmem_core.la $(CRITERION_LIBS) $(PTHREAD_LIBS)
 
-check_PROGRAMS += \
+hakmem_api_tests = \
 	tests/test_api_align \
 	tests/test_api_calloc \
 	tests/test_api_malloc \
@@ -23,21 +23,8 @@ check_PROGRAMS += \
 	tests/test_stress_random \
 	tests/test_stress_threads \
 	tests/test_stress_trim
-TESTS += \
-	tests/test_api_align \
-	tests/test_api_calloc \
-	tests/test_api_malloc \
-	tests/test_api_realloc \
-	tests/test_api_stats \
-	tests/test_api_usable \
-	tests/test_death_double_free \
-	tests/test_death_invalid_free \
-	tests/test_death_realloc \
-	tests/test_stress_churn \
-	tests/test_stress_fork \
-	tests/test_stress_random \
-	tests/test_stress_threads \
-	tests/test_stress_trim
+check_PROGRAMS += $(hakmem_api_tests)
+TESTS += $(hakmem_api_tests)
 
 tests_test_api_align_SOURCES = tests/test_api_align.c tests/helpers.h
 tests_test_api_align_CFLAGS = $(hakmem_test_cflags)

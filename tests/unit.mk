@@ -8,7 +8,7 @@ if HAVE_CRITERION
 hakmem_unit_cflags = $(AM_CFLAGS) $(CRITERION_CFLAGS) -fno-builtin
 hakmem_unit_ldadd = lib/libhakmem_core.la $(CRITERION_LIBS) $(PTHREAD_LIBS)
 
-check_PROGRAMS += \
+hakmem_unit_tests = \
 	tests/test_unit_size_class \
 	tests/test_unit_superslab \
 	tests/test_unit_tcache \
@@ -18,16 +18,8 @@ check_PROGRAMS += \
 	tests/test_unit_huge \
 	tests/test_unit_stats \
 	tests/test_unit_os
-TESTS += \
-	tests/test_unit_size_class \
-	tests/test_unit_superslab \
-	tests/test_unit_tcache \
-	tests/test_unit_remote \
-	tests/test_unit_lru \
-	tests/test_unit_large \
-	tests/test_unit_huge \
-	tests/test_unit_stats \
-	tests/test_unit_os
+check_PROGRAMS += $(hakmem_unit_tests)
+TESTS += $(hakmem_unit_tests)
 
 tests_test_unit_size_class_SOURCES = tests/test_unit_size_class.c
 tests_test_unit_size_class_CPPFLAGS = $(AM_CPPFLAGS)
