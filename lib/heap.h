@@ -26,7 +26,8 @@ void heap_global_init(void);
  * first allocation came before the environment was there to read. */
 void heap_load(void);
 
-/* Malloc of class cls when the thread cache's bin is empty. NULL with errno
+/* Malloc of class cls when the thread cache's bin is empty: a block of cls,
+ * or a spare one of the next class up (class_may_borrow). NULL with errno
  * ENOMEM when no memory can be had. */
 void *heap_alloc_slow(unsigned cls);
 

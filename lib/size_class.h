@@ -10,6 +10,7 @@
 #ifndef HAKMEM_SIZE_CLASS_H
 #define HAKMEM_SIZE_CLASS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,15 @@ extern const uint32_t size_class_sizes[CLASS_COUNT] HIDDEN;
 static inline unsigned size_to_class(size_t size) { return size_class_table[(size + 15) >> 4]; }
 
 static inline size_t class_to_size(unsigned cls) { return size_class_sizes[cls]; }
+
+/* Whether a malloc of class cls may take a cached block of class cls + 1
+ * rather than touch a new page (heap.c): when that wastes at most a quarter
+ * more, and not for power-of-two classes, whose blocks stay aligned to
+ * their size as in jemalloc and mimalloc. */
+static inline bool class_may_borrow(unsigned cls) {
+  size_t size = size_class_sizes[cls];
+  return cls + 1 < CLASS_COUNT && size_class_sizes[cls + 1] * 4 <= size * 5 && (size & (size - 1)) != 0;
+}
 
 /* Most blocks of a class a thread cache holds. */
 static inline uint32_t class_cache_max(unsigned cls) {

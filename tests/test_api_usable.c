@@ -32,9 +32,10 @@ Test(usable_size, whole_usable_size_is_writable)
   }
 }
 
-/* A size class or page rounding wastes a bounded amount: at most 25 %
- * plus 16 B for small blocks, at most a page plus 1/8 for large ones, and
- * usable size is stable for the life of a block. */
+/* A size class or page rounding wastes a bounded amount: for small blocks
+ * at most 25 % plus 16 B, and a quarter more when the block was borrowed
+ * from the next class up; for large ones at most a page plus 1/8. Usable
+ * size is stable for the life of a block. */
 Test(usable_size, waste_is_bounded)
 {
   long page = sysconf(_SC_PAGESIZE);
@@ -44,7 +45,7 @@ Test(usable_size, waste_is_bounded)
     size_t u = malloc_usable_size(p);
     cr_assert_geq(u, size);
     if (size <= 32 * KiB)
-      cr_assert_leq(u, size + size / 4 + 16, "malloc(%zu): usable %zu", size, u);
+      cr_assert_leq(u, (size + size / 4 + 16) * 5 / 4, "malloc(%zu): usable %zu", size, u);
     else
       cr_assert_leq(u, size + size / 8 + (size_t)page, "malloc(%zu): usable %zu", size, u);
     cr_assert_eq(malloc_usable_size(p), u, "usable size changed");

@@ -135,6 +135,27 @@ Test(size_class, blocks_of_power_of_two_classes_are_aligned_to_their_size)
   }
 }
 
+/* Borrowing from the next class wastes at most a quarter more, and never
+ * happens to a power-of-two class. */
+Test(size_class, only_classes_with_a_close_neighbour_borrow)
+{
+  unsigned borrowers = 0;
+  for (unsigned c = 0; c < CLASS_COUNT; c++) {
+    size_t size = class_to_size(c);
+    bool pow2 = (size & (size - 1)) == 0;
+    if (pow2 || c + 1 == CLASS_COUNT) {
+      cr_assert_not(class_may_borrow(c), "class %u (%zu B) borrows", c, size);
+      continue;
+    }
+    bool close = class_to_size(c + 1) * 4 <= size * 5;
+    cr_assert_eq(class_may_borrow(c), close, "class %u (%zu B), next %zu B", c, size, class_to_size(c + 1));
+    borrowers += close;
+  }
+  cr_assert(class_may_borrow(size_to_class(320)) && class_may_borrow(size_to_class(112)));
+  cr_assert_not(class_may_borrow(size_to_class(48)), "48 B would take a 64 B block: a third more");
+  cr_assert_geq(borrowers, 20);
+}
+
 Test(size_class, class_cache_max_is_bounded_and_follows_the_slab)
 {
   for (unsigned c = 0; c < CLASS_COUNT; c++) {
@@ -168,8 +189,10 @@ Test(size_class, usable_size_of_a_small_block_is_its_class_size)
     void *p = malloc(opaque_size(size));
     cr_assert_not_null(p, "malloc(%zu)", size);
     size_t usable = malloc_usable_size(p);
-    cr_assert_eq(usable, class_to_size(size_to_class(size)), "malloc(%zu): usable %zu, class size %zu", size,
-                 usable, class_to_size(size_to_class(size)));
+    unsigned cls = size_to_class(size);
+    bool borrowed = class_may_borrow(cls) && usable == class_to_size(cls + 1);
+    cr_assert(usable == class_to_size(cls) || borrowed, "malloc(%zu): usable %zu, class size %zu", size,
+              usable, class_to_size(cls));
     cr_assert_eq((uintptr_t)p % 16, 0, "malloc(%zu) = %p is not 16-byte aligned", size, p);
     free(p);
   }

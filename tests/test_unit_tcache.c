@@ -5,7 +5,8 @@
  * returns the colder half to the slabs (the counters see them go) and
  * keeps the warmer half; a free block carries its cookie in its second
  * word and a block handed out never does; an empty bin is refilled from a
- * slab with at most half a bin; the fast paths count nothing; bins belong
+ * slab with at most half a bin, or, when that would touch a new page,
+ * by a spare block of the next class up; the fast paths count nothing; bins belong
  * to their thread; calloc with an empty bin takes a never-used block on
  * fresh pages without filling the bin. */
 #include <criterion/criterion.h>
@@ -17,6 +18,7 @@
 #include "diag.h"
 #include "heap.h"
 #include "size_class.h"
+#include "superslab.h"
 #include "tcache.h"
 #include "types.h"
 #include "unit_helpers.h"
@@ -92,10 +94,10 @@ Test(tcache, bin_counts_follow_frees_and_mallocs)
   enum { N = 20 };
   void *blocks[N];
   attach();
-  struct tcache_bin *bin = bin_of_size(200);
-  cr_assert_eq(bin->max, class_cache_max(size_to_class(200)));
+  struct tcache_bin *bin = bin_of_size(256); /* a class that never borrows */
+  cr_assert_eq(bin->max, class_cache_max(size_to_class(256)));
   for (int i = 0; i < N; i++)
-    cr_assert_not_null(blocks[i] = malloc(opaque_size(200)));
+    cr_assert_not_null(blocks[i] = malloc(opaque_size(256)));
   uint32_t c0 = bin->count;
   cr_assert_leq(c0 + N, bin->max, "test premise: the bin has room for %d frees", N);
   for (int i = 0; i < N; i++) {
@@ -105,7 +107,7 @@ Test(tcache, bin_counts_follow_frees_and_mallocs)
     cr_assert_eq(bin->head, blocks[i]);
   }
   for (int i = 0; i < N; i++) {
-    blocks[i] = malloc(opaque_size(200));
+    blocks[i] = malloc(opaque_size(256));
     cr_assert_eq(bin->count, c0 + N - (uint32_t)i - 1, "after %d mallocs the bin holds %u", i + 1, bin->count);
   }
   /* The list and the count agree. */
@@ -193,7 +195,7 @@ Test(tcache, the_free_cookie_is_set_on_free_and_cleared_on_malloc)
 Test(tcache, an_empty_bin_is_refilled_with_at_most_half_a_bin)
 {
   attach();
-  const size_t size = 320;
+  const size_t size = 512; /* a class that never borrows */
   unsigned cls = size_to_class(size);
   struct tcache_bin *bin = &hk_tcache.bins[cls];
   void *held[512];
@@ -218,6 +220,99 @@ Test(tcache, an_empty_bin_is_refilled_with_at_most_half_a_bin)
     while (bin->count > 0 && nheld < 512)
       held[nheld++] = malloc(opaque_size(size));
   }
+  for (unsigned i = 0; i < nheld; i++)
+    free(held[i]);
+}
+
+/* Malloc class cls until its bin is empty and its next refill would make a
+ * page present; the blocks go to held. */
+static void drain_until_a_refill_needs_a_page(unsigned cls, void **held, unsigned *nheld, unsigned cap)
+{
+  struct tcache_bin *bin = &hk_tcache.bins[cls];
+  for (;;) {
+    struct slab *s = hk_tcache.heap->partial[cls];
+    bool needs_page = !s || (!s->free && s->carve + s->block_size > superslab_present_end(s));
+    if (bin->count == 0 && needs_page)
+      return;
+    cr_assert_lt(*nheld, cap);
+    cr_assert_not_null(held[(*nheld)++] = malloc(opaque_size(class_to_size(cls))));
+  }
+}
+
+/* Empty the bin of cls by holding its blocks. */
+static void empty_bin(unsigned cls, void **held, unsigned *nheld, unsigned cap)
+{
+  while (hk_tcache.bins[cls].count > 0) {
+    cr_assert_lt(*nheld, cap);
+    held[(*nheld)++] = malloc(opaque_size(class_to_size(cls)));
+  }
+}
+
+/* A block of class cls itself, not one it borrowed; others go to held. */
+static void *malloc_of_class(unsigned cls, void **held, unsigned *nheld, unsigned cap)
+{
+  for (;;) {
+    void *p = malloc(opaque_size(class_to_size(cls)));
+    cr_assert_not_null(p);
+    if (slab_of(p)->cls == cls)
+      return p;
+    cr_assert_lt(*nheld, cap);
+    held[(*nheld)++] = p;
+  }
+}
+
+/* 320 B may borrow from 384 B: with its own bin empty and no room on its
+ * present pages, a malloc takes the 384 B block cached next door, and that
+ * block's free returns it to the 384 B bin. */
+Test(tcache, an_empty_bin_borrows_a_cached_block_of_the_next_class_before_a_new_page)
+{
+  attach();
+  unsigned cls = size_to_class(320), next = cls + 1;
+  cr_assert(class_may_borrow(cls));
+  static void *held[2048];
+  unsigned nheld = 0;
+  empty_bin(next, held, &nheld, 2048);
+  void *spare = malloc_of_class(next, held, &nheld, 2048);
+  drain_until_a_refill_needs_a_page(cls, held, &nheld, 2048);
+  uint64_t carved = snap().slabs_carved;
+  free(spare);
+  cr_assert_eq(hk_tcache.bins[next].head, spare);
+
+  void *p = malloc(opaque_size(300));
+  cr_assert_eq(p, spare, "malloc(300) took %p, not the cached 384 B block %p", p, spare);
+  cr_assert_eq(cookie_of(p), 0);
+  cr_assert_eq(malloc_usable_size(p), class_to_size(next));
+  cr_assert_eq(snap().slabs_carved, carved);
+  free(p);
+  cr_assert_eq(hk_tcache.bins[next].head, p, "the borrowed block went back to its own class");
+  cr_assert_eq(hk_tcache.bins[cls].count, 0);
+  for (unsigned i = 0; i < nheld; i++)
+    free(held[i]);
+}
+
+/* A power-of-two class never borrows: its blocks stay aligned to their
+ * size. */
+Test(tcache, a_power_of_two_class_never_borrows)
+{
+  attach();
+  unsigned cls = size_to_class(256), next = cls + 1;
+  cr_assert_not(class_may_borrow(cls));
+  static void *held[2048];
+  unsigned nheld = 0;
+  empty_bin(next, held, &nheld, 2048);
+  void *spare = malloc_of_class(next, held, &nheld, 2048);
+  drain_until_a_refill_needs_a_page(cls, held, &nheld, 2048);
+  free(spare);
+  void *p = malloc(opaque_size(256));
+  cr_assert_neq(p, spare);
+  cr_assert_eq(slab_of(p)->cls, cls);
+  cr_assert_eq((uintptr_t)p % 256, 0);
+  bool cached = false;
+  for (struct free_block *b = hk_tcache.bins[next].head; b && !cached; b = b->next)
+    cached = (void *)b == spare;
+  cr_assert(cached, "the 320 B bin lost its block (head %p, count %u)", hk_tcache.bins[next].head,
+            hk_tcache.bins[next].count);
+  free(p);
   for (unsigned i = 0; i < nheld; i++)
     free(held[i]);
 }
