@@ -10,6 +10,7 @@
 #include "os.h"
 #include "region_map.h"
 #include "stats.h"
+#include "zero.h"
 
 #define HUGE_OFFSET ((size_t)128) /* the header's two cache lines */
 #define HUGE_CHUNKS_MAX 250      /* region-map entries a block may need */
@@ -33,6 +34,11 @@ static struct region_header *huge_from_lru(size_t map) {
   return h;
 }
 
+/* Whether the pages after the header may still be resident. */
+static bool huge_body_resident(const struct region_header *h) {
+  return h->pages == HAKMEM_SUPPLY_REUSE || h->pages == HAKMEM_SUPPLY_LAZYFREE;
+}
+
 /* Bytes from which the region's contents are known to be zero. */
 static size_t clean_from_state(const struct region_header *h, size_t offset) {
   switch (h->pages) {
@@ -53,9 +59,27 @@ static void huge_supply_body(struct huge_header *hh) {
   struct region_header *h = &hh->h;
   char *body = (char *)h + PAGE_SIZE;
   size_t len = h->size - PAGE_SIZE;
-  bool resident = h->pages == HAKMEM_SUPPLY_REUSE || h->pages == HAKMEM_SUPPLY_LAZYFREE;
-  if (!resident && os_page_supplier()) os_supply_direct(body, len);
+  if (!huge_body_resident(h) && os_page_supplier()) os_supply_direct(body, len);
   else stats_supply((enum hakmem_supply_path)h->pages, len / PAGE_SIZE, 0, 0);
+}
+
+/* calloc of a block on a reused region: its first size bytes at p are
+ * cleared page by page (zero.h). The body's pages count as reused, except
+ * the absent ones, which fault in: refaults, or the supplier's to count. */
+static void huge_clear_reused(struct huge_header *hh, char *p, size_t size) {
+  struct region_header *h = &hh->h;
+  size_t body_pages = (h->size - PAGE_SIZE) / PAGE_SIZE, absent = 0;
+  char *end = p + size;
+  char *from = (char *)round_page((uintptr_t)p), *to = (char *)((uintptr_t)end & ~(PAGE_SIZE - 1));
+  if (from < to) {
+    memset(p, 0, (size_t)(from - p));
+    memset(to, 0, (size_t)(end - to));
+    absent = zero_pages(from, (size_t)(to - from)).absent;
+  } else {
+    memset(p, 0, size);
+  }
+  stats_supply((enum hakmem_supply_path)h->pages, body_pages - absent, 0, 0);
+  if (!os_page_supplier()) stats_supply(HAKMEM_SUPPLY_REFAULT, absent, 0, 0);
 }
 
 void *huge_alloc(size_t size, size_t align, bool zero) {
@@ -79,14 +103,17 @@ void *huge_alloc(size_t size, size_t align, bool zero) {
   hh->offset = offset;
   hh->usable = h->size - offset;
   hh->clean_from = clean_from_state(h, offset);
-  huge_supply_body(hh);
   stats_add(STAT_huge_live, 1);
   stats_add(STAT_bytes_in_use, (int64_t)h->size);
   char *p = (char *)h + offset;
-  if (zero && hh->clean_from > offset) {
-    size_t dirty = hh->clean_from - offset;
-    memset(p, 0, dirty < size ? dirty : size);
+  size_t dirty = hh->clean_from > offset ? hh->clean_from - offset : 0;
+  if (dirty > size) dirty = size;
+  if (zero && dirty && huge_body_resident(h)) {
+    huge_clear_reused(hh, p, dirty);
+    return p;
   }
+  huge_supply_body(hh);
+  if (zero && dirty) memset(p, 0, dirty);
   return p;
 }
 

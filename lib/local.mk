@@ -29,7 +29,9 @@ lib_libhakmem_core_la_SOURCES = \
 	lib/superslab.c \
 	lib/superslab.h \
 	lib/tcache.h \
-	lib/types.h
+	lib/types.h \
+	lib/zero.c \
+	lib/zero.h
 lib_libhakmem_core_la_CFLAGS = $(AM_CFLAGS) $(HAKMEM_CFLAGS)
 lib_libhakmem_core_la_LIBADD =
 

@@ -1,0 +1,185 @@
+/* Description: unit tests of lib/zero.c, which clears reused pages for
+ * calloc by what each page is. A page with data is memset; a page that
+ * reads as zero (the kernel's zero page, a page cleared before) is left
+ * alone and takes no fault; an absent page stays absent; pages shared with
+ * a forked child read as zero in the parent and keep their data in the
+ * child; without /proc/self/pagemap every page is memset. Through calloc:
+ * a reused huge block whose last user wrote some pages and only read
+ * others comes back all zero, and only the written pages are memset. */
+#include <criterion/criterion.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "types.h"
+#include "unit_helpers.h"
+#include "zero.h"
+
+enum { PAGES = 64 };
+
+static char *map_pages(size_t pages)
+{
+  char *p = mmap(NULL, pages * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  cr_assert_neq(p, MAP_FAILED);
+  return p;
+}
+
+static long minor_faults(void)
+{
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_minflt;
+}
+
+static size_t resident_pages(char *p, size_t pages)
+{
+  unsigned char vec[PAGES];
+  cr_assert_leq(pages, PAGES);
+  cr_assert_eq(mincore(p, pages * PAGE_SIZE, vec), 0);
+  size_t n = 0;
+  for (size_t i = 0; i < pages; i++)
+    n += vec[i] & 1;
+  return n;
+}
+
+static void assert_reads_zero(const char *p, size_t len)
+{
+  for (size_t i = 0; i < len; i++)
+    cr_assert_eq(p[i], 0, "byte %zu is %d", i, p[i]);
+}
+
+Test(zero, pages_with_data_are_cleared)
+{
+  char *p = map_pages(PAGES);
+  for (size_t i = 0; i < PAGES; i++)
+    memset(p + i * PAGE_SIZE + 100, 0x5A, 7 + i);
+  struct zero_result r = zero_pages(p, PAGES * PAGE_SIZE);
+  cr_assert_eq(r.cleared, PAGES);
+  cr_assert_eq(r.clean + r.absent, 0);
+  assert_reads_zero(p, PAGES * PAGE_SIZE);
+  munmap(p, PAGES * PAGE_SIZE);
+}
+
+/* Pages only read are the kernel's zero page: left alone, no write fault. */
+Test(zero, pages_that_read_as_zero_are_left_alone)
+{
+  char *p = map_pages(PAGES);
+  volatile char sink = 0;
+  for (size_t i = 0; i < PAGES; i++)
+    sink += p[i * PAGE_SIZE];
+  (void)sink;
+  long before = minor_faults();
+  struct zero_result r = zero_pages(p, PAGES * PAGE_SIZE);
+  cr_assert_eq(r.clean, PAGES, "clean %zu, cleared %zu, absent %zu", r.clean, r.cleared, r.absent);
+  cr_assert_eq(minor_faults(), before, "leaving zero pages alone took faults");
+  assert_reads_zero(p, PAGES * PAGE_SIZE);
+  munmap(p, PAGES * PAGE_SIZE);
+}
+
+Test(zero, absent_pages_stay_absent)
+{
+  char *p = map_pages(PAGES);
+  struct zero_result r = zero_pages(p, PAGES * PAGE_SIZE);
+  cr_assert_eq(r.absent, PAGES);
+  cr_assert_eq(resident_pages(p, PAGES), 0, "zeroing made absent pages present");
+  munmap(p, PAGES * PAGE_SIZE);
+}
+
+Test(zero, a_mixed_range_gets_each_treatment)
+{
+  char *p = map_pages(PAGES);
+  volatile char sink = 0;
+  size_t written = 0, read = 0;
+  for (size_t i = 0; i < PAGES; i++) {
+    if (i % 3 == 0) {
+      p[i * PAGE_SIZE + PAGE_SIZE - 1] = 1; /* data in the last byte only */
+      written++;
+    } else if (i % 3 == 1) {
+      sink += p[i * PAGE_SIZE];
+      read++;
+    }
+  }
+  (void)sink;
+  struct zero_result r = zero_pages(p, PAGES * PAGE_SIZE);
+  cr_assert_eq(r.cleared, written);
+  cr_assert_eq(r.clean, read);
+  cr_assert_eq(r.absent, PAGES - written - read);
+  assert_reads_zero(p, PAGES * PAGE_SIZE);
+  munmap(p, PAGES * PAGE_SIZE);
+}
+
+/* After fork the parent's pages are shared with the child: the parent's
+ * view is cleared, the child's keeps its data. */
+Test(zero, pages_shared_with_a_forked_child_are_cleared_in_the_parent_only)
+{
+  char *p = map_pages(PAGES);
+  memset(p, 0x77, PAGES * PAGE_SIZE);
+  int go[2], done[2];
+  cr_assert_eq(pipe(go), 0);
+  cr_assert_eq(pipe(done), 0);
+  pid_t child = fork();
+  cr_assert_geq(child, 0);
+  if (child == 0) {
+    char c;
+    if (read(go[0], &c, 1) != 1)
+      _exit(2);
+    for (size_t i = 0; i < PAGES * PAGE_SIZE; i++)
+      if (p[i] != 0x77)
+        _exit(1);
+    _exit(0);
+  }
+  struct zero_result r = zero_pages(p, PAGES * PAGE_SIZE);
+  cr_assert_eq(r.cleared, PAGES);
+  assert_reads_zero(p, PAGES * PAGE_SIZE);
+  cr_assert_eq(write(go[1], "g", 1), 1);
+  int status;
+  cr_assert_eq(waitpid(child, &status, 0), child);
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child's pages changed");
+  munmap(p, PAGES * PAGE_SIZE);
+}
+
+Test(zero, without_pagemap_every_page_is_memset)
+{
+  char *p = map_pages(PAGES);
+  memset(p, 0x11, PAGE_SIZE);
+  zero_test_disable_pagemap(true);
+  struct zero_result r = zero_pages(p, PAGES * PAGE_SIZE);
+  zero_test_disable_pagemap(false);
+  cr_assert_eq(r.cleared, PAGES);
+  cr_assert_eq(r.clean + r.absent, 0);
+  assert_reads_zero(p, PAGES * PAGE_SIZE);
+  munmap(p, PAGES * PAGE_SIZE);
+}
+
+/* Through calloc: the huge block's region comes back from the LRU with
+ * pages written, pages only read and pages never touched. */
+Test(zero, calloc_of_a_reused_huge_block_reads_zero_and_memsets_only_written_pages)
+{
+  const size_t size = 4u << 20, pages = size / PAGE_SIZE;
+  char *a = malloc(opaque_size(size));
+  cr_assert_not_null(a);
+  volatile char sink = 0;
+  for (size_t i = 0; i < pages; i++) {
+    if (i % 4 == 0)
+      memset(a + i * PAGE_SIZE, 0xC3, PAGE_SIZE);
+    else if (i % 4 == 1)
+      sink += a[i * PAGE_SIZE];
+  }
+  (void)sink;
+  free(a);
+  struct hakmem_stats s0 = snap();
+  char *b = calloc(1, opaque_size(size));
+  cr_assert_eq(b, a, "test premise: the region is reused from the LRU");
+  struct hakmem_stats s1 = snap();
+  assert_reads_zero(b, size);
+  /* The written pages come back as reuse; the never-touched quarter (and
+   * the page the header shares) fault in. */
+  uint64_t reused = s1.supply[HAKMEM_SUPPLY_REUSE].pages - s0.supply[HAKMEM_SUPPLY_REUSE].pages;
+  uint64_t refault = s1.supply[HAKMEM_SUPPLY_REFAULT].pages - s0.supply[HAKMEM_SUPPLY_REFAULT].pages;
+  cr_assert_geq(refault, pages / 4 - 2, "absent pages counted as refaults: %llu", (unsigned long long)refault);
+  cr_assert_geq(reused, pages / 2, "reused pages: %llu", (unsigned long long)reused);
+  free(b);
+}
