@@ -16,7 +16,7 @@
     "pages of an empty SuperSlab entering the LRU: 0 keep, 1 MADV_DONTNEED, "              \
     "2 MADV_FREE, 3 hand to the pager (1 when no pager runs)")                             \
   X(LRU_MAX, lru_max, 256, 0, 4096, "most empty SuperSlabs and huge blocks kept for reuse") \
-  X(LRU_MAX_MB, lru_max_mb, 256, 0, 1 << 20, "most MiB kept in the LRU cache")             \
+  X(LRU_MAX_MB, lru_max_mb, 512, 0, 1 << 20, "most MiB kept in the LRU cache")             \
   X(LRU_AGE_MS, lru_age_ms, 2000, 1, 3600000, "age after which a cached region is unmapped") \
   X(STATS, stats, 0, 0, 1, "print statistics and the page-supply ledger to stderr at exit") \
   X(VERBOSE, verbose, 0, 0, 1, "print the options in force at start-up")                   \
