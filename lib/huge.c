@@ -55,12 +55,16 @@ static size_t clean_from_state(const struct region_header *h, size_t offset) {
  * by the faults it serves: the supplier counts them all. (Handing a
  * resident body back to the pager instead of clearing it for calloc was
  * measured: 439 ns a page of wall time against 263 for memset.) */
-static void huge_supply_body(struct huge_header *hh) {
+static void huge_supply_body(struct huge_header *hh, bool zero) {
   struct region_header *h = &hh->h;
   char *body = (char *)h + PAGE_SIZE;
   size_t len = h->size - PAGE_SIZE;
-  if (!huge_body_resident(h) && os_page_supplier()) os_supply_direct(body, len);
-  else stats_supply((enum hakmem_supply_path)h->pages, len / PAGE_SIZE, 0, 0);
+  bool supplier = os_page_supplier() != NULL;
+  /* calloc's body is left to the supplier's fault path: a page the program
+   * only reads is mapped to the zero page there, where direct supply would
+   * move in a pre-zeroed page (calloc workload: 136 against 233 ns/page). */
+  if (!huge_body_resident(h) && supplier && !zero) os_supply_direct(body, len);
+  else if (!supplier || huge_body_resident(h)) stats_supply((enum hakmem_supply_path)h->pages, len / PAGE_SIZE, 0, 0);
 }
 
 /* calloc of a block on a reused region: its first size bytes at p are
@@ -112,7 +116,7 @@ void *huge_alloc(size_t size, size_t align, bool zero) {
     huge_clear_reused(hh, p, dirty);
     return p;
   }
-  huge_supply_body(hh);
+  huge_supply_body(hh, zero);
   if (zero && dirty) memset(p, 0, dirty);
   return p;
 }
