@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "os.h"
@@ -52,7 +53,7 @@ static size_t zero_by_pagemap(int fd, char *addr, size_t pages, struct zero_resu
   while (done < pages) {
     size_t want = pages - done < PAGEMAP_BATCH ? pages - done : PAGEMAP_BATCH;
     off_t off = (off_t)(((uintptr_t)addr / PAGE_SIZE + done) * sizeof(uint64_t));
-    ssize_t got = pread(fd, entries, want * sizeof(uint64_t), off);
+    ssize_t got = syscall(SYS_pread64, fd, entries, want * sizeof(uint64_t), off);
     if (got < (ssize_t)sizeof(uint64_t)) break;
     size_t n = (size_t)got / sizeof(uint64_t);
     for (size_t i = 0; i < n; i++) zero_page_by_entry(addr + (done + i) * PAGE_SIZE, entries[i], r);
@@ -65,13 +66,15 @@ struct zero_result zero_pages(void *addr, size_t len) {
   struct zero_result r = {0, 0, 0};
   size_t pages = len / PAGE_SIZE, done = 0;
   /* Opened per call: a descriptor kept open could be closed or reused by
-   * the program; three syscalls are nothing next to the pages. */
+   * the program; three syscalls are nothing next to the pages. Raw
+   * syscalls, so that a library wrapping open() (fakeroot, a sandbox) is
+   * not entered from inside calloc. */
   int fd = atomic_load_explicit(&pagemap_disabled, memory_order_relaxed)
                ? -1
-               : open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+               : (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
   if (fd >= 0) {
     done = zero_by_pagemap(fd, addr, pages, &r);
-    close(fd);
+    syscall(SYS_close, fd);
   }
   if (done < pages) {
     memset((char *)addr + done * PAGE_SIZE, 0, (pages - done) * PAGE_SIZE);

@@ -74,7 +74,9 @@ Test(zero, pages_that_read_as_zero_are_left_alone)
   long before = minor_faults();
   struct zero_result r = zero_pages(p, PAGES * PAGE_SIZE);
   cr_assert_eq(r.clean, PAGES, "clean %zu, cleared %zu, absent %zu", r.clean, r.cleared, r.absent);
-  cr_assert_eq(minor_faults(), before, "leaving zero pages alone took faults");
+  /* A memset would take one fault per page; allow the test's own stack. */
+  cr_assert_leq(minor_faults() - before, 2, "leaving zero pages alone took %ld faults",
+                minor_faults() - before);
   assert_reads_zero(p, PAGES * PAGE_SIZE);
   munmap(p, PAGES * PAGE_SIZE);
 }
