@@ -10,6 +10,7 @@
  * to their thread; calloc with an empty bin takes a never-used block on
  * fresh pages without filling the bin. */
 #include <criterion/criterion.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
