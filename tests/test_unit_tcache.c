@@ -262,6 +262,22 @@ static void *malloc_of_class(unsigned cls, void **held, unsigned *nheld, unsigne
   }
 }
 
+enum { HELD_MAX = 2048 };
+
+/* Leaves class cls with an empty bin and no room on its present pages, and
+ * the bin of cls + 1 with one cached block of that class on top: returns
+ * that block. What it had to malloc on the way goes to held. */
+static void *cache_a_spare_beside_a_drained_class(unsigned cls, void **held, unsigned *nheld)
+{
+  unsigned next = cls + 1;
+  empty_bin(next, held, nheld, HELD_MAX);
+  void *spare = malloc_of_class(next, held, nheld, HELD_MAX);
+  drain_until_a_refill_needs_a_page(cls, held, nheld, HELD_MAX);
+  free(spare);
+  cr_assert_eq(hk_tcache.bins[next].head, spare);
+  return spare;
+}
+
 /* 320 B may borrow from 384 B: with its own bin empty and no room on its
  * present pages, a malloc takes the 384 B block cached next door, and that
  * block's free returns it to the 384 B bin. */
@@ -270,14 +286,10 @@ Test(tcache, an_empty_bin_borrows_a_cached_block_of_the_next_class_before_a_new_
   attach();
   unsigned cls = size_to_class(320), next = cls + 1;
   cr_assert(class_may_borrow(cls));
-  static void *held[2048];
+  static void *held[HELD_MAX];
   unsigned nheld = 0;
-  empty_bin(next, held, &nheld, 2048);
-  void *spare = malloc_of_class(next, held, &nheld, 2048);
-  drain_until_a_refill_needs_a_page(cls, held, &nheld, 2048);
+  void *spare = cache_a_spare_beside_a_drained_class(cls, held, &nheld);
   uint64_t carved = snap().slabs_carved;
-  free(spare);
-  cr_assert_eq(hk_tcache.bins[next].head, spare);
 
   void *p = malloc(opaque_size(300));
   cr_assert_eq(p, spare, "malloc(300) took %p, not the cached 384 B block %p", p, spare);
@@ -298,12 +310,9 @@ Test(tcache, a_power_of_two_class_never_borrows)
   attach();
   unsigned cls = size_to_class(256), next = cls + 1;
   cr_assert_not(class_may_borrow(cls));
-  static void *held[2048];
+  static void *held[HELD_MAX];
   unsigned nheld = 0;
-  empty_bin(next, held, &nheld, 2048);
-  void *spare = malloc_of_class(next, held, &nheld, 2048);
-  drain_until_a_refill_needs_a_page(cls, held, &nheld, 2048);
-  free(spare);
+  void *spare = cache_a_spare_beside_a_drained_class(cls, held, &nheld);
   void *p = malloc(opaque_size(256));
   cr_assert_neq(p, spare);
   cr_assert_eq(slab_of(p)->cls, cls);
