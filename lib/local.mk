@@ -18,6 +18,8 @@ lib_libhakmem_core_la_SOURCES = \
 	lib/options.h \
 	lib/os.c \
 	lib/os.h \
+	lib/pagemap.c \
+	lib/pagemap.h \
 	lib/region_map.c \
 	lib/region_map.h \
 	lib/size_class.c \

@@ -1,23 +1,14 @@
 /* zero.c: clearing reused pages by what each one is (zero.h). */
 #include "zero.h"
 
-#include <fcntl.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "os.h"
+#include "pagemap.h"
 #include "types.h"
 
-/* pagemap entry bits (Documentation/admin-guide/mm/pagemap.rst). */
-#define PM_PRESENT (1ULL << 63)
-#define PM_SWAP (1ULL << 62)
-
 #define PAGEMAP_BATCH 512 /* entries per read: 4 KiB of stack */
-
-static atomic_bool pagemap_disabled;
 
 /* Whether a present page reads as zero; a page with data usually says so
  * in its first line. */
@@ -31,18 +22,18 @@ static bool page_reads_zero(const void *page) {
 }
 
 static void zero_page_by_entry(char *page, uint64_t entry, struct zero_result *r) {
-  if (entry & PM_PRESENT) {
+  if (entry & PAGEMAP_PRESENT) {
     if (page_reads_zero(page)) {
       r->clean++;
     } else {
       memset(page, 0, PAGE_SIZE);
       r->cleared++;
     }
-  } else if ((entry & PM_SWAP) && os_release(page, PAGE_SIZE, OS_RELEASE_DONTNEED) != 0) {
+  } else if (!(entry & PAGEMAP_SWAP) || os_release(page, PAGE_SIZE, OS_RELEASE_DONTNEED) == 0) {
+    r->absent++; /* absent, or swapped out and now released */
+  } else {
     memset(page, 0, PAGE_SIZE); /* DONTNEED does not fail on a mapped page; if it did */
     r->cleared++;
-  } else {
-    r->absent++;
   }
 }
 
@@ -52,10 +43,8 @@ static size_t zero_by_pagemap(int fd, char *addr, size_t pages, struct zero_resu
   size_t done = 0;
   while (done < pages) {
     size_t want = pages - done < PAGEMAP_BATCH ? pages - done : PAGEMAP_BATCH;
-    off_t off = (off_t)(((uintptr_t)addr / PAGE_SIZE + done) * sizeof(uint64_t));
-    ssize_t got = syscall(SYS_pread64, fd, entries, want * sizeof(uint64_t), off);
-    if (got < (ssize_t)sizeof(uint64_t)) break;
-    size_t n = (size_t)got / sizeof(uint64_t);
+    size_t n = pagemap_read(fd, (uintptr_t)addr + done * PAGE_SIZE, entries, want);
+    if (!n) break;
     for (size_t i = 0; i < n; i++) zero_page_by_entry(addr + (done + i) * PAGE_SIZE, entries[i], r);
     done += n;
   }
@@ -65,16 +54,10 @@ static size_t zero_by_pagemap(int fd, char *addr, size_t pages, struct zero_resu
 struct zero_result zero_pages(void *addr, size_t len) {
   struct zero_result r = {0, 0, 0};
   size_t pages = len / PAGE_SIZE, done = 0;
-  /* Opened per call: a descriptor kept open could be closed or reused by
-   * the program; three syscalls are nothing next to the pages. Raw
-   * syscalls, so that a library wrapping open() (fakeroot, a sandbox) is
-   * not entered from inside calloc. */
-  int fd = atomic_load_explicit(&pagemap_disabled, memory_order_relaxed)
-               ? -1
-               : (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  int fd = pagemap_open();
   if (fd >= 0) {
     done = zero_by_pagemap(fd, addr, pages, &r);
-    syscall(SYS_close, fd);
+    pagemap_close(fd);
   }
   if (done < pages) {
     memset((char *)addr + done * PAGE_SIZE, 0, (pages - done) * PAGE_SIZE);
@@ -82,5 +65,3 @@ struct zero_result zero_pages(void *addr, size_t len) {
   }
   return r;
 }
-
-void zero_test_disable_pagemap(bool disable) { atomic_store(&pagemap_disabled, disable); }

@@ -30,7 +30,4 @@ struct zero_result {
 /* Make the page-aligned range [addr, addr+len) read as zero. */
 struct zero_result zero_pages(void *addr, size_t len);
 
-/* For the tests of the fallback: pretend /proc/self/pagemap is missing. */
-void zero_test_disable_pagemap(bool disable);
-
 #endif /* HAKMEM_ZERO_H */

@@ -8,12 +8,12 @@
 #include "pool.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <unistd.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/sysinfo.h>
 #include <time.h>
+
+#include "pagemap.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -332,24 +332,16 @@ static int reclaim_run(struct pool *p, struct reclaim_bin *rb, uintptr_t src, ui
  * fork child cannot be moved (EBUSY), and a swapped-out page is not
  * present. Those are dropped with MADV_DONTNEED instead (*drop). Without
  * pagemap, mincore() gives presence only, and every present page moves. */
-#define PM_PRESENT ((uint64_t)1 << 63)
-#define PM_SWAP ((uint64_t)1 << 62)
-#define PM_EXCLUSIVE ((uint64_t)1 << 56)
-
 static int window_movable(int pm, uintptr_t wa, size_t w, unsigned char *vec, bool *drop) {
   uint64_t ent[MINCORE_WINDOW];
-  ssize_t n;
 
-  if (pm >= 0) {
-    n = pread(pm, ent, w * sizeof ent[0], (off_t)(wa / POOL_PAGE * sizeof ent[0]));
-    if (n == (ssize_t)(w * sizeof ent[0])) {
-      for (size_t i = 0; i < w; i++) {
-        bool present = (ent[i] & PM_PRESENT) != 0;
-        vec[i] = present && (ent[i] & PM_EXCLUSIVE);
-        if ((present && !vec[i]) || (ent[i] & PM_SWAP)) *drop = true;
-      }
-      return 0;
+  if (pm >= 0 && pagemap_read(pm, wa, ent, w) == w) {
+    for (size_t i = 0; i < w; i++) {
+      bool present = (ent[i] & PAGEMAP_PRESENT) != 0;
+      vec[i] = present && (ent[i] & PAGEMAP_EXCLUSIVE);
+      if ((present && !vec[i]) || (ent[i] & PAGEMAP_SWAP)) *drop = true;
     }
+    return 0;
   }
   return mincore((void *)wa, w * POOL_PAGE, vec) ? -errno : 0;
 }
@@ -362,7 +354,7 @@ int pool_reclaim(struct pool *p, uintptr_t addr, size_t len, uint64_t *moved) {
   int pm, err = 0;
 
   *moved = 0;
-  pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  pm = pagemap_open();
   if (pm >= 0) drop = false;
   for (size_t off = 0; off < npages && !err; off += MINCORE_WINDOW) {
     size_t w = npages - off < MINCORE_WINDOW ? npages - off : MINCORE_WINDOW;
@@ -376,7 +368,7 @@ int pool_reclaim(struct pool *p, uintptr_t addr, size_t len, uint64_t *moved) {
       i = j + 1;
     }
   }
-  if (pm >= 0) close(pm);
+  if (pm >= 0) pagemap_close(pm);
   reclaim_finish(p, &rb);
   /* The range must read as zero when this returns. */
   if (!err && drop) err = madvise((void *)addr, len, MADV_DONTNEED) ? -errno : 0;

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "pagemap.h"
 #include "types.h"
 #include "unit_helpers.h"
 #include "zero.h"
@@ -147,9 +148,9 @@ Test(zero, without_pagemap_every_page_is_memset)
 {
   char *p = map_pages(PAGES);
   memset(p, 0x11, PAGE_SIZE);
-  zero_test_disable_pagemap(true);
+  pagemap_test_disable(true);
   struct zero_result r = zero_pages(p, PAGES * PAGE_SIZE);
-  zero_test_disable_pagemap(false);
+  pagemap_test_disable(false);
   cr_assert_eq(r.cleared, PAGES);
   cr_assert_eq(r.clean + r.absent, 0);
   assert_reads_zero(p, PAGES * PAGE_SIZE);
