@@ -76,15 +76,9 @@ static uintptr_t copy_range(struct pool *p, uintptr_t dst, uintptr_t end, uint64
       continue;
     }
     if (err == -ENOMEM) { /* no page to copy into: the zero page at least */
-      n = end - dst < POOL_BIN_SIZE ? end - dst : POOL_BIN_SIZE;
-      done = uffd_zeropage(p->uffd, dst, n, mode, &err);
-      dst += done;
-      r->zeroed += done / PAGE;
-      if (err == -EEXIST) {
-        dst = skip_present(dst, end);
-        err = 0;
-        continue;
-      }
+      uintptr_t stop = end - dst < POOL_BIN_SIZE ? end : dst + POOL_BIN_SIZE;
+      dst = supply_zeropage(p, dst, stop, mode & UFFDIO_COPY_MODE_DONTWAKE, r);
+      err = r->err;
     }
     if (err) break;
   }
