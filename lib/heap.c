@@ -311,12 +311,6 @@ void heap_load(void) {
   if (!options_read) options_read = options_init();
 }
 
-/* Whether a refill of cls would make a page present: no freed block and no
- * never-used one on the pages already there. */
-static bool refill_needs_a_page(const struct slab *s) {
-  return !s || (!s->free && s->carve + s->block_size > superslab_present_end(s));
-}
-
 /* A spare block of the next class up, taken instead of a new page: a class
  * reaching a new peak of live blocks then touches no memory while its
  * neighbour holds cached blocks (Random Mixed: 52 pages instead of 62). */
@@ -338,7 +332,7 @@ void *heap_alloc_slow(unsigned cls) {
   heap_collect_pending(h, false);
   lru_tick();
   struct tcache_bin *b = &hk_tcache.bins[cls];
-  if (refill_needs_a_page(h->partial[cls])) {
+  if (slab_refill_needs_a_page(h->partial[cls])) {
     void *p = borrow_from_next_class(cls);
     if (p) return p;
   }

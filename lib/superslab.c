@@ -116,6 +116,10 @@ char *superslab_present_end(const struct slab *s) {
   return s->start + (size_t)ss->present_pages[(s->start - (const char *)ss) >> UNIT_SHIFT] * PAGE_SIZE;
 }
 
+bool slab_refill_needs_a_page(const struct slab *s) {
+  return !s || (!s->free && s->carve + s->block_size > superslab_present_end(s));
+}
+
 void superslab_supply(struct slab *s, const char *upto) {
   struct superslab *ss = superslab_of(s->start);
   unsigned unit = (unsigned)((s->start - (char *)ss) >> UNIT_SHIFT);

@@ -24,6 +24,9 @@ struct slab *superslab_carve_slab(struct superslab *ss, unsigned cls);
 void superslab_supply(struct slab *s, const char *upto);
 /* The end of the slab's resident pages. */
 char *superslab_present_end(const struct slab *s);
+/* Whether a refill from slab s (NULL: a new slab) would make a page
+ * present: s has no freed block and no never-used one on its pages. */
+bool slab_refill_needs_a_page(const struct slab *s);
 
 /* Give an empty slab's unit back to its SuperSlab. Returns true when the
  * SuperSlab has no slab left. */

@@ -231,9 +231,7 @@ static void drain_until_a_refill_needs_a_page(unsigned cls, void **held, unsigne
 {
   struct tcache_bin *bin = &hk_tcache.bins[cls];
   for (;;) {
-    struct slab *s = hk_tcache.heap->partial[cls];
-    bool needs_page = !s || (!s->free && s->carve + s->block_size > superslab_present_end(s));
-    if (bin->count == 0 && needs_page)
+    if (bin->count == 0 && slab_refill_needs_a_page(hk_tcache.heap->partial[cls]))
       return;
     cr_assert_lt(*nheld, cap);
     cr_assert_not_null(held[(*nheld)++] = malloc(opaque_size(class_to_size(cls))));
