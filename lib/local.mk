@@ -37,9 +37,15 @@ lib_libhakmem_core_la_SOURCES = \
 lib_libhakmem_core_la_CFLAGS = $(AM_CFLAGS) $(HAKMEM_CFLAGS)
 lib_libhakmem_core_la_LIBADD =
 
+# What links the allocator: its convenience library and, with the pager,
+# liburing. libtool drops a static archive from a convenience library, so
+# LIBURING_LINK (liburing.a when it can go into a shared library, see
+# m4/hakmem_link_uring.m4) is named here, by each final link.
+hakmem_core_ldadd = lib/libhakmem_core.la $(LIBURING_LINK)
+
 lib_LTLIBRARIES += lib/libhakmem.la
 lib_libhakmem_la_SOURCES =
-lib_libhakmem_la_LIBADD = lib/libhakmem_core.la $(PTHREAD_LIBS)
+lib_libhakmem_la_LIBADD = $(hakmem_core_ldadd) $(PTHREAD_LIBS)
 lib_libhakmem_la_LDFLAGS = -version-info 0:0:0 -no-undefined \
 	-Wl,--version-script=$(srcdir)/lib/hakmem.map -Wl,-z,nodelete -Wl,-z,noseparate-code
 EXTRA_lib_libhakmem_la_DEPENDENCIES = lib/hakmem.map

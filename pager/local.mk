@@ -18,5 +18,5 @@ pager_libhakmem_pager_la_SOURCES = \
 	pager/uffd.c \
 	pager/uffd.h
 pager_libhakmem_pager_la_CFLAGS = $(AM_CFLAGS) $(HAKMEM_CFLAGS) $(LIBURING_CFLAGS)
-lib_libhakmem_core_la_LIBADD += pager/libhakmem_pager.la $(LIBURING_LIBS)
+lib_libhakmem_core_la_LIBADD += pager/libhakmem_pager.la
 endif

@@ -6,7 +6,7 @@
 # keeps gcc from folding malloc/free pairs or assuming malloc's behaviour.
 if HAVE_CRITERION
 hakmem_test_cflags = $(AM_CFLAGS) $(CRITERION_CFLAGS) -fno-builtin
-hakmem_test_ldadd = lib/libhakmem_core.la $(CRITERION_LIBS) $(PTHREAD_LIBS)
+hakmem_test_ldadd = $(hakmem_core_ldadd) $(CRITERION_LIBS) $(PTHREAD_LIBS)
 
 hakmem_api_tests = \
 	tests/test_api_align \

@@ -9,7 +9,7 @@ TESTS += tests/test_pager_nomalloc.sh
 if HAVE_CRITERION
 pager_test_cflags = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(LIBURING_CFLAGS) -fno-builtin \
 	-I$(top_srcdir)/pager -DHAKMEM_TEST_SO='"$(abs_top_builddir)/lib/.libs/libhakmem.so"'
-pager_test_ldadd = lib/libhakmem_core.la $(CRITERION_LIBS) $(PTHREAD_LIBS)
+pager_test_ldadd = $(hakmem_core_ldadd) $(CRITERION_LIBS) $(PTHREAD_LIBS)
 
 pager_tests = \
 	tests/test_pager_fork \

@@ -6,7 +6,7 @@
 # AM_CPPFLAGS. -fno-builtin keeps gcc from folding malloc/free pairs.
 if HAVE_CRITERION
 hakmem_unit_cflags = $(AM_CFLAGS) $(CRITERION_CFLAGS) -fno-builtin
-hakmem_unit_ldadd = lib/libhakmem_core.la $(CRITERION_LIBS) $(PTHREAD_LIBS)
+hakmem_unit_ldadd = $(hakmem_core_ldadd) $(CRITERION_LIBS) $(PTHREAD_LIBS)
 
 hakmem_unit_tests = \
 	tests/test_unit_size_class \
