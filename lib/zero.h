@@ -13,8 +13,13 @@
  *
  * Reading is enough to decide, whatever shares the page (the zero page, a
  * forked child, KSM): a page that reads as zero gives a private copy of
- * zeros on the program's first write. Without pagemap (no /proc, a
- * sandbox) every page is memset, as before. */
+ * zeros on the program's first write.
+ *
+ * PAGEMAP_SCAN (Linux 6.7) reports runs: absent pages cost nothing and the
+ * zero page is known without reading it (calloc workload: reuse went from
+ * about 100 to a few ns a page). Older kernels read one entry per page and
+ * check each present page's bytes. Without pagemap (no /proc, a sandbox)
+ * every page is memset. */
 #ifndef HAKMEM_ZERO_H
 #define HAKMEM_ZERO_H
 

@@ -3,7 +3,9 @@
  * reads as zero (the kernel's zero page, a page cleared before) is left
  * alone and takes no fault; an absent page stays absent; pages shared with
  * a forked child read as zero in the parent and keep their data in the
- * child; without /proc/self/pagemap every page is memset. Through calloc:
+ * child; the same through PAGEMAP_SCAN's runs (long ones included) and
+ * through pagemap's entries; without /proc/self/pagemap every page is
+ * memset. PAGEMAP_SCAN itself names the zero page's runs. Through calloc:
  * a reused huge block whose last user wrote some pages and only read
  * others comes back all zero, and only the written pages are memset. */
 #include <criterion/criterion.h>
@@ -91,7 +93,8 @@ Test(zero, absent_pages_stay_absent)
   munmap(p, PAGES * PAGE_SIZE);
 }
 
-Test(zero, a_mixed_range_gets_each_treatment)
+/* Pages written, read and untouched in turn: each kind counted as itself. */
+static void zero_a_mixed_range(void)
 {
   char *p = map_pages(PAGES);
   volatile char sink = 0;
@@ -112,6 +115,71 @@ Test(zero, a_mixed_range_gets_each_treatment)
   cr_assert_eq(r.absent, PAGES - written - read);
   assert_reads_zero(p, PAGES * PAGE_SIZE);
   munmap(p, PAGES * PAGE_SIZE);
+}
+
+Test(zero, a_mixed_range_gets_each_treatment)
+{
+  zero_a_mixed_range();
+}
+
+Test(zero, pagemap_scan_names_runs_of_the_zero_page)
+{
+  char *p = map_pages(8);
+  volatile char sink = 0;
+  for (size_t i = 0; i < 4; i++)
+    sink += p[i * PAGE_SIZE];
+  (void)sink;
+  p[4 * PAGE_SIZE] = p[5 * PAGE_SIZE] = 1;
+  int fd = pagemap_open();
+  cr_assert_geq(fd, 0, "no /proc/self/pagemap");
+  struct pagemap_run runs[4];
+  uintptr_t from = (uintptr_t)p, end = from + 8 * PAGE_SIZE;
+  long n = pagemap_scan(fd, &from, end, PAGEMAP_CAT_PRESENT,
+                        PAGEMAP_CAT_PRESENT | PAGEMAP_CAT_PFNZERO, runs, 4);
+  pagemap_close(fd);
+  if (n < 0)
+    cr_skip_test("the kernel has no PAGEMAP_SCAN (Linux 6.7); zero.c reads pagemap's entries");
+  cr_assert_eq(from, end, "the scan stopped at page %zu", (size_t)(from - (uintptr_t)p) / PAGE_SIZE);
+  cr_assert_eq(n, 2, "%ld runs", n);
+  cr_assert_eq(runs[0].start, (uintptr_t)p);
+  cr_assert_eq(runs[0].end, (uintptr_t)p + 4 * PAGE_SIZE);
+  cr_assert_eq(runs[0].categories, PAGEMAP_CAT_PRESENT | PAGEMAP_CAT_PFNZERO);
+  cr_assert_eq(runs[1].start, (uintptr_t)p + 4 * PAGE_SIZE);
+  cr_assert_eq(runs[1].end, (uintptr_t)p + 6 * PAGE_SIZE);
+  cr_assert_eq(runs[1].categories, PAGEMAP_CAT_PRESENT);
+  munmap(p, 8 * PAGE_SIZE);
+}
+
+/* Kernels before 6.7 have no PAGEMAP_SCAN: one entry per page instead. */
+Test(zero, without_pagemap_scan_the_entries_give_each_treatment)
+{
+  pagemap_test_disable_scan(true);
+  zero_a_mixed_range();
+  pagemap_test_disable_scan(false);
+}
+
+/* The scan reports the zero page's runs as such: a long run of pages only
+ * read is clean, with no fault and no write. */
+Test(zero, the_scan_reports_a_run_of_zero_pages_as_clean)
+{
+  enum { RUN = 4096 }; /* 16 MiB: more runs than one scan call returns when interleaved */
+  char *p = mmap(NULL, (size_t)RUN * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  cr_assert_neq(p, MAP_FAILED);
+  volatile char sink = 0;
+  for (size_t i = 0; i < RUN; i += 2)
+    sink += p[i * PAGE_SIZE]; /* every other page: one run per page */
+  for (size_t i = 1; i < RUN; i += 4)
+    p[i * PAGE_SIZE] = 9;
+  (void)sink;
+  long before = minor_faults();
+  struct zero_result r = zero_pages(p, (size_t)RUN * PAGE_SIZE);
+  cr_assert_eq(r.clean, RUN / 2, "clean %zu, cleared %zu, absent %zu", r.clean, r.cleared, r.absent);
+  cr_assert_eq(r.cleared, RUN / 4);
+  cr_assert_eq(r.absent, RUN / 4);
+  cr_assert_leq(minor_faults() - before, 2, "zeroing took %ld faults", minor_faults() - before);
+  for (size_t i = 0; i < RUN; i++)
+    cr_assert_eq(p[i * PAGE_SIZE], 0, "page %zu", i);
+  munmap(p, (size_t)RUN * PAGE_SIZE);
 }
 
 /* After fork the parent's pages are shared with the child: the parent's
