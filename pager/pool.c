@@ -497,8 +497,6 @@ void pool_grow_on_miss(struct pool *p) {
   hk_unlock(&p->lock);
 }
 
-bool pool_has_clean(struct pool *p) { return __atomic_load_n(&p->clean.head, __ATOMIC_RELAXED) >= 0; }
-
 void pool_adapt(struct pool *p, uint64_t idle_limit) {
   pool_grow_on_miss(p);
   hk_lock(&p->lock);

@@ -129,7 +129,6 @@ void pool_adapt(struct pool *p, uint64_t idle_limit);
 /* clean + dirty pages now. */
 uint64_t pool_level(struct pool *p);
 bool pool_wants_refill(struct pool *p);
-bool pool_has_clean(struct pool *p);
 /* Called by the pager thread each turn: after a take found the pool dry,
  * double the refill target at once (up to the cap). */
 void pool_grow_on_miss(struct pool *p);

@@ -1,5 +1,5 @@
 /* Description: the pager serving the allocator: direct supply of fresh
- * slabs, write faults of huge blocks served by UFFDIO_MOVE a chunk at a
+ * slabs (the slabs ahead in the same move), write faults of huge blocks served by UFFDIO_MOVE a chunk at a
  * time, read faults by the zero page, read(2) into fresh memory, eight
  * threads filling 64 MiB each, realloc moving huge blocks (mremap), blocks
  * released to the kernel and reused, SuperSlabs recycled through the pool
@@ -39,6 +39,37 @@ Test(pager_serve, small_blocks_come_by_direct_supply_and_read_as_zero)
   uint64_t copied = s1.supply[HAKMEM_SUPPLY_UFFD_COPY].pages - s0.supply[HAKMEM_SUPPLY_UFFD_COPY].pages;
   cr_assert_gt(direct + copied, 0);
   cr_assert_eq(s1.pager_faults, s0.pager_faults, "no slab page faulted");
+  for (int i = 0; i < N; i++) free(b[i]);
+}
+
+/* A fresh slab's direct supply takes the rest of its SuperSlab from the
+ * pool in one move, not a move per slab: each move flushes the TLB on
+ * every CPU the process runs on. */
+Test(pager_serve, direct_supply_moves_the_slabs_ahead_in_one_move)
+{
+  struct pager_info info;
+  for (int i = 0; i < 400; i++) { /* the pool fills in the background */
+    pager_get_info(&info);
+    if (info.clean_pages >= 512) break;
+    usleep(5000);
+  }
+  cr_assert_geq(info.clean_pages, 512, "test premise: the pool filled (%llu clean pages)",
+                (unsigned long long)info.clean_pages);
+  enum { N = 200, SIZE = 3072 }; /* about ten 64 KiB slabs */
+  static char *b[N];
+  struct hakmem_stats s0 = stats_now();
+  for (int i = 0; i < N; i++) {
+    b[i] = malloc(SIZE);
+    memset(b[i], 0x5C, SIZE);
+  }
+  struct hakmem_stats s1 = stats_now();
+  uint64_t pages = s1.supply[HAKMEM_SUPPLY_DIRECT].pages - s0.supply[HAKMEM_SUPPLY_DIRECT].pages;
+  uint64_t moves = s1.supply[HAKMEM_SUPPLY_DIRECT].events - s0.supply[HAKMEM_SUPPLY_DIRECT].events;
+  cr_assert_geq(pages, N * SIZE / 4096, "%llu pages by direct supply", (unsigned long long)pages);
+  /* One move per SuperSlab the blocks reach: at most two, and one more for
+   * a move that met a page present already. */
+  cr_assert_leq(moves, 3, "%llu moves for %llu pages", (unsigned long long)moves, (unsigned long long)pages);
+  cr_assert_eq(s1.pager_faults, s0.pager_faults, "a slab page faulted");
   for (int i = 0; i < N; i++) free(b[i]);
 }
 
