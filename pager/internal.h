@@ -47,8 +47,21 @@ struct pager {
 extern struct pager pager;
 extern const struct os_page_supplier pager_hooks;
 
+/* Nonzero while this process's pager runs. It lives on a page marked
+ * MADV_WIPEONFORK, so it reads zero in a child however it was forked: a
+ * child made by a raw clone() or SYS_fork runs no atfork handler, and its
+ * copy of the uffd acts on the parent's address space (a move or a copy
+ * through it fills the parent's pages), while the pager thread it sees in
+ * its copy of our state does not exist there. */
+extern _Atomic uint64_t *pager_here;
+
+static inline bool pager_in_this_process(void) {
+  return pager_here && atomic_load_explicit(pager_here, memory_order_relaxed);
+}
+
 /* A hook's entry and exit: false when the pager is not running. */
 static inline bool pager_enter(void) {
+  if (!pager_in_this_process()) return false;
   atomic_fetch_add(&pager.users, 1);
   if (atomic_load(&pager.state) == PAGER_RUNNING) return true;
   atomic_fetch_sub(&pager.users, 1);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -37,6 +38,11 @@
 struct pager pager = { .efd = -1, .uffd = { .fd = -1 } };
 static hk_lock_t start_lock = HK_LOCK_INIT;
 _Atomic uint64_t pager_ends[PAGER_ENDS];
+_Atomic uint64_t *pager_here;
+
+#ifndef MADV_WIPEONFORK
+#define MADV_WIPEONFORK 18 /* Linux 4.14; glibc before 2.27 lacks the name */
+#endif
 
 /* ---- configuration ------------------------------------------------------------ */
 
@@ -80,11 +86,17 @@ void pager_quiesce(void) {
   while (atomic_load(&pager.users)) sched_yield();
 }
 
+static void forget_parents_pager(void);
+
 /* Under start_lock, from any state: back to IDLE. */
 static void stop_locked(void) {
   uint64_t one = 1;
 
   if (atomic_load(&pager.state) == PAGER_IDLE && !pager.thread_live) return;
+  if (!pager_in_this_process()) {
+    forget_parents_pager();
+    return;
+  }
   pager_quiesce();
   if (pager.thread_live) {
     atomic_store(&pager.stop, true);
@@ -97,6 +109,7 @@ static void stop_locked(void) {
   if (pager.efd >= 0) close(pager.efd);
   pager.efd = -1;
   atomic_store(&pager.stop, false);
+  atomic_store(pager_here, 0);
   atomic_store(&pager.state, PAGER_IDLE);
 }
 
@@ -106,7 +119,7 @@ void pager_stop(void) {
   hk_unlock(&start_lock);
 }
 
-bool pager_running(void) { return atomic_load(&pager.state) == PAGER_RUNNING; }
+bool pager_running(void) { return atomic_load(&pager.state) == PAGER_RUNNING && pager_in_this_process(); }
 
 /* ---- fork ---------------------------------------------------------------------- */
 
@@ -114,10 +127,10 @@ static void atfork_prepare(void) { hk_lock(&start_lock); }
 static void atfork_parent(void) { hk_unlock(&start_lock); }
 
 /* The child has no pager thread, its copy of the uffd belongs to the
- * parent's address space, and its regions lost their registration. */
-static void atfork_child(void) {
-  hk_lock_reset(&start_lock);
-  if (atomic_load(&pager.state) == PAGER_IDLE && !pager.thread_live) return;
+ * parent's address space, and its regions lost their registration. A
+ * child of fork() forgets the parent's pager here; one of a raw clone()
+ * when it first stops or starts a pager (pager_here tells it). */
+static void forget_parents_pager(void) {
   if (os_page_supplier() == &pager_hooks) os_set_page_supplier(NULL);
   uffd_close(&pager.uffd);
   if (pager.efd >= 0) close(pager.efd);
@@ -130,6 +143,12 @@ static void atfork_child(void) {
   atomic_store(&pager.stop, false);
   atomic_store(&pager.state, PAGER_IDLE);
   stats_set(STAT_pager_pool_pages, 0);
+}
+
+static void atfork_child(void) {
+  hk_lock_reset(&start_lock);
+  if (atomic_load(&pager.state) == PAGER_IDLE && !pager.thread_live) return;
+  forget_parents_pager();
 }
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
@@ -197,13 +216,33 @@ out:
   return err;
 }
 
+/* The page of pager_here, mapped once and kept. Without MADV_WIPEONFORK
+ * (Linux 4.14) a raw clone() child could not tell, so no pager starts. */
+static int here_map(void) {
+  void *page;
+
+  if (pager_here) return 0;
+  page = mmap(NULL, PAGER_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (page == MAP_FAILED) return -ENOMEM;
+  if (madvise(page, PAGER_PAGE, MADV_WIPEONFORK)) {
+    munmap(page, PAGER_PAGE);
+    return -ENOSYS;
+  }
+  pager_here = page;
+  return 0;
+}
+
 static int start_locked(const struct pager_config *c) {
   uint64_t want = c->no_move ? 0 : UFFD_FEATURE_MOVE;
   int err;
 
+  if (!pager_in_this_process() && (atomic_load(&pager.state) != PAGER_IDLE || pager.thread_live))
+    forget_parents_pager();
   err = -EALREADY;
   if (atomic_load(&pager.state) != PAGER_IDLE || pager.thread_live) goto out;
   pthread_once(&atfork_once, atfork_install);
+  err = here_map();
+  if (err) goto out;
   pager.cfg = *c;
   err = uffd_open(&pager.uffd, want);
   if (err) goto out;
@@ -224,6 +263,7 @@ static int start_locked(const struct pager_config *c) {
   err = thread_start();
   if (err) goto out_ring;
   err = -EIO;
+  atomic_store(pager_here, 1);
   if (!atomic_compare_exchange_strong(&pager.state, &(int){ PAGER_IDLE }, PAGER_RUNNING)) {
     stop_locked(); /* the thread failed already */
     goto out;
@@ -261,7 +301,7 @@ int pager_start(const struct pager_config *c) {
 int pager_get_info(struct pager_info *out) {
   memset(out, 0, sizeof *out);
   hk_lock(&start_lock);
-  if (atomic_load(&pager.state) == PAGER_RUNNING) {
+  if (pager_running()) {
     out->features = pager.uffd.features;
     out->via_dev = pager.uffd.via_dev;
     out->can_move = pager.use_pool;

@@ -1,10 +1,15 @@
 /* Description: fork() beside threads that allocate while the pager runs.
  * The child has no pager (its regions are not registered) and allocates
  * the kernel's way, or starts a pager of its own; the parent's pager keeps
- * serving, its pool never shared with the child (MADV_DONTFORK). */
+ * serving, its pool never shared with the child (MADV_DONTFORK). The same
+ * for a child of a raw SYS_fork, which runs no atfork handler: it does not
+ * use the parent's uffd, and stopping the pager there does not wait for a
+ * pager thread it does not have. */
 #include "test_pager_helpers.h"
 
 #include <pthread.h>
+#include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 static atomic_bool running;
@@ -86,3 +91,53 @@ static void fork_beside_threads(bool restart)
 Test(pager_fork, the_child_allocates_without_a_pager) { fork_beside_threads(false); }
 
 Test(pager_fork, the_child_may_start_its_own_pager) { fork_beside_threads(true); }
+
+/* The child's status, or -1 if it did not exit within 30 s (killed). */
+static int wait_bounded(pid_t pid)
+{
+  int status;
+  for (int i = 0; i < 3000; i++) {
+    pid_t got = waitpid(pid, &status, WNOHANG);
+    if (got == pid) return status;
+    usleep(10000);
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, &status, 0);
+  return -1;
+}
+
+static void raw_fork_child_allocates(bool restart)
+{
+  enum { KEEP = 32, KEEP_SIZE = 100000 };
+  static char *keep[KEEP];
+  for (int i = 0; i < KEEP; i++) {
+    keep[i] = malloc(KEEP_SIZE);
+    memset(keep[i], 0x31, KEEP_SIZE);
+  }
+  pid_t pid = (pid_t)syscall(SYS_fork);
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    int rc = child_allocates(restart);
+    hakmem_pager_stop(); /* what the destructor runs at exit */
+    _exit(rc);
+  }
+  int status = wait_bounded(pid);
+  cr_assert_neq(status, -1, "the child hung");
+  cr_assert(WIFEXITED(status), "child died: status %d", status);
+  cr_assert_eq(WEXITSTATUS(status), 0, "child failed with %d", WEXITSTATUS(status));
+  for (int i = 0; i < KEEP; i++)
+    for (size_t j = 0; j < KEEP_SIZE; j++)
+      cr_assert_eq(keep[i][j], 0x31, "the parent's block %d changed at %zu", i, j);
+  cr_assert(pager_running());
+  struct hakmem_stats s0 = stats_now();
+  char *p = malloc(8 << 20);
+  memset(p, 5, 8 << 20);
+  free(p);
+  struct hakmem_stats s1 = stats_now();
+  cr_assert_gt(pager_pages(&s1) + s1.pager_faults, pager_pages(&s0) + s0.pager_faults);
+  for (int i = 0; i < KEEP; i++) free(keep[i]);
+}
+
+Test(pager_fork, a_raw_fork_child_allocates_without_the_parents_pager) { raw_fork_child_allocates(false); }
+
+Test(pager_fork, a_raw_fork_child_may_start_its_own_pager) { raw_fork_child_allocates(true); }
