@@ -156,6 +156,20 @@ static void atfork_install(void) { pthread_atfork(atfork_prepare, atfork_parent,
 
 /* ---- starting ------------------------------------------------------------------ */
 
+/* Where a descriptor goes when the limit cannot be raised: the top of the
+ * program's range, which a program reaches last (descriptors are handed
+ * out lowest first), so that one which closes every descriptor and opens
+ * files again does not get the pager's numbers back at once. */
+static int fd_stash_high(int fd, rlim_t limit) {
+  int nfd;
+
+  if (limit < 256 || (rlim_t)fd >= limit - 16) return fd;
+  nfd = fcntl(fd, F_DUPFD_CLOEXEC, (int)(limit - 16));
+  if (nfd < 0) return fd;
+  close(fd);
+  return nfd;
+}
+
 /* The pager's descriptors (uffd, eventfd, io_uring) go above the soft
  * RLIMIT_NOFILE when the limits allow it, out of the program's way: a
  * program that walks its descriptors up to sysconf(_SC_OPEN_MAX) to count
@@ -163,7 +177,8 @@ static void atfork_install(void) { pthread_atfork(atfork_prepare, atfork_parent,
  * and a program that opens many files does not find three fewer. The limit
  * is raised for the one dup and restored at once; the descriptor stays
  * valid above it. Where soft == hard and the process may not raise the
- * hard limit, the descriptor stays where it is. */
+ * hard limit (no CAP_SYS_RESOURCE), the descriptor goes to the top of the
+ * range instead (fd_stash_high), where such a walk still meets it. */
 static int fd_stash(int fd) {
   struct rlimit rl, raised;
   rlim_t base;
@@ -179,7 +194,7 @@ static int fd_stash(int fd) {
   raised = rl;
   raised.rlim_cur = base + 8;
   if (raised.rlim_max != RLIM_INFINITY && raised.rlim_max < raised.rlim_cur) raised.rlim_max = raised.rlim_cur;
-  if (setrlimit(RLIMIT_NOFILE, &raised)) return fd;
+  if (setrlimit(RLIMIT_NOFILE, &raised)) return fd_stash_high(fd, rl.rlim_cur);
   nfd = fcntl(fd, F_DUPFD_CLOEXEC, (int)base);
   setrlimit(RLIMIT_NOFILE, &rl);
   if (nfd < 0) return fd;

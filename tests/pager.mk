@@ -2,9 +2,9 @@
 # allocator's convenience library, which holds the pager's objects, and
 # reaches the pager's internal headers; a test that needs userfaultfd
 # skips with its reason when the machine gives none.
-EXTRA_DIST += tests/test_pager_nomalloc.sh
+EXTRA_DIST += tests/test_pager_nomalloc.sh tests/test_pager_cpython.sh
 if ENABLE_UFFD
-TESTS += tests/test_pager_nomalloc.sh
+TESTS += tests/test_pager_nomalloc.sh tests/test_pager_cpython.sh
 
 if HAVE_CRITERION
 pager_test_cflags = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(LIBURING_CFLAGS) -fno-builtin \
