@@ -164,7 +164,8 @@ struct region_header *lru_take(size_t min, size_t max) {
 
 void lru_tick(void) {
   uint64_t due = atomic_load_explicit(&lru_release_due, memory_order_relaxed);
-  if (likely(due == 0) || os_now_ns() < due) return;
+  /* Every refill passes here: the coarse clock, a release a tick late. */
+  if (likely(due == 0) || os_coarse_now_ns() < due) return;
   struct lru_batch b = { 0 };
   if (!hk_trylock(&lru_lock)) return;
   lru_collect(&b, os_now_ns(), false, false);

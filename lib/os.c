@@ -36,11 +36,15 @@ static atomic_bool populate_missing;
 static atomic_bool madv_free_missing;
 static _Atomic uintptr_t map_hint;
 
-uint64_t os_now_ns(void) {
+static uint64_t clock_ns(clockid_t clock) {
   struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
+  clock_gettime(clock, &t);
   return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
+
+uint64_t os_now_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
+
+uint64_t os_coarse_now_ns(void) { return clock_ns(CLOCK_MONOTONIC_COARSE); }
 
 static void *timed_mmap(void *addr, size_t len, int flags) {
   uint64_t t0 = os_now_ns();

@@ -91,6 +91,10 @@ void os_for_each_region(void (*fn)(void *base, size_t len, void *arg), void *arg
 /* Monotonic nanoseconds (vDSO, no syscall). */
 uint64_t os_now_ns(void);
 
+/* The same clock as of the last timer tick (a few ms behind): 5 ns a
+ * call here against 23, for checks made on every slow path. */
+uint64_t os_coarse_now_ns(void);
+
 /* For the tests of the fallbacks: pretend the kernel lacks
  * MADV_POPULATE_WRITE (and MADV_FREE) from now on. */
 void os_test_disable_populate(bool disable);
