@@ -1,7 +1,8 @@
 /* Description: unit tests of lib/huge.h, blocks above 1 MiB, each in a
  * 2 MiB-aligned region of its own with its header at the region's base
  * and the block 128 bytes in. A freed block's region goes to the LRU and
- * serves the next request of about its size (up to an eighth smaller);
+ * serves the next request of up to four times smaller, keeping at most
+ * twice what that request needs;
  * one bigger than a quarter of the cache's byte bound is unmapped at once.
  * realloc grows and shrinks with mremap, keeping the contents, and moves
  * between huge and large blocks; alignments up to 4 MiB are honoured, with
@@ -155,14 +156,14 @@ Test(huge, a_freed_block_is_reused_from_the_lru)
   cr_assert_eq(malloc_usable_size(r), h->size - HUGE_OFFSET);
   free(r);
 
-  /* Much smaller (up to four times) takes it too, and the excess beyond
-   * an eighth goes back to the kernel. */
+  /* Much smaller (up to four times) takes it too; what exceeds twice the
+   * request goes back to the kernel. */
   size_t small = MiB + MiB / 4, map = (small + HUGE_OFFSET + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
   char *s = malloc(opaque_size(small));
   cr_assert_not_null(s);
   cr_assert_eq((void *)region_of(s), (void *)h, "a 1.25 MiB request did not take the cached 3 MiB region");
-  cr_assert_leq(h->size, map + ((map / 8 + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)), "the excess was kept: %zu bytes",
-                h->size);
+  cr_assert_eq(h->size, 2 * map, "kept %zu bytes of 3 MiB for a %zu-byte region", h->size, map);
+  cr_assert_eq(malloc_usable_size(s), h->size - HUGE_OFFSET);
   unsigned char vec[1];
   cr_assert_neq(mincore((char *)h + 3 * MiB - PAGE_SIZE, PAGE_SIZE, vec), 0, "the unmapped tail is still mapped");
   free(s);
