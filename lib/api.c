@@ -41,7 +41,13 @@ static inline void *small_alloc(unsigned cls) {
   return heap_alloc_slow(cls);
 }
 
-EXPORT void *malloc(size_t size) {
+/* malloc and free start on a cache line of their own: where the linker
+ * happened to place them decided Tiny Hot by 4% (292M against 305M ops/s
+ * aligned, nine interleaved runs), the front end fetching their few
+ * instructions in one line or two. */
+#define HOT_ENTRY __attribute__((aligned(64)))
+
+EXPORT HOT_ENTRY void *malloc(size_t size) {
   if (likely(size <= SMALL_MAX)) return small_alloc(size_to_class(size));
   return big_alloc(size, 0, false);
 }
@@ -54,7 +60,7 @@ static NOINLINE void free_not_small(void *p) {
   else diag_fatal("free(): invalid pointer", p, "not allocated by hakmem");
 }
 
-EXPORT void free(void *p) {
+EXPORT HOT_ENTRY void free(void *p) {
   if (likely(region_map_kind((uintptr_t)p) == REGION_SMALL)) {
     struct slab *s = slab_of(p);
     if (likely(slab_holds_block(s, p) && ((struct free_block *)p)->cookie != diag_cookie(p) &&
