@@ -164,7 +164,9 @@ static void heap_reclaim_abandoned(bool wait) {
  * blocks of other heaps go back to their slabs, with one CAS each, only
  * when the bin overflows or the thread exits. */
 
-/* Return all but `keep` blocks of a bin to their slabs. */
+/* Return all but `keep` blocks of a bin to their slabs. A bin may hold
+ * blocks of the next class up (borrow_from_next_class): each counts its
+ * own slab's size. */
 static void tcache_flush(struct heap *h, unsigned cls, uint32_t keep, bool force) {
   struct tcache_bin *b = &hk_tcache.bins[cls];
   struct free_block *rest;
@@ -178,15 +180,18 @@ static void tcache_flush(struct heap *h, unsigned cls, uint32_t keep, bool force
     rest = last->next;
     last->next = NULL;
   }
-  uint32_t n = 0, local = 0;
+  uint32_t n = 0;
+  int64_t local_bytes = 0;
   while (rest) {
     struct free_block *next = rest->next;
-    local += return_block(h, slab_of(rest), rest, force);
+    struct slab *s = slab_of(rest);
+    uint32_t size = s->block_size; /* s may be gone once its last block is back */
+    if (return_block(h, s, rest, force)) local_bytes += size;
     rest = next;
     n++;
   }
   b->count -= n;
-  h->bytes_in_use -= (int64_t)local * (int64_t)class_to_size(cls);
+  h->bytes_in_use -= local_bytes;
 }
 
 static struct slab *heap_new_slab(struct heap *h, unsigned cls) {
@@ -311,11 +316,36 @@ void heap_load(void) {
   if (!options_read) options_read = options_init();
 }
 
-/* A spare block of the next class up, taken instead of a new page: a class
+/* Spare blocks of the next class up, taken instead of a new page: a class
  * reaching a new peak of live blocks then touches no memory while its
- * neighbour holds cached blocks (Random Mixed: 52 pages instead of 62). */
+ * neighbour holds cached blocks (Random Mixed: 52 pages instead of 62).
+ * The neighbour's warmest block is returned, and more of its cached
+ * blocks (up to half of them, BORROW_BATCH - 1 at most) move into this
+ * class's bin, still marked free, where the next mallocs of this class
+ * find them on the fast path. Borrowing one at a time sent 11% of Random
+ * Mixed's mallocs down this slow path, every one after the first peak;
+ * with the batch 2% (callgrind, 2M operations: 112,732 slow calls against
+ * 19,385, 4% fewer instructions). Freed, a borrowed block goes to its own
+ * class's bin. */
+#define BORROW_BATCH 8
+
 static void *borrow_from_next_class(unsigned cls) {
-  return class_may_borrow(cls) ? tcache_pop(cls + 1) : NULL;
+  if (!class_may_borrow(cls)) return NULL;
+  struct tcache_bin *from = &hk_tcache.bins[cls + 1], *to = &hk_tcache.bins[cls];
+  void *p = tcache_pop(cls + 1);
+  if (!p) return NULL;
+  uint32_t more = from->count / 2;
+  if (more > BORROW_BATCH - 1) more = BORROW_BATCH - 1;
+  if (more > to->max - to->count) more = to->max - to->count;
+  while (more--) {
+    struct free_block *b = from->head;
+    from->head = b->next;
+    from->count--;
+    b->next = to->head;
+    to->head = b;
+    to->count++;
+  }
+  return p;
 }
 
 void *heap_alloc_slow(unsigned cls) {

@@ -278,7 +278,9 @@ static void *cache_a_spare_beside_a_drained_class(unsigned cls, void **held, uns
 
 /* 320 B may borrow from 384 B: with its own bin empty and no room on its
  * present pages, a malloc takes the 384 B block cached next door, and that
- * block's free returns it to the 384 B bin. */
+ * block's free returns it to the 384 B bin. More of the 384 B bin's blocks
+ * (up to half, seven at most) move to the 320 B bin, where the next
+ * mallocs of 320 B find them without a slow path. */
 Test(tcache, an_empty_bin_borrows_a_cached_block_of_the_next_class_before_a_new_page)
 {
   attach();
@@ -289,14 +291,30 @@ Test(tcache, an_empty_bin_borrows_a_cached_block_of_the_next_class_before_a_new_
   void *spare = cache_a_spare_beside_a_drained_class(cls, held, &nheld);
   uint64_t carved = snap().slabs_carved;
 
+  uint32_t next_cached = hk_tcache.bins[next].count;
   void *p = malloc(opaque_size(300));
   cr_assert_eq(p, spare, "malloc(300) took %p, not the cached 384 B block %p", p, spare);
   cr_assert_eq(cookie_of(p), 0);
   cr_assert_eq(malloc_usable_size(p), class_to_size(next));
   cr_assert_eq(snap().slabs_carved, carved);
+  uint32_t moved = (next_cached - 1) / 2 < 7 ? (next_cached - 1) / 2 : 7;
+  cr_assert_eq(hk_tcache.bins[cls].count, moved, "%u of %u cached 384 B blocks moved, not %u",
+               hk_tcache.bins[cls].count, next_cached - 1, moved);
+  cr_assert_eq(hk_tcache.bins[next].count, next_cached - 1 - moved);
+  for (struct free_block *b = hk_tcache.bins[cls].head; b; b = b->next) {
+    cr_assert_eq(slab_of(b)->cls, next, "a block of class %u in the 320 B bin", slab_of(b)->cls);
+    cr_assert_eq(b->cookie, diag_cookie(b), "a moved block lost its free mark");
+  }
+  /* The next malloc of 320 B takes one of them. */
+  cr_assert_gt(moved, 0, "test premise: the 384 B bin held more than the spare");
+  void *q = malloc(opaque_size(300));
+  cr_assert_eq(slab_of(q)->cls, next);
+  cr_assert_eq(cookie_of(q), 0);
+  cr_assert_eq(hk_tcache.bins[cls].count, moved - 1);
+  free(q);
+  cr_assert_eq(hk_tcache.bins[cls].count, moved - 1, "the freed block went to its own class's bin");
   free(p);
   cr_assert_eq(hk_tcache.bins[next].head, p, "the borrowed block went back to its own class");
-  cr_assert_eq(hk_tcache.bins[cls].count, 0);
   for (unsigned i = 0; i < nheld; i++)
     free(held[i]);
 }
