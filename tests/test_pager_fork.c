@@ -61,6 +61,24 @@ static int child_allocates(bool restart)
   return 0;
 }
 
+static void assert_child_succeeded(int status)
+{
+  cr_assert(WIFEXITED(status), "child died: status %d", status);
+  cr_assert_eq(WEXITSTATUS(status), 0, "child failed with %d", WEXITSTATUS(status));
+}
+
+/* After the children: the parent's pager still serves. */
+static void assert_parent_pager_serves(void)
+{
+  cr_assert(pager_running());
+  struct hakmem_stats s0 = stats_now();
+  char *p = malloc(8 << 20);
+  memset(p, 5, 8 << 20);
+  free(p);
+  struct hakmem_stats s1 = stats_now();
+  cr_assert_gt(pager_pages(&s1) + s1.pager_faults, pager_pages(&s0) + s0.pager_faults);
+}
+
 static void fork_beside_threads(bool restart)
 {
   pthread_t t[3];
@@ -73,19 +91,11 @@ static void fork_beside_threads(bool restart)
     if (pid == 0) _exit(child_allocates(restart));
     int status;
     cr_assert_eq(waitpid(pid, &status, 0), pid);
-    cr_assert(WIFEXITED(status), "child died: status %d", status);
-    cr_assert_eq(WEXITSTATUS(status), 0, "child failed with %d", WEXITSTATUS(status));
+    assert_child_succeeded(status);
   }
   atomic_store(&running, false);
   for (int i = 0; i < 3; i++) cr_assert_eq(pthread_join(t[i], NULL), 0);
-  /* The parent's pager still serves. */
-  cr_assert(pager_running());
-  struct hakmem_stats s0 = stats_now();
-  char *p = malloc(8 << 20);
-  memset(p, 5, 8 << 20);
-  free(p);
-  struct hakmem_stats s1 = stats_now();
-  cr_assert_gt(pager_pages(&s1) + s1.pager_faults, pager_pages(&s0) + s0.pager_faults);
+  assert_parent_pager_serves();
 }
 
 Test(pager_fork, the_child_allocates_without_a_pager) { fork_beside_threads(false); }
@@ -123,18 +133,11 @@ static void raw_fork_child_allocates(bool restart)
   }
   int status = wait_bounded(pid);
   cr_assert_neq(status, -1, "the child hung");
-  cr_assert(WIFEXITED(status), "child died: status %d", status);
-  cr_assert_eq(WEXITSTATUS(status), 0, "child failed with %d", WEXITSTATUS(status));
+  assert_child_succeeded(status);
   for (int i = 0; i < KEEP; i++)
     for (size_t j = 0; j < KEEP_SIZE; j++)
       cr_assert_eq(keep[i][j], 0x31, "the parent's block %d changed at %zu", i, j);
-  cr_assert(pager_running());
-  struct hakmem_stats s0 = stats_now();
-  char *p = malloc(8 << 20);
-  memset(p, 5, 8 << 20);
-  free(p);
-  struct hakmem_stats s1 = stats_now();
-  cr_assert_gt(pager_pages(&s1) + s1.pager_faults, pager_pages(&s0) + s0.pager_faults);
+  assert_parent_pager_serves();
   for (int i = 0; i < KEEP; i++) free(keep[i]);
 }
 
