@@ -140,15 +140,17 @@ void lru_put(struct region_header *h) {
   lru_finish(&b);
 }
 
-struct region_header *lru_take(size_t min, size_t max) {
+/* The smallest (or largest) cached region of min..max bytes, the most
+ * recently cached of equals. */
+static struct region_header *lru_take_sized(size_t min, size_t max, bool largest) {
   struct lru_batch b = { 0 };
   struct region_header *found = NULL;
   hk_lock(&lru_lock);
-  /* The smallest that fits, the most recently cached of equals. */
   for (struct region_header *h = lru_head; h; h = h->lru_next) {
-    if (h->size < min || h->size > max || (found && h->size >= found->size)) continue;
+    if (h->size < min || h->size > max) continue;
+    if (found && (largest ? h->size <= found->size : h->size >= found->size)) continue;
     found = h;
-    if (h->size == min) break;
+    if (h->size == (largest ? max : min)) break;
   }
   if (found) {
     lru_unlink(found);
@@ -161,6 +163,10 @@ struct region_header *lru_take(size_t min, size_t max) {
   lru_finish(&b);
   return found;
 }
+
+struct region_header *lru_take(size_t min, size_t max) { return lru_take_sized(min, max, false); }
+
+struct region_header *lru_take_largest(size_t min, size_t max) { return lru_take_sized(min, max, true); }
 
 void lru_tick(void) {
   uint64_t due = atomic_load_explicit(&lru_release_due, memory_order_relaxed);

@@ -27,6 +27,8 @@ void lru_put(struct region_header *h);
  * cached of equals), or NULL. Its
  * h->pages says what state the pages after its header are in. */
 struct region_header *lru_take(size_t min, size_t max);
+/* The same, the largest cached region of min..max bytes. */
+struct region_header *lru_take_largest(size_t min, size_t max);
 
 /* Release the regions that waited long enough, if any: cheap when none
  * does (one relaxed load), for the allocator's slow paths. */

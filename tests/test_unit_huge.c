@@ -169,6 +169,43 @@ Test(huge, a_freed_block_is_reused_from_the_lru)
   free(s);
 }
 
+/* No cached region is big enough: the largest one of at least half the
+ * size grows by mremap. Its pages come back as reuse, with their contents
+ * for malloc and cleared for calloc; only the extension is fresh. */
+static void grow_a_cached_region(bool zero)
+{
+  char *a = malloc(opaque_size(3 * MiB));
+  cr_assert_not_null(a);
+  memset(a, 0x5A, 3 * MiB);
+  size_t old = region_of(a)->size;
+  free(a);
+  struct hakmem_stats s0 = snap();
+  char *b = zero ? calloc(1, opaque_size(5 * MiB)) : malloc(opaque_size(5 * MiB));
+  struct hakmem_stats s1 = snap();
+  cr_assert_not_null(b);
+  struct region_header *h = region_of(b);
+  cr_assert_eq(h->size, (size_t)5 * MiB + PAGE_SIZE, "the region is %zu bytes", h->size);
+  cr_assert_eq(DELTA(s1, s0, supply[HAKMEM_SUPPLY_REUSE].pages), (long long)((old - PAGE_SIZE) / PAGE_SIZE),
+               "%lld pages reused of the cached region's %zu", DELTA(s1, s0, supply[HAKMEM_SUPPLY_REUSE].pages),
+               (old - PAGE_SIZE) / PAGE_SIZE);
+  cr_assert_eq(DELTA(s1, s0, supply[HAKMEM_SUPPLY_FRESH].pages), (long long)((h->size - old) / PAGE_SIZE),
+               "%lld fresh pages for a %zu-byte extension", DELTA(s1, s0, supply[HAKMEM_SUPPLY_FRESH].pages),
+               h->size - old);
+  if (zero) {
+    for (size_t i = 0; i < 5 * MiB; i++)
+      cr_assert_eq(b[i], 0, "calloc's byte %zu is %d", i, b[i]);
+  } else {
+    for (size_t i = 0; i < 3 * MiB - HUGE_OFFSET; i += 4096)
+      cr_assert_eq(b[i], 0x5A, "the grown region lost its page at %zu", i);
+  }
+  memset(b, 1, 5 * MiB);
+  free(b);
+}
+
+Test(huge, a_smaller_cached_region_grows_for_a_bigger_block) { grow_a_cached_region(false); }
+
+Test(huge, calloc_of_a_grown_region_reads_zero) { grow_a_cached_region(true); }
+
 Test(huge, a_block_over_a_quarter_of_the_cache_is_unmapped_on_free)
 {
   hakmem_options.lru_max_mb = 8; /* a quarter: 2 MiB */
