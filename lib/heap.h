@@ -18,6 +18,12 @@ struct heap {
   bool abandoned;                     /* its thread has exited */
   int64_t bytes_in_use;               /* in small blocks out of its slabs (owner only) */
   uint8_t carves[CLASS_COUNT];        /* refills of each class that took never-used blocks */
+  /* While abandoned: the thread cache of the thread that exited, kept
+   * whole for the next thread that adopts the heap (heap_attach), so that
+   * thread churn flushes and refills no block one by one. Returned to
+   * the slabs when another thread needs memory or trims. */
+  struct tcache_bin stash[CLASS_COUNT];
+  bool stashed;                       /* stash holds a cache (under heaps_lock) */
 };
 
 /* The once-per-process set-up; safe to call from any allocation path. */

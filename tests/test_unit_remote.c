@@ -3,11 +3,12 @@
  * than its owner goes onto its slab's remote list with its free cookie,
  * the slab onto the owner heap's pending list; the owner takes the blocks
  * back on its next refill, counts them in remote_frees (in one batch: the
- * freeing thread touches no shared counter) and hands them out again; frees from several threads at once all arrive. A thread that
- * exits returns what its cache holds and leaves its heap abandoned; the
- * next new thread adopts that heap, with the blocks still in it; blocks
- * freed into an abandoned heap are reclaimed by malloc_trim, which gives
- * their SuperSlabs back. */
+ * freeing thread touches no shared counter) and hands them out again;
+ * frees from several threads at once all arrive. A thread that exits
+ * leaves its heap abandoned with its cache kept whole; the next new thread
+ * adopts that heap and takes the cache as its own; of a burst of exiting
+ * threads at most eight keep their caches; blocks freed into an abandoned
+ * heap are reclaimed by malloc_trim, which gives their SuperSlabs back. */
 #include <criterion/criterion.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -206,6 +207,7 @@ struct adopting {
   void *foreign; /* a block of the heap it expects to adopt */
   struct heap *heap;
   bool abandoned_flag;
+  uint32_t bin_at_attach; /* of the foreign block's class, as adopted */
   uint32_t bin_before, bin_after;
   uint64_t remote_before, remote_after;
 };
@@ -213,10 +215,11 @@ struct adopting {
 static void *adopt_and_free(void *arg)
 {
   struct adopting *a = arg;
+  unsigned cls = slab_of(a->foreign)->cls;
   free(opaque(malloc(opaque_size(16)))); /* attach */
   a->heap = hk_tcache.heap;
   a->abandoned_flag = a->heap->abandoned;
-  unsigned cls = slab_of(a->foreign)->cls;
+  a->bin_at_attach = hk_tcache.bins[cls].count;
   struct hakmem_stats s;
   hakmem_stats_get(&s);
   a->remote_before = s.remote_frees;
@@ -240,17 +243,63 @@ Test(remote, an_exited_threads_heap_is_adopted_by_the_next_thread)
   cr_assert_neq(e.heap, hk_tcache.heap);
   struct slab *s = slab_of(e.kept);
   cr_assert_eq(s->owner, e.heap, "the kept block changed owner at thread exit");
-  /* The exiting thread's cache went back to its slabs: only the kept
-   * block is in use in its slab. */
-  cr_assert_eq(s->used, 1, "the slab of the kept block has %u blocks in use after exit", s->used);
+  /* The exiting thread's cache stays with its heap, whole, for the next
+   * thread: in use in the slab are the kept block and those cached. */
+  unsigned cls = size_to_class(100);
+  cr_assert(e.heap->stashed, "the exited thread's cache was not kept with its heap");
+  cr_assert_eq(e.heap->stash[cls].count, e.bin_count);
+  cr_assert_eq(s->used, 1 + e.bin_count, "the slab of the kept block has %u blocks in use after exit", s->used);
 
   struct adopting a = { .foreign = e.kept };
   run_thread(adopt_and_free, &a);
   cr_assert_eq(a.heap, e.heap, "the next thread took heap %p, not the abandoned %p", (void *)a.heap,
                (void *)e.heap);
   cr_assert_not(a.abandoned_flag, "an adopted heap stays marked abandoned");
+  cr_assert_eq(a.bin_at_attach, e.bin_count, "the adopter did not take the exited thread's cache");
   cr_assert_eq(a.bin_after, a.bin_before + 1, "the adopter's free of its heap's block was not cached");
   cr_assert_eq(a.remote_after, a.remote_before, "the adopter's free of its own block counted as remote");
+}
+
+/* A burst of threads that all exit: at most eight heaps keep their
+ * thread's cache; the others' caches go back to the slabs at exit. */
+enum { BURST = 12 };
+static pthread_barrier_t burst_barrier;
+
+static void *cache_and_exit(void *arg)
+{
+  void *tmp[20];
+  for (int i = 0; i < 20; i++)
+    tmp[i] = malloc(opaque_size(200));
+  for (int i = 0; i < 20; i++)
+    free(tmp[i]);
+  *(struct heap **)arg = hk_tcache.heap;
+  pthread_barrier_wait(&burst_barrier); /* all alive at once: each has a heap of its own */
+  return NULL;
+}
+
+Test(remote, a_burst_of_exiting_threads_leaves_at_most_eight_caches)
+{
+  struct heap *heaps[BURST];
+  pthread_t t[BURST];
+  cr_assert_eq(pthread_barrier_init(&burst_barrier, NULL, BURST), 0);
+  for (int i = 0; i < BURST; i++)
+    cr_assert_eq(pthread_create(&t[i], NULL, cache_and_exit, &heaps[i]), 0);
+  for (int i = 0; i < BURST; i++)
+    cr_assert_eq(pthread_join(t[i], NULL), 0);
+  pthread_barrier_destroy(&burst_barrier);
+  unsigned kept = 0, cls = size_to_class(200);
+  for (int i = 0; i < BURST; i++) {
+    for (int j = 0; j < i; j++)
+      cr_assert_neq(heaps[i], heaps[j], "threads alive at once shared a heap");
+    if (heaps[i]->stashed) {
+      kept++;
+      cr_assert_gt(heaps[i]->stash[cls].count, 0, "a kept cache is empty");
+    } else {
+      cr_assert_null(heaps[i]->stash[cls].head, "a cache not kept still holds blocks");
+    }
+  }
+  cr_assert_gt(kept, 0, "no exited thread's cache was kept");
+  cr_assert_leq(kept, 8, "%u caches kept", kept);
 }
 
 struct producer {
