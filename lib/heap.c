@@ -281,8 +281,8 @@ static struct heap *heap_attach(void) {
 
 /* The thread's cache stays with its heap (heap->stash) for the next thread
  * to adopt. churn (4 threads a wave, 1000 blocks each), seven interleaved
- * runs: 26,220 threads/s against 14,840 when it was flushed block by
- * block (tcmalloc 21,710, mimalloc 12,010). */
+ * runs: 24,740 threads/s against 15,300 when it was flushed block by
+ * block (tcmalloc 21,460; mimalloc 12,010 in an earlier run). */
 static void heap_thread_exit(void *arg) {
   struct heap *h = arg;
   if (!h || hk_tcache.heap != h) return;
