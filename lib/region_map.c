@@ -7,7 +7,7 @@
 #include "os.h"
 #include "stats.h"
 
-HIDDEN _Atomic uint8_t region_map[REGION_MAP_ENTRIES];
+HIDDEN LARGE_BSS _Atomic uint8_t region_map[REGION_MAP_ENTRIES];
 
 static hk_lock_t regions_lock = HK_LOCK_INIT;
 static struct region_header *regions_head;

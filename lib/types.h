@@ -56,6 +56,16 @@
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define HIDDEN __attribute__((visibility("hidden")))
+/* Large zeroed tables go after the rest of .bss (the x86-64 ".lbss",
+ * zero-filled like .bss), so that the small variables every process
+ * touches share a page instead of being split around the 64 MiB region
+ * map: Random Mixed, eleven runs, 188-191 faults against 191-194. Other
+ * targets give the section no such meaning: there the tables stay put. */
+#if defined(__x86_64__)
+#define LARGE_BSS __attribute__((section(".lbss")))
+#else
+#define LARGE_BSS
+#endif
 #define EXPORT __attribute__((visibility("default")))
 #define NOINLINE __attribute__((noinline))
 #define COLD __attribute__((cold, noinline))

@@ -11,6 +11,7 @@
 #include "internal.h"
 #include "os.h"
 #include "stats.h"
+#include "types.h"
 
 /* Which 64 KiB slabs of a 2 MiB unit this pager supplied: one word per
  * unit in a direct-mapped table, the unit's tag in the high half and a bit
@@ -22,7 +23,7 @@
  * fault, and the pager serves them. Reclaim and unmapping clear a unit. */
 #define SLAB_SHIFT 16
 #define SUPPLIED_SLOTS 4096
-static _Atomic uint64_t supplied[SUPPLIED_SLOTS];
+static LARGE_BSS _Atomic uint64_t supplied[SUPPLIED_SLOTS];
 
 static _Atomic uint64_t *supplied_slot(uintptr_t addr, uint64_t *tag) {
   uintptr_t unit = addr >> 21;

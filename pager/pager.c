@@ -37,7 +37,7 @@
 
 struct pager pager = { .efd = -1, .uffd = { .fd = -1 } };
 static hk_lock_t start_lock = HK_LOCK_INIT;
-_Atomic uint64_t pager_ends[PAGER_ENDS];
+LARGE_BSS _Atomic uint64_t pager_ends[PAGER_ENDS];
 _Atomic uint64_t *pager_here;
 
 #ifndef MADV_WIPEONFORK
