@@ -169,7 +169,7 @@ static uint32_t return_list(struct heap *h, struct free_block *list, bool force)
 #define STASH_HEAPS_MAX 8
 static unsigned heaps_stashed;
 
-/* Under heaps_lock, h abandoned or being adopted. */
+/* Under heaps_lock, h abandoned: its cache back to the slabs. */
 static void heap_flush_stash(struct heap *h) {
   if (!h->stashed) return;
   for (unsigned c = 0; c < CLASS_COUNT; c++) {

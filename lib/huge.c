@@ -52,9 +52,10 @@ static bool huge_body_resident(const struct region_header *h) {
  * grows by mremap, which keeps its resident pages in place; only the
  * extension comes fresh. large workload, three runs: 194-211 ns/page,
  * 32,500 faults, 126 MB of RSS, against 213-219, 39,800 and 158 MB when
- * such a request mapped a new region (mimalloc 187-211, 28,400, 114 MB). Sets *grown_from to the old size when the old
- * part is resident (the ledger and calloc tell the two parts apart),
- * else to 0: the whole body is absent anyway. */
+ * such a request mapped a new region (mimalloc 187-211, 28,400, 114 MB).
+ * Sets *grown_from to the old size when the old part is resident (the
+ * ledger and calloc tell the two parts apart), else to 0: the whole body
+ * is absent anyway. */
 static struct region_header *huge_grow_cached(size_t map, size_t *grown_from) {
   struct region_header *h = lru_take_largest(map / 2, map - PAGE_SIZE);
   *grown_from = 0;
