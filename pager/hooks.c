@@ -80,9 +80,11 @@ static void supplied_clear(uintptr_t base, size_t len) {
  * supplied, 307-425; 8 slabs 228-266; 16 slabs 211-256; the unit 159-203.
  * Random Mixed's RSS with the pager stays 5.7 MB. Pages supplied ahead
  * read as zero, as absent ones do, and the map above remembers them; only
- * what the pool holds goes ahead (hook_supply). */
+ * what the pool holds goes ahead (hook_supply). The extension stops at
+ * the end of the region (pager_end_of): a move past it would fail, and the
+ * pool pages of the failed span would be dropped. */
 static uintptr_t supply_end(uintptr_t addr, uintptr_t end) {
-  uintptr_t unit_end = (addr & ~(PAGER_UNIT - 1)) + PAGER_UNIT;
+  uintptr_t unit_end = pager_end_of(addr);
   uintptr_t ext = (addr & ~(((uintptr_t)1 << SLAB_SHIFT) - 1)) + pager.cfg.chunk;
   if (end >= unit_end) return end;
   if (ext < end) ext = end;
@@ -137,8 +139,7 @@ static size_t hook_supply(void *addr, size_t len) {
     done = pager.use_pool ? supply_range_from(&pager.pool, SUPPLY_POOL, a, end, false, &r) : a;
   } else {
     /* Ahead only from the pool; what the program needs now, from the
-     * kernel by COPY where the pool runs dry (or where the extension ran
-     * past the mapping's end and failed). */
+     * kernel by COPY where the pool runs dry. */
     done = pager.use_pool ? supply_range_from(&pager.pool, SUPPLY_POOL, a, supply_end(a, end), false, &r) : a;
     if (done < end) done = supply_range(&pager.pool, pager.use_pool, done, end, false, &r);
   }
