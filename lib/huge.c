@@ -84,37 +84,35 @@ static size_t clean_from_state(const struct region_header *h, size_t offset) {
   }
 }
 
-/* The absent pages from `from` to the region's end: counted as fresh, or
- * left to the supplier (moved in now, or for calloc by its fault path). */
-static void huge_supply_fresh(struct region_header *h, size_t from, bool zero) {
+/* The absent pages from `from` to the region's end. Without a page
+ * supplier they are counted on `path` and the program faults them in
+ * itself. With one (the pager) they come in now, pre-zeroed, as far as its
+ * pool reaches, and the rest by the faults it serves: it counts them all.
+ * calloc's are left to the supplier's fault path: a page the program only
+ * reads is mapped to the zero page there, where direct supply would move
+ * in a pre-zeroed page (calloc workload: 136 against 233 ns/page). */
+static void huge_supply_absent(struct region_header *h, size_t from, enum hakmem_supply_path path, bool zero) {
   size_t len = h->size - from;
-  if (!os_page_supplier()) stats_supply(HAKMEM_SUPPLY_FRESH, len / PAGE_SIZE, 0, 0);
+  if (!os_page_supplier()) stats_supply(path, len / PAGE_SIZE, 0, 0);
   else if (!zero) os_supply_direct((char *)h + from, len);
 }
 
-/* The pages after the header, as the block is handed out. Without a page
- * supplier they are counted in the ledger by their state; the program
- * faults absent ones in itself. With one (the pager), an absent body comes
- * in now, pre-zeroed, as far as the supplier's pool reaches, and the rest
- * by the faults it serves: the supplier counts them all. (Handing a
+/* The pages after the header, as the block is handed out: resident ones
+ * counted by the region's state, absent ones by huge_supply_absent(); a
+ * grown region is resident up to grown_from and fresh beyond. (Handing a
  * resident body back to the pager instead of clearing it for calloc was
  * measured: 439 ns a page of wall time against 263 for memset.) */
 static void huge_supply_body(struct huge_header *hh, bool zero, size_t grown_from) {
   struct region_header *h = &hh->h;
-  char *body = (char *)h + PAGE_SIZE;
-  size_t len = h->size - PAGE_SIZE;
-  if (grown_from) { /* resident up to grown_from, fresh beyond */
-    stats_supply((enum hakmem_supply_path)h->pages, (grown_from - PAGE_SIZE) / PAGE_SIZE, 0, 0);
-    huge_supply_fresh(h, grown_from, zero);
-    return;
+  enum hakmem_supply_path state = (enum hakmem_supply_path)h->pages;
+  if (grown_from) {
+    stats_supply(state, (grown_from - PAGE_SIZE) / PAGE_SIZE, 0, 0);
+    huge_supply_absent(h, grown_from, HAKMEM_SUPPLY_FRESH, zero);
+  } else if (huge_body_resident(h)) {
+    stats_supply(state, (h->size - PAGE_SIZE) / PAGE_SIZE, 0, 0);
+  } else {
+    huge_supply_absent(h, PAGE_SIZE, state, zero);
   }
-  if (huge_body_resident(h) || !os_page_supplier())
-    stats_supply((enum hakmem_supply_path)h->pages, len / PAGE_SIZE, 0, 0);
-  /* calloc's body is left to the supplier's fault path: a page the program
-   * only reads is mapped to the zero page there, where direct supply would
-   * move in a pre-zeroed page (calloc workload: 136 against 233 ns/page). */
-  else if (!zero)
-    os_supply_direct(body, len);
 }
 
 /* calloc of a block on a reused region: its first size bytes at p are
@@ -135,7 +133,7 @@ static void huge_clear_reused(struct huge_header *hh, char *p, size_t size, size
   }
   stats_supply((enum hakmem_supply_path)h->pages, body_pages - absent, 0, 0);
   if (!os_page_supplier()) stats_supply(HAKMEM_SUPPLY_REFAULT, absent, 0, 0);
-  if (grown_from) huge_supply_fresh(h, grown_from, true);
+  if (grown_from) huge_supply_absent(h, grown_from, HAKMEM_SUPPLY_FRESH, true);
 }
 
 void *huge_alloc(size_t size, size_t align, bool zero) {
