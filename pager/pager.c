@@ -88,15 +88,19 @@ void pager_quiesce(void) {
 
 static void forget_parents_pager(void);
 
+/* A raw clone() child's copy of the parent's running pager: forgotten
+ * before this process stops or starts one of its own. */
+static void forget_if_parents(void) {
+  if (!pager_in_this_process() && (atomic_load(&pager.state) != PAGER_IDLE || pager.thread_live))
+    forget_parents_pager();
+}
+
 /* Under start_lock, from any state: back to IDLE. */
 static void stop_locked(void) {
   uint64_t one = 1;
 
+  forget_if_parents();
   if (atomic_load(&pager.state) == PAGER_IDLE && !pager.thread_live) return;
-  if (!pager_in_this_process()) {
-    forget_parents_pager();
-    return;
-  }
   pager_quiesce();
   if (pager.thread_live) {
     atomic_store(&pager.stop, true);
@@ -156,18 +160,21 @@ static void atfork_install(void) { pthread_atfork(atfork_prepare, atfork_parent,
 
 /* ---- starting ------------------------------------------------------------------ */
 
+/* fd moved to the lowest free number from `at` up, or fd where it was. */
+static int fd_move_up(int fd, int at) {
+  int nfd = fcntl(fd, F_DUPFD_CLOEXEC, at);
+  if (nfd < 0) return fd;
+  close(fd);
+  return nfd;
+}
+
 /* Where a descriptor goes when the limit cannot be raised: the top of the
  * program's range, which a program reaches last (descriptors are handed
  * out lowest first), so that one which closes every descriptor and opens
  * files again does not get the pager's numbers back at once. */
 static int fd_stash_high(int fd, rlim_t limit) {
-  int nfd;
-
   if (limit < 256 || (rlim_t)fd >= limit - 16) return fd;
-  nfd = fcntl(fd, F_DUPFD_CLOEXEC, (int)(limit - 16));
-  if (nfd < 0) return fd;
-  close(fd);
-  return nfd;
+  return fd_move_up(fd, (int)(limit - 16));
 }
 
 /* The pager's descriptors (uffd, eventfd, io_uring) go above the soft
@@ -195,10 +202,8 @@ static int fd_stash(int fd) {
   raised.rlim_cur = base + 8;
   if (raised.rlim_max != RLIM_INFINITY && raised.rlim_max < raised.rlim_cur) raised.rlim_max = raised.rlim_cur;
   if (setrlimit(RLIMIT_NOFILE, &raised)) return fd_stash_high(fd, rl.rlim_cur);
-  nfd = fcntl(fd, F_DUPFD_CLOEXEC, (int)base);
+  nfd = fd_move_up(fd, (int)base);
   setrlimit(RLIMIT_NOFILE, &rl);
-  if (nfd < 0) return fd;
-  close(fd);
   return nfd;
 }
 
@@ -251,8 +256,7 @@ static int start_locked(const struct pager_config *c) {
   uint64_t want = c->no_move ? 0 : UFFD_FEATURE_MOVE;
   int err;
 
-  if (!pager_in_this_process() && (atomic_load(&pager.state) != PAGER_IDLE || pager.thread_live))
-    forget_parents_pager();
+  forget_if_parents();
   err = -EALREADY;
   if (atomic_load(&pager.state) != PAGER_IDLE || pager.thread_live) goto out;
   pthread_once(&atfork_once, atfork_install);
