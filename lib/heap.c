@@ -38,18 +38,20 @@ static bool heap_key_ok;
 /* ---- the partial lists and SuperSlab lists of a heap ---- */
 
 static void partial_push(struct heap *h, struct slab *s) {
-  s->prev = NULL;
-  s->next = h->partial[s->cls];
-  if (s->next) s->next->prev = s;
+  struct slab_cold *c = slab_cold(s);
+  c->prev = NULL;
+  c->next = h->partial[s->cls];
+  if (c->next) slab_cold(c->next)->prev = s;
   h->partial[s->cls] = s;
   s->in_partial = 1;
 }
 
 static void partial_remove(struct heap *h, struct slab *s) {
-  if (s->prev) s->prev->next = s->next;
-  else h->partial[s->cls] = s->next;
-  if (s->next) s->next->prev = s->prev;
-  s->next = s->prev = NULL;
+  struct slab_cold *c = slab_cold(s);
+  if (c->prev) slab_cold(c->prev)->next = c->next;
+  else h->partial[s->cls] = c->next;
+  if (c->next) slab_cold(c->next)->prev = c->prev;
+  c->next = c->prev = NULL;
   s->in_partial = 0;
 }
 
@@ -79,7 +81,7 @@ static void heap_superslab_empty(struct heap *h, struct superslab *ss, bool forc
 /* An empty slab goes back to its SuperSlab unless it is the only slab of
  * its class the heap has (then it stays, as a spare, unless `force`). */
 static void heap_slab_empty(struct heap *h, struct slab *s, bool force) {
-  if (!force && h->partial[s->cls] == s && s->next == NULL) return;
+  if (!force && h->partial[s->cls] == s && slab_cold(s)->next == NULL) return;
   partial_remove(h, s);
   struct superslab *ss = superslab_of(s->start);
   bool was_full = ss->free_units == 0;
@@ -97,7 +99,7 @@ static void heap_slab_refresh(struct heap *h, struct slab *s, bool force) {
 static void heap_release_empty(struct heap *h) {
   for (unsigned c = 0; c < CLASS_COUNT; c++) {
     for (struct slab *s = h->partial[c], *next; s; s = next) {
-      next = s->next;
+      next = slab_cold(s)->next;
       if (s->used == 0) heap_slab_empty(h, s, true);
     }
   }
@@ -112,7 +114,7 @@ static void heap_release_empty(struct heap *h) {
 static void heap_push_pending(struct heap *h, struct slab *s) {
   struct slab *head = atomic_load_explicit(&h->pending, memory_order_relaxed);
   do {
-    s->pending_next = head;
+    slab_cold(s)->pending_next = head;
   } while (!atomic_compare_exchange_weak_explicit(&h->pending, &head, s, memory_order_release,
                                                   memory_order_relaxed));
 }
@@ -135,7 +137,7 @@ static void heap_collect_pending(struct heap *h, bool force) {
   if (!atomic_load_explicit(&h->pending, memory_order_relaxed)) return;
   struct slab *s = atomic_exchange_explicit(&h->pending, NULL, memory_order_acquire);
   while (s) {
-    struct slab *next = s->pending_next; /* before the exchange lets s be queued again */
+    struct slab *next = slab_cold(s)->pending_next; /* before the exchange lets s be queued again */
     unsigned n = slab_collect_remote(s);
     h->bytes_in_use -= (int64_t)n * s->block_size;
     stats_add(STAT_remote_frees, n);
@@ -465,7 +467,9 @@ void *heap_alloc_slow(unsigned cls) {
 void *heap_calloc_fresh(unsigned cls) {
   struct heap *h = hk_tcache.heap;
   struct slab *s = h ? h->partial[cls] : NULL;
-  if (!s || s->free || s->carve + s->block_size > s->end || s->carve < s->zero_from) return NULL;
+  if (!s || s->free || s->carve + s->block_size > s->end ||
+      s->carve < slab_cold(s)->zero_from)
+    return NULL;
   char *b = s->carve;
   superslab_supply(s, b + s->block_size);
   s->carve += s->block_size;

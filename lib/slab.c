@@ -17,11 +17,12 @@ void slab_init(struct slab *s, struct heap *owner, char *unit, unsigned cls) {
   s->capacity = (uint16_t)capacity;
   s->used = 0;
   s->free = NULL;
-  s->next = s->prev = NULL;
-  atomic_store_explicit(&s->remote, 0, memory_order_relaxed);
-  s->pending_next = NULL;
+  struct slab_cold *c = slab_cold(s);
+  c->next = c->prev = NULL;
+  atomic_store_explicit(&c->remote, 0, memory_order_relaxed);
+  c->pending_next = NULL;
   atomic_thread_fence(memory_order_release);
-  s->owner = owner; /* last: the fast free path tests it first */
+  s->owner = owner; /* last: the slow free path tests it first */
 }
 
 unsigned slab_take(struct slab *s, unsigned n, unsigned pages, struct free_block **head, struct free_block **tail) {
@@ -62,16 +63,17 @@ done:
 }
 
 bool slab_put_remote(struct slab *s, struct free_block *b) {
-  uintptr_t old = atomic_load_explicit(&s->remote, memory_order_relaxed);
+  _Atomic uintptr_t *remote = &slab_cold(s)->remote;
+  uintptr_t old = atomic_load_explicit(remote, memory_order_relaxed);
   do {
     b->next = (struct free_block *)(old & ~(uintptr_t)1);
-  } while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, (uintptr_t)b | 1,
+  } while (!atomic_compare_exchange_weak_explicit(remote, &old, (uintptr_t)b | 1,
                                                   memory_order_release, memory_order_relaxed));
   return (old & 1) == 0;
 }
 
 unsigned slab_collect_remote(struct slab *s) {
-  uintptr_t list = atomic_exchange_explicit(&s->remote, 0, memory_order_acquire) & ~(uintptr_t)1;
+  uintptr_t list = atomic_exchange_explicit(&slab_cold(s)->remote, 0, memory_order_acquire) & ~(uintptr_t)1;
   unsigned n = 0;
   struct free_block *b = (struct free_block *)list, *last = NULL;
   for (; b; last = b, b = b->next) n++;

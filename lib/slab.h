@@ -11,6 +11,12 @@
 #include "tcache.h"
 #include "types.h"
 
+/* The rest of the record of a slab s: s lives in its SuperSlab's header. */
+static inline struct slab_cold *slab_cold(const struct slab *s) {
+  struct superslab *ss = (struct superslab *)((uintptr_t)s & ~(uintptr_t)REGION_MASK);
+  return &ss->cold[s - ss->slabs];
+}
+
 void slab_init(struct slab *s, struct heap *owner, char *unit, unsigned cls);
 
 /* Take up to n blocks for the owner's cache: linked through word 0, each

@@ -106,7 +106,7 @@ struct slab *superslab_carve_slab(struct superslab *ss, unsigned cls) {
   slab_init(s, ss->owner, (char *)ss + (size_t)unit * UNIT_SIZE, cls);
   /* Pages absent now will be zero when supplied; resident ones hold old
    * bytes, and MADV_FREE'd ones may. */
-  s->zero_from = lazyfree ? s->end : s->start + (size_t)ss->present_pages[unit] * PAGE_SIZE;
+  slab_cold(s)->zero_from = lazyfree ? s->end : s->start + (size_t)ss->present_pages[unit] * PAGE_SIZE;
   stats_add(STAT_slabs_carved, 1);
   return s;
 }

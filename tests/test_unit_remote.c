@@ -30,7 +30,7 @@
  * slab; all allocated blocks go to `all` (room for 4 slabs' worth). */
 static int heap_has_pending(struct heap *h, struct slab *s)
 {
-  for (struct slab *p = atomic_load(&h->pending); p; p = p->pending_next)
+  for (struct slab *p = atomic_load(&h->pending); p; p = slab_cold(p)->pending_next)
     if (p == s)
       return 1;
   return 0;
@@ -39,7 +39,7 @@ static int heap_has_pending(struct heap *h, struct slab *s)
 static unsigned remote_list_length(struct slab *s)
 {
   unsigned n = 0;
-  uintptr_t v = atomic_load(&s->remote);
+  uintptr_t v = atomic_load(&slab_cold(s)->remote);
   for (struct free_block *b = (struct free_block *)(v & ~(uintptr_t)1); b; b = b->next)
     n++;
   return n;
@@ -87,7 +87,7 @@ Test(remote, freed_blocks_are_counted_and_reused_after_the_next_refill)
   cr_assert_eq(after.bytes_in_use, before.bytes_in_use, "remote frees are not in use until collected");
   cr_assert_eq(remote_list_length(s), nremote, "the slab's remote list holds %u of %u blocks",
                remote_list_length(s), nremote);
-  cr_assert(atomic_load(&s->remote) & 1, "the slab is not marked queued");
+  cr_assert(atomic_load(&slab_cold(s)->remote) & 1, "the slab is not marked queued");
   cr_assert(heap_has_pending(me, s), "the slab is not on its owner's pending list");
   cr_assert_eq(s->used, s->capacity, "the owner saw remote frees before collecting them");
   for (unsigned i = 0; i < nremote; i++)
@@ -101,7 +101,7 @@ Test(remote, freed_blocks_are_counted_and_reused_after_the_next_refill)
   cr_assert_eq(slab_of(p), s, "the refill after remote frees took a block of another slab");
   cr_assert_neq(p, keeper);
   cr_assert_eq(((struct free_block *)p)->cookie, 0);
-  cr_assert_eq(atomic_load(&s->remote), 0, "the remote list was not collected");
+  cr_assert_eq(atomic_load(&slab_cold(s)->remote), 0, "the remote list was not collected");
   cr_assert_not(heap_has_pending(me, s));
   cr_assert_gt(bin->count, 0);
   for (struct free_block *b = bin->head; b; b = b->next)

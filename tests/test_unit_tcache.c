@@ -445,7 +445,7 @@ Test(tcache, calloc_with_an_empty_bin_takes_a_never_used_block)
     held[nheld++] = malloc(opaque_size(size));
   cr_assert_eq(bin->count, 0);
   struct slab *s = hk_tcache.heap->partial[cls];
-  if (!s || s->free || s->carve < s->zero_from || s->carve + s->block_size > s->end)
+  if (!s || s->free || s->carve < slab_cold(s)->zero_from || s->carve + s->block_size > s->end)
     cr_skip_test("the heap's slab of 2 KiB blocks has no never-used block on fresh pages");
   char *expected = s->carve;
   char *p = calloc(1, opaque_size(size));
