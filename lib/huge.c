@@ -13,7 +13,6 @@
 #include "zero.h"
 
 #define HUGE_OFFSET ((size_t)128) /* the header's two cache lines */
-#define HUGE_CHUNKS_MAX 250      /* region-map entries a block may need */
 
 _Static_assert(sizeof(struct huge_header) <= HUGE_OFFSET, "the header fits before the block");
 
@@ -136,18 +135,19 @@ static void huge_clear_reused(struct huge_header *hh, char *p, size_t size, size
   if (grown_from) huge_supply_absent(h, grown_from, HAKMEM_SUPPLY_FRESH, true);
 }
 
+/* Alignments of 2 MiB and more: the block starts at the second chunk of
+ * its region, which is mapped so that chunk is aligned; the header stays
+ * at the region's base, in the chunk just below the block. */
 void *huge_alloc(size_t size, size_t align, bool zero) {
-  size_t offset = align > HUGE_OFFSET ? align : HUGE_OFFSET;
+  size_t offset = align <= HUGE_OFFSET ? HUGE_OFFSET : align < REGION_SIZE ? align : REGION_SIZE;
   size_t chunks = (offset >> REGION_SHIFT) + 1;
-  if (size > (size_t)PTRDIFF_MAX - offset - REGION_SIZE || chunks > HUGE_CHUNKS_MAX) {
+  if (size > (size_t)PTRDIFF_MAX - offset - REGION_SIZE || align > (size_t)PTRDIFF_MAX) {
     errno = ENOMEM;
     return NULL;
   }
   size_t map = round_page(offset + size), grown_from = 0;
   struct region_header *h = NULL;
   if (chunks == 1 && !(h = huge_from_lru(map))) h = huge_grow_cached(map, &grown_from);
-  /* Alignments above 2 MiB: the region is aligned to them and the block
-   * starts `align` bytes in, its header still at the region's base. */
   size_t region_align = align > REGION_SIZE ? align : REGION_SIZE;
   if (!h && !(h = region_map_new(map, region_align, REGION_HUGE, (unsigned)chunks))) {
     errno = ENOMEM;

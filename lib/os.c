@@ -72,9 +72,9 @@ static int timed_madvise(void *addr, size_t len, int advice) {
 
 /* One call when the hint (the end of the previous region) is free and
  * aligned; the kernel grows mappings downwards, so this often holds. */
-static void *map_at_hint(size_t len, size_t align) {
+static void *map_at_hint(size_t len, size_t align, size_t offset) {
   uintptr_t hint = atomic_load_explicit(&map_hint, memory_order_relaxed);
-  if (hint == 0 || (hint & (align - 1)) != 0) return NULL;
+  if (hint == 0 || ((hint + offset) & (align - 1)) != 0) return NULL;
   void *p = timed_mmap((void *)hint, len, MAP_FIXED_NOREPLACE);
   if (p == MAP_FAILED) return NULL;
   if ((uintptr_t)p != hint) { /* a kernel before 4.17 took it as a hint */
@@ -84,12 +84,12 @@ static void *map_at_hint(size_t len, size_t align) {
   return p;
 }
 
-static void *map_trimmed(size_t len, size_t align) {
+static void *map_trimmed(size_t len, size_t align, size_t offset) {
   size_t over = len + align - PAGE_SIZE;
   if (over < len) return NULL;
   char *raw = timed_mmap(NULL, over, 0);
   if (raw == MAP_FAILED) return NULL;
-  char *p = (char *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
+  char *p = (char *)((((uintptr_t)raw + offset + align - 1) & ~(uintptr_t)(align - 1)) - offset);
   size_t head = (size_t)(p - raw), tail = over - head - len;
   if (head) timed_munmap(raw, head);
   if (tail) timed_munmap(p + len, tail);
@@ -112,9 +112,9 @@ static bool thp_is_always(void) {
   return thp_always;
 }
 
-void *os_map_aligned(size_t len, size_t align) {
-  void *p = map_at_hint(len, align);
-  if (!p) p = map_trimmed(len, align);
+void *os_map_aligned_at(size_t len, size_t align, size_t offset) {
+  void *p = map_at_hint(len, align, offset);
+  if (!p) p = map_trimmed(len, align, offset);
   if (!p) return NULL;
   if (len >= REGION_SIZE && thp_is_always()) timed_madvise(p, len, MADV_NOHUGEPAGE);
   atomic_store_explicit(&map_hint, (uintptr_t)p + len, memory_order_relaxed);

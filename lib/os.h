@@ -24,9 +24,12 @@ enum os_release_mode {
   OS_RELEASE_PAGER = 3,    /* hand them to the page supplier (pager) */
 };
 
-/* Map len bytes of anonymous read-write memory aligned to align (a power of
- * two >= the page size). NULL when the kernel refuses. */
-void *os_map_aligned(size_t len, size_t align);
+/* Map len bytes of anonymous read-write memory whose address `offset`
+ * bytes in (a multiple of the page size, below len) is aligned to align (a
+ * power of two >= the page size). NULL when the kernel refuses. */
+void *os_map_aligned_at(size_t len, size_t align, size_t offset);
+
+static inline void *os_map_aligned(size_t len, size_t align) { return os_map_aligned_at(len, align, 0); }
 
 /* Unmap a range previously mapped by os_map_aligned (or part of one). */
 int os_unmap(void *addr, size_t len);

@@ -51,7 +51,7 @@ void region_withdraw(struct region_header *h) {
 }
 
 struct region_header *region_map_new(size_t size, size_t align, enum region_kind kind, unsigned chunks) {
-  struct region_header *h = os_map_aligned(size, align);
+  struct region_header *h = os_map_aligned_at(size, align, (size_t)(chunks - 1) << REGION_SHIFT);
   if (!h) return NULL;
   h->kind = (uint8_t)kind;
   h->pages = HAKMEM_SUPPLY_FRESH;

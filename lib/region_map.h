@@ -27,11 +27,12 @@ static inline unsigned region_map_kind(uintptr_t a) {
 /* The header of the region that holds a, or NULL when there is none. */
 struct region_header *region_of(const void *a);
 
-/* Map a new region of `size` bytes aligned to `align` (REGION_SIZE or a
- * larger power of two) and publish it: its
- * header initialised, map entries for h->chunks chunks (more than one for
- * huge blocks with large alignments), the page supplier told. NULL when the
- * kernel refuses. */
+/* Map a new region of `size` bytes, its base 2 MiB aligned and its last
+ * map chunk (chunk `chunks` - 1) aligned to `align` (REGION_SIZE or a
+ * larger power of two), and publish it: its header initialised, map
+ * entries for its `chunks` chunks (two for a huge block with an alignment
+ * of 2 MiB or more: the block starts in the second), the page supplier
+ * told. NULL when the kernel refuses. */
 struct region_header *region_map_new(size_t size, size_t align, enum region_kind kind, unsigned chunks);
 /* Withdraw a region and give it back to the kernel. */
 void region_unmap(struct region_header *h);

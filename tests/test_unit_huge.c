@@ -10,6 +10,7 @@
  * calloc writes none of a fresh region's pages; the ledger counts a huge
  * block's pages; a double free or an interior free aborts. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
@@ -272,22 +273,24 @@ Test(huge, realloc_moves_between_huge_and_large)
   free(r);
 }
 
-Test(huge, alignments_up_to_4m)
+Test(huge, alignments_up_to_1g)
 {
-  static const size_t aligns[] = { 4 * KiB, 64 * KiB, MiB, 2 * MiB, 4 * MiB };
+  static const size_t aligns[] = { 4 * KiB, 64 * KiB, MiB, 2 * MiB, 4 * MiB, 512 * MiB, 1024 * MiB };
   static const size_t sizes[] = { 3 * MiB / 2, 5 * MiB };
   for (size_t a = 0; a < sizeof aligns / sizeof aligns[0]; a++) {
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
       char *p = aligned_alloc(aligns[a], opaque_size(sizes[s]));
       cr_assert_not_null(p, "aligned_alloc(%zu, %zu)", aligns[a], sizes[s]);
       cr_assert_eq((uintptr_t)p % aligns[a], 0, "aligned_alloc(%zu, %zu) = %p", aligns[a], sizes[s], (void *)p);
-      size_t chunks_above = aligns[a] >= REGION_SIZE ? aligns[a] / REGION_SIZE : 0;
+      size_t chunks_above = aligns[a] >= REGION_SIZE ? 1 : 0;
       cr_assert_eq(region_map_kind((uintptr_t)p), REGION_HUGE + chunks_above,
                    "aligned_alloc(%zu, %zu): map value %u", aligns[a], sizes[s], region_map_kind((uintptr_t)p));
       struct huge_header *hh = header_of(p);
       cr_assert_eq((char *)hh + hh->offset, p, "region_of does not find the block's header");
       cr_assert_eq((uintptr_t)hh % REGION_SIZE, 0);
-      cr_assert_eq(hh->offset, aligns[a] > HUGE_OFFSET ? aligns[a] : HUGE_OFFSET);
+      cr_assert_eq(hh->offset, aligns[a] >= REGION_SIZE ? REGION_SIZE : aligns[a] > HUGE_OFFSET ? aligns[a] : HUGE_OFFSET);
+      cr_assert_leq(hh->h.size, sizes[s] + 2 * REGION_SIZE, "aligned_alloc(%zu, %zu) keeps %zu bytes mapped",
+                    aligns[a], sizes[s], hh->h.size);
       cr_assert_geq(malloc_usable_size(p), sizes[s]);
       fill(p, sizes[s], (unsigned)(a * 7 + s));
       cr_assert_eq(check(p, sizes[s], (unsigned)(a * 7 + s)), (size_t)-1);
@@ -301,8 +304,12 @@ Test(huge, alignments_up_to_4m)
   void *p = aligned_alloc(4 * MiB, opaque_size(100 * KiB));
   cr_assert_not_null(p);
   cr_assert_eq((uintptr_t)p % (4 * MiB), 0);
-  cr_assert_eq(region_map_kind((uintptr_t)p), REGION_HUGE + 2);
+  cr_assert_eq(region_map_kind((uintptr_t)p), REGION_HUGE + 1);
   free(p);
+  /* Alignments no address space can satisfy fail cleanly. */
+  errno = 0;
+  cr_assert_null(aligned_alloc((size_t)1 << 62, opaque_size(100)));
+  cr_assert_eq(errno, ENOMEM);
 }
 
 Test(huge, calloc_of_a_fresh_region_writes_no_page)

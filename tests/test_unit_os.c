@@ -76,6 +76,24 @@ static int page_is(const void *page, unsigned char v)
 
 /* ---- mapping ---- */
 
+Test(os, map_aligned_at_aligns_the_address_at_the_offset)
+{
+  static const size_t aligns[] = { 4 * MiB, 16 * MiB, 512 * MiB };
+  for (size_t a = 0; a < sizeof aligns / sizeof aligns[0]; a++) {
+    size_t len = 6 * MiB;
+    struct hakmem_stats s0 = snap();
+    char *p = os_map_aligned_at(len, aligns[a], 2 * MiB);
+    struct hakmem_stats s1 = snap();
+    cr_assert_not_null(p, "os_map_aligned_at(6 MiB, %zu, 2 MiB)", aligns[a]);
+    cr_assert_eq((uintptr_t)(p + 2 * MiB) % aligns[a], 0, "os_map_aligned_at(6 MiB, %zu, 2 MiB) = %p", aligns[a],
+                 (void *)p);
+    cr_assert_eq(DELTA(s1, s0, bytes_mapped), (long long)len, "the excess was not unmapped");
+    p[0] = 1;
+    p[len - 1] = 2;
+    cr_assert_eq(os_unmap(p, len), 0);
+  }
+}
+
 Test(os, map_aligned_honours_the_alignment)
 {
   static const size_t aligns[] = { 4 * KiB, 64 * KiB, 2 * MiB, 4 * MiB, 16 * MiB };

@@ -485,11 +485,11 @@ Test(superslab, region_map_kind_of_small_large_huge_and_foreign_addresses)
   cr_assert_eq(region_of(huge)->kind, REGION_HUGE);
   cr_assert_eq(region_of(huge)->magic, REGION_MAGIC);
 
-  /* A block aligned to 4 MiB starts two chunks above its header. */
+  /* A block aligned to 4 MiB starts one chunk above its header. */
   cr_assert_eq((uintptr_t)huge_aligned % (4 * MiB), 0);
-  cr_assert_eq(region_map_kind((uintptr_t)huge_aligned), REGION_HUGE + 2);
+  cr_assert_eq(region_map_kind((uintptr_t)huge_aligned), REGION_HUGE + 1);
   struct region_header *h = region_of(huge_aligned);
-  cr_assert_eq((uintptr_t)h, (uintptr_t)huge_aligned - 4 * MiB, "region_of a 4 MiB-aligned block: %p for %p",
+  cr_assert_eq((uintptr_t)h, (uintptr_t)huge_aligned - 2 * MiB, "region_of a 4 MiB-aligned block: %p for %p",
                (void *)h, huge_aligned);
   cr_assert_eq(h->kind, REGION_HUGE);
   cr_assert_eq(h->magic, REGION_MAGIC);
