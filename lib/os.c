@@ -48,7 +48,7 @@ uint64_t os_coarse_now_ns(void) { return clock_ns(CLOCK_MONOTONIC_COARSE); }
 
 static void *timed_mmap(void *addr, size_t len, int flags) {
   uint64_t t0 = os_now_ns();
-  void *p = mmap(addr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | flags, -1, 0);
+  void *p = mmap(addr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
   stats_add(STAT_mmap_calls, 1);
   stats_add(STAT_mmap_ns, (int64_t)(os_now_ns() - t0));
   return p;
@@ -113,9 +113,11 @@ static bool thp_is_always(void) {
 }
 
 void *os_map_aligned_at(size_t len, size_t align, size_t offset) {
+  int saved = errno; /* a refused hint is no error of the caller's */
   void *p = map_at_hint(len, align, offset);
   if (!p) p = map_trimmed(len, align, offset);
   if (!p) return NULL;
+  errno = saved;
   if (len >= REGION_SIZE && thp_is_always()) timed_madvise(p, len, MADV_NOHUGEPAGE);
   atomic_store_explicit(&map_hint, (uintptr_t)p + len, memory_order_relaxed);
   stats_add(STAT_bytes_mapped, (int64_t)len);

@@ -170,6 +170,32 @@ Test(malloc, impossible_sizes_fail_with_enomem)
   free(p);
 }
 
+/* The kernel's overcommit policy decides sizes beyond memory: under the
+ * heuristic (0) and strict (2) policies, a request larger than RAM and
+ * swap together fails as it does with glibc, never a mapping that would
+ * kill the program at first touch. */
+Test(malloc, sizes_beyond_memory_fail_under_the_overcommit_policy)
+{
+  FILE *f = fopen("/proc/sys/vm/overcommit_memory", "r");
+  int policy = -1;
+  if (f) {
+    if (fscanf(f, "%d", &policy) != 1)
+      policy = -1;
+    fclose(f);
+  }
+  if (policy != 0 && policy != 2) {
+    cr_log_warn("overcommit_memory is %d, not 0 or 2: the kernel grants any size; skipping", policy);
+    return;
+  }
+  static const size_t sizes[] = { (size_t)1 << 46, (size_t)1 << 45, (size_t)1 << 44 };
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    expect_enomem(sizes[i]);
+    errno = 0;
+    cr_assert_null(calloc(1, launder_size(sizes[i])), "calloc(1, %#zx)", sizes[i]);
+    cr_assert_eq(errno, ENOMEM);
+  }
+}
+
 /* Freeing in an order other than allocation order (FIFO, interleaved)
  * and reallocating gives back working blocks. */
 Test(malloc, free_orders_and_reuse)
