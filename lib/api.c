@@ -199,6 +199,24 @@ EXPORT int malloc_trim(size_t pad) {
 
 EXPORT const char *hakmem_version(void) { return HAKMEM_VERSION_STRING; }
 
+/* glibc also exports its allocator under these names, and a few programs
+ * and preloaded tools call them directly; a block from glibc's heap passed
+ * to hakmem's free would abort as a pointer hakmem never returned. */
+#if defined(__has_attribute) && __has_attribute(copy)
+#define GLIBC_ALIAS(name, target) EXPORT __typeof__(target) name __attribute__((alias(#target), copy(target)))
+#else
+#define GLIBC_ALIAS(name, target) EXPORT __typeof__(target) name __attribute__((alias(#target)))
+#endif
+GLIBC_ALIAS(__libc_malloc, malloc);
+GLIBC_ALIAS(__libc_free, free);
+GLIBC_ALIAS(__libc_cfree, free);
+GLIBC_ALIAS(__libc_calloc, calloc);
+GLIBC_ALIAS(__libc_realloc, realloc);
+GLIBC_ALIAS(__libc_memalign, memalign);
+GLIBC_ALIAS(__libc_valloc, valloc);
+GLIBC_ALIAS(__libc_pvalloc, pvalloc);
+GLIBC_ALIAS(__posix_memalign, posix_memalign);
+
 #ifndef HAKMEM_ENABLE_UFFD
 /* Built without --enable-uffd: the default fault path is the only one. */
 EXPORT int hakmem_pager_start(void) {

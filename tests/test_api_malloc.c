@@ -170,6 +170,36 @@ Test(malloc, impossible_sizes_fail_with_enomem)
   free(p);
 }
 
+/* glibc's own names for its allocator reach hakmem too: a block from one
+ * name is freed by the other. */
+extern void *__libc_malloc(size_t size);
+extern void *__libc_calloc(size_t n, size_t size);
+extern void *__libc_realloc(void *p, size_t size);
+extern void *__libc_memalign(size_t align, size_t size);
+extern void __libc_free(void *p);
+
+Test(malloc, glibc_internal_names_are_hakmem)
+{
+  char *a = __libc_malloc(launder_size(100));
+  cr_assert_not_null(a);
+  cr_assert_geq(malloc_usable_size(a), 100);
+  memset(a, 0x3C, 100);
+  a = __libc_realloc(a, launder_size(5000));
+  cr_assert_not_null(a);
+  cr_assert_eq(a[99], 0x3C);
+  free(a);
+  char *z = __libc_calloc(10, launder_size(10));
+  cr_assert_not_null(z);
+  for (int i = 0; i < 100; i++)
+    cr_assert_eq(z[i], 0);
+  __libc_free(z);
+  void *m = __libc_memalign(256, launder_size(40));
+  cr_assert_not_null(m);
+  cr_assert_eq((uintptr_t)m % 256, 0);
+  __libc_free(malloc(launder_size(7)));
+  __libc_free(m);
+}
+
 /* The kernel's overcommit policy decides sizes beyond memory: under the
  * heuristic (0) and strict (2) policies, a request larger than RAM and
  * swap together fails as it does with glibc, never a mapping that would
