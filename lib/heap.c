@@ -435,8 +435,9 @@ void *heap_alloc_slow(unsigned cls) {
     void *p = borrow_from_next_class(cls);
     if (p) return p;
   }
-  /* One slab's worth per refill: its free list, or never-used blocks up to
-   * the next page boundary. A class that keeps needing new blocks (a
+  /* One slab's worth per refill: its whole free list in one step when the
+   * bin can hold it, else half a bin of it, or never-used blocks up to the
+   * next page boundary. A class that keeps needing new blocks (a
    * growing heap) gets 2, 4, 8, then 16 pages at a time after CARVE_STEADY
    * refills, so its pages come in fewer, larger supply calls, while a class
    * with few live blocks touches one page at a time. */
@@ -447,6 +448,12 @@ void *heap_alloc_slow(unsigned cls) {
   while (!got) {
     struct slab *s = h->partial[cls];
     if (!s && !(s = heap_new_slab(h, cls))) break;
+    if (!b->head && (head = slab_take_list(s, b->max, &got))) {
+      b->head = head->next;
+      b->count = got - 1;
+      if (!slab_has_room(s)) partial_remove(h, s);
+      break;
+    }
     char *carve = s->carve;
     got = slab_take(s, want, pages, &head, &tail);
     if (s->carve != carve && h->carves[cls] < 255) h->carves[cls]++;
@@ -457,9 +464,11 @@ void *heap_alloc_slow(unsigned cls) {
     return NULL;
   }
   h->bytes_in_use += (int64_t)got * (int64_t)class_to_size(cls);
-  tail->next = b->head;
-  b->head = head->next;
-  b->count += got - 1;
+  if (tail) {
+    tail->next = b->head;
+    b->head = head->next;
+    b->count += got - 1;
+  }
   head->cookie = 0;
   return head;
 }
@@ -500,8 +509,11 @@ void heap_free_small(void *p) {
     return_block(NULL, s, b, false);
     return;
   }
-  /* A full bin: keep the warmer half, return the rest to their slabs. */
-  tcache_flush(h, s->cls, hk_tcache.bins[s->cls].max / 2, false);
+  /* A full bin goes back to its slabs whole. Keeping the warmer half
+   * meant a walk down it to find where to cut, a cache miss a block once
+   * it has cooled; the next refill takes the slab's list back in one step
+   * (slab_take_list). */
+  tcache_flush(h, s->cls, 0, false);
   if (!tcache_push(s, p) && return_block(h, s, b, false)) h->bytes_in_use -= (int64_t)s->block_size;
 }
 

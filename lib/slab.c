@@ -62,6 +62,17 @@ done:
   return got;
 }
 
+struct free_block *slab_take_list(struct slab *s, unsigned max, unsigned *count) {
+  if (!s->free) return NULL;
+  unsigned k = (unsigned)((size_t)(s->carve - s->start) / s->block_size) - s->used;
+  if (k > max) return NULL;
+  struct free_block *list = s->free;
+  s->free = NULL;
+  s->used += k;
+  *count = k;
+  return list;
+}
+
 bool slab_put_remote(struct slab *s, struct free_block *b) {
   _Atomic uintptr_t *remote = &slab_cold(s)->remote;
   uintptr_t old = atomic_load_explicit(remote, memory_order_relaxed);

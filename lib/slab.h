@@ -25,6 +25,12 @@ void slab_init(struct slab *s, struct heap *owner, char *unit, unsigned cls);
  * it is needed). Returns how many. */
 unsigned slab_take(struct slab *s, unsigned n, unsigned pages, struct free_block **head, struct free_block **tail);
 
+/* The whole local free list (NULL-terminated) in one step when it holds
+ * at most max blocks, else NULL: a walk down a list in the order blocks
+ * were freed misses the cache on every block (the blocks are touched
+ * later, by malloc, one at a time, with the program's work in between). */
+struct free_block *slab_take_list(struct slab *s, unsigned max, unsigned *count);
+
 static inline bool slab_has_room(const struct slab *s) { return s->free || s->carve < s->end; }
 
 /* The owner returns a block (its cookie already set). */

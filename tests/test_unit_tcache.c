@@ -121,9 +121,10 @@ Test(tcache, bin_counts_follow_frees_and_mallocs)
     free(blocks[i]);
 }
 
-/* 1 KiB blocks: a bin holds 64. The free that finds it full returns the
- * 32 blocks freed longest ago to their slabs, then caches its own. */
-Test(tcache, a_full_bin_flushes_its_colder_half)
+/* 1 KiB blocks: a bin holds 64. The free that finds it full returns all
+ * 64 to their slabs, then caches its own; the next refill takes a slab's
+ * free list back whole. */
+Test(tcache, a_full_bin_goes_back_to_its_slabs_whole)
 {
   attach();
   const size_t size = 1024;
@@ -149,17 +150,13 @@ Test(tcache, a_full_bin_flushes_its_colder_half)
       continue;
     }
     flushes++;
-    cr_assert_eq(bin->count, max / 2 + 1, "free %u into a full bin left %u blocks (max %u)", i, bin->count, max);
-    cr_assert_eq(s0.bytes_in_use - s1.bytes_in_use, (uint64_t)(max - max / 2) * size,
-                 "the flush gave back %lld bytes", (long long)(s0.bytes_in_use - s1.bytes_in_use));
-    /* The bin keeps this free and the max/2 before it, newest first. */
-    struct free_block *b = bin->head;
-    for (unsigned k = 0; k <= max / 2; k++, b = b->next)
-      cr_assert_eq((void *)b, blocks[i - k], "bin entry %u after the flush is %p, expected %p", k, (void *)b,
-                   blocks[i - k]);
-    cr_assert_null(b);
-    /* The colder half went back to its slabs, still marked free. */
-    for (unsigned k = max / 2 + 1; k <= max && k <= i; k++) {
+    cr_assert_eq(bin->count, 1, "free %u into a full bin left %u blocks (max %u)", i, bin->count, max);
+    cr_assert_eq(bin->head, blocks[i], "the bin does not hold the block just freed");
+    cr_assert_null(((struct free_block *)bin->head)->next);
+    cr_assert_eq(s0.bytes_in_use - s1.bytes_in_use, (uint64_t)max * size, "the flush gave back %lld bytes",
+                 (long long)(s0.bytes_in_use - s1.bytes_in_use));
+    /* The whole bin went back to its slabs, still marked free. */
+    for (unsigned k = 1; k <= max && k <= i; k++) {
       void *cold = blocks[i - k];
       struct slab *s = slab_of(cold);
       int found = 0;
@@ -171,6 +168,35 @@ Test(tcache, a_full_bin_flushes_its_colder_half)
   }
   cr_assert_geq(flushes, 2, "freeing %u blocks into a bin of %u flushed it %u times", n, max, flushes);
   free(blocks);
+}
+
+/* A refill takes a slab's whole free list in one step when the bin can
+ * hold it: the bin then holds every block the slab had. */
+Test(tcache, a_refill_takes_a_short_free_list_whole)
+{
+  attach();
+  const size_t size = 2048; /* 32 blocks a slab, a bin of 32; no borrowing */
+  const unsigned cls = size_to_class(size);
+  struct tcache_bin *bin = bin_of_size(size);
+  void *blocks[32];
+  for (unsigned i = 0; i < 32; i++)
+    cr_assert_not_null(blocks[i] = malloc(opaque_size(size)));
+  /* The slow free path flushes the bin to the slabs before caching its
+   * block: all but the last go back to their slabs. */
+  for (unsigned i = 0; i < 32; i++)
+    heap_free_small(blocks[i]);
+  while (bin->head) /* take the cached ones out without a refill */
+    cr_assert_not_null(malloc(opaque_size(size)));
+  struct slab *s = hk_tcache.heap->partial[cls];
+  cr_assert_not_null(s);
+  unsigned on_slab = 0;
+  for (struct free_block *f = s->free; f; f = f->next)
+    on_slab++;
+  cr_assert_gt(on_slab, 1, "the slab at the head of the partial list has %u free blocks", on_slab);
+  void *p = malloc(opaque_size(size));
+  cr_assert_eq(slab_of(p), s, "the refill took another slab's block");
+  cr_assert_null(s->free, "the refill left blocks on the slab's list");
+  cr_assert_eq(bin->count, on_slab - 1, "the bin holds %u of the slab's %u free blocks", bin->count, on_slab);
 }
 
 Test(tcache, the_free_cookie_is_set_on_free_and_cleared_on_malloc)
