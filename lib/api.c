@@ -104,11 +104,25 @@ static size_t usable_checked(const void *p, const char *op) {
   diag_fatal(op, p, "not allocated by hakmem");
 }
 
-/* Whether a block of `usable` bytes should stay where it is for `size`. */
+/* Whether a block of `usable` bytes should stay where it is for `size`. A
+ * large block within its last page needs no change and no lock. */
 static bool fits_in_place(void *p, unsigned kind, size_t usable, size_t size) {
   if (kind == REGION_SMALL) return size <= usable && (size > usable / 2 || usable <= 64);
-  if (kind == REGION_LARGE) return size > SMALL_MAX && size <= LARGE_MAX && large_resize(p, size);
+  if (kind == REGION_LARGE)
+    return size > SMALL_MAX && size <= LARGE_MAX &&
+           ((size <= usable && usable - size < PAGE_SIZE) || large_resize(p, size));
   return false;
+}
+
+/* The size to move a growing block to. Large blocks are runs of pages:
+ * a string grown a few bytes at a time would move, and be copied whole,
+ * at almost every page, so a move takes an eighth more, as size classes
+ * four to a doubling would give (64 strings grown to 1 MiB by 1..16 bytes
+ * a realloc: README). */
+static size_t growth_size(size_t usable, size_t size) {
+  if (size <= SMALL_MAX || size <= usable || size > LARGE_MAX) return size;
+  size_t more = size + size / 8;
+  return more > LARGE_MAX ? LARGE_MAX : more;
 }
 
 EXPORT void *realloc(void *p, size_t size) {
@@ -121,7 +135,7 @@ EXPORT void *realloc(void *p, size_t size) {
   unsigned kind = region_map_kind((uintptr_t)p);
   if (fits_in_place(p, kind, usable, size)) return p;
   if (kind >= REGION_HUGE && size > LARGE_MAX) return huge_realloc(p, size);
-  void *n = malloc(size);
+  void *n = malloc(growth_size(usable, size));
   if (n == NULL) return NULL;
   memcpy(n, p, usable < size ? usable : size);
   free(p);

@@ -2,7 +2,8 @@
  *
  * Blocks of 32 KiB to 1 MiB are rarer than small ones and live longer; a
  * global lock keeps this simple. The lock is held for the bitmap search and
- * update only: clearing memory for calloc happens after it is dropped. */
+ * update only: clearing memory for calloc happens after it is dropped, and
+ * a live block's size is read without it. */
 #include "large.h"
 
 #include <errno.h>
@@ -25,6 +26,28 @@ static struct large_ss *large_avail; /* large SuperSlabs with a free page */
 static inline bool bit_get(const uint64_t *map, unsigned i) { return (map[i / 64] >> (i % 64)) & 1; }
 static inline void bit_set(uint64_t *map, unsigned i) { map[i / 64] |= (uint64_t)1 << (i % 64); }
 static inline void bit_clear(uint64_t *map, unsigned i) { map[i / 64] &= ~((uint64_t)1 << (i % 64)); }
+
+/* A run's head bit and length are read without the lock by
+ * large_usable(), realloc's first step: a live block's own bit and length
+ * change only by its own free or resize, which its holder does not race
+ * with. Other runs' bits share the words, so both sides use relaxed
+ * atomics; writers still hold the lock. */
+static inline bool head_get(const struct large_ss *l, unsigned i) {
+  return (__atomic_load_n(&l->head_map[i / 64], __ATOMIC_RELAXED) >> (i % 64)) & 1;
+}
+
+static inline void head_set(struct large_ss *l, unsigned i, bool on) {
+  uint64_t w = l->head_map[i / 64], bit = (uint64_t)1 << (i % 64);
+  __atomic_store_n(&l->head_map[i / 64], on ? w | bit : w & ~bit, __ATOMIC_RELAXED);
+}
+
+static inline unsigned run_length(const struct large_ss *l, unsigned i) {
+  return __atomic_load_n(&l->run_pages[i], __ATOMIC_RELAXED);
+}
+
+static inline void run_length_set(struct large_ss *l, unsigned i, unsigned n) {
+  __atomic_store_n(&l->run_pages[i], (uint16_t)n, __ATOMIC_RELAXED);
+}
 
 static void avail_push(struct large_ss *l) {
   l->prev = NULL;
@@ -113,8 +136,8 @@ static bool claim_pages(struct large_ss *l, unsigned i, unsigned n) {
 }
 
 static bool take_run(struct large_ss *l, unsigned i, unsigned n) {
-  bit_set(l->head_map, i);
-  l->run_pages[i] = (uint16_t)n;
+  run_length_set(l, i, n);
+  head_set(l, i, true);
   return claim_pages(l, i, n);
 }
 
@@ -151,7 +174,7 @@ void *large_alloc(size_t size, size_t align, bool zero) {
 static unsigned run_index(const struct large_ss *l, const void *p, const char *op) {
   uintptr_t off = (uintptr_t)p - (uintptr_t)l;
   unsigned i = (unsigned)(off / PAGE_SIZE);
-  if ((off & (PAGE_SIZE - 1)) == 0 && i != 0 && bit_get(l->head_map, i)) return i;
+  if ((off & (PAGE_SIZE - 1)) == 0 && i != 0 && head_get(l, i)) return i;
   bool freed = (off & (PAGE_SIZE - 1)) == 0 && i != 0 && bit_get(l->free_map, i);
   hk_unlock(&large_lock);
   diag_fatal(op, p, freed ? "block already freed" : "not a block hakmem returned");
@@ -161,8 +184,8 @@ void large_free(void *p) {
   struct large_ss *l = (struct large_ss *)superslab_of(p);
   hk_lock(&large_lock);
   unsigned i = run_index(l, p, "free(): invalid pointer");
-  unsigned n = l->run_pages[i];
-  bit_clear(l->head_map, i);
+  unsigned n = run_length(l, i);
+  head_set(l, i, false);
   for (unsigned q = i; q < i + n; q++) bit_set(l->free_map, q);
   bool was_full = l->free_pages == 0;
   l->free_pages += n;
@@ -180,11 +203,13 @@ void large_free(void *p) {
 
 size_t large_usable(const void *p, const char *op) {
   struct large_ss *l = (struct large_ss *)superslab_of(p);
+  uintptr_t off = (uintptr_t)p - (uintptr_t)l;
+  unsigned i = (unsigned)(off / PAGE_SIZE);
+  if ((off & (PAGE_SIZE - 1)) == 0 && i != 0 && head_get(l, i)) return (size_t)run_length(l, i) * PAGE_SIZE;
   hk_lock(&large_lock);
-  unsigned i = run_index(l, p, op);
-  size_t n = l->run_pages[i];
+  run_index(l, p, op); /* not a live run: aborts, saying which */
   hk_unlock(&large_lock);
-  return n * PAGE_SIZE;
+  return (size_t)run_length(l, i) * PAGE_SIZE;
 }
 
 bool large_resize(void *p, size_t size) {
@@ -193,20 +218,20 @@ bool large_resize(void *p, size_t size) {
   bool ok = true;
   hk_lock(&large_lock);
   unsigned i = run_index(l, p, "realloc(): invalid pointer");
-  unsigned n = l->run_pages[i];
+  unsigned n = run_length(l, i);
   if (want > n) {
     unsigned q = i + n;
     while (q < i + want && q < PAGES_PER_REGION && bit_get(l->free_map, q)) q++;
     ok = q == i + want;
     if (ok) {
       claim_pages(l, i + n, want - n);
-      l->run_pages[i] = (uint16_t)want;
+      run_length_set(l, i, want);
       if (l->free_pages == 0) avail_remove(l);
       stats_add(STAT_bytes_in_use, (int64_t)(want - n) * (int64_t)PAGE_SIZE);
     }
   } else if (want < n) {
     bool was_full = l->free_pages == 0;
-    l->run_pages[i] = (uint16_t)want;
+    run_length_set(l, i, want);
     for (unsigned r = i + want; r < i + n; r++) bit_set(l->free_map, r);
     l->free_pages += n - want;
     if (was_full) avail_push(l);
