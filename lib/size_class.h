@@ -33,10 +33,15 @@ static inline bool class_may_borrow(unsigned cls) {
   return cls + 1 < CLASS_COUNT && size_class_sizes[cls + 1] * 4 <= size * 5 && (size & (size - 1)) != 0;
 }
 
-/* Most blocks of a class a thread cache holds. */
+/* Most blocks of a class a thread cache holds: a slab's worth (64 KiB),
+ * so that a refill can take any slab's free list whole (heap.c). Capped
+ * at 512, the small classes walked their long lists block by block: a
+ * sh6bench-like test with random-order frees ran 71.1M ops/s against
+ * 84.0M uncapped (nine interleaved runs; larson, mstress and xmalloc
+ * equal or better). */
 static inline uint32_t class_cache_max(unsigned cls) {
   uint32_t n = (uint32_t)(UNIT_SIZE / size_class_sizes[cls]);
-  return n < 4 ? 4 : n > 512 ? 512 : n;
+  return n < 4 ? 4 : n;
 }
 
 #endif /* HAKMEM_SIZE_CLASS_H */

@@ -3,7 +3,7 @@
  * smallest class that holds it; class sizes increase, are multiples of 16
  * and include every power of two from 16 to 32 KiB (blocks of those classes
  * are aligned to their size, which aligned allocation relies on); the
- * internal waste is bounded; class_cache_max stays within [4, 512] and the
+ * internal waste is bounded; class_cache_max is a slab's worth (at least 4) and the
  * thread cache's bins take their bounds from it; malloc_usable_size of a
  * small block is the size of its class. */
 #include <criterion/criterion.h>
@@ -162,15 +162,14 @@ Test(size_class, class_cache_max_is_bounded_and_follows_the_slab)
     uint32_t max = class_cache_max(c);
     uint32_t per_unit = (uint32_t)(UNIT_SIZE / class_to_size(c));
     cr_assert_geq(max, 4, "class %u caches at most %u blocks", c, max);
-    cr_assert_leq(max, 512, "class %u caches up to %u blocks", c, max);
-    uint32_t want = per_unit < 4 ? 4 : per_unit > 512 ? 512 : per_unit;
+    uint32_t want = per_unit < 4 ? 4 : per_unit;
     cr_assert_eq(max, want, "class %u (%zu B): cache max %u, expected %u", c, class_to_size(c), max, want);
     if (c > 0)
       cr_assert_leq(max, class_cache_max(c - 1), "larger classes do not cache more blocks");
     /* A slab holds at least two blocks of every class. */
     cr_assert_geq(per_unit, 2, "a 64 KiB slab holds %u blocks of class %u", per_unit, c);
   }
-  cr_assert_eq(class_cache_max(0), 512);
+  cr_assert_eq(class_cache_max(0), UNIT_SIZE / 16);
   cr_assert_eq(class_cache_max(CLASS_COUNT - 1), 4);
 }
 
