@@ -99,16 +99,31 @@ static struct large_ss *large_ss_init(struct region_header *h) {
   return l;
 }
 
-/* First run of n free pages starting at a multiple of ap; -1 if none. */
+/* The first page from i on whose bit in map is `set`, a word at a time;
+ * PAGES_PER_REGION when there is none. */
+static unsigned next_bit(const uint64_t *map, unsigned i, bool set) {
+  while (i < PAGES_PER_REGION) {
+    uint64_t w = set ? map[i / 64] : ~map[i / 64];
+    w &= ~(uint64_t)0 << (i % 64);
+    if (w) return (i & ~63u) + (unsigned)__builtin_ctzll(w);
+    i = (i & ~63u) + 64;
+  }
+  return PAGES_PER_REGION;
+}
+
+/* First run of n free pages starting at a multiple of ap; -1 if none.
+ * Bit by bit, a fragmented SuperSlab cost gawk's string building a third
+ * of its time (strings of 32..64 KiB growing side by side). */
 static int find_run(const struct large_ss *l, unsigned n, unsigned ap) {
   unsigned i = ap;
-  while (i + n <= PAGES_PER_REGION) {
-    unsigned j = i;
-    while (j < i + n && bit_get(l->free_map, j)) j++;
-    if (j == i + n) return (int)i;
-    i = (j + ap) & ~(ap - 1);
+  for (;;) {
+    i = next_bit(l->free_map, i, true);
+    i = (i + ap - 1) & ~(ap - 1);
+    if (i + n > PAGES_PER_REGION) return -1;
+    unsigned used = next_bit(l->free_map, i, false);
+    if (used >= i + n) return (int)i;
+    i = used + 1;
   }
-  return -1;
 }
 
 /* Claim free pages [i, i+n), counting them in the ledger by the path they

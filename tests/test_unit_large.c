@@ -164,6 +164,43 @@ Test(large, a_freed_run_is_found_again_first_fit)
   free(keep);
 }
 
+/* Holes of 20 pages between live runs (the free map's words hold 64
+ * pages, so runs and holes cross word boundaries): a 24-page request
+ * skips them all, a 20-page one takes the first, an aligned one starts on
+ * its alignment. */
+Test(large, first_fit_skips_holes_too_small_and_honours_alignment)
+{
+  enum { N = 20 };
+  char *runs[N];
+  for (unsigned i = 0; i < N; i++) {
+    runs[i] = malloc(opaque_size(80 * KiB));
+    cr_assert_not_null(runs[i]);
+    cr_assert_eq((void *)large_of(runs[i]), (void *)large_of(runs[0]), "test premise: one SuperSlab");
+    if (i > 0)
+      cr_assert_eq(page_index(runs[i]), page_index(runs[i - 1]) + 20, "test premise: consecutive runs");
+  }
+  for (unsigned i = 1; i < N; i += 2)
+    free(runs[i]);
+  char *big = malloc(opaque_size(96 * KiB));
+  cr_assert_not_null(big);
+  if ((void *)large_of(big) == (void *)large_of(runs[0]))
+    cr_assert_geq(page_index(big), page_index(runs[N - 2]) + 20, "24 pages went into a 20-page hole at page %u",
+                  page_index(big));
+  char *fit = malloc(opaque_size(80 * KiB));
+  cr_assert_eq(fit, runs[1], "a 20-page request took %p, not the first hole %p", (void *)fit, (void *)runs[1]);
+  char *aligned = aligned_alloc(128 * KiB, opaque_size(64 * KiB));
+  cr_assert_not_null(aligned);
+  cr_assert_eq((uintptr_t)aligned % (128 * KiB), 0);
+  fill(aligned, 64 * KiB, 9);
+  fill(fit, 80 * KiB, 8);
+  cr_assert_eq(check(aligned, 64 * KiB, 9), (size_t)-1, "the aligned run overlaps another");
+  free(aligned);
+  free(fit);
+  free(big);
+  for (unsigned i = 0; i < N; i += 2)
+    free(runs[i]);
+}
+
 Test(large, realloc_shrinks_in_place_and_grows_back_in_place)
 {
   char *p = malloc(opaque_size(200 * KiB));
