@@ -3,10 +3,14 @@
  * while threads fault leaves none of them waiting; HAKMEM_UFFD=1 starts it
  * at load and it stops at exit (a real program under LD_PRELOAD reading
  * into fresh malloc'd memory); without the right to a full userfaultfd it
- * says so in one line and the default path serves. */
+ * says so in one line and the default path serves; a stopped pager leaves
+ * no thread behind (unshare(CLONE_NEWUSER) needs a single thread). */
 #include "test_pager_helpers.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
 #include <sys/wait.h>
 
 Test(pager_life, start_stop_restart)
@@ -25,6 +29,59 @@ Test(pager_life, start_stop_restart)
   free(p);
   hakmem_pager_stop();
   cr_assert_eq(hakmem_pager_active(), 0);
+}
+
+static int threads_in_process(void)
+{
+  FILE *f = fopen("/proc/self/status", "r");
+  cr_assert_not_null(f);
+  char line[256];
+  int n = -1;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "Threads: %d", &n) == 1)
+      break;
+  fclose(f);
+  return n;
+}
+
+/* The pager is a thread: while it runs, the kernel refuses
+ * unshare(CLONE_NEWUSER) (a multi-threaded process), and the README tells
+ * programs that need one thread to stop it first. Stopping joins it. */
+Test(pager_life, stopping_leaves_the_program_its_own_threads)
+{
+  skip_unless_uffd(false);
+  int before = threads_in_process();
+  cr_assert_eq(hakmem_pager_start(), 0);
+  cr_assert_eq(threads_in_process(), before + 1, "the running pager is not one thread");
+  hakmem_pager_stop();
+  cr_assert_eq(threads_in_process(), before, "a stopped pager left %d threads, not %d", threads_in_process(),
+               before);
+  if (before != 1)
+    return;
+  /* A child starts its own pager: unshare is refused while it runs and
+   * granted once it is stopped (or refused for reasons of this machine's,
+   * which the child reports as such). */
+  pid_t child = fork();
+  cr_assert_geq(child, 0);
+  if (child == 0) {
+    if (hakmem_pager_start() != 0)
+      _exit(2);
+    if (unshare(CLONE_NEWUSER) == 0 || errno != EINVAL)
+      _exit(3);
+    hakmem_pager_stop();
+    if (unshare(CLONE_NEWUSER) == 0)
+      _exit(0);
+    _exit(errno == EPERM || errno == ENOSPC || errno == EUSERS ? 4 : 5);
+  }
+  int status;
+  cr_assert_eq(waitpid(child, &status, 0), child);
+  cr_assert(WIFEXITED(status), "the child died");
+  int code = WEXITSTATUS(status);
+  if (code == 4)
+    cr_log_warn("this machine refuses user namespaces: the check after the stop is skipped");
+  cr_assert_neq(code, 2, "the child's pager did not start");
+  cr_assert_neq(code, 3, "unshare(CLONE_NEWUSER) was not refused (EINVAL) while the pager ran");
+  cr_assert_neq(code, 5, "unshare(CLONE_NEWUSER) failed after the stop");
 }
 
 Test(pager_life, regions_mapped_before_the_start_are_served)
