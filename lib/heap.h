@@ -9,6 +9,8 @@
 #include "tcache.h"
 #include "types.h"
 
+#define SPILL_BINS 2
+
 struct heap {
   struct slab *partial[CLASS_COUNT];  /* slabs of each class with a block to give */
   struct superslab *ss_avail;         /* owned SuperSlabs with a free unit */
@@ -24,6 +26,12 @@ struct heap {
    * the slabs when another thread needs memory or trims. */
   struct tcache_bin stash[CLASS_COUNT];
   bool stashed;                       /* stash holds a cache (under heaps_lock) */
+  /* Whole bins set aside when they overflowed, taken back whole by the
+   * next refills of their class (heap.c: spill). Owner only; an abandoned
+   * heap's go back to the slabs with its stash. */
+  struct tcache_bin spill[CLASS_COUNT][SPILL_BINS];
+  uint8_t spilled[CLASS_COUNT];
+  size_t spill_bytes;
 };
 
 /* The once-per-process set-up; safe to call from any allocation path. */

@@ -121,25 +121,30 @@ Test(tcache, bin_counts_follow_frees_and_mallocs)
     free(blocks[i]);
 }
 
-/* 1 KiB blocks: a bin holds 64. The free that finds it full returns all
- * 64 to their slabs, then caches its own; the next refill takes a slab's
- * free list back whole. */
-Test(tcache, a_full_bin_goes_back_to_its_slabs_whole)
+/* 1 KiB blocks: a bin holds 64. The free that finds it full sets the
+ * whole bin aside (a spill, up to SPILL_BINS a class), then caches its
+ * own; with the spills taken, a full bin goes back to its slabs whole. */
+Test(tcache, a_full_bin_is_set_aside_whole_then_goes_back_to_its_slabs_whole)
 {
   attach();
   const size_t size = 1024;
+  const unsigned cls = size_to_class(size);
+  struct heap *h = hk_tcache.heap;
   struct tcache_bin *bin = bin_of_size(size);
   const uint32_t max = bin->max;
   cr_assert_eq(max, 64);
-  const unsigned n = 3 * max;
+  const unsigned n = (SPILL_BINS + 2) * max + 1;
   void **blocks = calloc(n, sizeof *blocks);
   cr_assert_not_null(blocks);
   for (unsigned i = 0; i < n; i++)
     cr_assert_not_null(blocks[i] = malloc(opaque_size(size)));
+  cr_assert_eq(h->spilled[cls], 0);
 
-  unsigned flushes = 0;
+  unsigned spills = 0, flushes = 0;
   for (unsigned i = 0; i < n; i++) {
     uint32_t before = bin->count;
+    void *old_head = bin->head;
+    unsigned spilled = h->spilled[cls];
     cr_assert_leq(before, max);
     struct hakmem_stats s0 = snap();
     free(blocks[i]);
@@ -149,10 +154,18 @@ Test(tcache, a_full_bin_goes_back_to_its_slabs_whole)
       cr_assert_eq(s1.bytes_in_use, s0.bytes_in_use, "a cached free changed bytes_in_use");
       continue;
     }
-    flushes++;
     cr_assert_eq(bin->count, 1, "free %u into a full bin left %u blocks (max %u)", i, bin->count, max);
     cr_assert_eq(bin->head, blocks[i], "the bin does not hold the block just freed");
     cr_assert_null(((struct free_block *)bin->head)->next);
+    if (spilled < SPILL_BINS) {
+      spills++;
+      cr_assert_eq(h->spilled[cls], spilled + 1, "a full bin was not set aside");
+      cr_assert_eq(h->spill[cls][spilled].head, old_head, "the spill does not hold the bin as it was");
+      cr_assert_eq(h->spill[cls][spilled].count, max);
+      cr_assert_eq(s1.bytes_in_use, s0.bytes_in_use, "a spill changed bytes_in_use");
+      continue;
+    }
+    flushes++;
     cr_assert_eq(s0.bytes_in_use - s1.bytes_in_use, (uint64_t)max * size, "the flush gave back %lld bytes",
                  (long long)(s0.bytes_in_use - s1.bytes_in_use));
     /* The whole bin went back to its slabs, still marked free. */
@@ -166,8 +179,65 @@ Test(tcache, a_full_bin_goes_back_to_its_slabs_whole)
       cr_assert_eq(cookie_of(cold), diag_cookie(cold));
     }
   }
-  cr_assert_geq(flushes, 2, "freeing %u blocks into a bin of %u flushed it %u times", n, max, flushes);
+  cr_assert_eq(spills, SPILL_BINS);
+  cr_assert_geq(flushes, 1, "freeing %u blocks into a bin of %u flushed it %u times", n, max, flushes);
+
+  /* The next refills take the spills back whole, the last set aside first. */
+  for (unsigned k = 0; bin->head; k++) {
+    cr_assert_lt(k, max, "the bin holds more than its max");
+    cr_assert_not_null(malloc(opaque_size(size)));
+  }
+  void *last = h->spill[cls][SPILL_BINS - 1].head;
+  void *p = malloc(opaque_size(size));
+  cr_assert_eq(p, last, "a refill took %p, not the spilled bin's head %p", p, last);
+  cr_assert_eq(bin->count, max - 1);
+  cr_assert_eq(h->spilled[cls], SPILL_BINS - 1);
+  /* malloc_trim returns what is still set aside. */
+  hakmem_trim();
+  cr_assert_eq(h->spilled[cls], 0, "malloc_trim left spilled bins");
+  cr_assert_eq(h->spill_bytes, 0);
   free(blocks);
+}
+
+static void *allocate_1k_blocks(void *arg)
+{
+  void **blocks = arg;
+  for (unsigned i = 0; i < 128; i++)
+    blocks[i] = malloc(opaque_size(1024));
+  return NULL;
+}
+
+/* A full bin of another thread's blocks goes back to their slabs, not
+ * aside: their owner may need them. */
+Test(tcache, a_bin_of_other_threads_blocks_is_not_set_aside)
+{
+  attach();
+  const unsigned cls = size_to_class(1024);
+  struct heap *h = hk_tcache.heap;
+  static void *blocks[128];
+  pthread_t t;
+  cr_assert_eq(pthread_create(&t, NULL, allocate_1k_blocks, blocks), 0);
+  cr_assert_eq(pthread_join(t, NULL), 0);
+  for (unsigned i = 0; i < 128; i++) {
+    cr_assert_not_null(blocks[i]);
+    cr_assert_neq(slab_of(blocks[i])->owner, h, "test premise: another heap's block");
+  }
+  struct tcache_bin *bin = &hk_tcache.bins[cls];
+  cr_assert_eq(bin->max, 64);
+  static void *mine[64];
+  unsigned nmine = 0;
+  while (bin->head) /* an empty bin to start from, without a refill */
+    mine[nmine++] = malloc(opaque_size(1024));
+  for (unsigned i = 0; i < 128; i++)
+    free(blocks[i]);
+  cr_assert_eq(h->spilled[cls], 0, "a bin of another heap's blocks was set aside");
+  /* The 65th free found the bin full and sent its 64 blocks home. */
+  cr_assert_eq(bin->count, 64, "the bin holds %u blocks", bin->count);
+  for (struct free_block *b = bin->head; b; b = b->next)
+    for (unsigned i = 0; i < 64; i++)
+      cr_assert_neq((void *)b, blocks[i], "a block of the flushed bin is still cached");
+  for (unsigned i = 0; i < nmine; i++)
+    free(mine[i]);
 }
 
 /* A refill takes a slab's whole free list in one step when the bin can
@@ -177,17 +247,22 @@ Test(tcache, a_refill_takes_a_short_free_list_whole)
   attach();
   const size_t size = 2048; /* 32 blocks a slab, a bin of 32; no borrowing */
   const unsigned cls = size_to_class(size);
+  struct heap *h = hk_tcache.heap;
   struct tcache_bin *bin = bin_of_size(size);
-  void *blocks[32];
-  for (unsigned i = 0; i < 32; i++)
+  enum { N = (SPILL_BINS + 2) * 32 + 1 };
+  static void *blocks[N];
+  for (unsigned i = 0; i < N; i++)
     cr_assert_not_null(blocks[i] = malloc(opaque_size(size)));
-  /* The slow free path flushes the bin to the slabs before caching its
-   * block: all but the last go back to their slabs. */
-  for (unsigned i = 0; i < 32; i++)
-    heap_free_small(blocks[i]);
-  while (bin->head) /* take the cached ones out without a refill */
-    cr_assert_not_null(malloc(opaque_size(size)));
-  struct slab *s = hk_tcache.heap->partial[cls];
+  /* Past the spills, a full bin goes back to its slabs. */
+  for (unsigned i = 0; i < N; i++)
+    free(blocks[i]);
+  /* Take the cached and spilled blocks out, without a refill from a slab. */
+  unsigned taken = 0;
+  while (bin->head || h->spilled[cls]) {
+    cr_assert_lt(taken, N, "the bin and its spills hold more blocks than were freed");
+    cr_assert_not_null(blocks[taken++] = malloc(opaque_size(size)));
+  }
+  struct slab *s = h->partial[cls];
   cr_assert_not_null(s);
   unsigned on_slab = 0;
   for (struct free_block *f = s->free; f; f = f->next)
