@@ -264,6 +264,7 @@ static bool unspill_bin(struct heap *h, unsigned cls) {
 
 /* Every spilled bin of h back to the slabs. */
 static void spill_return(struct heap *h, bool force) {
+  if (!h->spill_bytes) return; /* nothing set aside: every spilled bin has bytes */
   for (unsigned c = 0; c < CLASS_COUNT; c++) {
     while (h->spilled[c]) {
       struct tcache_bin *s = &h->spill[c][--h->spilled[c]];
@@ -489,9 +490,9 @@ void *heap_alloc_slow(unsigned cls) {
     void *p = borrow_from_next_class(cls);
     if (p) return p;
   }
-  /* One slab's worth per refill: its whole free list in one step when the
-   * bin can hold it, else half a bin of it, or never-used blocks up to the
-   * next page boundary. A class that keeps needing new blocks (a
+  /* One slab's worth per refill: its whole free list in one step (a bin
+   * holds a slab's worth), or never-used blocks up to the next page
+   * boundary. A class that keeps needing new blocks (a
    * growing heap) gets 2, 4, 8, then 16 pages at a time after CARVE_STEADY
    * refills, so its pages come in fewer, larger supply calls, while a class
    * with few live blocks touches one page at a time. */
