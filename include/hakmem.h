@@ -2,7 +2,9 @@
  *
  * hakmem replaces the whole malloc family (malloc, free, calloc, realloc,
  * reallocarray, posix_memalign, aligned_alloc, memalign, valloc, pvalloc,
- * malloc_usable_size, malloc_trim): link with -lhakmem or run a program
+ * malloc_usable_size, malloc_trim, free_sized, free_aligned_sized, and
+ * glibc's mallinfo2, mallinfo, malloc_info, malloc_stats and mallopt,
+ * which describe hakmem's heap): link with -lhakmem or run a program
  * with LD_PRELOAD=libhakmem.so. This header adds what is hakmem's own:
  * statistics with the page-supply ledger, trimming and the pager. */
 #ifndef HAKMEM_H

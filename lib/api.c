@@ -74,6 +74,20 @@ EXPORT HOT_ENTRY void free(void *p) {
 
 EXPORT void cfree(void *p) { free(p); }
 
+/* C23's sized frees: the size and alignment are hints a block's slab or
+ * region already knows, so a wrong one cannot mislead hakmem; the pointer
+ * is checked as free() checks it. */
+EXPORT void free_sized(void *p, size_t size) {
+  (void)size;
+  free(p);
+}
+
+EXPORT void free_aligned_sized(void *p, size_t align, size_t size) {
+  (void)align;
+  (void)size;
+  free(p);
+}
+
 EXPORT void *calloc(size_t n, size_t m) {
   size_t size;
   if (unlikely(__builtin_mul_overflow(n, m, &size))) {

@@ -9,6 +9,7 @@ lib_libhakmem_core_la_SOURCES = \
 	lib/heap.h \
 	lib/huge.c \
 	lib/huge.h \
+	lib/introspect.c \
 	lib/large.c \
 	lib/large.h \
 	lib/lock.h \

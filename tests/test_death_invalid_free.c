@@ -2,7 +2,8 @@
  * pointers of small, large and huge blocks, a stack address, a global, a
  * wild pointer such as 0x1000, an unmapped 2 MiB-aligned address (where a
  * SuperSlab header would be, so hakmem must not read it blindly) and an
- * address inside memory the program mapped itself. hakmem prints one line
+ * address inside memory the program mapped itself, and the same through
+ * C23's free_sized. hakmem prints one line
  * "hakmem: ..." with the address and calls abort(). */
 #include "helpers.h"
 
@@ -49,6 +50,21 @@ Test(invalid_free, large_interior_plus_4096, .signal = SIGABRT)
 Test(invalid_free, huge_interior_plus_4096, .signal = SIGABRT)
 {
   interior_free(4 * MiB, 4096);
+}
+
+void free_sized(void *p, size_t size); /* C23; not declared by glibc 2.36 */
+
+static void do_free_sized(void *p)
+{
+  free_sized(launder(p), 64);
+}
+
+/* The sized free checks its pointer as free() does. */
+Test(invalid_free, free_sized_of_an_interior_pointer, .signal = SIGABRT)
+{
+  unsigned char *p = malloc(launder_size(64));
+  cr_assert_not_null(p);
+  die_with_line(do_free_sized, p + 16, (uintptr_t)(p + 16), INVALID);
 }
 
 Test(invalid_free, stack_address, .signal = SIGABRT)
