@@ -131,8 +131,16 @@ void superslab_supply(struct slab *s, const char *upto) {
    * gets the rest of the unit at once: a move costs the same for one page
    * as for sixteen. */
   unsigned want = os_page_supplier() ? UNIT_PAGES : need;
-  os_supply(s->start + (size_t)have * PAGE_SIZE, (size_t)(want - have) * PAGE_SIZE,
-            (enum hakmem_supply_path)ss->h.absent_path);
+  enum hakmem_supply_path path = (enum hakmem_supply_path)ss->h.absent_path;
+  if (!os_page_supplier() && s->block_size > PAGE_SIZE) {
+    /* Only a block's first page is sure to be written (its free-list
+     * link); the program faults in the rest if it uses them, as with
+     * the other allocators. 64 MiB of 16 KiB blocks of which the program
+     * writes 256 B each: 18 MB of RSS instead of 67 (README). */
+    stats_supply(path, want - have, 0, 0);
+  } else {
+    os_supply(s->start + (size_t)have * PAGE_SIZE, (size_t)(want - have) * PAGE_SIZE, path);
+  }
   ss->present_pages[unit] = (uint8_t)want;
 }
 

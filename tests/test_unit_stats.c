@@ -39,12 +39,12 @@ static struct heap test_heap;
 #define DELTA(a, b, field) ((long long)((a).field - (b).field))
 #define ROW(a, b, path, col) DELTA(a, b, supply[HAKMEM_SUPPLY_##path].col)
 
-/* Carve every unit of ss into slabs of 32 KiB blocks and take all of them:
+/* Carve every unit of ss into slabs of 4 KiB blocks and take all of them:
  * every slab page is supplied. */
 static void fill_superslab(struct superslab *ss)
 {
   for (unsigned u = 1; u < UNITS_PER_SS; u++) {
-    struct slab *s = superslab_carve_slab(ss, size_to_class(SMALL_MAX));
+    struct slab *s = superslab_carve_slab(ss, size_to_class(PAGE_SIZE));
     cr_assert_not_null(s);
     struct free_block *head, *tail;
     while (slab_take(s, 16, 1, &head, &tail))
@@ -258,6 +258,32 @@ Test(stats, fresh_pages_of_first_allocations)
   cr_assert_eq(ROW(s2, s1, FRESH, pages), (long long)(region_of(p)->size / PAGE_SIZE - 1));
   free(p);
   empty_superslab(ss);
+  superslab_retire(ss);
+}
+
+/* Above 4 KiB, a block's other pages are the program's to fault in: the
+ * ledger counts them, with no kernel call, and they stay absent until
+ * written. */
+Test(stats, pages_of_classes_above_a_page_are_left_to_the_program)
+{
+  lru_trim(1);
+  struct superslab *ss = superslab_new(&test_heap);
+  cr_assert_not_null(ss);
+  struct hakmem_stats s0 = snap();
+  struct slab *s = superslab_carve_slab(ss, size_to_class(SMALL_MAX));
+  cr_assert_not_null(s);
+  struct free_block *head, *tail;
+  cr_assert_eq(slab_take(s, 1, 1, &head, &tail), 1);
+  cr_assert_eq(slab_take(s, 1, 1, &head, &tail), 1);
+  struct hakmem_stats s1 = snap();
+  cr_assert_eq(ROW(s1, s0, FRESH, pages), 2 * SMALL_MAX / PAGE_SIZE);
+  cr_assert_eq(ROW(s1, s0, FRESH, events), 0, "pages of 32 KiB blocks were populated");
+  unsigned char vec[2 * SMALL_MAX / PAGE_SIZE];
+  cr_assert_eq(mincore(s->start, 2 * SMALL_MAX, vec), 0);
+  for (size_t i = 0; i < sizeof vec; i++)
+    cr_assert_eq(vec[i] & 1, i % (SMALL_MAX / PAGE_SIZE) == 0, "page %zu of two 32 KiB blocks: present %d", i,
+                 vec[i] & 1);
+  superslab_return_slab(ss, s);
   superslab_retire(ss);
 }
 
