@@ -109,6 +109,14 @@ static void heap_release_empty(struct heap *h) {
   }
 }
 
+/* For malloc_trim: the pages of h's free units, in SuperSlabs that still
+ * hold slabs, go back to the kernel. */
+static size_t heap_release_free_pages(struct heap *h) {
+  size_t released = 0;
+  for (struct superslab *ss = h->ss_avail; ss; ss = ss->next) released += superslab_release_free_units(ss);
+  return released;
+}
+
 /* ---- remote frees ---- */
 
 static void heap_push_pending(struct heap *h, struct slab *s) {
@@ -188,18 +196,23 @@ static void heap_flush_stash(struct heap *h) {
 
 /* Abandoned heaps hold blocks other threads free, and the cache their
  * thread left; these go back to the slabs, and the empty slabs and
- * SuperSlabs back here, when this thread needs a SuperSlab or trims. The
- * stashes first: their blocks of one abandoned heap may be another's. */
-static void heap_reclaim_abandoned(bool wait) {
-  if (!heaps_abandoned) return;
-  if (wait) hk_lock(&heaps_lock);
-  else if (!hk_trylock(&heaps_lock)) return;
+ * SuperSlabs back here, when this thread needs a SuperSlab or trims (then
+ * waiting for the lock, and releasing their free units' pages too). The
+ * stashes first: their blocks of one abandoned heap may be another's.
+ * Returns the bytes released. */
+static size_t heap_reclaim_abandoned(bool trim) {
+  size_t released = 0;
+  if (!heaps_abandoned) return 0;
+  if (trim) hk_lock(&heaps_lock);
+  else if (!hk_trylock(&heaps_lock)) return 0;
   for (struct heap *a = heaps_abandoned; a; a = a->abandoned_next) heap_flush_stash(a);
   for (struct heap *a = heaps_abandoned; a; a = a->abandoned_next) {
     heap_collect_pending(a, true);
     heap_release_empty(a);
+    if (trim) released += heap_release_free_pages(a);
   }
   hk_unlock(&heaps_lock);
+  return released;
 }
 
 /* ---- thread caches ----
@@ -581,16 +594,18 @@ int64_t heap_small_bytes_in_use(void) {
 
 size_t heap_trim(void) {
   struct heap *h = hk_tcache.heap;
+  size_t released;
   if (h) {
     for (unsigned c = 0; c < CLASS_COUNT; c++) tcache_flush(h, c, 0, true);
     spill_return(h, true);
   }
   /* Before this heap's collection: abandoned stashes hold its blocks too. */
-  heap_reclaim_abandoned(true);
+  released = heap_reclaim_abandoned(true);
   if (h) {
     heap_collect_pending(h, true);
     heap_release_empty(h);
+    released += heap_release_free_pages(h);
   }
-  large_trim();
-  return lru_trim(1);
+  released += large_trim();
+  return released + lru_trim(1);
 }

@@ -91,6 +91,7 @@ static struct large_ss *large_ss_init(struct region_header *h) {
   memset((char *)l + sizeof l->h, 0, sizeof *l - sizeof l->h);
   memcpy(l->absent_map, absent, sizeof absent);
   memcpy(l->dirty_map, dirty, sizeof dirty);
+  memset(l->released_map, 0, sizeof l->released_map);
   bit_clear(l->absent_map, 0);
   l->lazyfree = lazyfree;
   memset(l->free_map, 0xff, sizeof l->free_map);
@@ -130,7 +131,7 @@ static int find_run(const struct large_ss *l, unsigned n, unsigned ap) {
  * take. Returns whether they were all clean (zero). */
 static bool claim_pages(struct large_ss *l, unsigned i, unsigned n) {
   bool clean = true;
-  uint64_t absent = 0, resident = 0;
+  uint64_t absent = 0, refault = 0, resident = 0;
   /* With a page supplier (the pager), the run's absent pages come in now,
    * pre-zeroed, in one call; the supplier counts those in the ledger. */
   size_t supplied = os_supply_direct((char *)l + (size_t)i * PAGE_SIZE, (size_t)n * PAGE_SIZE) / PAGE_SIZE;
@@ -139,13 +140,18 @@ static bool claim_pages(struct large_ss *l, unsigned i, unsigned n) {
     if (bit_get(l->dirty_map, p)) clean = false;
     bit_set(l->dirty_map, p);
     if (!bit_get(l->absent_map, p)) resident++;
+    else if (p >= i + supplied && bit_get(l->released_map, p)) refault++;
     else if (p >= i + supplied) absent++;
     bit_clear(l->absent_map, p);
+    bit_clear(l->released_map, p);
   }
   l->free_pages -= n;
   /* Absent pages the supplier did not bring fault in later: the supplier
    * counts those it serves, the ledger the ones the kernel does. */
-  if (absent && !os_page_supplier()) stats_supply((enum hakmem_supply_path)l->h.absent_path, absent, 0, 0);
+  if (!os_page_supplier()) {
+    if (absent) stats_supply((enum hakmem_supply_path)l->h.absent_path, absent, 0, 0);
+    if (refault) stats_supply(HAKMEM_SUPPLY_REFAULT, refault, 0, 0);
+  }
   if (resident) stats_supply(l->lazyfree ? HAKMEM_SUPPLY_LAZYFREE : HAKMEM_SUPPLY_REUSE, resident, 0, 0);
   return clean;
 }
@@ -256,16 +262,42 @@ bool large_resize(void *p, size_t size) {
   return ok;
 }
 
-void large_trim(void) {
+/* Under large_lock, which keeps the runs from being claimed meanwhile:
+ * the resident free pages of l back to the kernel. Returns the bytes. */
+static size_t release_free_pages(struct large_ss *l) {
+  uint64_t resident_free[PAGES_PER_REGION / 64];
+  size_t released = 0;
+  for (unsigned w = 0; w < PAGES_PER_REGION / 64; w++) resident_free[w] = l->free_map[w] & ~l->absent_map[w];
+  for (unsigned i = next_bit(resident_free, 0, true); i < PAGES_PER_REGION;) {
+    unsigned end = next_bit(resident_free, i, false);
+    if (os_release((char *)l + (size_t)i * PAGE_SIZE, (size_t)(end - i) * PAGE_SIZE, OS_RELEASE_DONTNEED) == 0) {
+      for (unsigned p = i; p < end; p++) {
+        bit_set(l->absent_map, p);
+        bit_set(l->released_map, p);
+        bit_clear(l->dirty_map, p);
+      }
+      released += (size_t)(end - i) * PAGE_SIZE;
+    }
+    i = next_bit(resident_free, end, true);
+  }
+  return released;
+}
+
+size_t large_trim(void) {
+  size_t released = 0;
   hk_lock(&large_lock);
   for (struct large_ss *l = large_avail, *next; l; l = next) {
     next = l->next;
-    if (l->free_pages != RUN_PAGES_MAX) continue;
+    if (l->free_pages != RUN_PAGES_MAX) {
+      released += release_free_pages(l);
+      continue;
+    }
     avail_remove(l);
     stats_add(STAT_ss_live, -1);
     lru_put(&l->h);
   }
   hk_unlock(&large_lock);
+  return released;
 }
 
 void large_fork_prepare(void) { hk_lock(&large_lock); }

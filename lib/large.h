@@ -21,8 +21,9 @@ size_t large_usable(const void *p, const char *op);
 /* Grow or shrink a live run in place to hold size bytes. */
 bool large_resize(void *p, size_t size);
 
-/* Empty large SuperSlabs kept for reuse go to the LRU. */
-void large_trim(void);
+/* For malloc_trim: empty large SuperSlabs go to the LRU, and the free
+ * pages of the others back to the kernel. Returns the bytes released. */
+size_t large_trim(void);
 
 void large_fork_prepare(void);
 void large_fork_parent(void);

@@ -77,6 +77,7 @@ struct superslab *superslab_new(struct heap *owner) {
   ss->next = ss->prev = NULL;
   ss->free_units = ALL_UNITS & ~1u;
   ss->lazyfree_units = lazyfree;
+  ss->released_units = 0;
   memcpy(ss->present_pages, present, sizeof present);
   ss->slabs_in_use = 0;
   memset(ss->slabs, 0, sizeof ss->slabs);
@@ -131,7 +132,8 @@ void superslab_supply(struct slab *s, const char *upto) {
    * gets the rest of the unit at once: a move costs the same for one page
    * as for sixteen. */
   unsigned want = os_page_supplier() ? UNIT_PAGES : need;
-  enum hakmem_supply_path path = (enum hakmem_supply_path)ss->h.absent_path;
+  enum hakmem_supply_path path =
+      ss->released_units & (1u << unit) ? HAKMEM_SUPPLY_REFAULT : (enum hakmem_supply_path)ss->h.absent_path;
   if (!os_page_supplier() && s->block_size > PAGE_SIZE) {
     /* Only a block's first page is sure to be written (its free-list
      * link); the program faults in the rest if it uses them, as with
@@ -150,6 +152,20 @@ bool superslab_return_slab(struct superslab *ss, struct slab *s) {
   s->carve = s->start; /* no block of it is valid to free any more */
   ss->free_units |= 1u << unit;
   return --ss->slabs_in_use == 0;
+}
+
+size_t superslab_release_free_units(struct superslab *ss) {
+  size_t released = 0;
+  for (uint32_t units = ss->free_units & ~1u; units; units &= units - 1) {
+    unsigned u = (unsigned)__builtin_ctz(units);
+    size_t len = (size_t)ss->present_pages[u] * PAGE_SIZE;
+    if (!len || os_release((char *)ss + (size_t)u * UNIT_SIZE, len, OS_RELEASE_DONTNEED)) continue;
+    ss->present_pages[u] = 0;
+    ss->lazyfree_units &= ~(1u << u);
+    ss->released_units |= 1u << u;
+    released += len;
+  }
+  return released;
 }
 
 void superslab_retire(struct superslab *ss) {

@@ -32,6 +32,11 @@ bool slab_refill_needs_a_page(const struct slab *s);
  * SuperSlab has no slab left. */
 bool superslab_return_slab(struct superslab *ss, struct slab *s);
 
+/* Give the resident pages of ss's free units back to the kernel
+ * (MADV_DONTNEED), for malloc_trim: ss stays in use. Its owner's thread
+ * only. Returns the bytes released. */
+size_t superslab_release_free_units(struct superslab *ss);
+
 /* An empty SuperSlab goes to the LRU. */
 void superslab_retire(struct superslab *ss);
 

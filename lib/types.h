@@ -134,6 +134,7 @@ struct superslab {
   struct superslab *next, *prev; /* owner's SuperSlabs */
   uint32_t free_units;     /* bitmap of units that are not slabs */
   uint32_t lazyfree_units; /* bitmap of units released by MADV_FREE */
+  uint32_t released_units; /* bitmap of units whose pages a trim released: they refault */
   uint8_t present_pages[UNITS_PER_SS]; /* leading pages of each unit that are resident */
   uint32_t slabs_in_use;
   struct slab slabs[UNITS_PER_SS];
@@ -149,6 +150,7 @@ struct large_ss {
   uint64_t head_map[PAGES_PER_REGION / 64];  /* page starts a run in use */
   uint64_t dirty_map[PAGES_PER_REGION / 64]; /* page may hold non-zero bytes */
   uint64_t absent_map[PAGES_PER_REGION / 64];/* page is not resident (released) */
+  uint64_t released_map[PAGES_PER_REGION / 64];/* absent since a trim: it refaults */
   uint16_t run_pages[PAGES_PER_REGION];      /* length of the run at a head page */
 };
 

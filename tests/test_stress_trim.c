@@ -3,7 +3,8 @@
  * malloc_trim(0): its RSS must then be within 16 MiB of where it started.
  * The pointer table is mmap'ed directly so it is not part of what is
  * measured. Also with the blocks freed in a scattered order, by another
- * thread than the one that allocated them, with large blocks, and under
+ * thread than the one that allocated them, with large blocks, with a few
+ * large or small blocks surviving between the freed ones, and under
  * the other lazy-zero policies and the pager (trimming returns memory now,
  * whatever the policy). Last, malloc_trim(0) in a loop while threads
  * allocate, free and check their blocks: trimming must not take memory
@@ -135,6 +136,55 @@ Test(stress_trim, large_blocks, .timeout = 120)
   check_returned(rss0, rss_full);
 }
 
+/* Every `keep`th block of `size` bytes survives, its bytes checked after
+ * the trim; the free space between survivors goes back to the kernel:
+ * RSS ends within `resident` + 16 MiB of where it started. */
+static void survivors(size_t size, size_t keep, size_t total, size_t resident)
+{
+  size_t n = total / size, live = 0;
+  void **p = mmap(NULL, n * sizeof *p, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  cr_assert(p != MAP_FAILED);
+  size_t rss0 = rss_bytes();
+  for (size_t i = 0; i < n; i++) {
+    p[i] = malloc(launder_size(size));
+    cr_assert_not_null(p[i]);
+    pattern_fill(p[i], size, i, 1);
+  }
+  size_t rss_full = rss_bytes();
+  for (size_t i = 0; i < n; i++) {
+    if (i % keep == 0) {
+      live += size;
+      continue;
+    }
+    free(p[i]);
+    p[i] = NULL;
+  }
+  malloc_trim(0);
+  size_t rss = rss_bytes();
+  for (size_t i = 0; i < n; i += keep) {
+    cr_assert_eq(pattern_check(p[i], size, i, 1), (size_t)-1, "block %zu changed by the trim", i);
+    free(p[i]);
+  }
+  munmap(p, n * sizeof *p);
+  cr_assert_lt(rss, rss0 + resident + 16 * MiB,
+               "%zu-byte blocks, one in %zu kept (%zu MiB): RSS from %zu MiB to %zu MiB, %zu MiB after malloc_trim(0)",
+               size, keep, live / MiB, rss0 / MiB, rss_full / MiB, rss / MiB);
+}
+
+/* A 100 KiB block in twenty lives on: the free runs between them go. */
+Test(stress_trim, large_blocks_between_survivors, .timeout = 120)
+{
+  survivors(100 * KiB, 20, 256 * MiB, 256 * MiB / 20);
+}
+
+/* 8 KiB blocks, eight to a slab, one in 64 kept: seven slabs in eight are
+ * empty in SuperSlabs still in use, and their pages go; each survivor
+ * keeps its slab's 64 KiB. */
+Test(stress_trim, small_slabs_between_survivors, .timeout = 120)
+{
+  survivors(8 * KiB, 64, 256 * MiB, 256 * MiB / 8);
+}
+
 Test(stress_trim, under_other_lazy_zero_policies, .timeout = 300)
 {
   static const char *const settings[] = {
@@ -145,6 +195,7 @@ Test(stress_trim, under_other_lazy_zero_policies, .timeout = 300)
   for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
     rerun_with_env("stress_trim/small_blocks_freed_in_order", settings[i]);
     rerun_with_env("stress_trim/large_blocks", settings[i]);
+    rerun_with_env("stress_trim/large_blocks_between_survivors", settings[i]);
   }
 }
 

@@ -287,6 +287,69 @@ Test(stats, pages_of_classes_above_a_page_are_left_to_the_program)
   superslab_retire(ss);
 }
 
+/* malloc_trim releases the free units of a SuperSlab in use: their pages
+ * are absent, and refault when the unit is carved again. */
+Test(stats, a_trimmed_free_unit_refaults)
+{
+  lru_trim(1);
+  struct superslab *ss = superslab_new(&test_heap);
+  cr_assert_not_null(ss);
+  struct slab *a = superslab_carve_slab(ss, size_to_class(PAGE_SIZE));
+  struct slab *b = superslab_carve_slab(ss, size_to_class(PAGE_SIZE));
+  cr_assert(a && b);
+  struct free_block *head, *tail;
+  while (slab_take(a, 16, 1, &head, &tail))
+    ;
+  memset(a->start, 0x5C, UNIT_SIZE);
+  char *unit = a->start;
+  superslab_return_slab(ss, a);
+  struct hakmem_stats s0 = snap();
+  cr_assert_eq(superslab_release_free_units(ss), UNIT_SIZE);
+  struct hakmem_stats s1 = snap();
+  cr_assert_eq(DELTA(s1, s0, pages_released), UNIT_SIZE / PAGE_SIZE);
+  unsigned char vec[UNIT_SIZE / PAGE_SIZE];
+  cr_assert_eq(mincore(unit, UNIT_SIZE, vec), 0);
+  for (size_t i = 0; i < sizeof vec; i++)
+    cr_assert_eq(vec[i] & 1, 0, "page %zu of a trimmed unit is resident", i);
+  cr_assert_eq(superslab_release_free_units(ss), 0, "nothing left to release");
+
+  a = superslab_carve_slab(ss, size_to_class(PAGE_SIZE));
+  cr_assert_eq(a->start, unit);
+  while (slab_take(a, 16, 1, &head, &tail))
+    ;
+  struct hakmem_stats s2 = snap();
+  cr_assert_eq(ROW(s2, s1, REFAULT, pages), UNIT_SIZE / PAGE_SIZE);
+  cr_assert_eq(ROW(s2, s1, FRESH, pages), 0);
+  superslab_return_slab(ss, a);
+  superslab_return_slab(ss, b);
+  superslab_retire(ss);
+}
+
+/* The free runs of a large SuperSlab in use go too, and refault. */
+Test(stats, trimmed_large_runs_refault)
+{
+  lru_trim(1);
+  const size_t size = 25 * PAGE_SIZE;
+  char *p = malloc(opaque_size(size));
+  char *keep = malloc(opaque_size(size));
+  cr_assert(p && keep);
+  memset(p, 0x5C, size);
+  free(p);
+  struct hakmem_stats s0 = snap();
+  cr_assert_geq(heap_trim(), size);
+  struct hakmem_stats s1 = snap();
+  cr_assert_geq(DELTA(s1, s0, pages_released), 25);
+  char *again = calloc(1, opaque_size(size));
+  cr_assert_eq(again, p, "first fit takes the trimmed run again");
+  for (size_t i = 0; i < size; i++)
+    cr_assert_eq(again[i], 0, "byte %zu of a trimmed run is not zero", i);
+  struct hakmem_stats s2 = snap();
+  cr_assert_eq(ROW(s2, s1, REFAULT, pages), 25);
+  cr_assert_eq(ROW(s2, s1, REUSE, pages), 0);
+  free(again);
+  free(keep);
+}
+
 Test(stats, refault_after_a_region_released_by_lazy_zeroing_is_reused)
 {
   struct hakmem_stats s0;
