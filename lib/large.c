@@ -20,8 +20,26 @@
 
 #define RUN_PAGES_MAX (PAGES_PER_REGION - 1)
 
+/* The free runs of a SuperSlab in use go back to the kernel once its
+ * oldest has been free a second: one SuperSlab at most every 16 large
+ * allocations and frees, since the lock is held across the madvise (up
+ * to 2 MiB). A block freed and taken again within the second keeps its
+ * pages, and a program that stops allocating keeps what it freed last,
+ * as with the LRU (there is no background thread). */
+#define PURGE_DELAY_NS (1000u * 1000u * 1000u)
+#define PURGE_CHECK_OPS 16
+
 static hk_lock_t large_lock = HK_LOCK_INIT;
 static struct large_ss *large_avail; /* large SuperSlabs with a free page */
+static unsigned large_ops;           /* allocations and frees since the last purge check */
+static uint64_t purge_due_ns;        /* when the next SuperSlab is due for a purge; 0: none */
+
+/* Under large_lock: l has free pages that may be resident from now on. */
+static void note_free_pages(struct large_ss *l) {
+  if (l->free_since_ns) return;
+  l->free_since_ns = os_now_ns();
+  if (!purge_due_ns) purge_due_ns = l->free_since_ns + PURGE_DELAY_NS;
+}
 
 static inline bool bit_get(const uint64_t *map, unsigned i) { return (map[i / 64] >> (i % 64)) & 1; }
 static inline void bit_set(uint64_t *map, unsigned i) { map[i / 64] |= (uint64_t)1 << (i % 64); }
@@ -63,6 +81,12 @@ static void avail_remove(struct large_ss *l) {
   l->next = l->prev = NULL;
 }
 
+/* l has no free page left: off the list, and nothing to purge. */
+static void avail_remove_full(struct large_ss *l) {
+  avail_remove(l);
+  l->free_since_ns = 0;
+}
+
 /* Set up the header of a region from superslab_region_acquire(). Pages
  * resident before keep their state; released ones are absent and clean. */
 static struct large_ss *large_ss_init(struct region_header *h) {
@@ -94,6 +118,8 @@ static struct large_ss *large_ss_init(struct region_header *h) {
   memset(l->released_map, 0, sizeof l->released_map);
   bit_clear(l->absent_map, 0);
   l->lazyfree = lazyfree;
+  l->free_since_ns = 0;
+  note_free_pages(l);
   memset(l->free_map, 0xff, sizeof l->free_map);
   bit_clear(l->free_map, 0);
   l->free_pages = RUN_PAGES_MAX;
@@ -162,6 +188,51 @@ static bool take_run(struct large_ss *l, unsigned i, unsigned n) {
   return claim_pages(l, i, n);
 }
 
+/* Under large_lock, which keeps the runs from being claimed meanwhile:
+ * the resident free pages of l back to the kernel. Returns the bytes. */
+static size_t release_free_pages(struct large_ss *l) {
+  uint64_t resident_free[PAGES_PER_REGION / 64];
+  size_t released = 0;
+  for (unsigned w = 0; w < PAGES_PER_REGION / 64; w++) resident_free[w] = l->free_map[w] & ~l->absent_map[w];
+  for (unsigned i = next_bit(resident_free, 0, true); i < PAGES_PER_REGION;) {
+    unsigned end = next_bit(resident_free, i, false);
+    if (os_release((char *)l + (size_t)i * PAGE_SIZE, (size_t)(end - i) * PAGE_SIZE, OS_RELEASE_DONTNEED) == 0) {
+      for (unsigned p = i; p < end; p++) {
+        bit_set(l->absent_map, p);
+        bit_set(l->released_map, p);
+        bit_clear(l->dirty_map, p);
+      }
+      released += (size_t)(end - i) * PAGE_SIZE;
+    }
+    i = next_bit(resident_free, end, true);
+  }
+  l->free_since_ns = 0;
+  return released;
+}
+
+/* Under large_lock: purge the SuperSlab whose free pages waited longest,
+ * if long enough, and find when the next one is due. */
+static void purge_idle_runs(void) {
+  if (++large_ops < PURGE_CHECK_OPS) return;
+  large_ops = 0;
+  uint64_t now = os_now_ns();
+  if (!purge_due_ns || now < purge_due_ns) return;
+  struct large_ss *oldest = NULL;
+  uint64_t next = 0;
+  for (struct large_ss *l = large_avail; l; l = l->next) {
+    if (!l->free_since_ns) continue;
+    if (!oldest || l->free_since_ns < oldest->free_since_ns) {
+      if (oldest && (!next || oldest->free_since_ns < next)) next = oldest->free_since_ns;
+      oldest = l;
+    } else if (!next || l->free_since_ns < next) {
+      next = l->free_since_ns;
+    }
+  }
+  if (oldest && now - oldest->free_since_ns >= PURGE_DELAY_NS) release_free_pages(oldest);
+  else next = oldest ? oldest->free_since_ns : 0;
+  purge_due_ns = next ? next + PURGE_DELAY_NS : 0;
+}
+
 void *large_alloc(size_t size, size_t align, bool zero) {
   unsigned n = (unsigned)((size + PAGE_SIZE - 1) / PAGE_SIZE);
   unsigned ap = align > PAGE_SIZE ? (unsigned)(align / PAGE_SIZE) : 1;
@@ -183,7 +254,8 @@ void *large_alloc(size_t size, size_t align, bool zero) {
     i = find_run(l, n, ap);
   }
   bool clean = take_run(l, (unsigned)i, n);
-  if (l->free_pages == 0) avail_remove(l);
+  if (l->free_pages == 0) avail_remove_full(l);
+  purge_idle_runs();
   hk_unlock(&large_lock);
   stats_add(STAT_bytes_in_use, (int64_t)n * (int64_t)PAGE_SIZE);
   char *p = (char *)l + (size_t)i * PAGE_SIZE;
@@ -218,7 +290,10 @@ void large_free(void *p) {
     avail_remove(l);
     stats_add(STAT_ss_live, -1);
     lru_put(&l->h);
+  } else {
+    note_free_pages(l);
   }
+  purge_idle_runs();
   hk_unlock(&large_lock);
 }
 
@@ -247,7 +322,7 @@ bool large_resize(void *p, size_t size) {
     if (ok) {
       claim_pages(l, i + n, want - n);
       run_length_set(l, i, want);
-      if (l->free_pages == 0) avail_remove(l);
+      if (l->free_pages == 0) avail_remove_full(l);
       stats_add(STAT_bytes_in_use, (int64_t)(want - n) * (int64_t)PAGE_SIZE);
     }
   } else if (want < n) {
@@ -256,31 +331,11 @@ bool large_resize(void *p, size_t size) {
     for (unsigned r = i + want; r < i + n; r++) bit_set(l->free_map, r);
     l->free_pages += n - want;
     if (was_full) avail_push(l);
+    note_free_pages(l);
     stats_add(STAT_bytes_in_use, -(int64_t)(n - want) * (int64_t)PAGE_SIZE);
   }
   hk_unlock(&large_lock);
   return ok;
-}
-
-/* Under large_lock, which keeps the runs from being claimed meanwhile:
- * the resident free pages of l back to the kernel. Returns the bytes. */
-static size_t release_free_pages(struct large_ss *l) {
-  uint64_t resident_free[PAGES_PER_REGION / 64];
-  size_t released = 0;
-  for (unsigned w = 0; w < PAGES_PER_REGION / 64; w++) resident_free[w] = l->free_map[w] & ~l->absent_map[w];
-  for (unsigned i = next_bit(resident_free, 0, true); i < PAGES_PER_REGION;) {
-    unsigned end = next_bit(resident_free, i, false);
-    if (os_release((char *)l + (size_t)i * PAGE_SIZE, (size_t)(end - i) * PAGE_SIZE, OS_RELEASE_DONTNEED) == 0) {
-      for (unsigned p = i; p < end; p++) {
-        bit_set(l->absent_map, p);
-        bit_set(l->released_map, p);
-        bit_clear(l->dirty_map, p);
-      }
-      released += (size_t)(end - i) * PAGE_SIZE;
-    }
-    i = next_bit(resident_free, end, true);
-  }
-  return released;
 }
 
 size_t large_trim(void) {

@@ -146,6 +146,7 @@ struct large_ss {
   struct large_ss *next, *prev;
   uint32_t free_pages;
   bool lazyfree;           /* the pages not absent were released by MADV_FREE */
+  uint64_t free_since_ns;  /* free pages may be resident since then; 0: none */
   uint64_t free_map[PAGES_PER_REGION / 64];  /* page is free */
   uint64_t head_map[PAGES_PER_REGION / 64];  /* page starts a run in use */
   uint64_t dirty_map[PAGES_PER_REGION / 64]; /* page may hold non-zero bytes */

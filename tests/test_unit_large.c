@@ -6,15 +6,17 @@
  * found again first fit; realloc shrinks a run in place, grows it in place
  * when the next pages are free and moves it when they are not, keeping the
  * contents; aligned runs honour alignments up to 1 MiB; calloc of a run
- * that held old bytes clears it; a double free, or a free of a pointer
- * inside a run, aborts. */
+ * that held old bytes clears it; free runs idle for a second go back to
+ * the kernel; a double free, or a free of a pointer inside a run, aborts. */
 #include <criterion/criterion.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "large.h"
 #include "region_map.h"
@@ -328,6 +330,43 @@ Test(large, calloc_of_a_run_that_held_old_bytes_is_zero)
 }
 
 /* ---- bad frees ---- */
+
+/* Without malloc_trim: free runs of a SuperSlab still in use go back to
+ * the kernel once they have been free for a second and the program goes
+ * on allocating; the survivors keep their bytes. */
+Test(large, free_runs_idle_for_a_second_are_released)
+{
+  enum { N = 64 };
+  const size_t size = 100 * KiB;
+  char *p[N];
+  for (unsigned i = 0; i < N; i++) {
+    p[i] = large_alloc(size, 0, false);
+    cr_assert_not_null(p[i]);
+    fill(p[i], size, i);
+  }
+  for (unsigned i = 0; i < N; i++)
+    if (i % 8)
+      large_free(p[i]);
+  usleep(1100 * 1000);
+  /* Allocations that cannot take the freed runs (which first fit would
+   * fill again): the check runs every few dozen calls. */
+  for (unsigned i = 0; i < 256; i++)
+    large_free(large_alloc(1 * MiB, 0, false));
+  size_t resident = 0;
+  unsigned char vec[100 * KiB / PAGE_SIZE + 1];
+  for (unsigned i = 0; i < N; i++) {
+    if (i % 8 == 0)
+      continue;
+    cr_assert_eq(mincore(p[i], round_page(size), vec), 0);
+    for (size_t k = 0; k < round_page(size) / PAGE_SIZE; k++)
+      resident += vec[k] & 1;
+  }
+  cr_assert_lt(resident, 56 * 25 / 4, "%zu of the %u pages of freed runs are still resident", resident, 56 * 25);
+  for (unsigned i = 0; i < N; i += 8) {
+    cr_assert_eq(check(p[i], size, i), (size_t)-1, "a surviving block changed");
+    large_free(p[i]);
+  }
+}
 
 Test(large, a_double_free_aborts, .signal = SIGABRT)
 {
