@@ -72,6 +72,42 @@ static void avail_remove(struct heap *h, struct superslab *ss) {
 /* An empty SuperSlab leaves the heap, unless it is the heap's only one with
  * room and `force` is off: keeping one avoids a round trip through the LRU
  * for a thread that empties and refills its last slab. */
+/* The pages of a SuperSlab's free units go back to the kernel once the
+ * oldest has been free a second, on its owner's next refill (at most four
+ * SuperSlabs a refill): a unit carved again within the second keeps its
+ * pages. As with the LRU, a thread that stops allocating keeps them. */
+#define UNITS_PURGE_DELAY_NS (1000u * 1000u * 1000u)
+#define UNITS_PURGE_MAX_SS 4
+
+static void heap_note_free_units(struct heap *h, struct superslab *ss) {
+  if (ss->units_free_since_ns) return;
+  ss->units_free_since_ns = os_coarse_now_ns();
+  if (!h->purge_due_ns) h->purge_due_ns = ss->units_free_since_ns + UNITS_PURGE_DELAY_NS;
+}
+
+static NOINLINE void heap_purge_free_units(struct heap *h, uint64_t now) {
+  uint64_t oldest = 0;
+  unsigned purged = 0;
+  for (struct superslab *ss = h->ss_avail; ss; ss = ss->next) {
+    uint64_t since = ss->units_free_since_ns;
+    if (!since) continue;
+    if (now - since >= UNITS_PURGE_DELAY_NS && purged < UNITS_PURGE_MAX_SS) {
+      superslab_release_free_units(ss);
+      purged++;
+    } else if (!oldest || since < oldest) {
+      oldest = since;
+    }
+  }
+  h->purge_due_ns = oldest ? oldest + UNITS_PURGE_DELAY_NS : 0;
+}
+
+static inline void heap_purge_tick(struct heap *h) {
+  if (unlikely(h->purge_due_ns)) {
+    uint64_t now = os_coarse_now_ns();
+    if (now >= h->purge_due_ns) heap_purge_free_units(h, now);
+  }
+}
+
 static void heap_superslab_empty(struct heap *h, struct superslab *ss, bool force) {
   if (!force && h->ss_avail == ss && ss->next == NULL) return;
   avail_remove(h, ss);
@@ -88,6 +124,7 @@ static void heap_slab_empty(struct heap *h, struct slab *s, bool force) {
   bool empty = superslab_return_slab(ss, s);
   if (was_full) avail_push(h, ss);
   if (empty) heap_superslab_empty(h, ss, force);
+  else heap_note_free_units(h, ss);
 }
 
 /* A block (or blocks) came back to s: it has room again, maybe no use. */
@@ -295,9 +332,13 @@ static struct slab *heap_new_slab(struct heap *h, unsigned cls) {
     ss = superslab_new(h);
     if (!ss) return NULL;
     avail_push(h, ss);
+    heap_note_free_units(h, ss); /* a cached one may hold resident pages */
   }
   struct slab *s = superslab_carve_slab(ss, cls);
-  if (ss->free_units == 0) avail_remove(h, ss);
+  if (ss->free_units == 0) {
+    avail_remove(h, ss);
+    ss->units_free_since_ns = 0;
+  }
   partial_push(h, s);
   return s;
 }
@@ -497,6 +538,7 @@ void *heap_alloc_slow(unsigned cls) {
   }
   heap_collect_pending(h, false);
   lru_tick();
+  heap_purge_tick(h);
   struct tcache_bin *b = &hk_tcache.bins[cls];
   if (unspill_bin(h, cls)) return tcache_pop(cls);
   if (h->carves[cls] < CARVE_STEADY && slab_refill_needs_a_page(h->partial[cls])) {

@@ -32,6 +32,7 @@ struct heap {
   struct tcache_bin spill[CLASS_COUNT][SPILL_BINS];
   uint8_t spilled[CLASS_COUNT];
   size_t spill_bytes;
+  uint64_t purge_due_ns;              /* when free units' pages are next due to go; 0: none */
 };
 
 /* The once-per-process set-up; safe to call from any allocation path. */

@@ -78,6 +78,7 @@ struct superslab *superslab_new(struct heap *owner) {
   ss->free_units = ALL_UNITS & ~1u;
   ss->lazyfree_units = lazyfree;
   ss->released_units = 0;
+  ss->units_free_since_ns = 0;
   memcpy(ss->present_pages, present, sizeof present);
   ss->slabs_in_use = 0;
   memset(ss->slabs, 0, sizeof ss->slabs);
@@ -154,17 +155,29 @@ bool superslab_return_slab(struct superslab *ss, struct slab *s) {
   return --ss->slabs_in_use == 0;
 }
 
+/* Adjacent free units go in one call, from the first's base to the end of
+ * the last resident page (releasing absent pages costs nothing). */
 size_t superslab_release_free_units(struct superslab *ss) {
   size_t released = 0;
-  for (uint32_t units = ss->free_units & ~1u; units; units &= units - 1) {
-    unsigned u = (unsigned)__builtin_ctz(units);
-    size_t len = (size_t)ss->present_pages[u] * PAGE_SIZE;
-    if (!len || os_release((char *)ss + (size_t)u * UNIT_SIZE, len, OS_RELEASE_DONTNEED)) continue;
-    ss->present_pages[u] = 0;
-    ss->lazyfree_units &= ~(1u << u);
-    ss->released_units |= 1u << u;
-    released += len;
+  uint32_t units = ss->free_units & ~1u;
+  while (units) {
+    unsigned first = (unsigned)__builtin_ctz(units), last = first;
+    while (last + 1 < UNITS_PER_SS && (units >> (last + 1)) & 1) last++;
+    char *from = (char *)ss + (size_t)first * UNIT_SIZE, *end = from;
+    uint32_t had_pages = 0;
+    for (unsigned u = first; u <= last; u++) {
+      units &= ~(1u << u);
+      if (!ss->present_pages[u]) continue;
+      had_pages |= 1u << u;
+      end = (char *)ss + (size_t)u * UNIT_SIZE + (size_t)ss->present_pages[u] * PAGE_SIZE;
+    }
+    if (!had_pages || os_release(from, (size_t)(end - from), OS_RELEASE_DONTNEED)) continue;
+    for (unsigned u = first; u <= last; u++) released += (size_t)ss->present_pages[u] * PAGE_SIZE;
+    for (unsigned u = first; u <= last; u++) ss->present_pages[u] = 0;
+    ss->lazyfree_units &= ~had_pages;
+    ss->released_units |= had_pages;
   }
+  ss->units_free_since_ns = 0;
   return released;
 }
 

@@ -135,6 +135,7 @@ struct superslab {
   uint32_t free_units;     /* bitmap of units that are not slabs */
   uint32_t lazyfree_units; /* bitmap of units released by MADV_FREE */
   uint32_t released_units; /* bitmap of units whose pages a trim released: they refault */
+  uint64_t units_free_since_ns; /* a free unit may hold resident pages since then; 0: none */
   uint8_t present_pages[UNITS_PER_SS]; /* leading pages of each unit that are resident */
   uint32_t slabs_in_use;
   struct slab slabs[UNITS_PER_SS];

@@ -4,7 +4,8 @@
  * The pointer table is mmap'ed directly so it is not part of what is
  * measured. Also with the blocks freed in a scattered order, by another
  * thread than the one that allocated them, with large blocks, with a few
- * large or small blocks surviving between the freed ones, and under
+ * large or small blocks surviving between the freed ones (also without
+ * malloc_trim, after a second), and under
  * the other lazy-zero policies and the pager (trimming returns memory now,
  * whatever the policy). Last, malloc_trim(0) in a loop while threads
  * allocate, free and check their blocks: trimming must not take memory
@@ -16,6 +17,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #define TOTAL (512 * MiB)
 
@@ -183,6 +185,41 @@ Test(stress_trim, large_blocks_between_survivors, .timeout = 120)
 Test(stress_trim, small_slabs_between_survivors, .timeout = 120)
 {
   survivors(8 * KiB, 64, 256 * MiB, 256 * MiB / 8);
+}
+
+/* Without malloc_trim: the free units of SuperSlabs still in use go back
+ * once they have been free a second, on later refills of the thread. */
+Test(stress_trim, free_units_idle_for_a_second_go_back_without_trim, .timeout = 120)
+{
+  const size_t size = 8 * KiB, n = 128 * MiB / (8 * KiB), keep = 64;
+  void **p = mmap(NULL, n * sizeof *p, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  cr_assert(p != MAP_FAILED);
+  for (size_t i = 0; i < n; i++) {
+    p[i] = malloc(launder_size(size));
+    cr_assert_not_null(p[i]);
+    pattern_fill(p[i], size, i, 1);
+  }
+  for (size_t i = 0; i < n; i++)
+    if (i % keep) {
+      free(p[i]);
+      p[i] = NULL;
+    }
+  size_t rss_freed = rss_bytes();
+  usleep(1100 * 1000);
+  enum { M = 20000 }; /* about twenty refills of the 64 B class */
+  static void *q[M];
+  for (size_t k = 0; k < M; k++)
+    cr_assert_not_null(q[k] = malloc(launder_size(64)));
+  for (size_t k = 0; k < M; k++)
+    free(q[k]);
+  size_t rss = rss_bytes();
+  for (size_t i = 0; i < n; i += keep) {
+    cr_assert_eq(pattern_check(p[i], size, i, 1), (size_t)-1, "block %zu changed", i);
+    free(p[i]);
+  }
+  munmap(p, n * sizeof *p);
+  cr_assert_lt(rss + 64 * MiB, rss_freed, "RSS %zu MiB after the frees, %zu MiB a second later", rss_freed / MiB,
+               rss / MiB);
 }
 
 Test(stress_trim, under_other_lazy_zero_policies, .timeout = 300)
