@@ -489,9 +489,10 @@ uint32_t pool_trimmed(struct pool *p, uint32_t bin) {
 void pool_grow_on_miss(struct pool *p) {
   if (__atomic_load_n(&p->misses, __ATOMIC_RELAXED) == p->seen_misses) return;
   hk_lock(&p->lock);
-  if (p->target_pages < p->cap_pages) {
+  if (p->target_pages < p->cap_pages && p->taken - p->taken_at_growth >= p->target_pages) {
     p->target_pages *= 2;
     if (p->target_pages > p->cap_pages) p->target_pages = p->cap_pages;
+    p->taken_at_growth = p->taken;
   }
   p->seen_misses = p->misses;
   hk_unlock(&p->lock);
@@ -505,6 +506,7 @@ void pool_adapt(struct pool *p, uint64_t idle_limit) {
     p->keep_pages = p->cap_pages;
   } else if (++p->idle_ticks >= idle_limit) {
     p->target_pages = POOL_BIN_PAGES;
+    p->taken_at_growth = p->taken;
     p->keep_pages = POOL_BIN_PAGES;
   }
   p->seen_taken = p->taken;

@@ -87,6 +87,7 @@ struct pool {
   uint64_t target_pages; /* refill keeps this many clean pages */
   uint64_t misses;       /* takes that found no clean page */
   uint64_t taken;        /* pages taken */
+  uint64_t taken_at_growth; /* `taken` when the target last doubled */
   uint64_t seen_misses, seen_taken, idle_ticks; /* pool_adapt()'s memory */
 };
 
@@ -122,7 +123,8 @@ uint32_t pool_trimmed(struct pool *p, uint32_t bin); /* the pages it held */
 uintptr_t pool_bin_addr(const struct pool *p, uint32_t bin);
 
 /* Called on the pager's timer: the refill target doubles (up to the cap)
- * after takes found the pool empty, and after `idle_limit` ticks without a
+ * after takes found the pool empty (pool_grow_on_miss), and after
+ * `idle_limit` ticks without a
  * take the pool shrinks back to one bin, trimming the rest. */
 void pool_adapt(struct pool *p, uint64_t idle_limit);
 
@@ -130,7 +132,9 @@ void pool_adapt(struct pool *p, uint64_t idle_limit);
 uint64_t pool_level(struct pool *p);
 bool pool_wants_refill(struct pool *p);
 /* Called by the pager thread each turn: after a take found the pool dry,
- * double the refill target at once (up to the cap). */
+ * double the refill target at once (up to the cap), if the program has
+ * taken a whole target's worth since the last doubling: the pool never
+ * holds much more than twice what the program has used. */
 void pool_grow_on_miss(struct pool *p);
 bool pool_has_dirty(struct pool *p);
 bool pool_over_cap(struct pool *p);

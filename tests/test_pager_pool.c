@@ -3,7 +3,9 @@
  * itself: refill from the kernel, taking spans and putting back what was
  * not moved, recycling a region's pages by UFFDIO_MOVE (holes skipped,
  * the region left absent), background zeroing, trimming above the cap,
- * the refill target's adaptation, and supply around present pages (EEXIST)
+ * the refill target's adaptation (it doubles on a miss once the program has
+ * used a whole target since the last doubling), and supply around present
+ * pages (EEXIST)
  * by MOVE, COPY and ZEROPAGE. No test thread touches an absent registered
  * page: there is no handler here. */
 #include "test_pager_helpers.h"
@@ -106,13 +108,35 @@ Test(pager_pool, trim_gives_back_what_exceeds_the_cap)
   cr_assert_eq(pool_level(&p), 0);
 }
 
+/* Take a whole target's worth, as moves would, then miss. */
+static void use_the_target(void)
+{
+  refill_all();
+  struct pool_span s;
+  uint64_t need = p.target_pages;
+  while (need) {
+    uint32_t n = pool_take(&p, (uint32_t)need, &s);
+    cr_assert_gt(n, 0);
+    cr_assert_eq(madvise((void *)s.addr, (size_t)n * TPAGE, MADV_DONTNEED), 0);
+    pool_put(&p, &s, 0);
+    need -= n;
+  }
+  cr_assert_eq(pool_take(&p, 1, &s), 0);
+}
+
 Test(pager_pool, the_refill_target_grows_on_misses_and_shrinks_when_idle)
 {
   uint64_t t0 = p.target_pages;
   struct pool_span s;
   cr_assert_eq(pool_take(&p, 1, &s), 0);
   pool_adapt(&p, 3);
+  cr_assert_eq(p.target_pages, t0, "a miss before a target's worth was used: no growth");
+  use_the_target();
+  pool_adapt(&p, 3);
   cr_assert_eq(p.target_pages, 2 * t0);
+  cr_assert_eq(pool_take(&p, 1, &s), 0);
+  pool_adapt(&p, 3);
+  cr_assert_eq(p.target_pages, 2 * t0, "a miss with little used since the last doubling: no growth");
   pool_adapt(&p, 3);
   pool_adapt(&p, 3);
   pool_adapt(&p, 3);
