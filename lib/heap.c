@@ -75,12 +75,13 @@ static void avail_remove(struct heap *h, struct superslab *ss) {
 /* The pages of a SuperSlab's free units go back to the kernel once the
  * oldest has been free a second, on its owner's next refill (at most four
  * SuperSlabs a refill): a unit carved again within the second keeps its
- * pages. As with the LRU, a thread that stops allocating keeps them. */
+ * pages. As with the LRU, a thread that stops allocating keeps them, and
+ * HAKMEM_SS_LAZY_ZERO=0 keeps every page. */
 #define UNITS_PURGE_DELAY_NS (1000u * 1000u * 1000u)
 #define UNITS_PURGE_MAX_SS 4
 
 static void heap_note_free_units(struct heap *h, struct superslab *ss) {
-  if (ss->units_free_since_ns) return;
+  if (ss->units_free_since_ns || hakmem_options.ss_lazy_zero == OS_RELEASE_KEEP) return;
   ss->units_free_since_ns = os_coarse_now_ns();
   if (!h->purge_due_ns) h->purge_due_ns = ss->units_free_since_ns + UNITS_PURGE_DELAY_NS;
 }

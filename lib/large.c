@@ -12,6 +12,7 @@
 #include "diag.h"
 #include "lock.h"
 #include "lru.h"
+#include "options.h"
 #include "os.h"
 #include "region_map.h"
 #include "stats.h"
@@ -25,7 +26,8 @@
  * allocations and frees, since the lock is held across the madvise (up
  * to 2 MiB). A block freed and taken again within the second keeps its
  * pages, and a program that stops allocating keeps what it freed last,
- * as with the LRU (there is no background thread). */
+ * as with the LRU (there is no background thread). HAKMEM_SS_LAZY_ZERO=0
+ * keeps every page. */
 #define PURGE_DELAY_NS (1000u * 1000u * 1000u)
 #define PURGE_CHECK_OPS 16
 
@@ -36,7 +38,7 @@ static uint64_t purge_due_ns;        /* when the next SuperSlab is due for a pur
 
 /* Under large_lock: l has free pages that may be resident from now on. */
 static void note_free_pages(struct large_ss *l) {
-  if (l->free_since_ns) return;
+  if (l->free_since_ns || hakmem_options.ss_lazy_zero == OS_RELEASE_KEEP) return;
   l->free_since_ns = os_now_ns();
   if (!purge_due_ns) purge_due_ns = l->free_since_ns + PURGE_DELAY_NS;
 }
