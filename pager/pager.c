@@ -324,12 +324,13 @@ int pager_get_info(struct pager_info *out) {
     out->features = pager.uffd.features;
     out->via_dev = pager.uffd.via_dev;
     out->can_move = pager.use_pool;
-    hk_lock(&pager.pool.lock);
+    sigset_t saved;
+    pool_lock(&pager.pool, &saved);
     out->clean_pages = pager.pool.clean_pages;
     out->dirty_pages = pager.pool.dirty_pages;
     out->target_pages = pager.pool.target_pages;
     out->keep_pages = pager.pool.keep_pages;
-    hk_unlock(&pager.pool.lock);
+    pool_unlock(&pager.pool, &saved);
   }
   hk_unlock(&start_lock);
   return 0;

@@ -8,6 +8,8 @@
 #include "pool.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/sysinfo.h>
@@ -29,6 +31,25 @@ static uint64_t now_ns(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* ---- the lock on application threads ------------------------------------ */
+
+/* Application threads hold the lock with every signal blocked. A handler
+ * that ran while this thread held it and touched a page not supplied yet
+ * (a SIGALRM handler writing into a fresh malloc'd buffer) would wait for
+ * the pager thread, which may be waiting for the lock: the process hung.
+ * The pager thread runs with every signal blocked already. */
+void pool_lock(struct pool *p, sigset_t *saved) {
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, saved);
+  hk_lock(&p->lock);
+}
+
+void pool_unlock(struct pool *p, const sigset_t *saved) {
+  hk_unlock(&p->lock);
+  pthread_sigmask(SIG_SETMASK, saved, NULL);
 }
 
 /* ---- zeroing ---------------------------------------------------------- */
@@ -197,11 +218,12 @@ void pool_forget(struct pool *p) { memset(p, 0, sizeof *p); }
 /* ---- taking and putting back -------------------------------------------- */
 
 uint32_t pool_take(struct pool *p, uint32_t pages, struct pool_span *s) {
+  sigset_t saved;
   struct pool_bin *b;
   uint32_t n = 0;
   int32_t i;
 
-  hk_lock(&p->lock);
+  pool_lock(p, &saved);
   i = p->clean.head;
   if (i < 0) {
     p->misses++;
@@ -222,7 +244,7 @@ uint32_t pool_take(struct pool *p, uint32_t pages, struct pool_span *s) {
     b->state = BIN_DRAINED;
   }
 out:
-  hk_unlock(&p->lock);
+  pool_unlock(p, &saved);
   return n;
 }
 
@@ -231,11 +253,12 @@ out:
  * kernel before the bin can be reused, since its bookkeeping has already
  * counted them out. */
 void pool_put(struct pool *p, const struct pool_span *s, uint32_t left) {
+  sigset_t saved;
   struct pool_bin *b = &p->bins[s->bin];
   uint32_t first = (uint32_t)((s->addr - pool_bin_addr(p, s->bin)) / POOL_PAGE);
   bool stranded = false;
 
-  hk_lock(&p->lock);
+  pool_lock(p, &saved);
   if (left && b->lo == first + s->pages) {
     b->lo = (uint16_t)(b->lo - left);
     p->clean_pages += left;
@@ -248,14 +271,14 @@ void pool_put(struct pool *p, const struct pool_span *s, uint32_t left) {
   stranded = left != 0;
   if (!stranded) b->inflight--;
   if (!stranded && b->state == BIN_DRAINED && b->inflight == 0) bin_set_empty(p, s->bin);
-  hk_unlock(&p->lock);
+  pool_unlock(p, &saved);
   if (!stranded) return;
 
   madvise((void *)(s->addr + (uintptr_t)(s->pages - left) * POOL_PAGE), left * POOL_PAGE, MADV_DONTNEED);
-  hk_lock(&p->lock);
+  pool_lock(p, &saved);
   b->inflight--;
   if (b->state == BIN_DRAINED && b->inflight == 0) bin_set_empty(p, s->bin);
-  hk_unlock(&p->lock);
+  pool_unlock(p, &saved);
 }
 
 /* ---- recycling ------------------------------------------------------------ */
@@ -266,8 +289,9 @@ struct reclaim_bin {
 };
 
 static void reclaim_finish(struct pool *p, struct reclaim_bin *rb) {
+  sigset_t saved;
   if (rb->bin < 0) return;
-  hk_lock(&p->lock);
+  pool_lock(p, &saved);
   if (rb->hi == 0) {
     bin_set_empty(p, (uint32_t)rb->bin);
   } else {
@@ -277,19 +301,20 @@ static void reclaim_finish(struct pool *p, struct reclaim_bin *rb) {
     p->dirty_pages += rb->hi;
     list_push_tail(p, &p->dirty, (uint32_t)rb->bin);
   }
-  hk_unlock(&p->lock);
+  pool_unlock(p, &saved);
   rb->bin = -1;
 }
 
 /* An empty bin to fill, unless the pool already holds twice its cap. */
 static int reclaim_grab(struct pool *p, struct reclaim_bin *rb) {
+  sigset_t saved;
   int32_t i = -1;
 
   reclaim_finish(p, rb);
-  hk_lock(&p->lock);
+  pool_lock(p, &saved);
   if (p->clean_pages + p->dirty_pages < 2 * p->cap_pages) i = list_pop(p, &p->empty);
   if (i >= 0) p->bins[i].state = BIN_FILLING;
-  hk_unlock(&p->lock);
+  pool_unlock(p, &saved);
   rb->bin = i;
   rb->hi = 0;
   return i < 0 ? -ENOSPC : 0;

@@ -25,6 +25,7 @@
 #ifndef HAKMEM_PAGER_POOL_H
 #define HAKMEM_PAGER_POOL_H
 
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -90,6 +91,11 @@ struct pool {
   uint64_t taken_at_growth; /* `taken` when the target last doubled */
   uint64_t seen_misses, seen_taken, idle_ticks; /* pool_adapt()'s memory */
 };
+
+/* The lock, on an application thread: taken with every signal blocked
+ * (pool.c says why), the old mask in *saved. */
+void pool_lock(struct pool *p, sigset_t *saved);
+void pool_unlock(struct pool *p, const sigset_t *saved);
 
 /* Map the area for cap_bytes of pages (twice that of address space, so
  * recycling can overshoot the cap until the pager trims), register it with

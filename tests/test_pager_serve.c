@@ -1,7 +1,8 @@
 /* Description: the pager serving the allocator: direct supply of fresh
  * slabs (the slabs ahead in the same move), write faults of huge blocks served by UFFDIO_MOVE a chunk at a
  * time, read faults by the zero page, read(2) into fresh memory, eight
- * threads filling 64 MiB each, realloc moving huge blocks (mremap), blocks
+ * threads filling 64 MiB each, a signal handler writing into fresh memory
+ * while threads allocate, realloc moving huge blocks (mremap), blocks
  * released to the kernel and reused, SuperSlabs recycled through the pool
  * (HAKMEM_SS_LAZY_ZERO=3) and zeroed in the background, the COPY fallback
  * where UFFDIO_MOVE is missing, and the ledger's rows for all of it. */
@@ -10,7 +11,12 @@
 #include "lru.h"
 
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/time.h>
+#include <time.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 static void setup(void)
 {
@@ -226,6 +232,70 @@ Test(pager_serve, eight_threads_fault_at_once_without_direct_supply)
   for (int i = 0; i < 8; i++) cr_assert_eq(pthread_join(t[i], NULL), 0);
   struct hakmem_stats s1 = stats_now();
   cr_assert_gt(s1.pager_faults - s0.pager_faults, 8, "every thread's faults were served");
+}
+
+/* A signal handler that writes into a fresh malloc'd buffer (no malloc in
+ * it) interrupts threads inside malloc and free, some of them holding the
+ * pool's lock: its fault must still be served. Before the lock blocked
+ * signals, this hung within seconds. */
+static char *handler_buf;
+static const size_t handler_len = 256u << 20;
+static volatile size_t handler_pos;
+static volatile long handler_hits;
+static struct timespec churn_until;
+
+static void touch_fresh_page(int sig)
+{
+  (void)sig;
+  handler_buf[handler_pos % handler_len] = 1;
+  handler_pos += 7 * TPAGE;
+  handler_hits++;
+}
+
+static bool churn_over(void)
+{
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return now.tv_sec > churn_until.tv_sec || (now.tv_sec == churn_until.tv_sec && now.tv_nsec >= churn_until.tv_nsec);
+}
+
+static void *churn_small_and_large(void *arg)
+{
+  uint64_t r = (uintptr_t)arg * 0x9E3779B97F4A7C15ull | 1;
+  void *v[256] = { 0 };
+  for (long i = 0; (i & 1023) || !churn_over(); i++) {
+    r ^= r << 13;
+    r ^= r >> 7;
+    r ^= r << 17;
+    unsigned k = r & 255;
+    free(v[k]);
+    v[k] = malloc((r >> 8) % 70000);
+    if (v[k]) ((char *)v[k])[0] = 1;
+  }
+  for (int k = 0; k < 256; k++) free(v[k]);
+  return NULL;
+}
+
+/* Every thread allocates, the main one too, so that the signals land in
+ * malloc and free. */
+Test(pager_serve, a_signal_handler_touching_fresh_memory_is_served)
+{
+  handler_buf = malloc(handler_len); /* a huge block, its pages absent */
+  cr_assert_not_null(handler_buf);
+  struct sigaction sa = { .sa_handler = touch_fresh_page };
+  cr_assert_eq(sigaction(SIGALRM, &sa, NULL), 0);
+  clock_gettime(CLOCK_MONOTONIC, &churn_until);
+  churn_until.tv_sec += 3;
+  struct itimerval it = { { 0, 100 }, { 0, 100 } };
+  cr_assert_eq(setitimer(ITIMER_REAL, &it, NULL), 0);
+  pthread_t t[2];
+  for (uintptr_t i = 0; i < 2; i++) cr_assert_eq(pthread_create(&t[i], NULL, churn_small_and_large, (void *)(i + 1)), 0);
+  churn_small_and_large((void *)3);
+  for (int i = 0; i < 2; i++) cr_assert_eq(pthread_join(t[i], NULL), 0);
+  struct itimerval off = { { 0, 0 }, { 0, 0 } };
+  setitimer(ITIMER_REAL, &off, NULL);
+  cr_assert_gt(handler_hits, 100, "the timer fired %ld times", handler_hits);
+  free(handler_buf);
 }
 
 Test(pager_serve, realloc_moves_huge_blocks_and_they_stay_served)
