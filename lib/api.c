@@ -30,6 +30,9 @@ static NOINLINE void *big_alloc(size_t size, size_t align, bool zero) {
     errno = ENOMEM;
     return NULL;
   }
+  /* memalign(64 KiB, 0) lands here: a block of no pages would share the
+   * next block's address, or lie past the end of its own mapping. */
+  if (size == 0) size = 1;
   heap_global_init();
   if (size <= LARGE_MAX && align <= LARGE_MAX) return large_alloc(size, align, zero);
   return huge_alloc(size, align, zero);

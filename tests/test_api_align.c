@@ -1,6 +1,7 @@
 /* Description: the aligned allocators. posix_memalign, aligned_alloc and
  * memalign honour every power-of-two alignment from 16 B to 4 MiB for
- * small, large and huge sizes; posix_memalign returns EINVAL for an
+ * small, large and huge sizes, and give a block of its own for size 0 at
+ * every alignment up to 64 MiB; posix_memalign returns EINVAL for an
  * alignment that is not a power-of-two multiple of sizeof(void *) and
  * leaves errno alone; aligned_alloc and memalign return NULL with EINVAL
  * for an alignment that is not a power of two; valloc and pvalloc are
@@ -93,6 +94,60 @@ Test(aligned_alloc, small_alignments_still_give_16)
 }
 
 /* Many aligned blocks of one alignment at once: none overlaps another. */
+static bool overlap(const char *a, size_t alen, const char *b, size_t blen)
+{
+  return a < b + blen && b < a + alen;
+}
+
+/* A block of size 0 is a block of its own at every alignment: not the
+ * next block's address (64 KiB .. 1 MiB gave a zero-page run), not one past
+ * its own mapping (2 MiB and up gave the neighbouring region's base). */
+static void size_zero_is_a_block(align_fn fn, const char *name)
+{
+  for (size_t align = 16; align <= 64 * MiB; align *= 2) {
+    char *big = malloc(launder_size(4 * MiB));
+    char *a = fn(align, launder_size(0));
+    char *b = fn(align, launder_size(5000));
+    char *c = fn(align, launder_size(0));
+    cr_assert(big && a && b && c, "%s(%zu, 0) failed", name, align);
+    cr_assert_eq((uintptr_t)a % align, 0);
+    cr_assert_eq((uintptr_t)c % align, 0);
+    size_t ua = malloc_usable_size(a), uc = malloc_usable_size(c);
+    cr_assert(!overlap(a, ua ? ua : 1, b, 5000) && !overlap(c, uc ? uc : 1, b, 5000) &&
+                  !overlap(a, ua ? ua : 1, c, uc ? uc : 1) && !overlap(a, ua ? ua : 1, big, 4 * MiB) &&
+                  !overlap(c, uc ? uc : 1, big, 4 * MiB),
+              "%s(%zu, 0): %p (%zu usable) and %p (%zu) share memory with %p (5000) or %p (4 MiB)", name, align,
+              (void *)a, ua, (void *)c, uc, (void *)b, (void *)big);
+    memset(b, 'B', 5000);
+    memset(big, 'H', 4 * MiB);
+    free(a);
+    free(c);
+    char *d = fn(align, launder_size(5000));
+    cr_assert_not_null(d);
+    memset(d, 'D', 5000);
+    cr_assert_eq(b[0], 'B', "%s(%zu): a block of size 0 freed gave b's memory away", name, align);
+    cr_assert_eq(big[0], 'H');
+    free(d);
+    free(b);
+    free(big);
+  }
+}
+
+Test(posix_memalign, size_zero_is_a_block_of_its_own)
+{
+  size_zero_is_a_block(via_posix_memalign, "posix_memalign");
+}
+
+Test(aligned_alloc, size_zero_is_a_block_of_its_own)
+{
+  size_zero_is_a_block(via_aligned_alloc, "aligned_alloc");
+}
+
+Test(memalign, size_zero_is_a_block_of_its_own)
+{
+  size_zero_is_a_block(via_memalign, "memalign");
+}
+
 Test(posix_memalign, many_blocks_alive)
 {
   enum { N = 400 };
