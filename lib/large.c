@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "diag.h"
 #include "lock.h"
@@ -93,19 +94,24 @@ static void avail_remove_full(struct large_ss *l) {
  * resident before keep their state; released ones are absent and clean. */
 static struct large_ss *large_ss_init(struct region_header *h) {
   struct large_ss *l = (struct large_ss *)h;
-  uint64_t absent[PAGES_PER_REGION / 64], dirty[PAGES_PER_REGION / 64];
+  uint64_t absent[PAGES_PER_REGION / 64], dirty[PAGES_PER_REGION / 64], released[PAGES_PER_REGION / 64] = { 0 };
   bool lazyfree = h->pages == HAKMEM_SUPPLY_LAZYFREE;
   if (h->pages == HAKMEM_SUPPLY_REUSE || lazyfree) {
     if (h->kind == REGION_LARGE) {
       memcpy(absent, l->absent_map, sizeof absent);
+      memcpy(released, l->released_map, sizeof released);
       lazyfree = lazyfree || l->lazyfree;
     } else {
       const struct superslab *ss = (const struct superslab *)h;
       lazyfree = lazyfree || (h->kind == REGION_SMALL && ss->lazyfree_units);
       memset(absent, 0, sizeof absent);
-      for (unsigned u = 1; h->kind == REGION_SMALL && u < UNITS_PER_SS; u++)
-        for (unsigned p = ss->present_pages[u]; p < UNIT_SIZE / PAGE_SIZE; p++)
-          bit_set(absent, u * (unsigned)(UNIT_SIZE / PAGE_SIZE) + p);
+      for (unsigned u = 1; h->kind == REGION_SMALL && u < UNITS_PER_SS; u++) {
+        unsigned base = u * (unsigned)(UNIT_SIZE / PAGE_SIZE);
+        for (unsigned p = ss->present_pages[u]; p < UNIT_SIZE / PAGE_SIZE; p++) {
+          bit_set(absent, base + p);
+          if (p < ss->released_pages[u]) bit_set(released, base + p);
+        }
+      }
     }
     for (unsigned w = 0; w < PAGES_PER_REGION / 64; w++) dirty[w] = ~absent[w];
   } else {
@@ -117,7 +123,7 @@ static struct large_ss *large_ss_init(struct region_header *h) {
   memset((char *)l + sizeof l->h, 0, sizeof *l - sizeof l->h);
   memcpy(l->absent_map, absent, sizeof absent);
   memcpy(l->dirty_map, dirty, sizeof dirty);
-  memset(l->released_map, 0, sizeof l->released_map);
+  memcpy(l->released_map, released, sizeof released);
   bit_clear(l->absent_map, 0);
   l->lazyfree = lazyfree;
   l->free_since_ns = 0;
@@ -196,6 +202,12 @@ static size_t release_free_pages(struct large_ss *l) {
   uint64_t resident_free[PAGES_PER_REGION / 64];
   size_t released = 0;
   for (unsigned w = 0; w < PAGES_PER_REGION / 64; w++) resident_free[w] = l->free_map[w] & ~l->absent_map[w];
+  /* A page supplier (the pager) moves pages in ahead of the runs it was
+   * asked for, which the absent map does not see: mincore() does. */
+  unsigned char vec[PAGES_PER_REGION];
+  if (os_page_supplier() && mincore(l, REGION_SIZE, vec) == 0)
+    for (unsigned p = 1; p < PAGES_PER_REGION; p++)
+      if ((vec[p] & 1) && bit_get(l->free_map, p)) bit_set(resident_free, p);
   for (unsigned i = next_bit(resident_free, 0, true); i < PAGES_PER_REGION;) {
     unsigned end = next_bit(resident_free, i, false);
     if (os_release((char *)l + (size_t)i * PAGE_SIZE, (size_t)(end - i) * PAGE_SIZE, OS_RELEASE_DONTNEED) == 0) {

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "lru.h"
 #include "os.h"
@@ -51,6 +52,16 @@ static uint8_t resident_pages_of(const struct region_header *h, unsigned u) {
   return resident ? (uint8_t)(32 - __builtin_clz(resident)) : 0;
 }
 
+/* The released prefix of unit u of a cached region (its absent pages
+ * there refault), read from the header of the kind it had. */
+static uint8_t released_pages_of(const struct region_header *h, unsigned u) {
+  if (h->kind == REGION_SMALL) return ((const struct superslab *)h)->released_pages[u];
+  if (h->kind != REGION_LARGE) return 0;
+  const struct large_ss *l = (const struct large_ss *)h;
+  uint32_t released = (uint32_t)(uint16_t)(l->released_map[u / 4] >> ((u % 4) * UNIT_PAGES));
+  return released ? (uint8_t)(32 - __builtin_clz(released)) : 0;
+}
+
 static uint32_t lazyfree_units_of(const struct region_header *h) {
   if (h->kind == REGION_SMALL) return ((const struct superslab *)h)->lazyfree_units;
   if (h->kind == REGION_LARGE && ((const struct large_ss *)h)->lazyfree) return ALL_UNITS & ~1u;
@@ -60,10 +71,13 @@ static uint32_t lazyfree_units_of(const struct region_header *h) {
 struct superslab *superslab_new(struct heap *owner) {
   struct region_header *h = superslab_region_acquire(REGION_SMALL);
   if (!h) return NULL;
-  uint8_t present[UNITS_PER_SS] = { 0 };
+  uint8_t present[UNITS_PER_SS] = { 0 }, released[UNITS_PER_SS] = { 0 };
   uint32_t lazyfree = 0;
   if (h->pages == HAKMEM_SUPPLY_REUSE || h->pages == HAKMEM_SUPPLY_LAZYFREE) {
-    for (unsigned u = 1; u < UNITS_PER_SS; u++) present[u] = resident_pages_of(h, u);
+    for (unsigned u = 1; u < UNITS_PER_SS; u++) {
+      present[u] = resident_pages_of(h, u);
+      released[u] = released_pages_of(h, u);
+    }
     lazyfree = lazyfree_units_of(h);
     if (h->pages == HAKMEM_SUPPLY_LAZYFREE)
       for (unsigned u = 1; u < UNITS_PER_SS; u++)
@@ -77,9 +91,9 @@ struct superslab *superslab_new(struct heap *owner) {
   ss->next = ss->prev = NULL;
   ss->free_units = ALL_UNITS & ~1u;
   ss->lazyfree_units = lazyfree;
-  ss->released_units = 0;
   ss->units_free_since_ns = 0;
   memcpy(ss->present_pages, present, sizeof present);
+  memcpy(ss->released_pages, released, sizeof released);
   ss->slabs_in_use = 0;
   memset(ss->slabs, 0, sizeof ss->slabs);
   stats_add(STAT_ss_live, 1);
@@ -122,6 +136,20 @@ bool slab_refill_needs_a_page(const struct slab *s) {
   return !s || (!s->free && s->carve + s->block_size > superslab_present_end(s));
 }
 
+/* Pages [from, to) of slab s, about to be written, by `path`. */
+static void supply_pages(struct slab *s, unsigned from, unsigned to, enum hakmem_supply_path path) {
+  if (from >= to) return;
+  if (!os_page_supplier() && s->block_size > PAGE_SIZE) {
+    /* Only a block's first page is sure to be written (its free-list
+     * link); the program faults in the rest if it uses them, as with
+     * the other allocators. 64 MiB of 16 KiB blocks of which the program
+     * writes 256 B each: 18 MB of RSS instead of 67 (README). */
+    stats_supply(path, to - from, 0, 0);
+    return;
+  }
+  os_supply(s->start + (size_t)from * PAGE_SIZE, (size_t)(to - from) * PAGE_SIZE, path);
+}
+
 void superslab_supply(struct slab *s, const char *upto) {
   struct superslab *ss = superslab_of(s->start);
   unsigned unit = (unsigned)((s->start - (char *)ss) >> UNIT_SHIFT);
@@ -133,17 +161,11 @@ void superslab_supply(struct slab *s, const char *upto) {
    * gets the rest of the unit at once: a move costs the same for one page
    * as for sixteen. */
   unsigned want = os_page_supplier() ? UNIT_PAGES : need;
-  enum hakmem_supply_path path =
-      ss->released_units & (1u << unit) ? HAKMEM_SUPPLY_REFAULT : (enum hakmem_supply_path)ss->h.absent_path;
-  if (!os_page_supplier() && s->block_size > PAGE_SIZE) {
-    /* Only a block's first page is sure to be written (its free-list
-     * link); the program faults in the rest if it uses them, as with
-     * the other allocators. 64 MiB of 16 KiB blocks of which the program
-     * writes 256 B each: 18 MB of RSS instead of 67 (README). */
-    stats_supply(path, want - have, 0, 0);
-  } else {
-    os_supply(s->start + (size_t)have * PAGE_SIZE, (size_t)(want - have) * PAGE_SIZE, path);
-  }
+  /* Pages a trim or purge gave back refault; those past them are new. */
+  unsigned released = ss->released_pages[unit];
+  unsigned split = released < have ? have : released > want ? want : released;
+  supply_pages(s, have, split, HAKMEM_SUPPLY_REFAULT);
+  supply_pages(s, split, want, (enum hakmem_supply_path)ss->h.absent_path);
   ss->present_pages[unit] = (uint8_t)want;
 }
 
@@ -155,6 +177,20 @@ bool superslab_return_slab(struct superslab *ss, struct slab *s) {
   return --ss->slabs_in_use == 0;
 }
 
+/* The resident prefix of a free unit, by mincore(): the allocator's count
+ * includes pages of classes above 4 KiB that the program never touched,
+ * and misses what a page supplier (the pager) moved in ahead of the slabs
+ * it was asked for. */
+static unsigned free_unit_resident(const struct superslab *ss, unsigned u) {
+  unsigned char vec[UNIT_PAGES];
+  unsigned n = ss->present_pages[u];
+  if (!n && !os_page_supplier()) return 0;
+  if (mincore((char *)ss + (size_t)u * UNIT_SIZE, UNIT_SIZE, vec)) return os_page_supplier() ? UNIT_PAGES : n;
+  for (unsigned p = UNIT_PAGES; p > 0; p--)
+    if (vec[p - 1] & 1) return p;
+  return 0;
+}
+
 /* Adjacent free units go in one call, from the first's base to the end of
  * the last resident page (releasing absent pages costs nothing). */
 size_t superslab_release_free_units(struct superslab *ss) {
@@ -162,20 +198,21 @@ size_t superslab_release_free_units(struct superslab *ss) {
   uint32_t units = ss->free_units & ~1u;
   while (units) {
     unsigned first = (unsigned)__builtin_ctz(units), last = first;
+    unsigned pages[UNITS_PER_SS];
     while (last + 1 < UNITS_PER_SS && (units >> (last + 1)) & 1) last++;
     char *from = (char *)ss + (size_t)first * UNIT_SIZE, *end = from;
-    uint32_t had_pages = 0;
     for (unsigned u = first; u <= last; u++) {
       units &= ~(1u << u);
-      if (!ss->present_pages[u]) continue;
-      had_pages |= 1u << u;
-      end = (char *)ss + (size_t)u * UNIT_SIZE + (size_t)ss->present_pages[u] * PAGE_SIZE;
+      pages[u] = free_unit_resident(ss, u);
+      if (pages[u]) end = (char *)ss + (size_t)u * UNIT_SIZE + (size_t)pages[u] * PAGE_SIZE;
     }
-    if (!had_pages || os_release(from, (size_t)(end - from), OS_RELEASE_DONTNEED)) continue;
-    for (unsigned u = first; u <= last; u++) released += (size_t)ss->present_pages[u] * PAGE_SIZE;
-    for (unsigned u = first; u <= last; u++) ss->present_pages[u] = 0;
-    ss->lazyfree_units &= ~had_pages;
-    ss->released_units |= had_pages;
+    if (end == from || os_release(from, (size_t)(end - from), OS_RELEASE_DONTNEED)) continue;
+    for (unsigned u = first; u <= last; u++) {
+      released += (size_t)pages[u] * PAGE_SIZE;
+      if (pages[u] > ss->released_pages[u]) ss->released_pages[u] = (uint8_t)pages[u];
+      if (pages[u]) ss->lazyfree_units &= ~(1u << u);
+      ss->present_pages[u] = 0;
+    }
   }
   ss->units_free_since_ns = 0;
   return released;

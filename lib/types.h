@@ -134,7 +134,8 @@ struct superslab {
   struct superslab *next, *prev; /* owner's SuperSlabs */
   uint32_t free_units;     /* bitmap of units that are not slabs */
   uint32_t lazyfree_units; /* bitmap of units released by MADV_FREE */
-  uint32_t released_units; /* bitmap of units whose pages a trim released: they refault */
+  uint8_t released_pages[UNITS_PER_SS]; /* leading pages of each unit a trim or purge gave
+                                           back: those absent refault when supplied */
   uint64_t units_free_since_ns; /* a free unit may hold resident pages since then; 0: none */
   uint8_t present_pages[UNITS_PER_SS]; /* leading pages of each unit that are resident */
   uint32_t slabs_in_use;

@@ -10,9 +10,11 @@
 
 #include "lru.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/mman.h>
 #include <sys/time.h>
 #include <time.h>
 #include <sys/wait.h>
@@ -296,6 +298,32 @@ Test(pager_serve, a_signal_handler_touching_fresh_memory_is_served)
   setitimer(ITIMER_REAL, &off, NULL);
   cr_assert_gt(handler_hits, 100, "the timer fired %ld times", handler_hits);
   free(handler_buf);
+}
+
+static size_t resident_in(const char *from, const char *to)
+{
+  static unsigned char vec[512];
+  size_t n = 0;
+  cr_assert_eq(mincore((void *)from, (size_t)(to - from), vec), 0);
+  for (size_t i = 0; i < (size_t)(to - from) / TPAGE; i++) n += vec[i] & 1;
+  return n;
+}
+
+/* Direct supply moves pages in ahead of the run it was asked for; the
+ * allocator's maps do not see them, and malloc_trim must give them back
+ * all the same. */
+Test(pager_serve, trim_releases_pages_supplied_ahead_of_large_runs)
+{
+  char *p = malloc(300000);
+  cr_assert_not_null(p);
+  memset(p, 1, 300000);
+  char *base = (char *)((uintptr_t)p & ~(TUNIT - 1)), *end = base + TUNIT;
+  char *after = p + ((malloc_usable_size(p) + TPAGE - 1) & ~(TPAGE - 1));
+  hakmem_trim();
+  size_t left = resident_in(after, end);
+  cr_assert_lt(left, 8, "%zu free pages of the large SuperSlab still resident after malloc_trim", left);
+  for (size_t i = 0; i < 300000; i++) cr_assert_eq(p[i], 1);
+  free(p);
 }
 
 Test(pager_serve, realloc_moves_huge_blocks_and_they_stay_served)

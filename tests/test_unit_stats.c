@@ -325,6 +325,35 @@ Test(stats, a_trimmed_free_unit_refaults)
   superslab_retire(ss);
 }
 
+/* Only the pages a release gave back refault; those past them are new. */
+Test(stats, only_released_pages_refault)
+{
+  lru_trim(1);
+  struct superslab *ss = superslab_new(&test_heap);
+  cr_assert_not_null(ss);
+  struct slab *a = superslab_carve_slab(ss, size_to_class(PAGE_SIZE));
+  struct slab *b = superslab_carve_slab(ss, size_to_class(PAGE_SIZE));
+  cr_assert(a && b);
+  struct free_block *head, *tail;
+  for (int i = 0; i < 8; i++) /* 8 of the unit's 16 pages */
+    cr_assert_eq(slab_take(a, 1, 1, &head, &tail), 1);
+  memset(a->start, 0x5C, 8 * PAGE_SIZE);
+  char *unit = a->start;
+  superslab_return_slab(ss, a);
+  cr_assert_eq(superslab_release_free_units(ss), 8 * PAGE_SIZE);
+  struct hakmem_stats s1 = snap();
+  a = superslab_carve_slab(ss, size_to_class(PAGE_SIZE));
+  cr_assert_eq(a->start, unit);
+  while (slab_take(a, 16, 1, &head, &tail))
+    ;
+  struct hakmem_stats s2 = snap();
+  cr_assert_eq(ROW(s2, s1, REFAULT, pages), 8);
+  cr_assert_eq(ROW(s2, s1, FRESH, pages), 8);
+  superslab_return_slab(ss, a);
+  superslab_return_slab(ss, b);
+  superslab_retire(ss);
+}
+
 /* The free runs of a large SuperSlab in use go too, and refault. */
 Test(stats, trimmed_large_runs_refault)
 {
