@@ -287,70 +287,73 @@ Test(stats, pages_of_classes_above_a_page_are_left_to_the_program)
   superslab_retire(ss);
 }
 
+/* A SuperSlab in use (its second slab `*keep` stays) whose first slab
+ * of 4 KiB blocks wrote `pages` pages and went back to it, a free unit
+ * with those pages resident. Returns the unit. */
+static char *unit_freed_with_pages(struct superslab **ss, struct slab **keep, unsigned pages)
+{
+  lru_trim(1);
+  *ss = superslab_new(&test_heap);
+  cr_assert_not_null(*ss);
+  struct slab *a = superslab_carve_slab(*ss, size_to_class(PAGE_SIZE));
+  *keep = superslab_carve_slab(*ss, size_to_class(PAGE_SIZE));
+  cr_assert(a && *keep);
+  struct free_block *head, *tail;
+  for (unsigned i = 0; i < pages; i++)
+    cr_assert_eq(slab_take(a, 1, 1, &head, &tail), 1);
+  memset(a->start, 0x5C, (size_t)pages * PAGE_SIZE);
+  superslab_return_slab(*ss, a);
+  return a->start;
+}
+
+/* Carve the unit again and write all of it. */
+static void refill_unit(struct superslab *ss, char *unit)
+{
+  struct slab *a = superslab_carve_slab(ss, size_to_class(PAGE_SIZE));
+  cr_assert_eq(a->start, unit);
+  struct free_block *head, *tail;
+  while (slab_take(a, 16, 1, &head, &tail))
+    ;
+  superslab_return_slab(ss, a);
+}
+
 /* malloc_trim releases the free units of a SuperSlab in use: their pages
  * are absent, and refault when the unit is carved again. */
 Test(stats, a_trimmed_free_unit_refaults)
 {
-  lru_trim(1);
-  struct superslab *ss = superslab_new(&test_heap);
-  cr_assert_not_null(ss);
-  struct slab *a = superslab_carve_slab(ss, size_to_class(PAGE_SIZE));
-  struct slab *b = superslab_carve_slab(ss, size_to_class(PAGE_SIZE));
-  cr_assert(a && b);
-  struct free_block *head, *tail;
-  while (slab_take(a, 16, 1, &head, &tail))
-    ;
-  memset(a->start, 0x5C, UNIT_SIZE);
-  char *unit = a->start;
-  superslab_return_slab(ss, a);
+  struct superslab *ss;
+  struct slab *keep;
+  char *unit = unit_freed_with_pages(&ss, &keep, SLAB_PAGES);
   struct hakmem_stats s0 = snap();
   cr_assert_eq(superslab_release_free_units(ss), UNIT_SIZE);
   struct hakmem_stats s1 = snap();
-  cr_assert_eq(DELTA(s1, s0, pages_released), UNIT_SIZE / PAGE_SIZE);
-  unsigned char vec[UNIT_SIZE / PAGE_SIZE];
+  cr_assert_eq(DELTA(s1, s0, pages_released), SLAB_PAGES);
+  unsigned char vec[SLAB_PAGES];
   cr_assert_eq(mincore(unit, UNIT_SIZE, vec), 0);
   for (size_t i = 0; i < sizeof vec; i++)
     cr_assert_eq(vec[i] & 1, 0, "page %zu of a trimmed unit is resident", i);
   cr_assert_eq(superslab_release_free_units(ss), 0, "nothing left to release");
-
-  a = superslab_carve_slab(ss, size_to_class(PAGE_SIZE));
-  cr_assert_eq(a->start, unit);
-  while (slab_take(a, 16, 1, &head, &tail))
-    ;
+  refill_unit(ss, unit);
   struct hakmem_stats s2 = snap();
-  cr_assert_eq(ROW(s2, s1, REFAULT, pages), UNIT_SIZE / PAGE_SIZE);
+  cr_assert_eq(ROW(s2, s1, REFAULT, pages), SLAB_PAGES);
   cr_assert_eq(ROW(s2, s1, FRESH, pages), 0);
-  superslab_return_slab(ss, a);
-  superslab_return_slab(ss, b);
+  superslab_return_slab(ss, keep);
   superslab_retire(ss);
 }
 
 /* Only the pages a release gave back refault; those past them are new. */
 Test(stats, only_released_pages_refault)
 {
-  lru_trim(1);
-  struct superslab *ss = superslab_new(&test_heap);
-  cr_assert_not_null(ss);
-  struct slab *a = superslab_carve_slab(ss, size_to_class(PAGE_SIZE));
-  struct slab *b = superslab_carve_slab(ss, size_to_class(PAGE_SIZE));
-  cr_assert(a && b);
-  struct free_block *head, *tail;
-  for (int i = 0; i < 8; i++) /* 8 of the unit's 16 pages */
-    cr_assert_eq(slab_take(a, 1, 1, &head, &tail), 1);
-  memset(a->start, 0x5C, 8 * PAGE_SIZE);
-  char *unit = a->start;
-  superslab_return_slab(ss, a);
+  struct superslab *ss;
+  struct slab *keep;
+  char *unit = unit_freed_with_pages(&ss, &keep, 8); /* 8 of the unit's 16 pages */
   cr_assert_eq(superslab_release_free_units(ss), 8 * PAGE_SIZE);
   struct hakmem_stats s1 = snap();
-  a = superslab_carve_slab(ss, size_to_class(PAGE_SIZE));
-  cr_assert_eq(a->start, unit);
-  while (slab_take(a, 16, 1, &head, &tail))
-    ;
+  refill_unit(ss, unit);
   struct hakmem_stats s2 = snap();
   cr_assert_eq(ROW(s2, s1, REFAULT, pages), 8);
   cr_assert_eq(ROW(s2, s1, FRESH, pages), 8);
-  superslab_return_slab(ss, a);
-  superslab_return_slab(ss, b);
+  superslab_return_slab(ss, keep);
   superslab_retire(ss);
 }
 
