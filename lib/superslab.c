@@ -177,18 +177,29 @@ bool superslab_return_slab(struct superslab *ss, struct slab *s) {
   return --ss->slabs_in_use == 0;
 }
 
-/* The resident prefix of a free unit, by mincore(): the allocator's count
- * includes pages of classes above 4 KiB that the program never touched,
- * and misses what a page supplier (the pager) moved in ahead of the slabs
- * it was asked for. */
-static unsigned free_unit_resident(const struct superslab *ss, unsigned u) {
-  unsigned char vec[UNIT_PAGES];
-  unsigned n = ss->present_pages[u];
-  if (!n && !os_page_supplier()) return 0;
-  if (mincore((char *)ss + (size_t)u * UNIT_SIZE, UNIT_SIZE, vec)) return os_page_supplier() ? UNIT_PAGES : n;
-  for (unsigned p = UNIT_PAGES; p > 0; p--)
-    if (vec[p - 1] & 1) return p;
-  return 0;
+/* The resident prefix of each free unit, by one mincore() of the region:
+ * the allocator's count includes pages of classes above 4 KiB that the
+ * program never touched, and misses what a page supplier (the pager) moved
+ * in ahead of the slabs it was asked for. Without mincore, the count. */
+static void free_units_resident(const struct superslab *ss, uint32_t units, uint8_t pages[UNITS_PER_SS]) {
+  unsigned char vec[PAGES_PER_REGION];
+  bool supplier = os_page_supplier() != NULL, look = supplier;
+  for (unsigned u = 1; u < UNITS_PER_SS; u++) {
+    pages[u] = (units >> u) & 1 ? ss->present_pages[u] : 0;
+    look = look || pages[u];
+  }
+  if (!look) return;
+  if (mincore((void *)ss, REGION_SIZE, vec)) {
+    for (unsigned u = 1; u < UNITS_PER_SS && supplier; u++)
+      if ((units >> u) & 1) pages[u] = UNIT_PAGES;
+    return;
+  }
+  for (unsigned u = 1; u < UNITS_PER_SS; u++) {
+    if (!((units >> u) & 1)) continue;
+    unsigned p = UNIT_PAGES;
+    while (p > 0 && !(vec[u * UNIT_PAGES + p - 1] & 1)) p--;
+    pages[u] = (uint8_t)p;
+  }
 }
 
 /* Adjacent free units go in one call, from the first's base to the end of
@@ -196,20 +207,20 @@ static unsigned free_unit_resident(const struct superslab *ss, unsigned u) {
 size_t superslab_release_free_units(struct superslab *ss) {
   size_t released = 0;
   uint32_t units = ss->free_units & ~1u;
+  uint8_t pages[UNITS_PER_SS];
+  free_units_resident(ss, units, pages);
   while (units) {
     unsigned first = (unsigned)__builtin_ctz(units), last = first;
-    unsigned pages[UNITS_PER_SS];
     while (last + 1 < UNITS_PER_SS && (units >> (last + 1)) & 1) last++;
     char *from = (char *)ss + (size_t)first * UNIT_SIZE, *end = from;
     for (unsigned u = first; u <= last; u++) {
       units &= ~(1u << u);
-      pages[u] = free_unit_resident(ss, u);
       if (pages[u]) end = (char *)ss + (size_t)u * UNIT_SIZE + (size_t)pages[u] * PAGE_SIZE;
     }
     if (end == from || os_release(from, (size_t)(end - from), OS_RELEASE_DONTNEED)) continue;
     for (unsigned u = first; u <= last; u++) {
       released += (size_t)pages[u] * PAGE_SIZE;
-      if (pages[u] > ss->released_pages[u]) ss->released_pages[u] = (uint8_t)pages[u];
+      if (pages[u] > ss->released_pages[u]) ss->released_pages[u] = pages[u];
       if (pages[u]) ss->lazyfree_units &= ~(1u << u);
       ss->present_pages[u] = 0;
     }
