@@ -224,27 +224,26 @@ static size_t release_free_pages(struct large_ss *l) {
   return released;
 }
 
-/* Under large_lock: purge the SuperSlab whose free pages waited longest,
- * if long enough, and find when the next one is due. */
+/* Under large_lock: purge one SuperSlab whose free pages waited long
+ * enough, and find when the next one is due. */
 static void purge_idle_runs(void) {
   if (++large_ops < PURGE_CHECK_OPS) return;
   large_ops = 0;
   uint64_t now = os_now_ns();
   if (!purge_due_ns || now < purge_due_ns) return;
-  struct large_ss *oldest = NULL;
-  uint64_t next = 0;
+  uint64_t oldest = 0;
+  bool purged = false;
   for (struct large_ss *l = large_avail; l; l = l->next) {
-    if (!l->free_since_ns) continue;
-    if (!oldest || l->free_since_ns < oldest->free_since_ns) {
-      if (oldest && (!next || oldest->free_since_ns < next)) next = oldest->free_since_ns;
-      oldest = l;
-    } else if (!next || l->free_since_ns < next) {
-      next = l->free_since_ns;
+    uint64_t since = l->free_since_ns;
+    if (!since) continue;
+    if (!purged && now - since >= PURGE_DELAY_NS) {
+      release_free_pages(l);
+      purged = true;
+    } else if (!oldest || since < oldest) {
+      oldest = since;
     }
   }
-  if (oldest && now - oldest->free_since_ns >= PURGE_DELAY_NS) release_free_pages(oldest);
-  else next = oldest ? oldest->free_since_ns : 0;
-  purge_due_ns = next ? next + PURGE_DELAY_NS : 0;
+  purge_due_ns = oldest ? oldest + PURGE_DELAY_NS : 0;
 }
 
 void *large_alloc(size_t size, size_t align, bool zero) {

@@ -39,6 +39,14 @@ struct region_header *superslab_region_acquire(enum region_kind kind) {
   return h;
 }
 
+/* Unit u's 16 pages in a large SuperSlab's page map (inverted when
+ * `clear`): the length of the prefix up to the last page whose bit is set. */
+static uint8_t unit_prefix(const uint64_t *map, unsigned u, bool clear) {
+  uint32_t bits = (uint32_t)(uint16_t)(map[u / 4] >> ((u % 4) * UNIT_PAGES));
+  if (clear) bits = ~bits & 0xffffu;
+  return bits ? (uint8_t)(32 - __builtin_clz(bits)) : 0;
+}
+
 /* The resident prefix of unit u of a cached region, read from the header
  * of the kind it had when it was cached. */
 static uint8_t resident_pages_of(const struct region_header *h, unsigned u) {
@@ -48,8 +56,7 @@ static uint8_t resident_pages_of(const struct region_header *h, unsigned u) {
   /* Up to the last resident page: an absent page below it counts as
    * resident (it faults in as the kernel's, unseen by the ledger), but no
    * page that holds old bytes may count as absent, which means zero. */
-  uint32_t resident = ~(uint32_t)(uint16_t)(l->absent_map[u / 4] >> ((u % 4) * UNIT_PAGES)) & 0xffffu;
-  return resident ? (uint8_t)(32 - __builtin_clz(resident)) : 0;
+  return unit_prefix(l->absent_map, u, true);
 }
 
 /* The released prefix of unit u of a cached region (its absent pages
@@ -57,9 +64,7 @@ static uint8_t resident_pages_of(const struct region_header *h, unsigned u) {
 static uint8_t released_pages_of(const struct region_header *h, unsigned u) {
   if (h->kind == REGION_SMALL) return ((const struct superslab *)h)->released_pages[u];
   if (h->kind != REGION_LARGE) return 0;
-  const struct large_ss *l = (const struct large_ss *)h;
-  uint32_t released = (uint32_t)(uint16_t)(l->released_map[u / 4] >> ((u % 4) * UNIT_PAGES));
-  return released ? (uint8_t)(32 - __builtin_clz(released)) : 0;
+  return unit_prefix(((const struct large_ss *)h)->released_map, u, false);
 }
 
 static uint32_t lazyfree_units_of(const struct region_header *h) {
