@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 Test(pager_life, start_stop_restart)
@@ -135,9 +136,27 @@ Test(pager_life, stopping_while_threads_fault_leaves_nobody_waiting, .timeout = 
   pager_stop();
 }
 
+/* A copy of the library that user `uid` can read: the build tree may not
+ * be (a checkout under `mktemp -d` is mode 0700). Removed by the caller. */
+static void readable_copy(char *path)
+{
+  int in = open(HAKMEM_TEST_SO, O_RDONLY | O_CLOEXEC);
+  int out = mkstemp(path);
+  cr_assert(in >= 0 && out >= 0, "copying %s to %s: %s", HAKMEM_TEST_SO, path, strerror(errno));
+  char chunk[65536];
+  ssize_t n;
+  while ((n = read(in, chunk, sizeof chunk)) > 0) cr_assert_eq(write(out, chunk, (size_t)n), n);
+  cr_assert_eq(n, 0);
+  cr_assert_eq(fchmod(out, 0755), 0);
+  close(in);
+  close(out);
+}
+
 /* Run argv with the library preloaded and env added; its stderr in buf. */
 static int run_preloaded(char *const argv[], const char *env1, const char *env2, char *buf, size_t len, uid_t uid)
 {
+  char library[] = "/tmp/hakmem-test-XXXXXX";
+  if (uid) readable_copy(library);
   int pipefd[2];
   cr_assert_eq(pipe(pipefd), 0);
   pid_t pid = fork();
@@ -146,7 +165,7 @@ static int run_preloaded(char *const argv[], const char *env1, const char *env2,
     dup2(pipefd[1], 2);
     close(pipefd[0]);
     if (uid && (setgid(uid) || setuid(uid))) _exit(126);
-    setenv("LD_PRELOAD", HAKMEM_TEST_SO, 1);
+    setenv("LD_PRELOAD", uid ? library : HAKMEM_TEST_SO, 1);
     putenv((char *)env1);
     if (env2) putenv((char *)env2);
     execvp(argv[0], argv);
@@ -160,6 +179,7 @@ static int run_preloaded(char *const argv[], const char *env1, const char *env2,
   close(pipefd[0]);
   int status;
   waitpid(pid, &status, 0);
+  if (uid) unlink(library);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
