@@ -148,10 +148,13 @@ static void heap_release_empty(struct heap *h) {
 }
 
 /* For malloc_trim: the pages of h's free units, in SuperSlabs that still
- * hold slabs, go back to the kernel. */
+ * hold slabs, go back to the kernel, and so do the pages of its slabs in
+ * use that hold no block in use. */
 static size_t heap_release_free_pages(struct heap *h) {
   size_t released = 0;
   for (struct superslab *ss = h->ss_avail; ss; ss = ss->next) released += superslab_release_free_units(ss);
+  for (unsigned c = 0; c < CLASS_COUNT; c++)
+    for (struct slab *s = h->partial[c]; s; s = slab_cold(s)->next) released += superslab_release_slab_pages(s);
   return released;
 }
 
@@ -599,21 +602,26 @@ void *heap_calloc_fresh(unsigned cls) {
   return b;
 }
 
+/* Whether p, a block of s, is free: its cookie is set, or it is parked. */
+static bool block_is_free(const struct slab *s, const void *p) {
+  return ((const struct free_block *)p)->cookie == diag_cookie(p) || (s->parked && slab_block_parked(s, p));
+}
+
 struct slab *heap_check_small(const void *p, const char *op) {
   struct slab *s = slab_of(p);
-  if (unlikely(!s->owner || !slab_holds_block(s, p)))
+  if (unlikely(!s->owner || !slab_holds_block_slow(s, p)))
     diag_fatal(op, p, "not a block hakmem returned");
-  if (unlikely(((const struct free_block *)p)->cookie == diag_cookie(p)))
+  if (unlikely(block_is_free(s, p)))
     diag_fatal(op, p, "block already freed");
   return s;
 }
 
 void heap_free_small(void *p) {
   struct slab *s = slab_of(p);
-  if (unlikely(!s->owner || !slab_holds_block(s, p)))
+  if (unlikely(!s->owner || !slab_holds_block_slow(s, p)))
     diag_fatal("free(): invalid pointer", p, "not a block hakmem returned");
   struct free_block *b = p;
-  if (unlikely(b->cookie == diag_cookie(p))) diag_fatal("free(): double free", p, NULL);
+  if (unlikely(block_is_free(s, p))) diag_fatal("free(): double free", p, NULL);
   b->cookie = diag_cookie(p);
   struct heap *h = hk_tcache.heap;
   if (!h) { /* a thread without a heap (exiting): straight to the owner */

@@ -16,6 +16,7 @@ void slab_init(struct slab *s, struct heap *owner, char *unit, unsigned cls) {
   s->in_partial = 0;
   s->capacity = (uint16_t)capacity;
   s->used = 0;
+  s->parked = 0;
   s->free = NULL;
   struct slab_cold *c = slab_cold(s);
   c->next = c->prev = NULL;
@@ -25,11 +26,18 @@ void slab_init(struct slab *s, struct heap *owner, char *unit, unsigned cls) {
   s->owner = owner; /* last: the slow free path tests it first */
 }
 
+static void slab_unpark_for(struct slab *s, unsigned blocks);
+
 unsigned slab_take(struct slab *s, unsigned n, unsigned pages, struct free_block **head, struct free_block **tail) {
   struct free_block *first = NULL, *last = NULL;
   unsigned got = 0;
-  /* Recently freed blocks first: their lines are warm. */
-  while (got < n && s->free) {
+  /* Recently freed blocks first: their lines are warm; then those of
+   * parked pages, which are taken back before fresh pages are touched. */
+  while (got < n && (s->free || s->parked)) {
+    if (!s->free) {
+      slab_unpark_for(s, n - got);
+      continue;
+    }
     struct free_block *b = s->free;
     s->free = b->next;
     if (last) last->next = b;
@@ -63,7 +71,7 @@ done:
 }
 
 struct free_block *slab_take_list(struct slab *s, unsigned max, unsigned *count) {
-  if (!s->free) return NULL;
+  if (!s->free || s->parked) return NULL; /* parked blocks are free but not on the list */
   unsigned k = (unsigned)((size_t)(s->carve - s->start) / s->block_size) - s->used;
   if (k > max) return NULL;
   struct free_block *list = s->free;
@@ -94,4 +102,73 @@ unsigned slab_collect_remote(struct slab *s) {
     s->used -= n;
   }
   return n;
+}
+
+/* The blocks of s that start on page `page` and have been carved:
+ * [*first, *last], false when none does. */
+static bool blocks_starting_on(const struct slab *s, unsigned page, size_t *first, size_t *last) {
+  size_t from = (size_t)page * PAGE_SIZE, to = from + PAGE_SIZE;
+  size_t carved = (size_t)(s->carve - s->start);
+  if (to > carved) to = carved;
+  *first = (from + s->block_size - 1) / s->block_size;
+  if (*first * s->block_size >= to) return false;
+  *last = (to - 1) / s->block_size;
+  return true;
+}
+
+uint16_t slab_parkable_pages(const struct slab *s) {
+  uint64_t free_map[UNIT_SIZE / 16 / 64] = { 0 }; /* a bit per block of the smallest class */
+  for (const struct free_block *b = s->free; b; b = b->next) {
+    size_t i = (size_t)((const char *)b - s->start) / s->block_size;
+    if (i >= s->capacity) return 0; /* a list the program overwrote: give nothing back */
+    free_map[i / 64] |= (uint64_t)1 << (i % 64);
+  }
+  uint16_t pages = 0;
+  unsigned whole = (unsigned)((size_t)(s->carve - s->start) / PAGE_SIZE);
+  for (unsigned page = 0; page < whole; page++) {
+    /* Every block that overlaps the page: from the one holding its first
+     * byte to the one holding its last. */
+    size_t i = (size_t)page * PAGE_SIZE / s->block_size;
+    size_t last = ((size_t)(page + 1) * PAGE_SIZE - 1) / s->block_size;
+    while (i <= last && (free_map[i / 64] >> (i % 64)) & 1) i++;
+    if (i > last) pages |= (uint16_t)(1u << page);
+  }
+  return pages;
+}
+
+void slab_park(struct slab *s, uint16_t pages) {
+  struct free_block *keep = NULL, **tail = &keep;
+  s->parked |= pages;
+  for (struct free_block *b = s->free; b; b = b->next) {
+    if (slab_block_parked(s, b)) continue;
+    *tail = b;
+    tail = &b->next;
+  }
+  *tail = NULL;
+  s->free = keep;
+  if (s->parked) s->divides = 0;
+}
+
+void slab_unpark(struct slab *s, unsigned page) {
+  size_t first, last;
+  s->parked &= (uint16_t)~(1u << page);
+  if (!s->parked) s->divides = UINT64_MAX / s->block_size + 1;
+  if (!blocks_starting_on(s, page, &first, &last)) return;
+  /* From the last down: the list comes out in address order. */
+  for (size_t i = last + 1; i-- > first;) {
+    struct free_block *b = (struct free_block *)(s->start + i * s->block_size);
+    b->cookie = diag_cookie(b);
+    b->next = s->free;
+    s->free = b;
+  }
+}
+
+/* Unpark the run of parked pages from the lowest on, as many as hold
+ * `blocks` blocks, supplied again in one call. */
+static void slab_unpark_for(struct slab *s, unsigned blocks) {
+  unsigned first = (unsigned)__builtin_ctz(s->parked), end = first + 1;
+  unsigned want = (unsigned)(((size_t)blocks * s->block_size + PAGE_SIZE - 1) / PAGE_SIZE);
+  while (end < UNIT_PAGES && end - first < want && (s->parked >> end) & 1) end++;
+  superslab_refault_pages(s, first, end);
+  for (unsigned page = end; page-- > first;) slab_unpark(s, page);
 }

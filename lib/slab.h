@@ -31,7 +31,38 @@ unsigned slab_take(struct slab *s, unsigned n, unsigned pages, struct free_block
  * later, by malloc, one at a time, with the program's work in between). */
 struct free_block *slab_take_list(struct slab *s, unsigned max, unsigned *count);
 
-static inline bool slab_has_room(const struct slab *s) { return s->free || s->carve < s->end; }
+static inline bool slab_has_room(const struct slab *s) { return s->free || s->parked || s->carve < s->end; }
+
+/* ---- parked pages ----
+ *
+ * malloc_trim gives back the pages of a slab in use whose blocks are all
+ * free. The blocks that start on such a page leave the free list (their
+ * links would read as zero) and come back, a run of pages at a time, when
+ * the free list runs dry. While any page is parked, `divides` is 0: the free fast
+ * path's block-grid test fails, and every free of the slab's blocks takes
+ * the slow path, which knows a parked block for a freed one. */
+
+/* Whether p (a block of s) starts on a parked page. */
+static inline bool slab_block_parked(const struct slab *s, const void *p) {
+  return (s->parked >> (((const char *)p - s->start) >> PAGE_SHIFT)) & 1;
+}
+
+/* Whether p is the start of a block that slab s has handed out, parked
+ * pages or not: for the slow paths. */
+static inline bool slab_holds_block_slow(const struct slab *s, const void *p) {
+  return (const char *)p < s->carve && (size_t)((const char *)p - s->start) % s->block_size == 0;
+}
+
+/* The pages that may be parked: below the carve boundary, each covered
+ * only by blocks on the local free list. */
+uint16_t slab_parkable_pages(const struct slab *s);
+
+/* Take the blocks that start on `pages` off the local free list. */
+void slab_park(struct slab *s, uint16_t pages);
+
+/* Put the blocks that start on page `page` back on the local free list
+ * (its memory present again: supplied, or never given back). */
+void slab_unpark(struct slab *s, unsigned page);
 
 /* The owner returns a block (its cookie already set). */
 static inline void slab_put_local(struct slab *s, struct free_block *b) {

@@ -21,7 +21,6 @@
 #include "slab.h"
 #include "stats.h"
 
-#define UNIT_PAGES (UNIT_SIZE / PAGE_SIZE)
 #define ALL_UNITS 0xffffffffu
 
 struct region_header *superslab_region_acquire(enum region_kind kind) {
@@ -174,8 +173,53 @@ void superslab_supply(struct slab *s, const char *upto) {
   ss->present_pages[unit] = (uint8_t)want;
 }
 
+void superslab_refault_pages(struct slab *s, unsigned from, unsigned to) {
+  supply_pages(s, from, to, HAKMEM_SUPPLY_REFAULT);
+}
+
+static unsigned unit_of(const struct superslab *ss, const struct slab *s) {
+  return (unsigned)(s - ss->slabs);
+}
+
+/* Give back pages [from, to) of slab s; 0 when the kernel refused. */
+static size_t release_slab_run(struct slab *s, unsigned from, unsigned to) {
+  size_t bytes = (size_t)(to - from) * PAGE_SIZE;
+  return os_release(s->start + (size_t)from * PAGE_SIZE, bytes, OS_RELEASE_DONTNEED) ? 0 : bytes;
+}
+
+/* The slab's resident pages past its last carved one: the present prefix
+ * shrinks, and they refault when the slab grows into them again. */
+static size_t release_slab_tail(struct superslab *ss, struct slab *s) {
+  unsigned unit = unit_of(ss, s);
+  unsigned carved = (unsigned)(((size_t)(s->carve - s->start) + PAGE_SIZE - 1) / PAGE_SIZE);
+  unsigned present = ss->present_pages[unit];
+  if (present <= carved || !release_slab_run(s, carved, present)) return 0;
+  if (present > ss->released_pages[unit]) ss->released_pages[unit] = (uint8_t)present;
+  ss->present_pages[unit] = (uint8_t)carved;
+  return (size_t)(present - carved) * PAGE_SIZE;
+}
+
+size_t superslab_release_slab_pages(struct slab *s) {
+  struct superslab *ss = superslab_of(s->start);
+  size_t released = release_slab_tail(ss, s);
+  uint16_t pages = slab_parkable_pages(s);
+  if (!pages) return released;
+  /* Off the list before the pages go: their blocks' links go with them. */
+  slab_park(s, pages);
+  while (pages) {
+    unsigned from = (unsigned)__builtin_ctz(pages), to = from;
+    while (to < UNIT_PAGES && (pages >> to) & 1) to++;
+    pages &= (uint16_t)~(((1u << to) - 1) & ~((1u << from) - 1));
+    size_t bytes = release_slab_run(s, from, to);
+    released += bytes;
+    if (!bytes)
+      for (unsigned page = to; page-- > from;) slab_unpark(s, page);
+  }
+  return released;
+}
+
 bool superslab_return_slab(struct superslab *ss, struct slab *s) {
-  unsigned unit = (unsigned)(s - ss->slabs);
+  unsigned unit = unit_of(ss, s);
   s->owner = NULL;
   s->carve = s->start; /* no block of it is valid to free any more */
   ss->free_units |= 1u << unit;

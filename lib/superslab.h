@@ -28,6 +28,15 @@ char *superslab_present_end(const struct slab *s);
  * present: s has no freed block and no never-used one on its pages. */
 bool slab_refill_needs_a_page(const struct slab *s);
 
+/* Supply again pages [from, to) of slab s, which a trim gave back. */
+void superslab_refault_pages(struct slab *s, unsigned from, unsigned to);
+
+/* For malloc_trim: give back the pages of slab s (in use, its owner's
+ * thread only) that hold no block in use: those past its carved blocks,
+ * and those whose every block is on the free list (they are parked,
+ * slab.h). Returns the bytes released. */
+size_t superslab_release_slab_pages(struct slab *s);
+
 /* Give an empty slab's unit back to its SuperSlab. Returns true when the
  * SuperSlab has no slab left. */
 bool superslab_return_slab(struct superslab *ss, struct slab *s);

@@ -45,6 +45,7 @@
 #define UNIT_SHIFT 16
 #define UNIT_SIZE ((size_t)1 << UNIT_SHIFT)
 #define UNITS_PER_SS (REGION_SIZE / UNIT_SIZE)
+#define UNIT_PAGES (UNIT_SIZE / PAGE_SIZE)
 #define PAGES_PER_REGION (REGION_SIZE / PAGE_SIZE)
 
 #define SMALL_MAX ((size_t)32768)      /* largest size class */
@@ -117,6 +118,8 @@ struct slab {
   char *end;               /* end of the last whole block */
   void *free;              /* local free list (owner only) */
   uint32_t used;           /* blocks out of the slab, program or tcache (owner only) */
+  uint16_t parked;         /* a bit per page a trim gave back: the blocks that start on it
+                              are off the free list, and `divides` is 0 (slab.h) */
 } __attribute__((aligned(64)));
 
 struct slab_cold {

@@ -282,6 +282,30 @@ static inline void expect_abort_line(bad_op_fn op, void *arg, uintptr_t addr, co
 
 /* The whole death test: check the line in a child, then do the bad
  * operation here, where it must raise SIGABRT. */
+/* Allocate blocks of `size` (a divisor of the page size) until four of
+ * them fill one page whole: those go in out[], in address order, and the
+ * others stay allocated, so that their slab does not empty. */
+static inline void blocks_of_one_page(size_t size, void *out[4])
+{
+  enum { MAX = 1024 };
+  static char *got[MAX];
+  size_t per_page = 4096 / size;
+  cr_assert_eq(per_page, 4, "blocks_of_one_page wants four blocks to a page");
+  for (size_t n = 0; n < MAX; n++) {
+    got[n] = malloc(launder_size(size));
+    cr_assert_not_null(got[n]);
+    memset(got[n], 0x42, size);
+    uintptr_t page = (uintptr_t)got[n] & ~(uintptr_t)4095;
+    size_t found = 0;
+    for (size_t i = 0; i <= n; i++)
+      if (((uintptr_t)got[i] & ~(uintptr_t)4095) == page)
+        out[((uintptr_t)got[i] - page) / size] = got[i], found++;
+    if (found == per_page)
+      return;
+  }
+  cr_assert_fail("no page filled with %zu-byte blocks in %d allocations", size, (int)MAX);
+}
+
 static inline void die_with_line(bad_op_fn op, void *arg, uintptr_t addr, const char *keyword)
 {
   expect_abort_line(op, arg, addr, keyword);

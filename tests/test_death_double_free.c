@@ -1,8 +1,9 @@
 /* Description: a double free aborts. For small, large (100 KiB) and huge
  * (4 MiB) blocks, for blocks from the aligned allocators, for a double
  * free that is not the last free (another block freed in between), for
- * one whose first free happened in another thread, and for one whose slab
- * or region emptied in between, hakmem prints one
+ * one whose first free happened in another thread, for one whose slab
+ * or region emptied in between, and for one whose page malloc_trim gave
+ * back, hakmem prints one
  * line "hakmem: ..." naming the double free and the address, then calls
  * abort(). Each test checks the line in a forked child, then repeats the
  * double free in the test process, which must die of SIGABRT. */
@@ -225,4 +226,24 @@ Test(double_free, after_its_slab_emptied_large, .signal = SIGABRT)
 Test(double_free, after_its_region_was_cached_huge, .signal = SIGABRT)
 {
   double_free_of_emptied(5 * MiB);
+}
+
+/* Four 1 KiB blocks fill a page; the other blocks of their slab live on.
+ * malloc_trim(0) gives the page back, and its blocks leave the free list
+ * (parked, their memory reads as zero): a second free of one of them is
+ * still caught. */
+static void *page_blocks[4];
+
+static void double_free_of_parked(void *p)
+{
+  for (int i = 0; i < 4; i++)
+    free(page_blocks[i]);
+  malloc_trim(0);
+  free(launder(p));
+}
+
+Test(double_free, after_a_trim_gave_its_page_back, .signal = SIGABRT)
+{
+  blocks_of_one_page(1024, page_blocks);
+  die_with_line(double_free_of_parked, page_blocks[2], (uintptr_t)page_blocks[2], DOUBLE_FREE);
 }

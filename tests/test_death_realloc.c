@@ -1,10 +1,12 @@
 /* Description: realloc of a pointer that is not a live block aborts:
  * a freed small, large or huge block (also when the realloc would shrink
- * it, or keep its size, so no copy is needed), an interior pointer and a
- * wild pointer. hakmem prints one line "hakmem: ..." with the address and
+ * it, or keep its size, so no copy is needed, or when malloc_trim gave its
+ * page back), an interior pointer and a wild pointer. hakmem prints one line "hakmem: ..." with the address and
  * calls abort(). (malloc_usable_size of a freed pointer is not required
  * to abort, so it is not tested here.) */
 #include "helpers.h"
+
+#include <malloc.h>
 
 /* What the line must say: the operation and the problem. */
 #define FREED "realloc;freed|double free"
@@ -107,4 +109,24 @@ Test(realloc_invalid, wild_pointer, .signal = SIGABRT)
 {
   static struct realloc_case c = {(void *)0x1000, 64, 0};
   die_with_line(do_realloc, &c, 0x1000, INVALID);
+}
+
+/* A freed block whose page malloc_trim(0) gave back (the other blocks of
+ * its slab live on): the block is parked, its memory zero, and still
+ * known to be free. */
+static void *page_blocks[4];
+
+static void realloc_parked(void *p)
+{
+  for (int i = 0; i < 4; i++)
+    free(page_blocks[i]);
+  malloc_trim(0);
+  void *q = realloc(launder(p), launder_size(2000));
+  launder(q);
+}
+
+Test(realloc_freed, after_a_trim_gave_its_page_back, .signal = SIGABRT)
+{
+  blocks_of_one_page(1024, page_blocks);
+  die_with_line(realloc_parked, page_blocks[1], (uintptr_t)page_blocks[1], FREED);
 }

@@ -4,8 +4,9 @@
  * The pointer table is mmap'ed directly so it is not part of what is
  * measured. Also with the blocks freed in a scattered order, by another
  * thread than the one that allocated them, with large blocks, with a few
- * large or small blocks surviving between the freed ones (also without
- * malloc_trim, after a second), and under
+ * large or small blocks surviving between the freed ones (then the space
+ * between them serves again; also without malloc_trim, after a second),
+ * and under
  * the other lazy-zero policies and the pager (trimming returns memory now,
  * whatever the policy). Last, malloc_trim(0) in a loop while threads
  * allocate, free and check their blocks: trimming must not take memory
@@ -163,8 +164,20 @@ static void survivors(size_t size, size_t keep, size_t total, size_t resident)
   }
   malloc_trim(0);
   size_t rss = rss_bytes();
-  for (size_t i = 0; i < n; i += keep) {
+  for (size_t i = 0; i < n; i += keep)
     cr_assert_eq(pattern_check(p[i], size, i, 1), (size_t)-1, "block %zu changed by the trim", i);
+  /* The space the trim gave back serves again: calloc'd blocks are zero. */
+  for (size_t i = 0; i < n; i++) {
+    if (p[i])
+      continue;
+    p[i] = i % 2 ? calloc(1, launder_size(size)) : malloc(launder_size(size));
+    cr_assert_not_null(p[i]);
+    if (i % 2)
+      cr_assert(all_zero(p[i], size), "calloc block %zu after the trim is not zero", i);
+    pattern_fill(p[i], size, i, 2);
+  }
+  for (size_t i = 0; i < n; i++) {
+    cr_assert_eq(pattern_check(p[i], size, i, i % keep ? 2 : 1), (size_t)-1, "block %zu changed", i);
     free(p[i]);
   }
   munmap(p, n * sizeof *p);
@@ -185,6 +198,14 @@ Test(stress_trim, large_blocks_between_survivors, .timeout = 120)
 Test(stress_trim, small_slabs_between_survivors, .timeout = 120)
 {
   survivors(8 * KiB, 64, 256 * MiB, 256 * MiB / 8);
+}
+
+/* 1 KiB blocks, four to a page, one in twenty kept: the pages whose
+ * blocks are all free go back from the slabs still in use (four pages in
+ * five), the rest stay. */
+Test(stress_trim, small_blocks_between_survivors, .timeout = 120)
+{
+  survivors(1 * KiB, 20, 256 * MiB, 256 * MiB / 4);
 }
 
 /* Without malloc_trim: the free units of SuperSlabs still in use go back
@@ -233,6 +254,7 @@ Test(stress_trim, under_other_lazy_zero_policies, .timeout = 300)
     rerun_with_env("stress_trim/small_blocks_freed_in_order", settings[i]);
     rerun_with_env("stress_trim/large_blocks", settings[i]);
     rerun_with_env("stress_trim/large_blocks_between_survivors", settings[i]);
+    rerun_with_env("stress_trim/small_blocks_between_survivors", settings[i]);
   }
 }
 

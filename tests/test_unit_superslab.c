@@ -8,7 +8,9 @@
  * free their unit for the next carve, and an empty SuperSlab retires to the
  * LRU and comes back from it. A region that held large runs and is reused
  * for slabs gives no never-used block past its slab's zero_from that is
- * not zero, so calloc from it returns zeros.
+ * not zero, so calloc from it returns zeros. A trim gives back the pages
+ * of a slab in use that hold no block in use, parks their blocks, and the
+ * slab takes them back when its free list runs dry.
  *
  * Most tests drive the SuperSlab functions directly, on SuperSlabs owned
  * by a heap of the test's own that no thread allocates from; the last ones
@@ -509,4 +511,86 @@ Test(superslab, region_map_kind_of_small_large_huge_and_foreign_addresses)
   munmap(foreign, 2 * REGION_SIZE);
   cr_assert_eq(region_map_kind((uintptr_t)opaque(huge_aligned)), REGION_NONE,
                "the map still holds a huge block that was unmapped");
+}
+
+/* Give block b back to its slab as the owner's free does. */
+static void put_back(struct slab *s, void *b)
+{
+  ((struct free_block *)b)->cookie = diag_cookie(b);
+  slab_put_local(s, b);
+}
+
+/* A slab of 1 KiB blocks (four to a page) keeps blocks 5 and 62, on pages
+ * 1 and 15: a trim gives back the other fourteen pages, whose blocks leave
+ * the free list; the free fast path is closed while they are parked, and
+ * the next takes bring them back, refaulting their pages. */
+Test(superslab, a_trim_parks_the_pages_whose_blocks_are_all_free)
+{
+  struct superslab *ss = new_test_superslab();
+  struct slab *s = superslab_carve_slab(ss, size_to_class(1024));
+  void *blocks[64];
+  cr_assert_eq(take_all(s, blocks, 64), 64);
+  for (unsigned i = 0; i < 64; i++)
+    memset(blocks[i], 0x77, 1024);
+  for (unsigned i = 0; i < 64; i++)
+    if (i != 5 && i != 62)
+      put_back(s, blocks[i]);
+
+  cr_assert_eq(superslab_release_slab_pages(s), 14 * PAGE_SIZE);
+  cr_assert_eq(s->parked, 0x7ffd, "parked pages %#x", s->parked);
+  cr_assert_not(slab_holds_block(s, blocks[4]), "the fast path is open while pages are parked");
+  cr_assert(slab_holds_block_slow(s, blocks[4]));
+  cr_assert(slab_block_parked(s, blocks[0]));
+  cr_assert_not(slab_block_parked(s, blocks[4]));
+  unsigned listed = 0;
+  for (struct free_block *b = s->free; b; b = b->next, listed++)
+    cr_assert_not(slab_block_parked(s, b), "block %p of a parked page is on the free list", (void *)b);
+  cr_assert_eq(listed, 6, "blocks 4, 6, 7, 60, 61 and 63 stay on the list, not %u", listed);
+  unsigned char vec[UNIT_PAGES];
+  cr_assert_eq(mincore(s->start, UNIT_SIZE, vec), 0);
+  for (unsigned p = 0; p < UNIT_PAGES; p++)
+    cr_assert_eq(vec[p] & 1, p == 1 || p == 15, "page %u resident: %d", p, vec[p] & 1);
+  for (unsigned k = 0; k < 1024; k++)
+    cr_assert(((unsigned char *)blocks[5])[k] == 0x77 && ((unsigned char *)blocks[62])[k] == 0x77);
+  cr_assert_eq(superslab_release_slab_pages(s), 0, "nothing left to give back");
+
+  struct hakmem_stats before = snap();
+  void *again[64];
+  cr_assert_eq(take_all(s, again, 64), 62);
+  struct hakmem_stats after = snap();
+  cr_assert_eq(after.supply[HAKMEM_SUPPLY_REFAULT].pages - before.supply[HAKMEM_SUPPLY_REFAULT].pages, 14);
+  cr_assert_eq(s->parked, 0);
+  cr_assert(slab_holds_block(s, blocks[4]), "the fast path stays closed after the last page came back");
+  for (unsigned i = 0; i < 62; i++) {
+    cr_assert(again[i] != blocks[5] && again[i] != blocks[62], "a block in use was handed out again");
+    for (unsigned j = 0; j < i; j++)
+      cr_assert_neq(again[i], again[j], "block %p handed out twice", again[i]);
+  }
+  superslab_return_slab(ss, s);
+  superslab_retire(ss);
+}
+
+/* A slab carved from a unit whose sixteen pages are resident, which has
+ * handed out one page of blocks: a trim gives back the fifteen past it,
+ * and they refault as the slab grows into them. */
+Test(superslab, a_trim_gives_back_the_resident_pages_past_the_carved_blocks)
+{
+  struct superslab *ss = new_test_superslab();
+  struct slab *s = superslab_carve_slab(ss, size_to_class(PAGE_SIZE));
+  unsigned unit = unit_of(ss, s->start);
+  void *blocks[16];
+  cr_assert_eq(take_all(s, blocks, 16), 16);
+  superslab_return_slab(ss, s);
+  s = superslab_carve_slab(ss, size_to_class(64));
+  cr_assert_eq(unit_of(ss, s->start), unit);
+  struct free_block *head, *tail;
+  cr_assert_eq(slab_take(s, PAGE_SIZE / 64, 1, &head, &tail), PAGE_SIZE / 64);
+  cr_assert_eq(superslab_release_slab_pages(s), 15 * PAGE_SIZE);
+  cr_assert_eq(ss->present_pages[unit], 1);
+  struct hakmem_stats before = snap();
+  cr_assert_eq(slab_take(s, 4 * PAGE_SIZE / 64, 4, &head, &tail), 4 * PAGE_SIZE / 64);
+  struct hakmem_stats after = snap();
+  cr_assert_eq(after.supply[HAKMEM_SUPPLY_REFAULT].pages - before.supply[HAKMEM_SUPPLY_REFAULT].pages, 4);
+  superslab_return_slab(ss, s);
+  superslab_retire(ss);
 }
