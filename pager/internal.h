@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "fds.h"
 #include "os.h"
 #include "pager.h"
 #include "pool.h"
@@ -39,6 +40,7 @@ struct pager {
   struct pool pool;
   struct ring ring;    /* pager thread */
   int efd;             /* the command eventfd: hooks write, the ring reads */
+  struct fd_identity uffd_id, efd_id, ring_id; /* what the three descriptors were opened as */
   pthread_t thread;
   bool thread_live;    /* joinable: under the start lock */
   uint64_t last_fault_ns; /* pager thread */
@@ -69,6 +71,10 @@ static inline bool pager_enter(void) {
 }
 
 static inline void pager_leave(void) { atomic_fetch_sub(&pager.users, 1); }
+
+/* The pager thread, at its end: its regions unregistered, its uffd and
+ * ring closed (pager.c). */
+void pager_release_descriptors(void);
 
 /* Regions whose length is not a multiple of 2 MiB (huge blocks) end inside
  * their last unit, and a fault chunk must stop there: a move or a

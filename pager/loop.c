@@ -214,8 +214,7 @@ void *pager_loop(void *arg) {
   }
   /* Nobody may wait on this uffd once this thread is gone. */
   pager_quiesce();
-  ring_fini(&pager.ring);
-  uffd_close(&pager.uffd);
+  pager_release_descriptors();
   stats_set(STAT_pager_pool_pages, 0);
   return NULL;
 }

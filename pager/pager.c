@@ -12,10 +12,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "hakmem.h"
@@ -75,7 +73,8 @@ void pager_kick(void) {
    * look for work: either it sees this thread's work, or this sees it
    * sleeping and wakes it. */
   atomic_thread_fence(memory_order_seq_cst);
-  if (atomic_exchange(&pager.sleeping, false) && write(pager.efd, &one, sizeof one) < 0) {
+  if (atomic_exchange(&pager.sleeping, false) && fd_is(pager.efd, &pager.efd_id) &&
+      write(pager.efd, &one, sizeof one) < 0) {
     /* the eventfd's counter is full: the pager is awake anyway */
   }
 }
@@ -104,13 +103,14 @@ static void stop_locked(void) {
   pager_quiesce();
   if (pager.thread_live) {
     atomic_store(&pager.stop, true);
-    if (write(pager.efd, &one, sizeof one) < 0) { /* it sees `stop` at its next look */ }
+    /* Else it sees `stop` at its next look, the period's timer at the latest. */
+    if (fd_is(pager.efd, &pager.efd_id) && write(pager.efd, &one, sizeof one) < 0) { /* full: awake */ }
     pthread_join(pager.thread, NULL);
     pager.thread_live = false;
   }
-  uffd_close(&pager.uffd); /* the thread closed it unless it never ran */
+  pager_release_descriptors(); /* the thread did unless it never ran */
   pool_fini(&pager.pool);
-  if (pager.efd >= 0) close(pager.efd);
+  if (fd_is(pager.efd, &pager.efd_id)) close(pager.efd);
   pager.efd = -1;
   atomic_store(&pager.stop, false);
   atomic_store(pager_here, 0);
@@ -160,56 +160,32 @@ static void atfork_install(void) { pthread_atfork(atfork_prepare, atfork_parent,
 
 /* ---- starting ------------------------------------------------------------------ */
 
-/* fd moved to the lowest free number from `at` up, or fd where it was. */
-static int fd_move_up(int fd, int at) {
-  int nfd = fcntl(fd, F_DUPFD_CLOEXEC, at);
-  if (nfd < 0) return fd;
-  close(fd);
-  return nfd;
-}
-
-/* Where a descriptor goes when the limit cannot be raised: the top of the
- * program's range, which a program reaches last (descriptors are handed
- * out lowest first), so that one which closes every descriptor and opens
- * files again does not get the pager's numbers back at once. */
-static int fd_stash_high(int fd, rlim_t limit) {
-  if (limit < 256 || (rlim_t)fd >= limit - 16) return fd;
-  return fd_move_up(fd, (int)(limit - 16));
-}
-
-/* The pager's descriptors (uffd, eventfd, io_uring) go above the soft
- * RLIMIT_NOFILE when the limits allow it, out of the program's way: a
- * program that walks its descriptors up to sysconf(_SC_OPEN_MAX) to count
- * or close them (daemons, CPython's subprocess tests) does not meet them,
- * and a program that opens many files does not find three fewer. The limit
- * is raised for the one dup and restored at once; the descriptor stays
- * valid above it. Where soft == hard and the process may not raise the
- * hard limit (no CAP_SYS_RESOURCE), the descriptor goes to the top of the
- * range instead (fd_stash_high), where such a walk still meets it. */
-static int fd_stash(int fd) {
-  struct rlimit rl, raised;
-  rlim_t base;
-  int nfd;
-
-  if (fd < 0 || getrlimit(RLIMIT_NOFILE, &rl)) return fd;
-  if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > ((rlim_t)1 << 20)) return fd;
-  /* Well above the soft limit too: a program may lower it below
-   * descriptors it holds and check those (CPython's subprocess tests do). */
-  base = rl.rlim_cur + 1024;
-  if (rl.rlim_max != RLIM_INFINITY && base + 8 > rl.rlim_max)
-    base = rl.rlim_max > rl.rlim_cur + 8 ? rl.rlim_max - 8 : rl.rlim_cur;
-  raised = rl;
-  raised.rlim_cur = base + 8;
-  if (raised.rlim_max != RLIM_INFINITY && raised.rlim_max < raised.rlim_cur) raised.rlim_max = raised.rlim_cur;
-  if (setrlimit(RLIMIT_NOFILE, &raised)) return fd_stash_high(fd, rl.rlim_cur);
-  nfd = fd_move_up(fd, (int)base);
-  setrlimit(RLIMIT_NOFILE, &rl);
-  return nfd;
-}
-
 static void register_existing(void *base, size_t len, void *arg) {
   (void)arg;
   uffd_register(&pager.uffd, (uintptr_t)base, len, NULL);
+}
+
+static void unregister_region(void *base, size_t len, void *arg) {
+  (void)arg;
+  uffd_unregister(&pager.uffd, (uintptr_t)base, len);
+}
+
+/* Nobody may wait on the uffd once the pager thread is gone. Closing it
+ * is not enough: a raw clone() child holds a copy, which keeps the uffd
+ * and the registrations alive, and a fault in them would wait for ever;
+ * unregistering also wakes the threads that wait. A descriptor that the
+ * program closed is forgotten, not closed: its number may be the
+ * program's now. (The region headers that os_for_each_region() reads are
+ * resident: they are written when a region is mapped.) */
+void pager_release_descriptors(void) {
+  if (fd_is(pager.uffd.fd, &pager.uffd_id)) {
+    os_for_each_region(unregister_region, NULL);
+    uffd_close(&pager.uffd);
+  }
+  pager.uffd.fd = -1;
+  if (pager.ring.uring.ring_fd > 0 && !fd_is(pager.ring.uring.ring_fd, &pager.ring_id))
+    ring_set_fd(&pager.ring, -1); /* io_uring_queue_exit() unmaps the rings, then closes nothing */
+  if (pager.ring.uring.ring_fd != 0) ring_fini(&pager.ring);
 }
 
 /* The thread starts with every signal blocked: a handler of the program
@@ -266,6 +242,7 @@ static int start_locked(const struct pager_config *c) {
   err = uffd_open(&pager.uffd, want);
   if (err) goto out;
   pager.uffd.fd = fd_stash(pager.uffd.fd);
+  fd_identify(pager.uffd.fd, &pager.uffd_id);
   err = pool_init(&pager.pool, &pager.uffd, c->pool_bytes);
   if (err) goto out_uffd;
   pager.use_pool = pager.pool.can_move;
@@ -273,9 +250,11 @@ static int start_locked(const struct pager_config *c) {
   err = -errno;
   if (pager.efd < 0) goto out_pool;
   pager.efd = fd_stash(pager.efd);
+  fd_identify(pager.efd, &pager.efd_id);
   err = ring_init(&pager.ring, pager.uffd.fd, pager.efd, c->period_ns);
   if (err) goto out_efd;
   ring_set_fd(&pager.ring, fd_stash(pager.ring.uring.ring_fd));
+  fd_identify(pager.ring.uring.ring_fd, &pager.ring_id);
   pager.last_fault_ns = 0;
   /* The thread first: pthread_create() itself allocates, and once the
    * hooks are in, an allocation may fault on a registered range. */

@@ -4,7 +4,8 @@
  * serving, its pool never shared with the child (MADV_DONTFORK). The same
  * for a child of a raw SYS_fork, which runs no atfork handler: it does not
  * use the parent's uffd, and stopping the pager there does not wait for a
- * pager thread it does not have. */
+ * pager thread it does not have; and the parent may stop its pager (and
+ * start one again) while such a child lives. */
 #include "test_pager_helpers.h"
 
 #include <pthread.h>
@@ -144,3 +145,49 @@ static void raw_fork_child_allocates(bool restart)
 Test(pager_fork, a_raw_fork_child_allocates_without_the_parents_pager) { raw_fork_child_allocates(false); }
 
 Test(pager_fork, a_raw_fork_child_may_start_its_own_pager) { raw_fork_child_allocates(true); }
+
+/* A raw fork child lingers, holding its copy of the uffd, while the parent
+ * stops its pager. Closing the parent's uffd alone would leave its regions
+ * registered to a uffd that the child's copy keeps open and nobody reads:
+ * the parent's next fault would wait until the child exited. The pager
+ * unregisters them first, so the kernel serves the parent at once; a pager
+ * started again registers them anew and serves. */
+static void stop_beside_a_lingering_raw_fork_child(bool restart)
+{
+  char *warm = malloc(8 << 20);
+  memset(warm, 1, 8 << 20);
+  free(warm);
+  pid_t pid = (pid_t)syscall(SYS_fork);
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    sleep(60); /* past the test's timeout: a hang shows as one */
+    _exit(0);
+  }
+  pager_stop();
+  if (restart) start_or_fail(test_config());
+  for (int i = 0; i < 20; i++) {
+    size_t len = (3 << 20) + (size_t)i * TPAGE;
+    char *p = malloc(len);
+    memset(p, 2, len);
+    free(p);
+    char *s[100];
+    for (int k = 0; k < 100; k++) {
+      s[k] = malloc(16 + (size_t)k * 100);
+      memset(s[k], 3, 16 + (size_t)k * 100);
+    }
+    for (int k = 0; k < 100; k++) free(s[k]);
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  if (restart) assert_parent_pager_serves();
+}
+
+Test(pager_fork, stopping_beside_a_lingering_raw_fork_child, .timeout = 30)
+{
+  stop_beside_a_lingering_raw_fork_child(false);
+}
+
+Test(pager_fork, restarting_beside_a_lingering_raw_fork_child, .timeout = 30)
+{
+  stop_beside_a_lingering_raw_fork_child(true);
+}

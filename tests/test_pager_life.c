@@ -4,14 +4,18 @@
  * at load and it stops at exit (a real program under LD_PRELOAD reading
  * into fresh malloc'd memory); without the right to a full userfaultfd it
  * says so in one line and the default path serves; a stopped pager leaves
- * no thread behind (unshare(CLONE_NEWUSER) needs a single thread). */
+ * no thread behind (unshare(CLONE_NEWUSER) needs a single thread); a
+ * program that closes the pager's descriptors and reuses their numbers
+ * keeps its files untouched. */
 #include "test_pager_helpers.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <dirent.h>
 #include <sched.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 Test(pager_life, start_stop_restart)
@@ -226,4 +230,69 @@ Test(pager_life, without_a_full_uffd_one_line_and_the_default_path, .timeout = 6
   int status;
   waitpid(pid, &status, 0);
   cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+}
+
+/* The descriptors open now, as numbers in `fds` (at most `max`). */
+static int open_fds(int *fds, int max)
+{
+  DIR *d = opendir("/proc/self/fd");
+  int n = 0;
+  if (!d) return -1;
+  for (struct dirent *e; (e = readdir(d)) && n < max;) {
+    int fd = atoi(e->d_name);
+    if (e->d_name[0] != '.' && fd != dirfd(d)) fds[n++] = fd;
+  }
+  closedir(d);
+  return n;
+}
+
+static bool in_list(int fd, const int *fds, int n)
+{
+  for (int i = 0; i < n; i++)
+    if (fds[i] == fd) return true;
+  return false;
+}
+
+/* A child starts a pager, then closes every descriptor as a daemon does
+ * and puts a file of its own on the pager's old numbers. The pager stops
+ * (one line) and the kernel serves; stopping it must neither write to
+ * nor close the program's file. Returns the child's exit code. */
+static int close_the_pagers_descriptors(void)
+{
+  enum { MAX = 256 };
+  int before[MAX], after[MAX], pagers[8], n = 0;
+  int nb = open_fds(before, MAX);
+  if (hakmem_pager_start() != 0) return 2;
+  int na = open_fds(after, MAX);
+  for (int i = 0; i < na && n < 8; i++)
+    if (!in_list(after[i], before, nb)) pagers[n++] = after[i];
+  if (n != 3) return 3;
+  if (syscall(SYS_close_range, 3u, ~0u, 0u) != 0) return 4;
+  usleep(300000); /* the pager's next look at its ring finds it gone */
+  char path[] = "/tmp/hakmem-fds-XXXXXX";
+  int f = mkstemp(path);
+  if (f < 0) return 5;
+  unlink(path);
+  for (int i = 0; i < n; i++)
+    if (dup2(f, pagers[i]) < 0) return 6;
+  char *p = malloc(8 << 20);
+  memset(p, 1, 8 << 20);
+  free(p);
+  hakmem_pager_stop();
+  struct stat st;
+  for (int i = 0; i < n; i++)
+    if (fstat(pagers[i], &st) != 0) return 7; /* closed by the pager */
+  return st.st_size == 0 ? 0 : 8;              /* written to by the pager */
+}
+
+Test(pager_life, a_program_that_closes_the_pagers_descriptors_keeps_its_own_files, .timeout = 60)
+{
+  skip_unless_uffd(false);
+  pid_t pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) _exit(close_the_pagers_descriptors());
+  int status;
+  cr_assert_eq(waitpid(pid, &status, 0), pid);
+  cr_assert(WIFEXITED(status), "child died: status %d", status);
+  cr_assert_eq(WEXITSTATUS(status), 0, "child failed at step %d", WEXITSTATUS(status));
 }
