@@ -33,7 +33,7 @@ static struct region_header *huge_from_lru(size_t map) {
   if (h->size > keep) {
     const struct os_page_supplier *s = os_page_supplier();
     if (s && s->region_unmapping) s->region_unmapping((char *)h + keep, h->size - keep);
-    if (os_unmap((char *)h + keep, h->size - keep) == 0) h->size = keep;
+    region_shrink(h, keep);
   }
   if (h->kind != REGION_HUGE) region_set_kind(h, REGION_HUGE);
   return h;

@@ -124,11 +124,15 @@ void *os_map_aligned_at(size_t len, size_t align, size_t offset) {
   return p;
 }
 
+static void (*_Atomic after_unmap)(void *addr, size_t len);
+
 int os_unmap(void *addr, size_t len) {
   int rc = timed_munmap(addr, len);
   if (rc == 0) {
     stats_add(STAT_bytes_mapped, -(int64_t)len);
     stats_add(STAT_pages_released, (int64_t)(len / PAGE_SIZE));
+    void (*fn)(void *, size_t) = atomic_load_explicit(&after_unmap, memory_order_relaxed);
+    if (unlikely(fn != NULL)) fn(addr, len);
   }
   return rc;
 }
@@ -237,3 +241,4 @@ void os_for_each_region(void (*fn)(void *base, size_t len, void *arg), void *arg
 
 void os_test_disable_populate(bool disable) { atomic_store(&populate_missing, disable); }
 void os_test_disable_madv_free(bool disable) { atomic_store(&madv_free_missing, disable); }
+void os_test_after_unmap(void (*fn)(void *addr, size_t len)) { atomic_store(&after_unmap, fn); }

@@ -102,5 +102,8 @@ uint64_t os_coarse_now_ns(void);
  * MADV_POPULATE_WRITE (and MADV_FREE) from now on. */
 void os_test_disable_populate(bool disable);
 void os_test_disable_madv_free(bool disable);
+/* For the tests of what others see while a range goes: fn runs right
+ * after each successful munmap (NULL: none). */
+void os_test_after_unmap(void (*fn)(void *addr, size_t len));
 
 #endif /* HAKMEM_OS_H */

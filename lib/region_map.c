@@ -78,6 +78,23 @@ void region_unmap(struct region_header *h) {
   if (os_unmap(h, size) != 0) diag_write(2, "hakmem: munmap of a region failed; its range is leaked\n");
 }
 
+/* The size changes under the lock of region_for_each(), before the tail
+ * goes: a walk must never see a range past the mapping, for once the tail
+ * is unmapped a new mapping may take its place at once (the pager's start,
+ * which registers every region it walks, mapped its pool there and then
+ * registered the pool's zero page: its copies from it faulted for ever). */
+bool region_shrink(struct region_header *h, size_t size) {
+  size_t old = h->size;
+  hk_lock(&regions_lock);
+  h->size = size;
+  hk_unlock(&regions_lock);
+  if (os_unmap((char *)h + size, old - size) == 0) return true;
+  hk_lock(&regions_lock);
+  h->size = old;
+  hk_unlock(&regions_lock);
+  return false;
+}
+
 void region_set_kind(struct region_header *h, enum region_kind kind) {
   h->kind = (uint8_t)kind;
   atomic_store_explicit(&region_map[(uintptr_t)h >> REGION_SHIFT], (uint8_t)kind, memory_order_release);

@@ -42,6 +42,9 @@ void region_publish(struct region_header *h);
 void region_withdraw(struct region_header *h);
 /* Change a region's kind (a cached SuperSlab reused as the other kind). */
 void region_set_kind(struct region_header *h, enum region_kind kind);
+/* Cut a published region to its first `size` bytes and give the rest back
+ * to the kernel. Returns false (the region whole) when the kernel refuses. */
+bool region_shrink(struct region_header *h, size_t size);
 
 void region_for_each(void (*fn)(struct region_header *h, void *arg), void *arg);
 

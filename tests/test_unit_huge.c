@@ -24,6 +24,7 @@
 #include "huge.h"
 #include "lru.h"
 #include "options.h"
+#include "os.h"
 #include "region_map.h"
 #include "types.h"
 #include "unit_helpers.h"
@@ -345,4 +346,46 @@ Test(huge, a_free_inside_a_block_aborts, .signal = SIGABRT)
   char *p = malloc(opaque_size(3 * MiB));
   cr_assert_not_null(p);
   free(opaque(p + PAGE_SIZE));
+}
+
+/* A cached region taken for a block a quarter its size is cut to twice
+ * the block. The moment its tail is unmapped, another thread may map
+ * something there (the pager's start mapped its pool there); a walk of
+ * the regions, which the pager's start registers, must already see the
+ * region cut. Checked from inside the unmap. */
+static void *cut_tail;
+static size_t cut_len;
+static int walks_past_the_mapping, unmaps_seen;
+
+static void check_region(void *base, size_t len, void *arg)
+{
+  (void)arg;
+  if ((char *)base < (char *)cut_tail + cut_len && (char *)cut_tail < (char *)base + len)
+    walks_past_the_mapping++;
+}
+
+static void after_unmap(void *addr, size_t len)
+{
+  cut_tail = addr;
+  cut_len = len;
+  unmaps_seen++;
+  os_for_each_region(check_region, NULL);
+}
+
+Test(huge, a_walk_of_the_regions_never_covers_a_tail_being_cut)
+{
+  lru_trim(1);
+  char *p = malloc(opaque_size(12 * MiB));
+  cr_assert_not_null(p);
+  struct region_header *h = region_of(p);
+  free(p);
+  cr_assert_eq(h->in_lru, 1);
+  os_test_after_unmap(after_unmap);
+  char *q = malloc(opaque_size(3 * MiB));
+  os_test_after_unmap(NULL);
+  cr_assert_eq(region_of(q), h, "the cached region was not taken");
+  cr_assert_lt(h->size, 12 * MiB, "the region was not cut");
+  cr_assert_eq(unmaps_seen, 1);
+  cr_assert_eq(walks_past_the_mapping, 0, "a walk saw the region over its unmapped tail");
+  free(q);
 }
