@@ -289,16 +289,27 @@ static void tcache_flush(struct heap *h, unsigned cls, uint32_t keep, bool force
  * a heap; beyond, a full bin goes back to its slabs. So does a bin of
  * other threads' blocks (judged by its newest): their owners may need
  * them, and their slabs could not empty (thread churn: 24,600 against
- * 26,700 threads/s when those were set aside too). */
-#define SPILL_BYTES ((size_t)1 << 20)
+ * 26,700 threads/s when those were set aside too). 4 MiB in up to eight
+ * bins a class, tcmalloc's largest thread cache: a program that frees
+ * 50,000 blocks of 1..1000 B at once and allocates them again (shbench)
+ * ran 166M instructions against 192M with 1 MiB in two bins (callgrind),
+ * and 0.13 s of CPU against 0.16 (nine interleaved runs, medians); others
+ * (larson, xmalloc, mstress, churn, grow) within 1%, with the same RSS.
+ * All heaps together set aside at most SPILL_TOTAL: a hundred threads that
+ * freed in bulk and went idle must not hold 400 MiB. */
+#define SPILL_BYTES ((size_t)4 << 20)
+#define SPILL_TOTAL ((size_t)32 << 20)
+static _Atomic size_t spill_total;
 
 static bool spill_bin(struct heap *h, unsigned cls) {
   struct tcache_bin *b = &hk_tcache.bins[cls];
   size_t bytes = (size_t)b->count * class_to_size(cls);
   if (h->spilled[cls] == SPILL_BINS || h->spill_bytes + bytes > SPILL_BYTES) return false;
+  if (atomic_load_explicit(&spill_total, memory_order_relaxed) + bytes > SPILL_TOTAL) return false;
   if (!b->head || slab_of(b->head)->owner != h) return false;
   h->spill[cls][h->spilled[cls]++] = *b;
   h->spill_bytes += bytes;
+  atomic_fetch_add_explicit(&spill_total, bytes, memory_order_relaxed);
   b->head = NULL;
   b->count = 0;
   return true;
@@ -311,7 +322,9 @@ static bool unspill_bin(struct heap *h, unsigned cls) {
   struct tcache_bin *b = &hk_tcache.bins[cls];
   b->head = s->head;
   b->count = s->count;
-  h->spill_bytes -= (size_t)s->count * class_to_size(cls);
+  size_t bytes = (size_t)s->count * class_to_size(cls);
+  h->spill_bytes -= bytes;
+  atomic_fetch_sub_explicit(&spill_total, bytes, memory_order_relaxed);
   *s = (struct tcache_bin){ 0 };
   return true;
 }
@@ -326,6 +339,7 @@ static void spill_return(struct heap *h, bool force) {
       *s = (struct tcache_bin){ 0 };
     }
   }
+  atomic_fetch_sub_explicit(&spill_total, h->spill_bytes, memory_order_relaxed);
   h->spill_bytes = 0;
 }
 

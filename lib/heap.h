@@ -9,7 +9,7 @@
 #include "tcache.h"
 #include "types.h"
 
-#define SPILL_BINS 2
+#define SPILL_BINS 8
 
 struct heap {
   struct slab *partial[CLASS_COUNT];  /* slabs of each class with a block to give */
