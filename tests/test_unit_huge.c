@@ -133,14 +133,24 @@ Test(huge, each_block_has_a_region_of_its_own)
   }
 }
 
-Test(huge, a_freed_block_is_reused_from_the_lru)
+/* A block of `size` bytes allocated and freed, its region cached alone in
+ * the LRU: returns the region, *block the block's address. */
+static struct region_header *cached_block(size_t size, char **block)
 {
   lru_trim(1);
-  char *p = malloc(opaque_size(3 * MiB));
+  char *p = malloc(opaque_size(size));
   cr_assert_not_null(p);
   struct region_header *h = region_of(p);
   free(p);
-  cr_assert_eq(h->in_lru, 1, "a freed 3 MiB block was not cached");
+  cr_assert_eq(h->in_lru, 1, "a freed block of %zu bytes was not cached", size);
+  *block = p;
+  return h;
+}
+
+Test(huge, a_freed_block_is_reused_from_the_lru)
+{
+  char *p;
+  struct region_header *h = cached_block(3 * MiB, &p);
   cr_assert_eq(region_map_kind((uintptr_t)p), REGION_HUGE);
 
   struct hakmem_stats s0 = snap();
@@ -374,12 +384,8 @@ static void after_unmap(void *addr, size_t len)
 
 Test(huge, a_walk_of_the_regions_never_covers_a_tail_being_cut)
 {
-  lru_trim(1);
-  char *p = malloc(opaque_size(12 * MiB));
-  cr_assert_not_null(p);
-  struct region_header *h = region_of(p);
-  free(p);
-  cr_assert_eq(h->in_lru, 1);
+  char *p;
+  struct region_header *h = cached_block(12 * MiB, &p);
   os_test_after_unmap(after_unmap);
   char *q = malloc(opaque_size(3 * MiB));
   os_test_after_unmap(NULL);
