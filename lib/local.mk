@@ -5,6 +5,8 @@ lib_libhakmem_core_la_SOURCES = \
 	lib/api.c \
 	lib/diag.c \
 	lib/diag.h \
+	lib/fd.c \
+	lib/fd.h \
 	lib/heap.c \
 	lib/heap.h \
 	lib/huge.c \

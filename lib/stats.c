@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "diag.h"
+#include "fd.h"
 #include "heap.h"
 #include "options.h"
 #include "types.h"
@@ -120,15 +121,23 @@ EXPORT void hakmem_stats_print(int fd) {
   print_wait_histogram(fd, &s);
 }
 
-/* A copy of stderr taken at load: programs (coreutils among them) close
- * fd 2 in their own exit handlers, which run before this one. */
+/* A copy of stderr taken at load, out of the program's way: programs
+ * (coreutils among them) close fd 2 in their own exit handlers, which run
+ * before this one. The report goes to the copy, else to fd 2, whichever is
+ * still the stderr of the start: a program may have closed the copy's
+ * number and opened a file of its own there (`exec 3>file` in bash). */
 static int report_fd = -1;
+static struct fd_identity report_stderr;
 
-static void stats_exit_report(void) { hakmem_stats_print(report_fd); }
+static void stats_exit_report(void) {
+  if (fd_is(report_fd, &report_stderr)) hakmem_stats_print(report_fd);
+  else if (fd_is(2, &report_stderr)) hakmem_stats_print(2);
+}
 
 void stats_install_exit_report(void) {
   if (!hakmem_options.stats) return;
+  fd_identify(2, &report_stderr);
   report_fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
-  if (report_fd < 0) report_fd = 2;
+  if (report_fd >= 0) report_fd = fd_stash(report_fd);
   atexit(stats_exit_report);
 }

@@ -16,7 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "fds.h"
+#include "fd.h"
 #include "os.h"
 #include "pager.h"
 #include "pool.h"

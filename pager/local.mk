@@ -4,8 +4,6 @@
 if ENABLE_UFFD
 noinst_LTLIBRARIES += pager/libhakmem_pager.la
 pager_libhakmem_pager_la_SOURCES = \
-	pager/fds.c \
-	pager/fds.h \
 	pager/hooks.c \
 	pager/internal.h \
 	pager/loop.c \

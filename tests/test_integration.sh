@@ -371,6 +371,56 @@ if have sort; then
   fi
 fi
 
+# The report's copy of stderr is the library's: a program that closes it
+# and opens a file of its own on that number (python below, on whatever
+# number the copy has; bash's `exec 3>file`) finds only its own bytes in
+# the file, and the report still goes to stderr.
+own_file_check() {
+  title=$1
+  shift
+  rm -f "$tmp/$title.file"
+  HAKMEM_STATS=1 LD_PRELOAD="$lib" timeout "$limit" "$@" "$tmp/$title.file" >"$tmp/$title.out" 2>"$tmp/$title.err"
+  status=$?
+  if [ $status != 0 ] || [ "$(cat "$tmp/$title.file" 2>/dev/null)" != hi ]; then
+    echo "FAIL: $title: status $status; the program's file holds:"
+    head -5 "$tmp/$title.file"
+    failed=$((failed + 1))
+  elif ! grep -q '^hakmem.*statistics' "$tmp/$title.err"; then
+    echo "FAIL: $title: no report on stderr"
+    failed=$((failed + 1))
+  else
+    echo "PASS: $title ($(cat "$tmp/$title.out"))"
+    passed=$((passed + 1))
+  fi
+}
+cat >"$tmp/own_file.py" <<'PY'
+import os, resource, sys
+err = os.fstat(2)
+def is_stderr(n):
+    try:
+        st = os.fstat(n)
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) == (err.st_dev, err.st_ino)
+copies = [int(n) for n in os.listdir('/proc/self/fd') if int(n) > 2 and is_stderr(int(n))]
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+if copies and max(copies) >= soft:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(copies) + 1, max(hard, max(copies) + 1)))
+for n in copies:
+    os.dup2(fd, n)
+os.write(fd, b'hi\n')
+print("the program's file on the report's number%s %s" % ("s" * (len(copies) != 1), copies))
+PY
+if [ -n "$python" ] && [ "$(id -u)" = 0 ]; then
+  own_file_check stats-own-file-python "$python" "$tmp/own_file.py"
+else
+  skip stats-own-file-python "needs python3 and root (to raise RLIMIT_NOFILE to the copy's number)"
+fi
+if have bash; then
+  own_file_check stats-own-file-bash bash -c 'exec 3>"$1"; echo hi >&3; echo fd 3' _
+fi
+
 echo "# integration: $passed passed, $failed failed, $skipped skipped"
 if [ $failed -gt 0 ]; then
   exit 1

@@ -1,7 +1,5 @@
-/* fds.c: the pager's descriptors, out of the program's way, and known. */
-#include "config.h"
-
-#include "fds.h"
+/* fd.c: the library's descriptors, out of the program's way, and known. */
+#include "fd.h"
 
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -25,7 +23,7 @@ static int fd_stash_high(int fd, rlim_t limit) {
   return fd_move_up(fd, (int)(limit - 16));
 }
 
-/* The pager's descriptors (uffd, eventfd, io_uring) go above the soft
+/* The library's descriptors go above the soft
  * RLIMIT_NOFILE when the limits allow it, out of the program's way: a
  * program that walks its descriptors up to sysconf(_SC_OPEN_MAX) to count
  * or close them (daemons, CPython's subprocess tests) does not meet them,
@@ -33,7 +31,8 @@ static int fd_stash_high(int fd, rlim_t limit) {
  * is raised for the one dup and restored at once; the descriptor stays
  * valid above it. Where soft == hard and the process may not raise the
  * hard limit (no CAP_SYS_RESOURCE), the descriptor goes to the top of the
- * range instead (fd_stash_high), where such a walk still meets it. */
+ * range instead (fd_stash_high), where such a walk still meets it. (The
+ * pager's three; the report's copy of stderr.) */
 int fd_stash(int fd) {
   struct rlimit rl, raised;
   rlim_t base;

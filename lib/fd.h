@@ -1,12 +1,14 @@
-/* fds.h: the pager's descriptors (uffd, eventfd, io_uring): where they go,
- * and whether they are still the pager's.
+/* fd.h: descriptors the library holds (the pager's uffd, eventfd and
+ * io_uring; the copy of stderr for the report at exit): where they go,
+ * and whether they are still the library's.
  *
  * A program may close every descriptor it has (close_range, closefrom,
- * daemons do) and then get the numbers back for files of its own. The
- * pager records what each descriptor is when it opens it, and never
- * writes to, closes or issues an ioctl on a number that no longer is. */
-#ifndef HAKMEM_PAGER_FDS_H
-#define HAKMEM_PAGER_FDS_H
+ * daemons do, and `exec 3>file` in a shell) and then get the numbers back
+ * for files of its own. The library records what each descriptor is when
+ * it opens it, and never writes to, closes or issues an ioctl on a number
+ * that no longer is. */
+#ifndef HAKMEM_FD_H
+#define HAKMEM_FD_H
 
 #include <stdbool.h>
 #include <sys/types.h>
@@ -27,4 +29,4 @@ void fd_identify(int fd, struct fd_identity *id);
 /* Whether fd is still the file recorded by fd_identify(). */
 bool fd_is(int fd, const struct fd_identity *id);
 
-#endif /* HAKMEM_PAGER_FDS_H */
+#endif /* HAKMEM_FD_H */
