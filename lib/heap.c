@@ -672,5 +672,10 @@ size_t heap_trim(void) {
     released += heap_release_free_pages(h);
   }
   released += large_trim();
-  return released + lru_trim(1);
+  released += lru_trim(1);
+  /* Last: under HAKMEM_SS_LAZY_ZERO=3 the LRU's regions give their pages
+   * to the supplier's pool. */
+  const struct os_page_supplier *s = os_page_supplier();
+  if (s && s->trim) released += s->trim();
+  return released;
 }

@@ -75,6 +75,9 @@ struct os_page_supplier {
    * leaving the range absent (and still registered). Returns 0, or -errno
    * to make the allocator fall back to MADV_DONTNEED. */
   int (*reclaim)(void *addr, size_t len);
+  /* malloc_trim: give back what the supplier holds ahead of need, now.
+   * Returns the bytes. */
+  size_t (*trim)(void);
 };
 
 /* Install (or, with NULL, remove) the page supplier. The caller keeps the

@@ -172,9 +172,21 @@ out:
   return err;
 }
 
+/* malloc_trim: the pool, but for one bin's worth, back to the kernel. */
+static size_t hook_trim(void) {
+  uint64_t pages = 0;
+
+  if (!pager_enter()) return 0;
+  if (pager.use_pool) pages = pool_shrink(&pager.pool);
+  stats_add(STAT_pager_returned, (int64_t)pages);
+  pager_leave();
+  return (size_t)pages * PAGER_PAGE;
+}
+
 const struct os_page_supplier pager_hooks = {
   .region_mapped = hook_region_mapped,
   .region_unmapping = hook_region_unmapping,
   .supply = hook_supply,
   .reclaim = hook_reclaim,
+  .trim = hook_trim,
 };

@@ -502,6 +502,38 @@ uint32_t pool_trim_pick(struct pool *p, uint32_t *bins, uint32_t max) {
   return count;
 }
 
+uint64_t pool_shrink(struct pool *p) {
+  uint32_t bins[16], n;
+  uint64_t pages = 0;
+  sigset_t all, saved;
+  bool refused = false;
+
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &saved); /* held across pool_trim_pick's lock too */
+  hk_lock(&p->lock);
+  p->target_pages = POOL_BIN_PAGES;
+  p->keep_pages = POOL_BIN_PAGES;
+  p->taken_at_growth = p->taken;
+  hk_unlock(&p->lock);
+  while (!refused && (n = pool_trim_pick(p, bins, 16)) > 0) {
+    for (uint32_t i = 0; i < n; i++) {
+      if (!refused && madvise((void *)pool_bin_addr(p, bins[i]), POOL_BIN_SIZE, MADV_DONTNEED) == 0) {
+        pages += pool_trimmed(p, bins[i]);
+        continue;
+      }
+      /* Refused (the pages are locked, mlockall): they stay, bytes unknown. */
+      refused = true;
+      hk_lock(&p->lock);
+      p->bins[bins[i]].state = BIN_DIRTY;
+      p->dirty_pages += (uint64_t)(p->bins[bins[i]].hi - p->bins[bins[i]].lo);
+      list_push_tail(p, &p->dirty, bins[i]);
+      hk_unlock(&p->lock);
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &saved, NULL);
+  return pages;
+}
+
 uint32_t pool_trimmed(struct pool *p, uint32_t bin) {
   uint32_t pages;
   hk_lock(&p->lock);

@@ -128,6 +128,11 @@ uint32_t pool_trim_pick(struct pool *p, uint32_t *bins, uint32_t max);
 uint32_t pool_trimmed(struct pool *p, uint32_t bin); /* the pages it held */
 uintptr_t pool_bin_addr(const struct pool *p, uint32_t bin);
 
+/* malloc_trim, on an application thread: the refill target and what the
+ * pool keeps fall back to one bin, and the bins above that go back to the
+ * kernel now. Returns the pages given back. */
+uint64_t pool_shrink(struct pool *p);
+
 /* Called on the pager's timer: the refill target doubles (up to the cap)
  * after takes found the pool empty (pool_grow_on_miss), and after
  * `idle_limit` ticks without a

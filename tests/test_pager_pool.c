@@ -4,7 +4,8 @@
  * not moved, recycling a region's pages by UFFDIO_MOVE (holes skipped,
  * the region left absent), background zeroing, trimming above the cap,
  * the refill target's adaptation (it doubles on a miss once the program has
- * used a whole target since the last doubling), and supply around present
+ * used a whole target since the last doubling), the shrink to one bin that
+ * malloc_trim asks for, and supply around present
  * pages (EEXIST)
  * by MOVE, COPY and ZEROPAGE. No test thread touches an absent registered
  * page: there is no handler here. */
@@ -189,4 +190,24 @@ Test(pager_pool, zeroing_clears_every_byte)
   memset(buf, 0xff, sizeof buf);
   pool_zero(buf, sizeof buf);
   cr_assert(all_zero(buf, sizeof buf));
+}
+
+/* malloc_trim's part: a pool grown to four bins gives back all but one,
+ * at once, and refills no further than that one. */
+Test(pager_pool, shrink_gives_back_all_but_one_bin_now)
+{
+  use_the_target();
+  pool_adapt(&p, 3);
+  refill_all();
+  cr_assert_gt(pool_level(&p), POOL_BIN_PAGES, "the pool did not grow past one bin");
+  uint64_t level = pool_level(&p);
+  cr_assert_eq(pool_shrink(&p), level - POOL_BIN_PAGES);
+  cr_assert_eq(pool_level(&p), POOL_BIN_PAGES);
+  cr_assert_eq(p.target_pages, POOL_BIN_PAGES);
+  cr_assert_eq(p.keep_pages, POOL_BIN_PAGES);
+  uint64_t resident = 0;
+  for (uint32_t b = 0; b < p.nbins; b++) resident += resident_pages((void *)pool_bin_addr(&p, b), TUNIT);
+  cr_assert_eq(resident, POOL_BIN_PAGES, "%llu pages of the pool resident", (unsigned long long)resident);
+  refill_all();
+  cr_assert_eq(pool_level(&p), POOL_BIN_PAGES);
 }

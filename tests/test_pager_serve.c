@@ -9,6 +9,7 @@
 #include "test_pager_helpers.h"
 
 #include "lru.h"
+#include "pool.h"
 
 #include <malloc.h>
 #include <pthread.h>
@@ -413,4 +414,33 @@ Test(pager_serve, without_direct_supply_slabs_fault_in)
   cr_assert_eq(s1.supply[HAKMEM_SUPPLY_DIRECT].pages, s0.supply[HAKMEM_SUPPLY_DIRECT].pages);
   cr_assert_gt(s1.pager_faults, s0.pager_faults);
   for (int i = 0; i < N; i++) free(b[i]);
+}
+
+/* malloc_trim gives back the pool too, but for the one bin it refills:
+ * 128 MiB written in small blocks grow the pool's target, and after the
+ * frees and the trim the program holds what it held before, the bin
+ * aside. */
+Test(pager_serve, malloc_trim_gives_back_the_pool_but_one_bin)
+{
+  enum { N = 128 << 12 }; /* 128 MiB of 256-byte blocks */
+  char **b = mmap(NULL, N * sizeof *b, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  cr_assert(b != MAP_FAILED);
+  for (int i = 0; i < N; i++) {
+    b[i] = malloc(256);
+    memset(b[i], 0x5A, 256);
+  }
+  for (int i = 0; i < N; i++) free(b[i]);
+  munmap(b, N * sizeof *b);
+  struct pager_info before, after;
+  for (int wait = 0; wait < 100; wait++) { /* the pager refills in the background */
+    pager_get_info(&before);
+    if (before.clean_pages + before.dirty_pages > POOL_BIN_PAGES) break;
+    usleep(10000);
+  }
+  malloc_trim(0);
+  pager_get_info(&after);
+  cr_assert_gt(before.clean_pages + before.dirty_pages, POOL_BIN_PAGES, "the pool never grew: nothing tested");
+  cr_assert_leq(after.clean_pages + after.dirty_pages, POOL_BIN_PAGES, "%llu pages left in the pool",
+                (unsigned long long)(after.clean_pages + after.dirty_pages));
+  cr_assert_eq(after.target_pages, POOL_BIN_PAGES);
 }
