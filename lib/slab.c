@@ -151,16 +151,21 @@ void slab_park(struct slab *s, uint16_t pages) {
 
 void slab_unpark(struct slab *s, unsigned page) {
   size_t first, last;
+  /* From the last down: the list comes out in address order. */
+  if (blocks_starting_on(s, page, &first, &last)) {
+    for (size_t i = last + 1; i-- > first;) {
+      struct free_block *b = (struct free_block *)(s->start + i * s->block_size);
+      b->cookie = diag_cookie(b);
+      b->next = s->free;
+      s->free = b;
+    }
+  }
+  /* Only now does the page stop counting as parked, and the fast path
+   * open: a second free from another thread meanwhile finds the block
+   * parked, or its cookie set. */
+  atomic_thread_fence(memory_order_release);
   s->parked &= (uint16_t)~(1u << page);
   if (!s->parked) s->divides = UINT64_MAX / s->block_size + 1;
-  if (!blocks_starting_on(s, page, &first, &last)) return;
-  /* From the last down: the list comes out in address order. */
-  for (size_t i = last + 1; i-- > first;) {
-    struct free_block *b = (struct free_block *)(s->start + i * s->block_size);
-    b->cookie = diag_cookie(b);
-    b->next = s->free;
-    s->free = b;
-  }
 }
 
 /* Unpark the run of parked pages from the lowest on, as many as hold
