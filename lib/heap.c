@@ -112,6 +112,7 @@ static inline void heap_purge_tick(struct heap *h) {
 static void heap_superslab_empty(struct heap *h, struct superslab *ss, bool force) {
   if (!force && h->ss_avail == ss && ss->next == NULL) return;
   avail_remove(h, ss);
+  h->superslabs--;
   superslab_retire(ss);
 }
 
@@ -349,6 +350,13 @@ static struct slab *heap_new_slab(struct heap *h, unsigned cls) {
     heap_reclaim_abandoned(false);
     ss = superslab_new(h);
     if (!ss) return NULL;
+    /* A page supplier supplies a slab's whole unit, and more, at once: a
+     * gain for a heap that grows, a cost for one that stays small (a
+     * thread that writes one page of a dozen classes would hold a dozen
+     * units). A heap's first SuperSlab is left to the kernel's faults,
+     * which make present only what is written. */
+    region_supply_by_faults(&ss->h, h->superslabs == 0);
+    h->superslabs++;
     avail_push(h, ss);
     heap_note_free_units(h, ss); /* a cached one may hold resident pages */
   }

@@ -33,6 +33,7 @@ struct heap {
   uint8_t spilled[CLASS_COUNT];
   size_t spill_bytes;
   uint64_t purge_due_ns;              /* when free units' pages are next due to go; 0: none */
+  uint32_t superslabs;                /* small SuperSlabs it owns */
 };
 
 /* The once-per-process set-up; safe to call from any allocation path. */

@@ -36,6 +36,7 @@ static struct region_header *huge_from_lru(size_t map) {
     region_shrink(h, keep);
   }
   if (h->kind != REGION_HUGE) region_set_kind(h, REGION_HUGE);
+  region_supply_by_faults(h, false);
   return h;
 }
 
@@ -70,6 +71,7 @@ static struct region_header *huge_grow_cached(size_t map, size_t *grown_from) {
   }
   n->size = map;
   huge_publish(n);
+  region_supply_by_faults(n, false); /* huge_publish registered it anew */
   if (huge_body_resident(n)) *grown_from = old;
   return n;
 }

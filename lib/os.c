@@ -185,9 +185,10 @@ size_t os_supply_direct(void *addr, size_t len) {
 
 void os_supply(void *addr, size_t len, enum hakmem_supply_path path) {
   size_t done = os_supply_direct(addr, len);
-  if (done >= len) return;
-  addr = (char *)addr + done;
-  len -= done;
+  if (done < len) os_populate((char *)addr + done, len - done, path);
+}
+
+void os_populate(void *addr, size_t len, enum hakmem_supply_path path) {
   uint64_t pages = len / PAGE_SIZE;
   if (!atomic_load_explicit(&populate_missing, memory_order_relaxed)) {
     uint64_t t0 = os_now_ns();
@@ -227,15 +228,21 @@ enum hakmem_supply_path os_release_region(void *addr, size_t len, enum os_releas
 struct for_each_ctx {
   void (*fn)(void *base, size_t len, void *arg);
   void *arg;
+  bool served_only;
 };
 
 static void for_each_thunk(struct region_header *h, void *arg) {
   struct for_each_ctx *c = arg;
-  c->fn(h, h->size, c->arg);
+  if (!c->served_only || !h->by_faults) c->fn(h, h->size, c->arg);
 }
 
 void os_for_each_region(void (*fn)(void *base, size_t len, void *arg), void *arg) {
-  struct for_each_ctx c = { fn, arg };
+  struct for_each_ctx c = { fn, arg, false };
+  region_for_each(for_each_thunk, &c);
+}
+
+void os_for_each_served_region(void (*fn)(void *base, size_t len, void *arg), void *arg) {
+  struct for_each_ctx c = { fn, arg, true };
   region_for_each(for_each_thunk, &c);
 }
 

@@ -50,6 +50,8 @@ int os_release(void *addr, size_t len, enum os_release_mode mode);
  * (kernel before 5.14) the program faults them in itself, and the ledger
  * counts them with no time. Never fails. */
 void os_supply(void *addr, size_t len, enum hakmem_supply_path path);
+/* os_supply() without the supplier: MADV_POPULATE_WRITE, timed. */
+void os_populate(void *addr, size_t len, enum hakmem_supply_path path);
 
 /* Only the supplier's part of os_supply(), for blocks whose pages the
  * program may never touch (large and huge blocks): the bytes from addr on
@@ -75,6 +77,10 @@ struct os_page_supplier {
    * leaving the range absent (and still registered). Returns 0, or -errno
    * to make the allocator fall back to MADV_DONTNEED. */
   int (*reclaim)(void *addr, size_t len);
+  /* The allocator serves [base, base+len), a whole region, with (serve)
+   * or without the supplier: without, its pages are made present by the
+   * kernel's faults, one at a time, as if no supplier ran. */
+  void (*region_serve)(void *base, size_t len, bool serve);
   /* malloc_trim: give back what the supplier holds ahead of need, now.
    * Returns the bytes. */
   size_t (*trim)(void);
@@ -93,6 +99,9 @@ enum hakmem_supply_path os_release_region(void *addr, size_t len, enum os_releas
 /* Call fn for every region the allocator has mapped now (SuperSlabs live
  * or cached, huge blocks), e.g. to register them with a new supplier. */
 void os_for_each_region(void (*fn)(void *base, size_t len, void *arg), void *arg);
+/* The same, without the regions the allocator leaves to the kernel's
+ * faults (region_supply_by_faults): those a new supplier registers. */
+void os_for_each_served_region(void (*fn)(void *base, size_t len, void *arg), void *arg);
 
 /* Monotonic nanoseconds (vDSO, no syscall). */
 uint64_t os_now_ns(void);

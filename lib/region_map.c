@@ -78,6 +78,13 @@ void region_unmap(struct region_header *h) {
   if (os_unmap(h, size) != 0) diag_write(2, "hakmem: munmap of a region failed; its range is leaked\n");
 }
 
+void region_supply_by_faults(struct region_header *h, bool by_faults) {
+  if (h->by_faults == by_faults) return;
+  h->by_faults = by_faults;
+  const struct os_page_supplier *s = os_page_supplier();
+  if (s && s->region_serve) s->region_serve(h, h->size, !by_faults);
+}
+
 /* The size changes under the lock of region_for_each(), before the tail
  * goes: a walk must never see a range past the mapping, for once the tail
  * is unmapped a new mapping may take its place at once (the pager's start,

@@ -42,6 +42,9 @@ void region_publish(struct region_header *h);
 void region_withdraw(struct region_header *h);
 /* Change a region's kind (a cached SuperSlab reused as the other kind). */
 void region_set_kind(struct region_header *h, enum region_kind kind);
+/* Whether the page supplier serves region h's pages (it is registered
+ * with it, the default) or leaves them to the kernel's faults. */
+void region_supply_by_faults(struct region_header *h, bool by_faults);
 /* Cut a published region to its first `size` bytes and give the rest back
  * to the kernel. Returns false (the region whole) when the kernel refuses. */
 bool region_shrink(struct region_header *h, size_t size);

@@ -27,6 +27,7 @@ struct region_header *superslab_region_acquire(enum region_kind kind) {
   struct region_header *h = lru_take(REGION_SIZE, REGION_SIZE);
   if (h) {
     stats_add(STAT_ss_reused_total, 1);
+    if (kind != REGION_SMALL) region_supply_by_faults(h, false);
     return h;
   }
   h = region_map_new(REGION_SIZE, REGION_SIZE, kind, 1);
@@ -140,10 +141,17 @@ bool slab_refill_needs_a_page(const struct slab *s) {
   return !s || (!s->free && s->carve + s->block_size > superslab_present_end(s));
 }
 
+/* Whether a page supplier serves ss's pages: not while it leaves them to
+ * the kernel's faults (heap.c: a heap's first SuperSlab). */
+static bool supplier_serves(const struct superslab *ss) {
+  return os_page_supplier() && !ss->h.by_faults;
+}
+
 /* Pages [from, to) of slab s, about to be written, by `path`. */
 static void supply_pages(struct slab *s, unsigned from, unsigned to, enum hakmem_supply_path path) {
   if (from >= to) return;
-  if (!os_page_supplier() && s->block_size > PAGE_SIZE) {
+  bool supplier = supplier_serves(superslab_of(s->start));
+  if (!supplier && s->block_size > PAGE_SIZE) {
     /* Only a block's first page is sure to be written (its free-list
      * link); the program faults in the rest if it uses them, as with
      * the other allocators. 64 MiB of 16 KiB blocks of which the program
@@ -151,7 +159,10 @@ static void supply_pages(struct slab *s, unsigned from, unsigned to, enum hakmem
     stats_supply(path, to - from, 0, 0);
     return;
   }
-  os_supply(s->start + (size_t)from * PAGE_SIZE, (size_t)(to - from) * PAGE_SIZE, path);
+  char *addr = s->start + (size_t)from * PAGE_SIZE;
+  size_t len = (size_t)(to - from) * PAGE_SIZE;
+  if (supplier) os_supply(addr, len, path);
+  else os_populate(addr, len, path);
 }
 
 void superslab_supply(struct slab *s, const char *upto) {
@@ -164,7 +175,7 @@ void superslab_supply(struct slab *s, const char *upto) {
    * class with few blocks pages it never uses. A page supplier (the pager)
    * gets the rest of the unit at once: a move costs the same for one page
    * as for sixteen. */
-  unsigned want = os_page_supplier() ? UNIT_PAGES : need;
+  unsigned want = supplier_serves(ss) ? UNIT_PAGES : need;
   /* Pages a trim or purge gave back refault; those past them are new. */
   unsigned released = ss->released_pages[unit];
   unsigned split = released < have ? have : released > want ? want : released;

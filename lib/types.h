@@ -91,6 +91,8 @@ struct region_header {
   uint8_t in_lru;
   uint8_t chunks;          /* 2 MiB chunks with region-map entries (huge alignments) */
   uint8_t absent_path;     /* ledger path of its absent pages: FRESH or REFAULT */
+  uint8_t by_faults;       /* the page supplier leaves its pages to the kernel's faults
+                              (region_supply_by_faults) */
   size_t size;             /* bytes mapped, a multiple of the page size */
   struct region_header *all_prev, *all_next; /* every region, under regions_lock */
   struct region_header *lru_prev, *lru_next; /* while cached */

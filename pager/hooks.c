@@ -111,6 +111,19 @@ static void hook_region_unmapping(void *base, size_t len) {
   pager_leave();
 }
 
+/* A region the allocator leaves to the kernel's faults is unregistered, so
+ * that its faults are the kernel's; one it serves again is registered. */
+static void hook_region_serve(void *base, size_t len, bool serve) {
+  if (!pager_enter()) return;
+  if (serve) {
+    uffd_register(&pager.uffd, (uintptr_t)base, len, NULL);
+  } else {
+    supplied_clear((uintptr_t)base, len);
+    uffd_unregister(&pager.uffd, (uintptr_t)base, len);
+  }
+  pager_leave();
+}
+
 static void account(const struct supply_result *r, enum hakmem_supply_path moved_path, uint64_t ns) {
   uint64_t pages = r->moved + r->copied + r->zeroed;
   if (!pages) return;
@@ -188,5 +201,6 @@ const struct os_page_supplier pager_hooks = {
   .region_unmapping = hook_region_unmapping,
   .supply = hook_supply,
   .reclaim = hook_reclaim,
+  .region_serve = hook_region_serve,
   .trim = hook_trim,
 };

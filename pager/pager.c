@@ -268,8 +268,11 @@ static int start_locked(const struct pager_config *c) {
   }
   os_set_page_supplier(&pager_hooks);
   /* After the hooks are in: a region mapped meanwhile is registered by
-   * its hook, and registering one twice is harmless. */
-  os_for_each_region(register_existing, NULL);
+   * its hook, and registering one twice is harmless. Not those left to
+   * the kernel's faults (a heap's first SuperSlab); one switched so while
+   * this runs may stay registered, which costs its pages, not its
+   * correctness: the pager serves its faults. */
+  os_for_each_served_region(register_existing, NULL);
   return 0;
 
 out_ring:

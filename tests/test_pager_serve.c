@@ -444,3 +444,68 @@ Test(pager_serve, malloc_trim_gives_back_the_pool_but_one_bin)
                 (unsigned long long)(after.clean_pages + after.dirty_pages));
   cr_assert_eq(after.target_pages, POOL_BIN_PAGES);
 }
+
+/* Threads that each write one block of a dozen classes: each new heap's
+ * first SuperSlab is left to the kernel's faults, which make present one
+ * page a class, not the pager's 64 KiB unit a class (and the rest of the
+ * SuperSlab ahead). In a child, where every thread's heap is new. */
+enum { FEW_THREADS = 16, FEW_CLASSES = 12 };
+
+static size_t resident_bytes(void)
+{
+  long pages = 0, size;
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (!f) return 0;
+  if (fscanf(f, "%ld %ld", &size, &pages) != 2) pages = 0;
+  fclose(f);
+  return (size_t)pages * 4096;
+}
+
+static pthread_barrier_t few_barrier;
+
+static void *write_a_few_classes(void *arg)
+{
+  static const size_t sizes[FEW_CLASSES] = { 16, 48, 96, 160, 256, 384, 640, 1024, 1536, 2560, 3072, 4096 };
+  char *b[FEW_CLASSES];
+  (void)arg;
+  for (int i = 0; i < FEW_CLASSES; i++) {
+    b[i] = malloc(sizes[i]);
+    memset(b[i], 0x3C, 16);
+  }
+  pthread_barrier_wait(&few_barrier); /* all alive at once: no heap is adopted */
+  for (int i = 0; i < FEW_CLASSES; i++) free(b[i]);
+  return NULL;
+}
+
+static int threads_of_little_memory(void)
+{
+  if (hakmem_pager_start() != 0) return 2;
+  pthread_t t[FEW_THREADS];
+  pthread_barrier_init(&few_barrier, NULL, FEW_THREADS);
+  struct hakmem_stats s0 = stats_now();
+  size_t rss0 = resident_bytes();
+  for (int i = 0; i < FEW_THREADS; i++)
+    if (pthread_create(&t[i], NULL, write_a_few_classes, NULL)) return 3;
+  for (int i = 0; i < FEW_THREADS; i++) pthread_join(t[i], NULL);
+  size_t rss1 = resident_bytes();
+  struct hakmem_stats s1 = stats_now();
+  uint64_t direct = s1.supply[HAKMEM_SUPPLY_DIRECT].pages - s0.supply[HAKMEM_SUPPLY_DIRECT].pages;
+  if (direct > 0) return 4;                 /* the pager supplied their slabs */
+  if (s1.pager_faults != s0.pager_faults) return 5;
+  if (rss1 > rss0 + ((size_t)4 << 20)) return 6; /* 16 x 12 units would be 12 MiB */
+  hakmem_pager_stop();
+  return 0;
+}
+
+Test(pager_serve, a_heaps_first_superslab_is_left_to_the_kernels_faults)
+{
+  pager_stop(); /* the child starts its own */
+  pid_t pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) _exit(threads_of_little_memory());
+  int status;
+  cr_assert_eq(waitpid(pid, &status, 0), pid);
+  cr_assert(WIFEXITED(status), "child died: status %d", status);
+  cr_assert_eq(WEXITSTATUS(status), 0, "child failed at step %d", WEXITSTATUS(status));
+  start_or_fail(test_config()); /* for the teardown */
+}
