@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "hakmem.h"
@@ -107,6 +108,19 @@ static inline uint64_t pager_pages(const struct hakmem_stats *s)
 {
   return s->supply[HAKMEM_SUPPLY_UFFD_MOVE].pages + s->supply[HAKMEM_SUPPLY_DIRECT].pages +
          s->supply[HAKMEM_SUPPLY_UFFD_COPY].pages + s->supply[HAKMEM_SUPPLY_UFFD_ZERO].pages;
+}
+
+/* Run fn in a forked child: the test fails unless fn returns 0, its
+ * exit code naming the step that failed. */
+static inline void run_in_child(int (*fn)(void))
+{
+  pid_t pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) _exit(fn());
+  int status;
+  cr_assert_eq(waitpid(pid, &status, 0), pid);
+  cr_assert(WIFEXITED(status), "child died: status %d", status);
+  cr_assert_eq(WEXITSTATUS(status), 0, "child failed at step %d", WEXITSTATUS(status));
 }
 
 #endif /* HAKMEM_TESTS_PAGER_HELPERS_H */

@@ -288,11 +288,5 @@ static int close_the_pagers_descriptors(void)
 Test(pager_life, a_program_that_closes_the_pagers_descriptors_keeps_its_own_files, .timeout = 60)
 {
   skip_unless_uffd(false);
-  pid_t pid = fork();
-  cr_assert_geq(pid, 0);
-  if (pid == 0) _exit(close_the_pagers_descriptors());
-  int status;
-  cr_assert_eq(waitpid(pid, &status, 0), pid);
-  cr_assert(WIFEXITED(status), "child died: status %d", status);
-  cr_assert_eq(WEXITSTATUS(status), 0, "child failed at step %d", WEXITSTATUS(status));
+  run_in_child(close_the_pagers_descriptors);
 }

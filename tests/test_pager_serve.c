@@ -500,12 +500,6 @@ static int threads_of_little_memory(void)
 Test(pager_serve, a_heaps_first_superslab_is_left_to_the_kernels_faults)
 {
   pager_stop(); /* the child starts its own */
-  pid_t pid = fork();
-  cr_assert_geq(pid, 0);
-  if (pid == 0) _exit(threads_of_little_memory());
-  int status;
-  cr_assert_eq(waitpid(pid, &status, 0), pid);
-  cr_assert(WIFEXITED(status), "child died: status %d", status);
-  cr_assert_eq(WEXITSTATUS(status), 0, "child failed at step %d", WEXITSTATUS(status));
+  run_in_child(threads_of_little_memory);
   start_or_fail(test_config()); /* for the teardown */
 }
