@@ -17,7 +17,7 @@ static int fd_move_up(int fd, int at) {
 /* Where a descriptor goes when the limit cannot be raised: the top of the
  * program's range, which a program reaches last (descriptors are handed
  * out lowest first), so that one which closes every descriptor and opens
- * files again does not get the pager's numbers back at once. */
+ * files again does not get the library's numbers back at once. */
 static int fd_stash_high(int fd, rlim_t limit) {
   if (limit < 256 || (rlim_t)fd >= limit - 16) return fd;
   return fd_move_up(fd, (int)(limit - 16));

@@ -19,7 +19,7 @@ struct fd_identity {
   bool known;
 };
 
-/* fd moved out of the program's way (see fds.c); the new number, or fd
+/* fd moved out of the program's way (see fd.c); the new number, or fd
  * where it was when it cannot move. */
 int fd_stash(int fd);
 

@@ -38,9 +38,9 @@ static inline bool slab_has_room(const struct slab *s) { return s->free || s->pa
  * malloc_trim gives back the pages of a slab in use whose blocks are all
  * free. The blocks that start on such a page leave the free list (their
  * links would read as zero) and come back, a run of pages at a time, when
- * the free list runs dry. While any page is parked, `divides` is 0: the free fast
- * path's block-grid test fails, and every free of the slab's blocks takes
- * the slow path, which knows a parked block for a freed one. */
+ * the free list runs dry. While any page is parked, `divides` is 0: the
+ * free fast path's block-grid test fails, and every free of the slab's
+ * blocks takes the slow path, which knows a parked block for a freed one. */
 
 /* Whether p (a block of s) starts on a parked page. */
 static inline bool slab_block_parked(const struct slab *s, const void *p) {

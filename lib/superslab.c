@@ -105,6 +105,10 @@ struct superslab *superslab_new(struct heap *owner) {
   return ss;
 }
 
+static unsigned unit_of(const struct superslab *ss, const struct slab *s) {
+  return (unsigned)(s - ss->slabs);
+}
+
 /* Count the unit's resident pages in the ledger as they are handed out. */
 static void count_resident_unit(struct superslab *ss, unsigned unit) {
   uint32_t bit = 1u << unit;
@@ -134,7 +138,7 @@ struct slab *superslab_carve_slab(struct superslab *ss, unsigned cls) {
 
 char *superslab_present_end(const struct slab *s) {
   const struct superslab *ss = superslab_of(s->start);
-  return s->start + (size_t)ss->present_pages[(s->start - (const char *)ss) >> UNIT_SHIFT] * PAGE_SIZE;
+  return s->start + (size_t)ss->present_pages[unit_of(ss, s)] * PAGE_SIZE;
 }
 
 bool slab_refill_needs_a_page(const struct slab *s) {
@@ -167,7 +171,7 @@ static void supply_pages(struct slab *s, unsigned from, unsigned to, enum hakmem
 
 void superslab_supply(struct slab *s, const char *upto) {
   struct superslab *ss = superslab_of(s->start);
-  unsigned unit = (unsigned)((s->start - (char *)ss) >> UNIT_SHIFT);
+  unsigned unit = unit_of(ss, s);
   unsigned have = ss->present_pages[unit];
   unsigned need = (unsigned)((upto - s->start + PAGE_SIZE - 1) / PAGE_SIZE);
   if (need <= have) return;
@@ -186,10 +190,6 @@ void superslab_supply(struct slab *s, const char *upto) {
 
 void superslab_refault_pages(struct slab *s, unsigned from, unsigned to) {
   supply_pages(s, from, to, HAKMEM_SUPPLY_REFAULT);
-}
-
-static unsigned unit_of(const struct superslab *ss, const struct slab *s) {
-  return (unsigned)(s - ss->slabs);
 }
 
 /* Give back pages [from, to) of slab s; 0 when the kernel refused. */
