@@ -27,6 +27,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "rss.h"
+
 /* Hide a pointer's provenance from the compiler, so that gcc neither folds
  * a malloc/free pair nor warns about freeing a non-heap object. */
 static inline void *launder(void *p)
@@ -112,22 +114,6 @@ static inline int all_zero(const void *p, size_t n)
     if (b[i])
       return 0;
   return 1;
-}
-
-/* Resident set size in bytes, from /proc/self/statm (second field, pages).
- * Read with read(2), not stdio, so that measuring allocates nothing. */
-static inline size_t rss_bytes(void)
-{
-  char buf[256];
-  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-  cr_assert(fd >= 0, "open /proc/self/statm: %s", strerror(errno));
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  cr_assert(n > 0, "read /proc/self/statm");
-  buf[n] = '\0';
-  unsigned long size = 0, resident = 0;
-  cr_assert(sscanf(buf, "%lu %lu", &size, &resident) == 2, "parse statm: %s", buf);
-  return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
 }
 
 #define KiB ((size_t)1024)

@@ -92,5 +92,6 @@ endif
 # Real programs with and without LD_PRELOAD=libhakmem.so; the script finds
 # the library through HAKMEM_BUILDDIR.
 TESTS += tests/test_integration.sh
+EXTRA_DIST += tests/rss.h
 EXTRA_DIST += tests/test_integration.sh
 AM_TESTS_ENVIRONMENT = HAKMEM_BUILDDIR='$(abs_top_builddir)'; export HAKMEM_BUILDDIR;

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "hakmem.h"
+#include "rss.h"
 #include "options.h"
 #include "pager.h"
 #include "uffd.h"

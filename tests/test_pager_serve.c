@@ -451,16 +451,6 @@ Test(pager_serve, malloc_trim_gives_back_the_pool_but_one_bin)
  * SuperSlab ahead). In a child, where every thread's heap is new. */
 enum { FEW_THREADS = 16, FEW_CLASSES = 12 };
 
-static size_t resident_bytes(void)
-{
-  long pages = 0, size;
-  FILE *f = fopen("/proc/self/statm", "r");
-  if (!f) return 0;
-  if (fscanf(f, "%ld %ld", &size, &pages) != 2) pages = 0;
-  fclose(f);
-  return (size_t)pages * 4096;
-}
-
 static pthread_barrier_t few_barrier;
 
 static void *write_a_few_classes(void *arg)
@@ -483,11 +473,11 @@ static int threads_of_little_memory(void)
   pthread_t t[FEW_THREADS];
   pthread_barrier_init(&few_barrier, NULL, FEW_THREADS);
   struct hakmem_stats s0 = stats_now();
-  size_t rss0 = resident_bytes();
+  size_t rss0 = rss_bytes();
   for (int i = 0; i < FEW_THREADS; i++)
     if (pthread_create(&t[i], NULL, write_a_few_classes, NULL)) return 3;
   for (int i = 0; i < FEW_THREADS; i++) pthread_join(t[i], NULL);
-  size_t rss1 = resident_bytes();
+  size_t rss1 = rss_bytes();
   struct hakmem_stats s1 = stats_now();
   uint64_t direct = s1.supply[HAKMEM_SUPPLY_DIRECT].pages - s0.supply[HAKMEM_SUPPLY_DIRECT].pages;
   if (direct > 0) return 4;                 /* the pager supplied their slabs */
