@@ -101,13 +101,27 @@ static int drain_faults(void) {
 
 /* ---- background work --------------------------------------------------------- */
 
+/* A bin the kernel refused to take back (locked pages: mlockall) is zeroed
+ * again and would be picked again at once: trimming waits for the next
+ * tick instead. Pager thread. */
+static bool trim_stuck;
+
+/* The release of a bin picked for trimming ended with res (0 or -errno). */
+static void trim_done(uint32_t bin, int res) {
+  if (res == 0) {
+    stats_add(STAT_pager_returned, pool_trimmed(&pager.pool, bin));
+    return;
+  }
+  pool_trim_refused(&pager.pool, bin);
+  trim_stuck = true;
+}
+
 static void trim(void) {
   uint32_t bins[TRIM_BATCH], n = pool_trim_pick(&pager.pool, bins, TRIM_BATCH);
   for (uint32_t i = 0; i < n; i++) {
     void *a = (void *)pool_bin_addr(&pager.pool, bins[i]);
     if (ring_madvise(&pager.ring, a, (uint32_t)POOL_BIN_SIZE, MADV_DONTNEED, bins[i]) == 0) continue;
-    madvise(a, POOL_BIN_SIZE, MADV_DONTNEED); /* no SQE: release it here */
-    stats_add(STAT_pager_returned, pool_trimmed(&pager.pool, bins[i]));
+    trim_done(bins[i], madvise(a, POOL_BIN_SIZE, MADV_DONTNEED) ? -errno : 0); /* not queued: here */
   }
 }
 
@@ -121,7 +135,7 @@ static bool background_step(void) {
   uint32_t n;
 
   pool_grow_on_miss(&pager.pool);
-  if (pool_over_cap(&pager.pool)) {
+  if (!trim_stuck && pool_over_cap(&pager.pool)) {
     trim();
     return true;
   }
@@ -138,7 +152,7 @@ static bool background_step(void) {
 }
 
 static bool has_work(void) {
-  return pool_over_cap(&pager.pool) || pool_has_dirty(&pager.pool) ||
+  return (!trim_stuck && pool_over_cap(&pager.pool)) || pool_has_dirty(&pager.pool) ||
          (pager.use_pool && !refill_stuck && pool_wants_refill(&pager.pool));
 }
 
@@ -149,15 +163,13 @@ static void on_completion(void *arg, uint64_t tag, int res) {
   refill_stuck = false;
   switch (tag & 0xff) {
   case RING_TIMER:
+    trim_stuck = false;
     pool_adapt(&pager.pool, IDLE_SECONDS * 1000000000ull / pager.cfg.period_ns);
     stats_set(STAT_pager_pool_pages, pool_level(&pager.pool));
     break;
-  case RING_MADVISE: {
-    uint32_t bin = (uint32_t)(tag >> 8);
-    if (res < 0) madvise((void *)pool_bin_addr(&pager.pool, bin), POOL_BIN_SIZE, MADV_DONTNEED);
-    stats_add(STAT_pager_returned, pool_trimmed(&pager.pool, bin));
+  case RING_MADVISE:
+    trim_done((uint32_t)(tag >> 8), res);
     break;
-  }
   default: /* RING_UFFD, RING_EVENT: the loop looks at both anyway */
     break;
   }

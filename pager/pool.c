@@ -138,14 +138,24 @@ static uintptr_t page_addr(const struct pool *p, uint32_t bin, uint32_t page) {
   return pool_bin_addr(p, bin) + (uintptr_t)page * POOL_PAGE;
 }
 
+/* MADV_DONTNEED of pages the pool owns; false when the kernel refuses
+ * (locked pages give EINVAL). */
+static bool drop_pages(uintptr_t addr, uint32_t pages) {
+  return madvise((void *)addr, (size_t)pages * POOL_PAGE, MADV_DONTNEED) == 0;
+}
+
 /* ---- set-up --------------------------------------------------------------- */
 
 static void *map_private(size_t len, int prot) {
   void *a = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (a == MAP_FAILED) return NULL;
   /* Not inherited by fork: a pool page shared with a child could not be
-   * moved (EBUSY), and the child has no pager to serve it. */
-  madvise(a, len, MADV_DONTFORK);
+   * moved (EBUSY), and the child has no pager to serve it. Without it
+   * there is no pool. */
+  if (madvise(a, len, MADV_DONTFORK) != 0) {
+    munmap(a, len);
+    return NULL;
+  }
   return a;
 }
 
@@ -170,7 +180,9 @@ int pool_init(struct pool *p, const struct uffd *u, size_t cap_bytes) {
   area = map_private(area_len, PROT_READ | PROT_WRITE);
   if (!area) goto out;
 #ifdef MADV_NOHUGEPAGE
-  madvise(area, area_len, MADV_NOHUGEPAGE); /* bins move 4 KiB pages */
+  /* Bins move 4 KiB pages. A kernel without THP refuses (EINVAL): then
+   * there are no huge pages to avoid. */
+  (void)madvise(area, area_len, MADV_NOHUGEPAGE);
 #endif
   meta = map_private(meta_len, PROT_READ | PROT_WRITE);
   if (!meta) goto out_area;
@@ -274,7 +286,9 @@ void pool_put(struct pool *p, const struct pool_span *s, uint32_t left) {
   pool_unlock(p, &saved);
   if (!stranded) return;
 
-  madvise((void *)(s->addr + (uintptr_t)(s->pages - left) * POOL_PAGE), left * POOL_PAGE, MADV_DONTNEED);
+  /* Refused (locked pages), they stay present and zero: the bin's next
+   * refill finds them (EEXIST) and keeps them. */
+  (void)drop_pages(s->addr + (uintptr_t)(s->pages - left) * POOL_PAGE, left);
   pool_lock(p, &saved);
   b->inflight--;
   if (b->state == BIN_DRAINED && b->inflight == 0) bin_set_empty(p, s->bin);
@@ -426,8 +440,15 @@ uint32_t pool_refill_step(struct pool *p, uint32_t max_pages) {
                    UFFDIO_COPY_MODE_DONTWAKE, &err);
   got = (uint32_t)(done / POOL_PAGE);
   p->fill_pos += got;
-  if (err == -EEXIST) /* a stray page: give it back, fill around it next time */
-    madvise((void *)page_addr(p, (uint32_t)p->filling, p->fill_pos), POOL_PAGE, MADV_DONTNEED);
+  if (err == -EEXIST) { /* a stray page: give it back, fill around it next time */
+    uintptr_t stray = page_addr(p, (uint32_t)p->filling, p->fill_pos);
+    if (!drop_pages(stray, 1)) { /* locked: keep it, cleared here */
+      pool_zero((void *)stray, POOL_PAGE);
+      p->fill_pos++;
+      got++;
+      err = 0;
+    }
+  }
   if (p->fill_pos == POOL_BIN_PAGES || (err && err != -EEXIST)) {
     hk_lock(&p->lock);
     if (p->fill_pos == 0) {
@@ -517,21 +538,27 @@ uint64_t pool_shrink(struct pool *p) {
   hk_unlock(&p->lock);
   while (!refused && (n = pool_trim_pick(p, bins, 16)) > 0) {
     for (uint32_t i = 0; i < n; i++) {
-      if (!refused && madvise((void *)pool_bin_addr(p, bins[i]), POOL_BIN_SIZE, MADV_DONTNEED) == 0) {
+      if (!refused && drop_pages(pool_bin_addr(p, bins[i]), POOL_BIN_PAGES)) {
         pages += pool_trimmed(p, bins[i]);
         continue;
       }
-      /* Refused (the pages are locked, mlockall): they stay, bytes unknown. */
       refused = true;
-      hk_lock(&p->lock);
-      p->bins[bins[i]].state = BIN_DIRTY;
-      p->dirty_pages += (uint64_t)(p->bins[bins[i]].hi - p->bins[bins[i]].lo);
-      list_push_tail(p, &p->dirty, bins[i]);
-      hk_unlock(&p->lock);
+      pool_trim_refused(p, bins[i]);
     }
   }
   pthread_sigmask(SIG_SETMASK, &saved, NULL);
   return pages;
+}
+
+/* The kernel refused to take the bin's pages back (they are locked:
+ * mlock, mlockall): the bin stays. It may have been picked from the dirty
+ * list, so it goes there; its zeroing makes it clean again. */
+void pool_trim_refused(struct pool *p, uint32_t bin) {
+  hk_lock(&p->lock);
+  p->bins[bin].state = BIN_DIRTY;
+  p->dirty_pages += (uint64_t)(p->bins[bin].hi - p->bins[bin].lo);
+  list_push_tail(p, &p->dirty, bin);
+  hk_unlock(&p->lock);
 }
 
 uint32_t pool_trimmed(struct pool *p, uint32_t bin) {

@@ -126,6 +126,8 @@ uint32_t pool_zero_step(struct pool *p, uint32_t max_pages, uint64_t *ns);
  * their [addr, len) are for MADV_DONTNEED, then pool_trimmed(). */
 uint32_t pool_trim_pick(struct pool *p, uint32_t *bins, uint32_t max);
 uint32_t pool_trimmed(struct pool *p, uint32_t bin); /* the pages it held */
+/* The kernel kept the bin's pages (locked): it goes back, to be zeroed. */
+void pool_trim_refused(struct pool *p, uint32_t bin);
 uintptr_t pool_bin_addr(const struct pool *p, uint32_t bin);
 
 /* malloc_trim, on an application thread: the refill target and what the

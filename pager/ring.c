@@ -1,8 +1,8 @@
 /* ring.c: the pager's io_uring: arming, submitting, reaping.
  *
  * liburing's set-up maps the rings with mmap and does not call malloc;
- * io_uring_get_probe() would, so a missing opcode is detected from its
- * completion instead. */
+ * io_uring_get_probe() would, so the probe is read into a buffer on the
+ * stack instead. */
 #include "config.h"
 
 #include "ring.h"
@@ -15,6 +15,20 @@
 
 #define RING_ENTRIES 64
 
+/* IORING_OP_MADVISE came with 5.6, as did the probe: a kernel that
+ * refuses the probe lacks it too. */
+static bool has_madvise_op(struct io_uring *uring) {
+  union {
+    struct io_uring_probe probe;
+    char bytes[sizeof(struct io_uring_probe) + 256 * sizeof(struct io_uring_probe_op)];
+  } buf;
+
+  memset(&buf, 0, sizeof buf);
+  if (io_uring_register_probe(uring, &buf.probe, 256) < 0) return false;
+  return buf.probe.last_op >= IORING_OP_MADVISE &&
+         (buf.probe.ops[IORING_OP_MADVISE].flags & IO_URING_OP_SUPPORTED);
+}
+
 int ring_init(struct ring *r, int uffd, int efd, uint64_t period_ns) {
   int err;
 
@@ -26,7 +40,12 @@ int ring_init(struct ring *r, int uffd, int efd, uint64_t period_ns) {
   err = io_uring_queue_init(RING_ENTRIES, &r->uring, 0);
   if (err) goto out;
   /* A fork child must not share the rings' pages with the pager. */
-  io_uring_ring_dontfork(&r->uring);
+  err = io_uring_ring_dontfork(&r->uring);
+  if (err) {
+    io_uring_queue_exit(&r->uring);
+    goto out;
+  }
+  r->sync_madvise = !has_madvise_op(&r->uring);
 out:
   return err;
 }
@@ -58,23 +77,13 @@ static struct io_uring_sqe *sqe_get(struct ring *r) {
 
 int ring_madvise(struct ring *r, void *addr, uint32_t len, int advice, uint64_t id) {
   struct io_uring_sqe *sqe;
-  int err;
 
-  err = -EBUSY;
+  if (r->sync_madvise) return -EOPNOTSUPP;
   sqe = sqe_get(r);
-  if (!sqe) goto out;
-  if (r->sync_madvise) {
-    io_uring_prep_nop(sqe);
-    sqe->len = 0;
-    err = madvise(addr, len, advice) ? -errno : 0;
-    (void)err;
-  } else {
-    io_uring_prep_madvise(sqe, addr, len, advice);
-  }
+  if (!sqe) return -EBUSY;
+  io_uring_prep_madvise(sqe, addr, len, advice);
   io_uring_sqe_set_data64(sqe, RING_MADVISE | (id << 8));
-  err = 0;
-out:
-  return err;
+  return 0;
 }
 
 static int arm(struct ring *r) {
@@ -106,12 +115,6 @@ static void reap_one(struct ring *r, uint64_t tag, int res, ring_fn *fn, void *a
   case RING_UFFD: r->uffd_armed = false; break;
   case RING_EVENT: r->efd_armed = false; break;
   case RING_TIMER: r->timer_armed = false; break;
-  case RING_MADVISE:
-    if (res == -EINVAL && !r->sync_madvise) {
-      /* No IORING_OP_MADVISE (before 5.6): do it here, and from now on. */
-      r->sync_madvise = true;
-    }
-    break;
   default: break;
   }
   fn(arg, tag, res);

@@ -42,8 +42,9 @@ void ring_set_fd(struct ring *r, int fd);
 void ring_forget(struct ring *r);
 
 /* Queue a madvise of [addr, addr+len); it completes in ring_wait() with
- * tag RING_MADVISE | (id << 8). Where the kernel lacks IORING_OP_MADVISE
- * (-EINVAL) the completion makes the call itself before reporting. */
+ * tag RING_MADVISE | (id << 8) and madvise's result. -EOPNOTSUPP where the
+ * kernel lacks IORING_OP_MADVISE, -EBUSY with no SQE free: then nothing is
+ * queued and the caller makes the call itself. */
 int ring_madvise(struct ring *r, void *addr, uint32_t len, int advice, uint64_t id);
 
 /* Arm what is not armed, submit, and wait for at least one completion

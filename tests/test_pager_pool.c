@@ -5,7 +5,8 @@
  * the region left absent), background zeroing, trimming above the cap,
  * the refill target's adaptation (it doubles on a miss once the program has
  * used a whole target since the last doubling), the shrink to one bin that
- * malloc_trim asks for, and supply around present
+ * malloc_trim asks for, what happens when the kernel refuses to take
+ * locked pages back, and supply around present
  * pages (EEXIST)
  * by MOVE, COPY and ZEROPAGE. No test thread touches an absent registered
  * page: there is no handler here. */
@@ -210,4 +211,50 @@ Test(pager_pool, shrink_gives_back_all_but_one_bin_now)
   cr_assert_eq(resident, POOL_BIN_PAGES, "%llu pages of the pool resident", (unsigned long long)resident);
   refill_all();
   cr_assert_eq(pool_level(&p), POOL_BIN_PAGES);
+}
+
+/* Locked pages (mlock, mlockall) cannot be given back: MADV_DONTNEED
+ * fails with EINVAL. The shrink then keeps the bins it could not release,
+ * as dirty, and the background zeroing makes them clean again. */
+Test(pager_pool, shrink_keeps_the_bins_whose_pages_are_locked)
+{
+  use_the_target();
+  pool_adapt(&p, 3);
+  refill_all();
+  uint64_t level = pool_level(&p);
+  cr_assert_gt(level, POOL_BIN_PAGES, "the pool did not grow past one bin");
+  void *first = (void *)pool_bin_addr(&p, (uint32_t)p.clean.head);
+  cr_assert_eq(mlock(first, TUNIT), 0, "mlock: %s", strerror(errno));
+  cr_assert_eq(pool_shrink(&p), 0, "a locked bin was counted as given back");
+  cr_assert_eq(pool_level(&p), level);
+  cr_assert_gt(p.dirty_pages, 0, "the refused bins were not put back dirty");
+  cr_assert_eq(resident_pages(first, TUNIT), POOL_BIN_PAGES);
+  uint64_t ns = 0;
+  while (pool_has_dirty(&p)) cr_assert_gt(pool_zero_step(&p, 64, &ns), 0);
+  cr_assert_eq(p.clean_pages, level);
+  cr_assert(all_zero(first, TUNIT));
+  cr_assert_eq(munlock(first, TUNIT), 0);
+  cr_assert_eq(pool_shrink(&p), level - POOL_BIN_PAGES);
+  cr_assert_eq(pool_level(&p), POOL_BIN_PAGES);
+}
+
+/* A present page in an empty bin (a span's unmoved pages whose release was
+ * refused) stops UFFDIO_COPY with EEXIST. The refill gives it back, or,
+ * locked, clears it and keeps it; either way the refill goes on. */
+Test(pager_pool, a_locked_stray_page_is_cleared_and_kept_by_the_refill)
+{
+  uint32_t bin = (uint32_t)p.empty.head;
+  char *stray = (char *)pool_bin_addr(&p, bin) + 5 * TPAGE;
+  static char junk[4096] __attribute__((aligned(4096)));
+  int err;
+  memset(junk, 0xAB, sizeof junk);
+  cr_assert_eq(uffd_copy(&u, (uintptr_t)stray, (uintptr_t)junk, TPAGE, 0, &err), TPAGE);
+  /* The whole bin, locked as it faults (no fault here: no handler): a copy
+   * across two mappings would fail with ENOENT. */
+  cr_assert_eq(mlock2((char *)pool_bin_addr(&p, bin), TUNIT, MLOCK_ONFAULT), 0, "mlock2: %s", strerror(errno));
+  refill_all();
+  cr_assert_eq(p.clean_pages, POOL_BIN_PAGES);
+  cr_assert_eq(p.bins[bin].state, BIN_CLEAN, "the refill filled another bin");
+  cr_assert(all_zero((char *)pool_bin_addr(&p, bin), TUNIT), "the stray page was not cleared");
+  cr_assert_eq(munlock((char *)pool_bin_addr(&p, bin), TUNIT), 0);
 }
