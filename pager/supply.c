@@ -52,7 +52,9 @@ static uintptr_t move_span(struct pool *p, const struct pool_span *s, uintptr_t 
     if (err) break;
   }
   if (err && left) {
-    madvise((void *)src, (size_t)left * PAGE, MADV_DONTNEED);
+    /* Refused (locked pages), they stay: the bin's next refill meets them
+     * (EEXIST) and clears them in place. */
+    (void)madvise((void *)src, (size_t)left * PAGE, MADV_DONTNEED);
     left = 0;
   }
   pool_put(p, s, left);
