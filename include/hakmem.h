@@ -29,8 +29,8 @@ extern "C" {
   X(REUSE,       reuse,       "reuse of resident pages, no fault")               \
   X(UFFD_MOVE,   uffd_move,   "pager: UFFDIO_MOVE on a fault")                   \
   X(DIRECT,      direct,      "pager: direct supply, no fault")                  \
-  X(UFFD_COPY,   uffd_copy,   "pager: UFFDIO_COPY on a fault")                   \
-  X(UFFD_ZERO,   uffd_zero,   "pager: UFFDIO_ZEROPAGE on a fault")
+  X(UFFD_COPY,   uffd_copy,   "pager: UFFDIO_COPY, the pool dry or no MOVE")     \
+  X(UFFD_ZERO,   uffd_zero,   "pager: UFFDIO_ZEROPAGE, read faults or no memory")
 
 enum hakmem_supply_path {
 #define HAKMEM_SUPPLY_ENUM(NAME, name, text) HAKMEM_SUPPLY_##NAME,
