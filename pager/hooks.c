@@ -140,6 +140,7 @@ static size_t hook_supply(void *addr, size_t len) {
 
   if (!pager_enter()) return 0;
   if (!pager.cfg.direct) goto out;
+  pager_expect_supply();
   if (supplied_has(a, end)) {
     ret = len;
     goto out;

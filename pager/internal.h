@@ -105,6 +105,8 @@ static inline uintptr_t pager_end_of(uintptr_t addr) {
 
 /* Wake the pager thread if it sleeps: work is waiting for it. */
 void pager_kick(void);
+/* Pages are being supplied: the pool, empty until the first supply, fills. */
+void pager_expect_supply(void);
 /* Remove the hooks and wait until none runs; idempotent, any thread. */
 void pager_quiesce(void);
 /* The pager thread's body. */

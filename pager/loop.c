@@ -49,6 +49,7 @@ static void chunk_of(uintptr_t addr, uintptr_t chunk, uintptr_t *start, uintptr_
 
 static uintptr_t serve_chunk(uintptr_t start, uintptr_t end, bool wr, struct supply_result *r) {
   if (!wr && pager.cfg.read_zeropage) return supply_zeropage(&pager.pool, start, end, true, r);
+  pager_expect_supply();
   return supply_range(&pager.pool, pager.use_pool, start, end, true, r);
 }
 

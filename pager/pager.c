@@ -79,6 +79,10 @@ void pager_kick(void) {
   }
 }
 
+void pager_expect_supply(void) {
+  if (pager.use_pool && pool_expect(&pager.pool)) pager_kick();
+}
+
 void pager_quiesce(void) {
   if (os_page_supplier() == &pager_hooks) os_set_page_supplier(NULL);
   atomic_store(&pager.state, PAGER_STOPPING);

@@ -201,7 +201,7 @@ int pool_init(struct pool *p, const struct uffd *u, size_t cap_bytes) {
   for (uint32_t i = 0; i < p->nbins; i++) bin_set_empty(p, i);
   p->cap_pages = (uint64_t)cap_bins * POOL_BIN_PAGES;
   p->keep_pages = p->cap_pages;
-  p->target_pages = POOL_BIN_PAGES; /* grows on misses, see pool_adapt() */
+  p->target_pages = 0; /* nothing before the first region served: pool_expect() */
   p->swap = sysinfo(&si) == 0 && si.totalswap > 0;
   return 0;
 
@@ -532,7 +532,7 @@ uint64_t pool_shrink(struct pool *p) {
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, &saved); /* held across pool_trim_pick's lock too */
   hk_lock(&p->lock);
-  p->target_pages = POOL_BIN_PAGES;
+  if (p->target_pages) p->target_pages = POOL_BIN_PAGES;
   p->keep_pages = POOL_BIN_PAGES;
   p->taken_at_growth = p->taken;
   hk_unlock(&p->lock);
@@ -570,10 +570,28 @@ uint32_t pool_trimmed(struct pool *p, uint32_t bin) {
   return pages;
 }
 
+bool pool_expect(struct pool *p) {
+  sigset_t saved;
+  bool armed = false;
+
+  if (__atomic_load_n(&p->target_pages, __ATOMIC_RELAXED)) return false;
+  pool_lock(p, &saved);
+  if (p->target_pages == 0) {
+    p->target_pages = POOL_BIN_PAGES;
+    p->taken_at_growth = p->taken;
+    armed = true;
+  }
+  pool_unlock(p, &saved);
+  return armed;
+}
+
 void pool_grow_on_miss(struct pool *p) {
   if (__atomic_load_n(&p->misses, __ATOMIC_RELAXED) == p->seen_misses) return;
   hk_lock(&p->lock);
-  if (p->target_pages < p->cap_pages && p->taken - p->taken_at_growth >= p->target_pages) {
+  if (p->target_pages == 0) {
+    p->target_pages = POOL_BIN_PAGES;
+    p->taken_at_growth = p->taken;
+  } else if (p->target_pages < p->cap_pages && p->taken - p->taken_at_growth >= p->target_pages) {
     p->target_pages *= 2;
     if (p->target_pages > p->cap_pages) p->target_pages = p->cap_pages;
     p->taken_at_growth = p->taken;
@@ -589,7 +607,7 @@ void pool_adapt(struct pool *p, uint64_t idle_limit) {
     p->idle_ticks = 0;
     p->keep_pages = p->cap_pages;
   } else if (++p->idle_ticks >= idle_limit) {
-    p->target_pages = POOL_BIN_PAGES;
+    if (p->target_pages) p->target_pages = POOL_BIN_PAGES;
     p->taken_at_growth = p->taken;
     p->keep_pages = POOL_BIN_PAGES;
   }

@@ -85,7 +85,7 @@ struct pool {
   uint64_t clean_pages, dirty_pages;
   uint64_t cap_pages;    /* HAKMEM_PAGER_POOL_MB */
   uint64_t keep_pages;   /* clean + dirty above this go back to the kernel */
-  uint64_t target_pages; /* refill keeps this many clean pages */
+  uint64_t target_pages; /* refill keeps this many clean pages; 0 until pool_expect() */
   uint64_t misses;       /* takes that found no clean page */
   uint64_t taken;        /* pages taken */
   uint64_t taken_at_growth; /* `taken` when the target last doubled */
@@ -134,6 +134,11 @@ uintptr_t pool_bin_addr(const struct pool *p, uint32_t bin);
  * pool keeps fall back to one bin, and the bins above that go back to the
  * kernel now. Returns the pages given back. */
 uint64_t pool_shrink(struct pool *p);
+
+/* The first supply: the pool, empty until then, keeps a bin ready from
+ * now on (true: it did not before). A process whose threads stay in
+ * their first SuperSlabs, left to the kernel's faults, never fills it. */
+bool pool_expect(struct pool *p);
 
 /* Called on the pager's timer: the refill target doubles (up to the cap)
  * after takes found the pool empty (pool_grow_on_miss), and after

@@ -111,6 +111,28 @@ static inline uint64_t pager_pages(const struct hakmem_stats *s)
          s->supply[HAKMEM_SUPPLY_UFFD_COPY].pages + s->supply[HAKMEM_SUPPLY_UFFD_ZERO].pages;
 }
 
+/* Wait until the running pager's pool holds `pages` clean pages (up to
+ * 2 s), and return what it holds. The pool fills only once the pager has
+ * supplied pages; a huge block written once, each round, makes it
+ * supply some (by a fault, or directly), and a dry pool grows. The trim
+ * first makes that block a fresh mapping, not a cached one whose page is
+ * present already. */
+static inline struct pager_info fill_pool(uint64_t pages)
+{
+  struct pager_info info;
+  malloc_trim(0);
+  for (int i = 0; i < 400; i++) {
+    pager_get_info(&info);
+    if (info.clean_pages >= pages) break;
+    char *warm = malloc(4 << 20);
+    cr_assert(warm != NULL);
+    warm[1 << 20] = 1; /* past the page that holds the region's header */
+    free(warm);
+    usleep(5000);
+  }
+  return info;
+}
+
 /* Run fn in a forked child: the test fails unless fn returns 0, its
  * exit code naming the step that failed. */
 static inline void run_in_child(int (*fn)(void))

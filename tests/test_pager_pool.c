@@ -24,6 +24,7 @@ static void setup(void)
   cr_assert_eq(uffd_open(&u, UFFD_FEATURE_MOVE), 0);
   cr_assert_eq(pool_init(&p, &u, 4 * TUNIT), 0);
   cr_assert(p.can_move);
+  cr_assert(pool_expect(&p), "the pool expected supply before any");
 }
 
 static void teardown(void)
@@ -38,6 +39,42 @@ static void refill_all(void)
 {
   while (pool_wants_refill(&p))
     if (!pool_refill_step(&p, 64)) break;
+}
+
+/* A pool holds nothing until pages are first supplied from it: a process
+ * whose threads stay in their first SuperSlabs never fills it, nor one
+ * that only trims or idles. */
+static void setup_unarmed(void)
+{
+  skip_unless_uffd(true);
+  cr_assert_eq(uffd_open(&u, UFFD_FEATURE_MOVE), 0);
+  cr_assert_eq(pool_init(&p, &u, 4 * TUNIT), 0);
+}
+
+TestSuite(pager_pool_unarmed, .init = setup_unarmed, .fini = teardown);
+
+Test(pager_pool_unarmed, stays_empty_until_the_first_supply)
+{
+  cr_assert_eq(p.target_pages, 0);
+  cr_assert_not(pool_wants_refill(&p));
+  pool_adapt(&p, 1);
+  pool_adapt(&p, 1);
+  cr_assert_eq(pool_shrink(&p), 0);
+  cr_assert_not(pool_wants_refill(&p), "idling or a trim filled an unused pool");
+  cr_assert(pool_expect(&p));
+  cr_assert_not(pool_expect(&p), "armed twice");
+  cr_assert_eq(p.target_pages, POOL_BIN_PAGES);
+  refill_all();
+  cr_assert_eq(p.clean_pages, POOL_BIN_PAGES);
+}
+
+/* A take that finds an unarmed pool empty arms it as well. */
+Test(pager_pool_unarmed, a_miss_arms_it_as_well)
+{
+  struct pool_span s;
+  cr_assert_eq(pool_take(&p, 16, &s), 0);
+  pool_grow_on_miss(&p);
+  cr_assert_eq(p.target_pages, POOL_BIN_PAGES);
 }
 
 Test(pager_pool, refill_then_take_and_put_back)

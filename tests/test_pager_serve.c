@@ -56,12 +56,7 @@ Test(pager_serve, small_blocks_come_by_direct_supply_and_read_as_zero)
  * every CPU the process runs on. */
 Test(pager_serve, direct_supply_moves_the_slabs_ahead_in_one_move)
 {
-  struct pager_info info;
-  for (int i = 0; i < 400; i++) { /* the pool fills in the background */
-    pager_get_info(&info);
-    if (info.clean_pages >= 512) break;
-    usleep(5000);
-  }
+  struct pager_info info = fill_pool(512);
   cr_assert_geq(info.clean_pages, 512, "test premise: the pool filled (%llu clean pages)",
                 (unsigned long long)info.clean_pages);
   enum { N = 200, SIZE = 3072 }; /* about ten 64 KiB slabs */
@@ -90,24 +85,12 @@ static void restart_without_direct(void)
   struct pager_config c = test_config();
   c.direct = false;
   start_or_fail(c);
-  struct pager_info info;
-  for (int i = 0; i < 400; i++) {
-    pager_get_info(&info);
-    if (info.clean_pages >= 512) break;
-    usleep(5000);
-  }
+  fill_pool(512);
 }
 
 Test(pager_serve, a_huge_block_is_supplied_from_the_pool_at_once)
 {
-  struct pager_info info;
-  for (int i = 0; i < 200; i++) { /* the pool fills in the background */
-    pager_get_info(&info);
-    if (info.clean_pages >= 1024) break;
-    char *warm = malloc(4 << 20); /* a dry pool makes its target grow */
-    free(warm);
-    usleep(5000);
-  }
+  fill_pool(1024);
   struct hakmem_stats s0 = stats_now();
   size_t len = 24 << 20; /* bigger than anything cached: a fresh mapping */
   char *p = malloc(len);
