@@ -185,15 +185,17 @@ static struct huge_header *huge_check(const void *p, const char *op) {
   return hh;
 }
 
-void huge_free(void *p) {
-  struct huge_header *hh = huge_check(p, "free(): invalid pointer");
-  struct region_header *h = &hh->h;
+/* A block's region goes to the LRU, or back to the kernel when it must
+ * not be reused (discard) or spans several chunks: blocks bigger than a
+ * quarter of the cache would flush it. */
+static void huge_release(struct region_header *h, bool discard) {
   stats_add(STAT_huge_live, -1);
   stats_add(STAT_bytes_in_use, -(int64_t)h->size);
-  /* Blocks bigger than a quarter of the cache would flush it: unmap them. */
-  if (h->chunks > 1 || h->size > ((size_t)hakmem_options.lru_max_mb << 20) / 4) region_unmap(h);
+  if (discard || h->chunks > 1 || h->size > ((size_t)hakmem_options.lru_max_mb << 20) / 4) region_unmap(h);
   else lru_put(h);
 }
+
+void huge_free(void *p) { huge_release(&huge_check(p, "free(): invalid pointer")->h, false); }
 
 size_t huge_usable(const void *p, const char *op) { return huge_check(p, op)->usable; }
 
@@ -207,6 +209,18 @@ static void huge_publish(struct region_header *h) {
   region_publish(h);
   const struct os_page_supplier *s = os_page_supplier();
   if (s && s->region_mapped) s->region_mapped(h, h->size);
+}
+
+/* mremap refuses a range made of several mappings, which the program's
+ * madvise, mlock or mprotect of part of a block leaves behind; a remap
+ * may also find no room. The block is copied instead, and its region
+ * unmapped: parts locked, protected or kept from fork must not be reused. */
+static void *huge_realloc_by_copy(struct huge_header *hh, void *p, size_t size) {
+  void *n = huge_alloc(size, 0, false);
+  if (!n) return NULL;
+  memcpy(n, p, hh->usable < size ? hh->usable : size);
+  huge_release(&hh->h, true);
+  return n;
 }
 
 void *huge_realloc(void *p, size_t size) {
@@ -223,8 +237,8 @@ void *huge_realloc(void *p, size_t size) {
   struct region_header *n = os_remap_aligned(h, old, map, REGION_SIZE);
   if (!n) {
     huge_publish(h);
-    errno = ENOMEM;
-    return NULL;
+    if (map <= old) return p; /* it still holds size bytes */
+    return huge_realloc_by_copy(hh, p, size);
   }
   struct huge_header *nh = (struct huge_header *)n;
   n->size = map;

@@ -2,11 +2,13 @@
  * realloc(p, 0) frees p and returns NULL (hakmem follows glibc here);
  * contents survive growing and shrinking across size classes and the
  * small/large/huge boundaries; a request that cannot be served returns
- * NULL with ENOMEM and leaves the block intact; reallocarray detects
+ * NULL with ENOMEM and leaves the block intact; a huge block whose
+ * mapping the program split still grows; reallocarray detects
  * overflow of count * size. */
 #include "helpers.h"
 
 #include <malloc.h>
+#include <sys/mman.h>
 
 static void check_block(void *p, size_t size)
 {
@@ -189,6 +191,45 @@ Test(realloc, failure_keeps_the_block)
     cr_assert_not_null(p, "the block still reallocates after failures");
     cr_assert_eq(pattern_check(p, sizes[i], i, 9), (size_t)-1);
     free(p);
+  }
+}
+
+/* A program may split a block's mapping: madvise with a flag, mlock or
+ * mprotect of a few of its pages (RDMA buffers, secrets, guard pages).
+ * mremap refuses such a range; the block must still grow, by copy, and its
+ * region must not be handed out again with those parts (a read-only page
+ * in a later block would fault on its first write). */
+static void split_mapping(char *p, int how)
+{
+  char *part = p + 8 * KiB;
+  switch (how) {
+  case 0: cr_assert_eq(madvise(part, 16 * KiB, MADV_DONTDUMP), 0); break;
+  case 1: cr_assert_eq(mlock(part, 4 * KiB), 0, "mlock: %s", strerror(errno)); break;
+  default: cr_assert_eq(mprotect(part, 4 * KiB, PROT_READ), 0); break;
+  }
+}
+
+Test(realloc, a_huge_block_whose_mapping_was_split_still_grows)
+{
+  for (int how = 0; how < 3; how++) {
+    void *v;
+    cr_assert_eq(posix_memalign(&v, 4096, 4 * MiB), 0);
+    char *p = v;
+    pattern_fill(p, 4 * MiB, (uint64_t)how, 13);
+    split_mapping(p, how);
+    errno = 0;
+    char *q = realloc(p, launder_size(16 * MiB));
+    cr_assert_not_null(q, "split by %d: realloc failed, errno %d", how, errno);
+    cr_assert_eq(pattern_check(q, 4 * MiB, (uint64_t)how, 13), (size_t)-1, "split by %d: contents lost", how);
+    memset(q, 0x3C, 16 * MiB);
+    free(q);
+    /* Blocks of the old size again, maybe from the cache: all writable. */
+    for (int k = 0; k < 4; k++) {
+      char *r = malloc(launder_size(4 * MiB));
+      cr_assert_not_null(r);
+      memset(r, 0x5A, 4 * MiB);
+      free(r);
+    }
   }
 }
 
