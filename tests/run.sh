@@ -37,7 +37,9 @@ for log in build-check/tests/*.log; do
     tested=$((tested + p + f)) passing=$((passing + p)) failing=$((failing + f)) skipped=$((skipped + ${s:-0}))
   fi
 done
-if ((status != 0)) && [[ -f build-check/test-suite.log ]]; then
+if ((status != 0 && tested == 0)); then
+  echo "== make check failed before any test ran: the build's errors are above"
+elif ((status != 0)) && [[ -f build-check/test-suite.log ]]; then
   echo "== failures (build-check/test-suite.log)"
   grep -aE '^(FAIL|ERROR)' build-check/test-suite.log || true
 fi
