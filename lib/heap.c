@@ -405,6 +405,10 @@ static struct heap *heap_meta_new(void) {
 
 static void heap_thread_exit(void *arg);
 
+/* Set once the thread's heap was abandoned by its key's destructor: a
+ * block it allocates later comes from a heap adopted for that block only. */
+static __thread bool thread_exited __attribute__((tls_model("initial-exec")));
+
 static struct heap *heap_attach(void) {
   heap_global_init();
   hk_lock(&heaps_lock);
@@ -457,6 +461,23 @@ static void heap_thread_exit(void *arg) {
   h->abandoned_next = heaps_abandoned;
   heaps_abandoned = h;
   hk_unlock(&heaps_lock);
+  thread_exited = true;
+}
+
+/* Another key's destructor allocates after the heap's own ran. glibc calls
+ * destructors again only for a few rounds: a heap adopted now, its key set
+ * again, might never be abandoned, and 2 MiB would leak with each thread.
+ * So the heap is adopted for this one block and abandoned at once. */
+static NOINLINE void *heap_alloc_after_exit(unsigned cls) {
+  struct heap *h = heap_attach();
+  if (!h) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  void *p = tcache_pop(cls);
+  if (!p) p = heap_alloc_slow(cls);
+  heap_thread_exit(h);
+  return p;
 }
 
 /* ---- fork: the child has only the forking thread ---- */
@@ -554,6 +575,7 @@ static void *borrow_from_next_class(unsigned cls) {
 void *heap_alloc_slow(unsigned cls) {
   struct heap *h = hk_tcache.heap;
   if (unlikely(!h)) {
+    if (unlikely(thread_exited)) return heap_alloc_after_exit(cls);
     h = heap_attach();
     if (!h) {
       errno = ENOMEM;
