@@ -3,6 +3,7 @@
 
 #include "diag.h"
 #include "lock.h"
+#include "lru.h"
 #include "options.h"
 #include "os.h"
 #include "stats.h"
@@ -51,7 +52,11 @@ void region_withdraw(struct region_header *h) {
 }
 
 struct region_header *region_map_new(size_t size, size_t align, enum region_kind kind, unsigned chunks) {
-  struct region_header *h = os_map_aligned_at(size, align, (size_t)(chunks - 1) << REGION_SHIFT);
+  size_t at = (size_t)(chunks - 1) << REGION_SHIFT;
+  struct region_header *h = os_map_aligned_at(size, align, at);
+  /* Out of address space (RLIMIT_AS) or of commit (overcommit off): the
+   * cached regions count against both, so they go first. */
+  if (!h && lru_trim(1) > 0) h = os_map_aligned_at(size, align, at);
   if (!h) return NULL;
   h->kind = (uint8_t)kind;
   h->pages = HAKMEM_SUPPLY_FRESH;

@@ -3,11 +3,14 @@
  * aligned to at least 16 whose usable size covers the request; blocks
  * alive together do not overlap; malloc(0) gives unique freeable
  * pointers; free(NULL) does nothing and free keeps errno; sizes that
- * cannot be served give NULL with errno ENOMEM. */
+ * cannot be served give NULL with errno ENOMEM, and memory freed under an
+ * address-space limit serves again. */
 #include "helpers.h"
 
 #include <malloc.h>
 #include <stddef.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 
 #define MAX_CLASS_SIZE (40 * KiB)
 
@@ -224,6 +227,58 @@ Test(malloc, sizes_beyond_memory_fail_under_the_overcommit_policy)
     cr_assert_null(calloc(1, launder_size(sizes[i])), "calloc(1, %#zx)", sizes[i]);
     cr_assert_eq(errno, ENOMEM);
   }
+}
+
+/* Under an address-space limit (RLIMIT_AS, ulimit -v), memory freed must
+ * serve again: the regions hakmem caches for reuse are mapped and count
+ * against the limit, so a mapping that fails gives them back and retries.
+ * In a child, which alone gets the limit. */
+static int refill_after_exhaustion(void)
+{
+  long pages = 0;
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (!f || fscanf(f, "%ld", &pages) != 1)
+    return 1;
+  fclose(f);
+  rlim_t limit = (rlim_t)pages * 4096 + 256 * MiB;
+  struct rlimit rl = { limit, limit };
+  if (setrlimit(RLIMIT_AS, &rl) != 0)
+    return 2;
+  enum { MAX = 512 };
+  static void *big[MAX];
+  int n = 0;
+  while (n < MAX && (big[n] = malloc(launder_size(3 * MiB))) != NULL)
+    memset(big[n++], 0x21, 4096);
+  if (n == 0 || n == MAX || errno != ENOMEM)
+    return 3;
+  for (int i = 0; i < n; i++)
+    free(big[i]);
+  /* What was freed, in other sizes: small blocks, then huge ones. */
+  static void *small[200000];
+  size_t bytes = 0;
+  int m = 0;
+  while (m < 200000 && bytes < (size_t)n * 3 * MiB / 2 && (small[m] = malloc(launder_size(1000))) != NULL)
+    bytes += 1000, m++;
+  if (bytes < (size_t)n * 3 * MiB / 2)
+    return 4;
+  for (int i = 0; i < m; i++)
+    free(small[i]);
+  for (int i = 0; i < n / 4; i++)
+    if ((big[i] = malloc(launder_size(8 * MiB))) == NULL)
+      return 5;
+  return 0;
+}
+
+Test(malloc, freed_memory_serves_again_under_an_address_space_limit)
+{
+  pid_t pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0)
+    _exit(refill_after_exhaustion());
+  int status;
+  cr_assert_eq(waitpid(pid, &status, 0), pid);
+  cr_assert(WIFEXITED(status), "child died: status %#x", status);
+  cr_assert_eq(WEXITSTATUS(status), 0, "child failed at step %d", WEXITSTATUS(status));
 }
 
 /* Freeing in an order other than allocation order (FIFO, interleaved)
