@@ -34,7 +34,7 @@ static NOINLINE void *big_alloc(size_t size, size_t align, bool zero) {
    * next block's address, or lie past the end of its own mapping. */
   if (size == 0) size = 1;
   heap_global_init();
-  if (size <= LARGE_MAX && align <= LARGE_MAX) return large_alloc(size, align, zero);
+  if (size <= LARGE_MAX && align <= LARGE_ALIGN_MAX) return large_alloc(size, align, zero);
   return huge_alloc(size, align, zero);
 }
 

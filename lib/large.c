@@ -1,6 +1,6 @@
 /* large.c: runs of pages in large SuperSlabs, first fit, under one lock.
  *
- * Blocks of 32 KiB to 1 MiB are rarer than small ones and live longer; a
+ * Blocks of 32 to 1020 KiB are rarer than small ones and live longer; a
  * global lock keeps this simple. The lock is held for the bitmap search and
  * update only: clearing memory for calloc happens after it is dropped, and
  * a live block's size is read without it. */

@@ -49,7 +49,10 @@
 #define PAGES_PER_REGION (REGION_SIZE / PAGE_SIZE)
 
 #define SMALL_MAX ((size_t)32768)      /* largest size class */
-#define LARGE_MAX ((size_t)1 << 20)    /* largest run of pages in a SuperSlab */
+/* The largest run of pages: two fit in a SuperSlab beside its header page
+ * (1020 KiB), so that no size leaves half of one unused. */
+#define LARGE_MAX ((PAGES_PER_REGION - 1) / 2 * PAGE_SIZE)
+#define LARGE_ALIGN_MAX ((size_t)1 << 20) /* a run at page 256 is 1 MiB aligned */
 #define CLASS_COUNT 40
 
 #define REGION_MAGIC 0x68616b6du /* "hakm" */

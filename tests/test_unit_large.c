@@ -1,8 +1,9 @@
 /* Description: unit tests of lib/large.h, blocks above the largest size
- * class up to 1 MiB served as runs of pages in large SuperSlabs. Requests
- * of 33 KiB..1 MiB get page-aligned runs of whole pages (usable size =
- * pages * 4096, waste under a page), never in the header page, never
- * overlapping; 32 KiB is still small and 1 MiB + 1 is huge; a freed run is
+ * class up to 1020 KiB (LARGE_MAX: two such runs fit in a SuperSlab)
+ * served as runs of pages in large SuperSlabs. Requests of 33..1020 KiB
+ * get page-aligned runs of whole pages (usable size = pages * 4096, waste
+ * under a page), never in the header page, never overlapping; 32 KiB is
+ * still small and 1020 KiB + 1 is huge; a freed run is
  * found again first fit; realloc shrinks a run in place, grows it in place
  * when the next pages are free and moves it when they are not, keeping the
  * contents; aligned runs honour alignments up to 1 MiB; calloc of a run
@@ -72,10 +73,10 @@ static void no_core_dumps(void)
   setrlimit(RLIMIT_CORE, &rl);
 }
 
-Test(large, runs_of_33k_to_1m_are_whole_pages)
+Test(large, runs_of_33k_to_1020k_are_whole_pages)
 {
   static const size_t sizes[] = { 32769, 33 * KiB, 40000, 64 * KiB, 64 * KiB + 1, 100 * KiB + 1,
-                                  300000, 512 * KiB, MiB - 1, MiB };
+                                  300000, 512 * KiB, LARGE_MAX - 1, LARGE_MAX };
   enum { N = sizeof sizes / sizeof sizes[0] };
   char *p[N];
   size_t waste = 0;
@@ -122,7 +123,7 @@ Test(large, runs_of_33k_to_1m_are_whole_pages)
   }
 }
 
-Test(large, the_boundaries_are_32k_and_1m)
+Test(large, the_boundaries_are_32k_and_1020k)
 {
   void *small = malloc(opaque_size(SMALL_MAX));
   void *large = malloc(opaque_size(SMALL_MAX + 1));
@@ -139,6 +140,27 @@ Test(large, the_boundaries_are_32k_and_1m)
   free(large);
   free(top);
   free(huge);
+}
+
+/* Blocks of a size just above LARGE_MAX (1 MiB is a common one) take their
+ * size in address space, not a SuperSlab each: a run of 256 pages would
+ * leave the other 255 of its SuperSlab to smaller blocks only. */
+Test(large, blocks_of_1m_cost_their_size_in_address_space)
+{
+  enum { N = 16 };
+  void *p[N];
+  malloc_trim(0); /* nothing cached to reuse: every block maps anew */
+  struct hakmem_stats s0 = snap();
+  for (int i = 0; i < N; i++) {
+    p[i] = malloc(opaque_size(MiB));
+    cr_assert_not_null(p[i]);
+    memset(p[i], 0x42, MiB);
+  }
+  struct hakmem_stats s1 = snap();
+  size_t mapped = s1.bytes_mapped - s0.bytes_mapped;
+  cr_assert_leq(mapped, N * (MiB + 2 * PAGE_SIZE), "%d blocks of 1 MiB mapped %zu KiB", N, mapped >> 10);
+  for (int i = 0; i < N; i++)
+    free(p[i]);
 }
 
 /* A run of 64 KiB in the same SuperSlab as p, so that freeing p does not
