@@ -25,10 +25,15 @@ struct lru_batch {
 
 static bool is_superslab(const struct region_header *h) { return h->kind != REGION_HUGE; }
 
-static enum os_release_mode lru_policy(void) {
-  enum os_release_mode mode = (enum os_release_mode)hakmem_options.ss_lazy_zero;
+/* Unset, HAKMEM_SS_LAZY_ZERO hands the pages to the pager's pool while it
+ * runs: a program that frees, waits and allocates again then gets pages
+ * zeroed on the pager's CPU instead of faulting in fresh ones (README). */
+enum os_release_mode lru_release_policy(void) {
   const struct os_page_supplier *s = os_page_supplier();
-  if (mode == OS_RELEASE_PAGER && !(s && s->reclaim)) return OS_RELEASE_DONTNEED;
+  bool pool = s && s->reclaim;
+  if (!option_given(OPTION_SS_LAZY_ZERO)) return pool ? OS_RELEASE_PAGER : OS_RELEASE_DONTNEED;
+  enum os_release_mode mode = (enum os_release_mode)hakmem_options.ss_lazy_zero;
+  if (mode == OS_RELEASE_PAGER && !pool) return OS_RELEASE_DONTNEED;
   return mode;
 }
 
@@ -130,7 +135,7 @@ void lru_put(struct region_header *h) {
   h->in_lru = 1;
   h->pages = HAKMEM_SUPPLY_REUSE; /* until released: the region's own maps tell what is resident */
   h->lru_since_ns = now;
-  h->lru_release = (uint8_t)lru_policy();
+  h->lru_release = (uint8_t)lru_release_policy();
   hk_lock(&lru_lock);
   lru_link(h, true);
   if (h->lru_release != OS_RELEASE_KEEP && !atomic_load_explicit(&lru_release_due, memory_order_relaxed))

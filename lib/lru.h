@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 
+#include "os.h"
 #include "types.h"
 
 #define LRU_RELEASE_DELAY_NS (100u * 1000u * 1000u)
@@ -37,6 +38,9 @@ void lru_tick(void);
 /* Release every pending region, and with `all` unmap every cached one.
  * Returns the bytes given back to the kernel. */
 size_t lru_trim(int all);
+
+/* What HAKMEM_SS_LAZY_ZERO does now with the pages of a cached region. */
+enum os_release_mode lru_release_policy(void);
 
 void lru_fork_prepare(void);
 void lru_fork_parent(void);

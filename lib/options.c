@@ -13,16 +13,17 @@ struct hakmem_options hakmem_options = {
 #undef OPTION_DEFAULT
 };
 
-static void option_read(const char *name, int64_t *value, int64_t lo, int64_t hi) {
+/* True when the variable is set to a number (clamped into [lo, hi]). */
+static bool option_read(const char *name, int64_t *value, int64_t lo, int64_t hi) {
   const char *s = getenv(name);
-  if (!s || !*s) return;
+  if (!s || !*s) return false;
   char *end;
   long long v = strtoll(s, &end, 0);
   if (*end != 0) {
     char line[160];
     snprintf(line, sizeof line, "hakmem: ignoring %s=%s (not a number)\n", name, s);
     diag_write(2, line);
-    return;
+    return false;
   }
   if (v < lo || v > hi) {
     char line[160];
@@ -32,13 +33,15 @@ static void option_read(const char *name, int64_t *value, int64_t lo, int64_t hi
     v = v < lo ? lo : hi;
   }
   *value = v;
+  return true;
 }
 
 bool options_init(void) {
   extern char **environ;
   if (environ == NULL) return false; /* too early: libc has not set it up */
-#define OPTION_READ(NAME, field, def, lo, hi, text) \
-  option_read("HAKMEM_" #NAME, &hakmem_options.field, lo, hi);
+#define OPTION_READ(NAME, field, def, lo, hi, text)                    \
+  if (option_read("HAKMEM_" #NAME, &hakmem_options.field, lo, hi)) \
+    hakmem_options.given |= (uint32_t)1 << OPTION_##NAME;
   HAKMEM_OPTIONS(OPTION_READ)
 #undef OPTION_READ
   return true;

@@ -14,7 +14,7 @@
 #define HAKMEM_OPTIONS(X)                                                                  \
   X(SS_LAZY_ZERO, ss_lazy_zero, 1, 0, 3,                                                  \
     "pages of an empty SuperSlab entering the LRU: 0 keep, 1 MADV_DONTNEED, "              \
-    "2 MADV_FREE, 3 hand to the pager (1 when no pager runs)")                             \
+    "2 MADV_FREE, 3 to the pager's pool (1 when no pager runs; unset: 3 while it runs)")   \
   X(LRU_MAX, lru_max, 256, 0, 4096, "most empty SuperSlabs and huge blocks kept for reuse") \
   X(LRU_MAX_MB, lru_max_mb, 512, 0, 1 << 20, "most MiB kept in the LRU cache")             \
   X(LRU_AGE_MS, lru_age_ms, 2000, 1, 3600000, "age after which a cached region is unmapped") \
@@ -27,14 +27,27 @@
     "pager: 1 moves pages into a fresh slab on the allocating thread, no fault")           \
   X(PAGER_POOL_MB, pager_pool_mb, 64, 1, 65536, "pager: most MiB of pre-zeroed pages kept")
 
+enum hakmem_option_index {
+#define OPTION_INDEX(NAME, field, def, lo, hi, text) OPTION_##NAME,
+  HAKMEM_OPTIONS(OPTION_INDEX)
+#undef OPTION_INDEX
+};
+
 struct hakmem_options {
 #define OPTION_FIELD(NAME, field, def, lo, hi, text) int64_t field;
   HAKMEM_OPTIONS(OPTION_FIELD)
 #undef OPTION_FIELD
+  uint32_t given; /* bit OPTION_<NAME>: set in the environment */
 };
 
 /* Read once by options_init(); read-only afterwards. */
 extern struct hakmem_options hakmem_options;
+
+static inline bool option_given(enum hakmem_option_index i) { return (hakmem_options.given >> i) & 1; }
+
+/* Set an option as the environment would have (the tests). */
+#define OPTION_SET(NAME, field, value) \
+  (hakmem_options.field = (value), hakmem_options.given |= (uint32_t)1 << OPTION_##NAME)
 
 /* Read the environment; false when it is not set up yet (a malloc from
  * the dynamic loader before libc's own start-up), to be read again. */

@@ -74,7 +74,7 @@ void region_unmap(struct region_header *h) {
   const struct os_page_supplier *s = os_page_supplier();
   /* Policy 3: the pages go to the supplier's pool, not back to the kernel
    * (a move of the region costs less than munmap freeing them). */
-  if (s && s->reclaim && hakmem_options.ss_lazy_zero == OS_RELEASE_PAGER)
+  if (s && s->reclaim && lru_release_policy() == OS_RELEASE_PAGER)
     s->reclaim((char *)h + PAGE_SIZE, size - PAGE_SIZE);
   if (s && s->region_unmapping) s->region_unmapping(h, size);
   region_withdraw(h);

@@ -340,9 +340,28 @@ Test(pager_serve, released_and_unmapped_ranges_come_back_zero)
   }
 }
 
+/* Unset, HAKMEM_SS_LAZY_ZERO hands cached regions to the pool while the
+ * pager runs (3), and releases them with MADV_DONTNEED (1) otherwise; a
+ * value given is kept. */
+Test(pager_serve, the_pool_takes_cached_regions_unless_told_otherwise)
+{
+  hakmem_options.given &= ~((uint32_t)1 << OPTION_SS_LAZY_ZERO);
+  cr_assert_eq(lru_release_policy(), OS_RELEASE_PAGER);
+  OPTION_SET(SS_LAZY_ZERO, ss_lazy_zero, 1);
+  cr_assert_eq(lru_release_policy(), OS_RELEASE_DONTNEED);
+  OPTION_SET(SS_LAZY_ZERO, ss_lazy_zero, 0);
+  cr_assert_eq(lru_release_policy(), OS_RELEASE_KEEP);
+  hakmem_options.given &= ~((uint32_t)1 << OPTION_SS_LAZY_ZERO);
+  pager_stop();
+  cr_assert_eq(lru_release_policy(), OS_RELEASE_DONTNEED, "no pager, no pool");
+  OPTION_SET(SS_LAZY_ZERO, ss_lazy_zero, 3);
+  cr_assert_eq(lru_release_policy(), OS_RELEASE_DONTNEED, "no pager, no pool");
+  start_or_fail(test_config()); /* for the teardown */
+}
+
 Test(pager_serve, superslabs_are_recycled_through_the_pool)
 {
-  hakmem_options.ss_lazy_zero = 3;
+  hakmem_options.given &= ~((uint32_t)1 << OPTION_SS_LAZY_ZERO); /* the default */
   enum { N = 60000 };
   static char *b[N];
   for (int round = 0; round < 3; round++) {

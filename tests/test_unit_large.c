@@ -402,7 +402,7 @@ Test(large, free_runs_idle_for_a_second_are_released)
 
 Test(large, free_runs_stay_resident_under_lazy_zero_0)
 {
-  hakmem_options.ss_lazy_zero = 0;
+  OPTION_SET(SS_LAZY_ZERO, ss_lazy_zero, 0);
   heap_trim(); /* forget the purges the test harness's blocks scheduled */
   size_t resident = idle_free_runs_resident();
   cr_assert_eq(resident, 56 * 25, "HAKMEM_SS_LAZY_ZERO=0 keeps every page, %zu of %u are resident", resident, 56 * 25);

@@ -96,7 +96,7 @@ static struct superslab *dirty_superslab(unsigned char byte)
 static void set_policy(int policy)
 {
   lru_trim(1); /* nothing cached from before */
-  hakmem_options.ss_lazy_zero = policy;
+  OPTION_SET(SS_LAZY_ZERO, ss_lazy_zero, policy);
 }
 
 /* ---- entering the LRU ---- */

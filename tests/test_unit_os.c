@@ -346,7 +346,7 @@ Test(os, without_madv_free_the_free_mode_drops_the_pages)
 Test(os, without_madv_free_policy_2_counts_refaults)
 {
   lru_trim(1);
-  hakmem_options.ss_lazy_zero = 2;
+  OPTION_SET(SS_LAZY_ZERO, ss_lazy_zero, 2);
   os_test_disable_madv_free(true);
   struct superslab *ss = superslab_new(&test_heap);
   cr_assert_not_null(ss);
@@ -476,7 +476,7 @@ Test(os, the_page_supplier_is_told_and_asked)
                "the pages the supplier declined were not populated");
 
   /* Policy 3 with a supplier that reclaims: the LRU hands it the pages. */
-  hakmem_options.ss_lazy_zero = 3;
+  OPTION_SET(SS_LAZY_ZERO, ss_lazy_zero, 3);
   reclaim_result = 0;
   superslab_return_slab(ss, s);
   superslab_return_slab(ss, t);

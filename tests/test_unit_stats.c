@@ -65,7 +65,7 @@ static void empty_superslab(struct superslab *ss)
 static struct superslab *reused_superslab(int policy, struct hakmem_stats *before)
 {
   lru_trim(1);
-  hakmem_options.ss_lazy_zero = policy;
+  OPTION_SET(SS_LAZY_ZERO, ss_lazy_zero, policy);
   struct superslab *ss = superslab_new(&test_heap);
   cr_assert_not_null(ss);
   fill_superslab(ss);
@@ -130,7 +130,7 @@ Test(stats, add_set_supply_and_fault_wait_move_what_they_name)
 Test(stats, superslab_counters_follow_their_life)
 {
   lru_trim(1);
-  hakmem_options.ss_lazy_zero = 1;
+  OPTION_SET(SS_LAZY_ZERO, ss_lazy_zero, 1);
   struct hakmem_stats s0 = snap();
   struct superslab *ss = superslab_new(&test_heap);
   struct hakmem_stats s1 = snap();
@@ -431,7 +431,7 @@ Test(stats, a_reused_huge_block_is_counted_by_its_path)
   } cases[] = { { 0, HAKMEM_SUPPLY_REUSE }, { 1, HAKMEM_SUPPLY_REFAULT }, { 2, HAKMEM_SUPPLY_LAZYFREE } };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     lru_trim(1);
-    hakmem_options.ss_lazy_zero = cases[i].policy;
+    OPTION_SET(SS_LAZY_ZERO, ss_lazy_zero, cases[i].policy);
     void *p = malloc(opaque_size(3 * MiB));
     cr_assert_not_null(p);
     struct region_header *h = region_of(p);
