@@ -15,6 +15,8 @@ const struct workload_def workload_defs[] = {
      {"--rounds=2k", "--rounds=400k", "--rounds=1M"}},
     {"grow", "fill 256 MiB with 64..1024 B blocks written whole, free all; 5 rounds", true,
      {"--bytes=2Mi --rounds=1", "--bytes=128Mi --rounds=2", "--bytes=256Mi --rounds=5"}},
+    {"regrow", "grow, 64 MiB a round, 150 ms pause after each (not timed): freed pages released; 5 rounds",
+     true, {"--bytes=2Mi --rounds=2 --pause_ms=1", "--bytes=32Mi --rounds=3", "--bytes=64Mi --rounds=5"}},
     {"calloc", "calloc 1..8 MiB (32 live), read a byte per page; 512 MiB x 3 rounds", true,
      {"--bytes=8Mi --min=64Ki --max=1Mi --rounds=1", "--bytes=256Mi --rounds=2",
       "--bytes=512Mi --rounds=3"}},

@@ -18,6 +18,7 @@ bench_workload_programs = \
 	bench/random_mixed \
 	bench/tiny_hot \
 	bench/grow \
+	bench/regrow \
 	bench/calloc \
 	bench/large \
 	bench/larson \
@@ -28,6 +29,7 @@ bench_static_programs = \
 	bench/random_mixed-static \
 	bench/tiny_hot-static \
 	bench/grow-static \
+	bench/regrow-static \
 	bench/calloc-static \
 	bench/large-static \
 	bench/larson-static \
@@ -97,6 +99,17 @@ bench_grow_static_CFLAGS = $(bench_workload_cflags)
 bench_grow_static_CPPFLAGS = $(bench_static_cppflags)
 bench_grow_static_LDADD = $(bench_static_ldadd)
 bench_grow_static_LDFLAGS = -static
+# regrow: grow.c, pausing after each round (grow.c says why)
+bench_regrow_defines = -DWORKLOAD='"regrow"' -DPAUSE_MS=150
+bench_regrow_SOURCES = $(bench_grow_SOURCES)
+bench_regrow_CPPFLAGS = $(AM_CPPFLAGS) $(bench_regrow_defines)
+bench_regrow_CFLAGS = $(bench_workload_cflags)
+bench_regrow_LDADD = $(PTHREAD_LIBS)
+bench_regrow_static_SOURCES = $(bench_grow_SOURCES)
+bench_regrow_static_CFLAGS = $(bench_workload_cflags)
+bench_regrow_static_CPPFLAGS = $(bench_static_cppflags) $(bench_regrow_defines)
+bench_regrow_static_LDADD = $(bench_static_ldadd)
+bench_regrow_static_LDFLAGS = -static
 
 bench_calloc_SOURCES = bench/calloc.c bench/workload.c bench/workload.h
 bench_calloc_CFLAGS = $(bench_workload_cflags)
