@@ -252,13 +252,19 @@ static void *late_thread(void *arg)
   return NULL;
 }
 
-Test(stress_churn, key_destructors_allocate_at_thread_exit, .timeout = 120)
+/* A key created after some others has a higher index than hakmem's: its
+ * destructor runs after hakmem's in each round. */
+static void create_late_key(pthread_key_t *key, void (*destructor)(void *))
 {
-  /* Use up some keys first so this one has a higher index than hakmem's. */
   pthread_key_t filler[40];
   for (int i = 0; i < 40; i++)
     cr_assert_eq(pthread_key_create(&filler[i], NULL), 0);
-  cr_assert_eq(pthread_key_create(&late_key, late_destructor), 0);
+  cr_assert_eq(pthread_key_create(key, destructor), 0);
+}
+
+Test(stress_churn, key_destructors_allocate_at_thread_exit, .timeout = 120)
+{
+  create_late_key(&late_key, late_destructor);
   enum { N = 200 };
   for (int i = 0; i < N; i++) {
     pthread_t t;
@@ -295,10 +301,7 @@ static void *every_round_thread(void *arg)
 
 Test(stress_churn, a_destructor_allocating_in_every_round_leaks_no_heap, .timeout = 120)
 {
-  pthread_key_t filler[40];
-  for (int i = 0; i < 40; i++)
-    cr_assert_eq(pthread_key_create(&filler[i], NULL), 0);
-  cr_assert_eq(pthread_key_create(&every_round_key, every_round_destructor), 0);
+  create_late_key(&every_round_key, every_round_destructor);
   struct hakmem_stats before, after;
   hakmem_stats_get(&before);
   enum { N = 1000 };
