@@ -14,6 +14,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -157,6 +158,36 @@ static bool has_work(void) {
          (pager.use_pool && !refill_stuck && pool_wants_refill(&pager.pool));
 }
 
+/* ---- the end of the program's threads ------------------------------------- */
+
+/* Whether this thread is the process's last: its leader, whose
+ * pthread_exit() from main left it a zombie, and this one are all that
+ * /proc counts. glibc ends the process when its last thread returns, so
+ * the pager must not outlive the program's threads: it would keep the
+ * process for ever, with every signal blocked. Read once a timer period. */
+static bool pager_alone(void) {
+  char buf[512];
+  ssize_t n;
+  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+
+  if (fd < 0) return false;
+  n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return false;
+  buf[n] = 0;
+  /* "pid (comm) state ppid ...": comm may hold spaces and parentheses;
+   * num_threads is the 17th field after the state. */
+  const char *p = strrchr(buf, ')');
+  if (!p || p[1] != ' ' || p[2] != 'Z') return false;
+  p += 3;
+  for (int field = 0; field < 17; field++) {
+    p = strchr(p, ' ');
+    if (!p) return false;
+    p++;
+  }
+  return p[0] == '2' && p[1] == ' ';
+}
+
 /* ---- the ring --------------------------------------------------------------- */
 
 static void on_completion(void *arg, uint64_t tag, int res) {
@@ -164,6 +195,7 @@ static void on_completion(void *arg, uint64_t tag, int res) {
   refill_stuck = false;
   switch (tag & 0xff) {
   case RING_TIMER:
+    if (pager_alone()) atomic_store(&pager.stop, true);
     trim_stuck = false;
     pool_adapt(&pager.pool, IDLE_SECONDS * 1000000000ull / pager.cfg.period_ns);
     stats_set(STAT_pager_pool_pages, pool_level(&pager.pool));

@@ -109,7 +109,9 @@ static void stop_locked(void) {
     atomic_store(&pager.stop, true);
     /* Else it sees `stop` at its next look, the period's timer at the latest. */
     if (fd_is(pager.efd, &pager.efd_id) && write(pager.efd, &one, sizeof one) < 0) { /* full: awake */ }
-    pthread_join(pager.thread, NULL);
+    /* Not on the pager thread itself: the process's last thread, it calls
+     * exit() (pager_alone) and runs this at exit. */
+    if (!pthread_equal(pthread_self(), pager.thread)) pthread_join(pager.thread, NULL);
     pager.thread_live = false;
   }
   pager_release_descriptors(); /* the thread did unless it never ran */

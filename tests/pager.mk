@@ -8,7 +8,8 @@ TESTS += tests/test_pager_nomalloc.sh tests/test_pager_cpython.sh
 
 if HAVE_CRITERION
 pager_test_cflags = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(LIBURING_CFLAGS) -fno-builtin \
-	-I$(top_srcdir)/pager -DHAKMEM_TEST_SO='"$(abs_top_builddir)/lib/.libs/libhakmem.so"'
+	-I$(top_srcdir)/pager -DHAKMEM_TEST_SO='"$(abs_top_builddir)/lib/.libs/libhakmem.so"' \
+	-DHAKMEM_TEST_MAIN_EXITS='"$(abs_top_builddir)/tests/pager_main_exits"'
 pager_test_ldadd = $(hakmem_core_ldadd) $(CRITERION_LIBS) $(PTHREAD_LIBS)
 
 pager_tests = \
@@ -18,8 +19,13 @@ pager_tests = \
 	tests/test_pager_ring \
 	tests/test_pager_serve \
 	tests/test_pager_uffd
-check_PROGRAMS += $(pager_tests)
+check_PROGRAMS += $(pager_tests) tests/pager_main_exits
 TESTS += $(pager_tests)
+
+# Run by test_pager_life under LD_PRELOAD: plain libc, no hakmem linked.
+tests_pager_main_exits_SOURCES = tests/pager_main_exits.c
+tests_pager_main_exits_CFLAGS = $(AM_CFLAGS) -fno-builtin
+tests_pager_main_exits_LDADD = $(PTHREAD_LIBS)
 
 tests_test_pager_fork_SOURCES = tests/test_pager_fork.c tests/test_pager_helpers.h
 tests_test_pager_fork_CFLAGS = $(pager_test_cflags)

@@ -6,7 +6,8 @@
  * says so in one line and the default path serves; a stopped pager leaves
  * no thread behind (unshare(CLONE_NEWUSER) needs a single thread); a
  * program that closes the pager's descriptors and reuses their numbers
- * keeps its files untouched. */
+ * keeps its files untouched; a program whose main thread calls
+ * pthread_exit() ends when its other threads do. */
 #include "test_pager_helpers.h"
 
 #include <errno.h>
@@ -198,6 +199,49 @@ Test(pager_life, hakmem_uffd_starts_it_at_load_and_read_into_fresh_memory_works,
   cr_assert_eq(rc, 0, "dd failed under the pager:\n%s", err);
   cr_assert(strstr(err, "supply uffd_") || strstr(err, "supply direct"), "no pager row in the ledger:\n%s", err);
   cr_assert_null(strstr(err, "pager stops"), "%s", err);
+}
+
+/* main() ends with pthread_exit() while a thread of the program still
+ * allocates (tests/pager_main_exits.c). glibc ends the process with its
+ * last thread: the pager's, which must see that it is alone and end. It
+ * blocks every signal, so a pager that stayed would keep the process for
+ * ever, deaf to SIGTERM; the test kills it after 20 s. */
+Test(pager_life, a_program_whose_main_calls_pthread_exit_ends, .timeout = 60)
+{
+  skip_unless_uffd(false);
+  char report[] = "/tmp/hakmem-test-XXXXXX";
+  int fd = mkstemp(report);
+  cr_assert_geq(fd, 0);
+  unlink(report);
+  pid_t pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    dup2(fd, 2);
+    setenv("LD_PRELOAD", HAKMEM_TEST_SO, 1);
+    setenv("HAKMEM_UFFD", "1", 1);
+    setenv("HAKMEM_STATS", "1", 1);
+    execl(HAKMEM_TEST_MAIN_EXITS, HAKMEM_TEST_MAIN_EXITS, (char *)NULL);
+    _exit(127);
+  }
+  int status = 0;
+  bool ended = false;
+  for (int i = 0; i < 200 && !ended; i++) {
+    ended = waitpid(pid, &status, WNOHANG) == pid;
+    if (!ended) usleep(100000);
+  }
+  if (!ended) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  }
+  cr_assert(ended, "the process was still there 20 s after its main thread's pthread_exit()");
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x", status);
+  static char err[65536];
+  ssize_t n = pread(fd, err, sizeof err - 1, 0);
+  close(fd);
+  cr_assert_gt(n, 0);
+  err[n] = 0;
+  cr_assert(strstr(err, "supply uffd_") || strstr(err, "supply direct"),
+            "the pager supplied nothing after main had gone:\n%s", err);
 }
 
 Test(pager_life, without_a_full_uffd_one_line_and_the_default_path, .timeout = 60)
