@@ -1,6 +1,8 @@
 /* region_map.c: the chunk map and the list of every region. */
 #include "region_map.h"
 
+#include <errno.h>
+
 #include "diag.h"
 #include "lock.h"
 #include "lru.h"
@@ -53,10 +55,12 @@ void region_withdraw(struct region_header *h) {
 
 struct region_header *region_map_new(size_t size, size_t align, enum region_kind kind, unsigned chunks) {
   size_t at = (size_t)(chunks - 1) << REGION_SHIFT;
+  int saved = errno;
   struct region_header *h = os_map_aligned_at(size, align, at);
   /* Out of address space (RLIMIT_AS) or of commit (overcommit off): the
-   * cached regions count against both, so they go first. */
-  if (!h && lru_trim(1) > 0) h = os_map_aligned_at(size, align, at);
+   * cached regions count against both, so they go first. A retry that
+   * succeeds leaves errno as the caller had it. */
+  if (!h && lru_trim(1) > 0 && (h = os_map_aligned_at(size, align, at)) != NULL) errno = saved;
   if (!h) return NULL;
   h->kind = (uint8_t)kind;
   h->pages = HAKMEM_SUPPLY_FRESH;

@@ -253,7 +253,14 @@ static int refill_after_exhaustion(void)
     return 3;
   for (int i = 0; i < n; i++)
     free(big[i]);
-  /* What was freed, in other sizes: small blocks, then huge ones. */
+  /* What was freed, in other sizes: a block larger than any cached, which
+   * maps anew once the cache's regions are gone (errno stays as it was),
+   * small blocks, then huge ones. */
+  errno = 0;
+  void *first = malloc(launder_size(8 * MiB));
+  if (first == NULL || errno != 0)
+    return 6;
+  free(first);
   static void *small[200000];
   size_t bytes = 0;
   int m = 0;
