@@ -440,16 +440,13 @@ uint32_t pool_refill_step(struct pool *p, uint32_t max_pages) {
                    UFFDIO_COPY_MODE_DONTWAKE, &err);
   got = (uint32_t)(done / POOL_PAGE);
   p->fill_pos += got;
-  if (err == -EEXIST) { /* a stray page: give it back, fill around it next time */
-    uintptr_t stray = page_addr(p, (uint32_t)p->filling, p->fill_pos);
-    if (!drop_pages(stray, 1)) { /* locked: keep it, cleared here */
-      pool_zero((void *)stray, POOL_PAGE);
-      p->fill_pos++;
-      got++;
-      err = 0;
-    }
+  if (err == -EEXIST) { /* a stray page: present already, so cleared and kept */
+    pool_zero((void *)page_addr(p, (uint32_t)p->filling, p->fill_pos), POOL_PAGE);
+    p->fill_pos++;
+    got++;
+    err = 0;
   }
-  if (p->fill_pos == POOL_BIN_PAGES || (err && err != -EEXIST)) {
+  if (p->fill_pos == POOL_BIN_PAGES || err) {
     hk_lock(&p->lock);
     if (p->fill_pos == 0) {
       bin_set_empty(p, (uint32_t)p->filling);
@@ -463,7 +460,7 @@ uint32_t pool_refill_step(struct pool *p, uint32_t max_pages) {
     hk_unlock(&p->lock);
     p->filling = -1;
   }
-  return got + (err == -EEXIST);
+  return got;
 }
 
 uint32_t pool_zero_step(struct pool *p, uint32_t max_pages, uint64_t *ns) {
@@ -548,6 +545,15 @@ uint64_t pool_shrink(struct pool *p) {
   }
   pthread_sigmask(SIG_SETMASK, &saved, NULL);
   return pages;
+}
+
+/* UFFDIO_MOVE refuses to move between a locked and an unlocked mapping.
+ * The program's mlockall(MCL_CURRENT) locks the pool's area with all the
+ * rest, but not the regions mapped after it: the pool, the allocator's own
+ * memory, is unlocked again. (Locked regions were made present by the
+ * lock and need no supply.) */
+void pool_moves_refused(struct pool *p) {
+  (void)munlock((void *)p->base, (size_t)p->nbins * POOL_BIN_SIZE);
 }
 
 /* The kernel refused to take the bin's pages back (they are locked:

@@ -128,6 +128,8 @@ uint32_t pool_trim_pick(struct pool *p, uint32_t *bins, uint32_t max);
 uint32_t pool_trimmed(struct pool *p, uint32_t bin); /* the pages it held */
 /* The kernel kept the bin's pages (locked): it goes back, to be zeroed. */
 void pool_trim_refused(struct pool *p, uint32_t bin);
+/* A move from the pool failed with EINVAL: the pool's area is unlocked. */
+void pool_moves_refused(struct pool *p);
 uintptr_t pool_bin_addr(const struct pool *p, uint32_t bin);
 
 /* malloc_trim, on an application thread: the refill target and what the

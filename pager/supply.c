@@ -49,6 +49,7 @@ static uintptr_t move_span(struct pool *p, const struct pool_span *s, uintptr_t 
       err = 0;
       continue;
     }
+    if (err == -EINVAL) pool_moves_refused(p);
     if (err) break;
   }
   if (err && left) {
@@ -123,6 +124,11 @@ uintptr_t supply_range_from(struct pool *p, enum supply_source from, uintptr_t d
     uint32_t got = from != SUPPLY_COPY ? pool_take(p, (uint32_t)((end - dst) / PAGE), &s) : 0;
     if (!got) return from == SUPPLY_POOL ? dst : copy_range(p, dst, end, copy_mode, r);
     dst = move_span(p, &s, dst, end, move_mode, r);
+  }
+  /* A move refused (a locked destination, say): the rest by copy. */
+  if (r->err && dst < end && from == SUPPLY_POOL_THEN_COPY) {
+    r->err = 0;
+    dst = copy_range(p, dst, end, copy_mode, r);
   }
   return dst;
 }

@@ -205,6 +205,30 @@ Test(pager_pool, supply_moves_around_present_pages)
   munmap(r, TUNIT);
 }
 
+/* UFFDIO_MOVE refuses to move between a locked and an unlocked mapping: a
+ * program's mlockall(MCL_CURRENT) locks the pool's area, not the regions
+ * mapped after it. The first refused move unlocks the pool; the supply
+ * goes on by copy, and the next moves work. */
+Test(pager_pool, a_refused_move_unlocks_the_pool)
+{
+  refill_all();
+  char *bin = (char *)pool_bin_addr(&p, (uint32_t)p.clean.head);
+  cr_assert_eq(mlock(bin, TUNIT), 0, "mlock: %s", strerror(errno));
+  char *r = map_units(2 * TUNIT);
+  cr_assert_eq(uffd_register(&u, (uintptr_t)r, 2 * TUNIT, NULL), 0);
+  struct supply_result first = { 0 }, second = { 0 };
+  uintptr_t done = supply_range(&p, true, (uintptr_t)r, (uintptr_t)r + 64 * TPAGE, false, &first);
+  cr_assert_eq(done, (uintptr_t)r + 64 * TPAGE, "the supply did not finish by copy");
+  cr_assert_eq(first.moved, 0);
+  cr_assert_eq(first.copied, 64);
+  refill_all();
+  done = supply_range(&p, true, (uintptr_t)r + TUNIT, (uintptr_t)r + TUNIT + 64 * TPAGE, false, &second);
+  cr_assert_eq(done, (uintptr_t)r + TUNIT + 64 * TPAGE);
+  cr_assert_eq(second.moved, 64, "the pool is still locked: %llu moved", (unsigned long long)second.moved);
+  cr_assert(all_zero(r, 64 * TPAGE) && all_zero(r + TUNIT, 64 * TPAGE));
+  munmap(r, 2 * TUNIT);
+}
+
 Test(pager_pool, supply_without_the_pool_copies_and_zeropage_maps_the_zero_page)
 {
   char *r = map_units(TUNIT);
@@ -276,8 +300,8 @@ Test(pager_pool, shrink_keeps_the_bins_whose_pages_are_locked)
 }
 
 /* A present page in an empty bin (a span's unmoved pages whose release was
- * refused) stops UFFDIO_COPY with EEXIST. The refill gives it back, or,
- * locked, clears it and keeps it; either way the refill goes on. */
+ * refused, or the pool's area filled by mlockall) stops UFFDIO_COPY with
+ * EEXIST. The refill clears it and keeps it, and goes on. */
 Test(pager_pool, a_locked_stray_page_is_cleared_and_kept_by_the_refill)
 {
   uint32_t bin = (uint32_t)p.empty.head;
