@@ -201,7 +201,7 @@ int pool_init(struct pool *p, const struct uffd *u, size_t cap_bytes) {
   for (uint32_t i = 0; i < p->nbins; i++) bin_set_empty(p, i);
   p->cap_pages = (uint64_t)cap_bins * POOL_BIN_PAGES;
   p->keep_pages = p->cap_pages;
-  p->target_pages = 0; /* nothing before the first region served: pool_expect() */
+  p->target_pages = 0; /* nothing before the first supply: pool_expect() */
   p->swap = sysinfo(&si) == 0 && si.totalswap > 0;
   return 0;
 
