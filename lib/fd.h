@@ -1,5 +1,6 @@
-/* fd.h: descriptors the library holds (the pager's uffd, eventfd and
- * io_uring; the copy of stderr for the report at exit): where they go,
+/* fd.h: descriptors the library holds (the pager's uffd, eventfd,
+ * io_uring and /proc/self/stat; the copy of stderr for the report at
+ * exit): where they go,
  * and whether they are still the library's.
  *
  * A program may close every descriptor it has (close_range, closefrom,

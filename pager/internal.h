@@ -40,9 +40,12 @@ struct pager {
   struct pool pool;
   struct ring ring;    /* pager thread */
   int efd;             /* the command eventfd: hooks write, the ring reads */
-  struct fd_identity uffd_id, efd_id, ring_id; /* what the three descriptors were opened as */
+  int statfd;          /* /proc/self/stat, read once a period (loop.c); -1 without /proc */
+  struct fd_identity uffd_id, efd_id, ring_id, statfd_id; /* what the descriptors were opened as */
   pthread_t thread;
   bool thread_live;    /* joinable: under the start lock */
+  sigset_t start_mask; /* the starting thread's signal mask */
+  bool alone;          /* pager thread: the program's threads are gone */
   uint64_t last_fault_ns; /* pager thread */
 };
 

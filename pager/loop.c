@@ -14,12 +14,13 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "fd.h"
 #include "internal.h"
 #include "lock.h"
 #include "os.h"
@@ -168,11 +169,9 @@ static bool has_work(void) {
 static bool pager_alone(void) {
   char buf[512];
   ssize_t n;
-  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
 
-  if (fd < 0) return false;
-  n = read(fd, buf, sizeof buf - 1);
-  close(fd);
+  if (!fd_is(pager.statfd, &pager.statfd_id)) return false;
+  n = pread(pager.statfd, buf, sizeof buf - 1, 0);
   if (n <= 0) return false;
   buf[n] = 0;
   /* "pid (comm) state ppid ...": comm may hold spaces and parentheses;
@@ -195,7 +194,10 @@ static void on_completion(void *arg, uint64_t tag, int res) {
   refill_stuck = false;
   switch (tag & 0xff) {
   case RING_TIMER:
-    if (pager_alone()) atomic_store(&pager.stop, true);
+    if (pager_alone()) {
+      pager.alone = true;
+      atomic_store(&pager.stop, true);
+    }
     trim_stuck = false;
     pool_adapt(&pager.pool, IDLE_SECONDS * 1000000000ull / pager.cfg.period_ns);
     stats_set(STAT_pager_pool_pages, pool_level(&pager.pool));
@@ -261,5 +263,8 @@ void *pager_loop(void *arg) {
   pager_quiesce();
   pager_release_descriptors();
   stats_set(STAT_pager_pool_pages, 0);
+  /* The last thread: glibc calls exit() on it next, and the program's
+   * exit handlers may rely on signals (alarm, a SIGTERM). */
+  if (pager.alone) pthread_sigmask(SIG_SETMASK, &pager.start_mask, NULL);
   return NULL;
 }

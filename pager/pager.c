@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -33,7 +34,7 @@
 #define DEFAULT_SPIN_NS 0ull
 #define DEFAULT_PERIOD_NS 100000000ull /* 100 ms */
 
-struct pager pager = { .efd = -1, .uffd = { .fd = -1 } };
+struct pager pager = { .efd = -1, .statfd = -1, .uffd = { .fd = -1 } };
 static hk_lock_t start_lock = HK_LOCK_INIT;
 LARGE_BSS _Atomic uint64_t pager_ends[PAGER_ENDS];
 _Atomic uint64_t *pager_here;
@@ -144,9 +145,11 @@ static void forget_parents_pager(void) {
   if (os_page_supplier() == &pager_hooks) os_set_page_supplier(NULL);
   uffd_close(&pager.uffd);
   if (pager.efd >= 0) close(pager.efd);
+  if (pager.statfd >= 0) close(pager.statfd);
   ring_forget(&pager.ring);
   pool_forget(&pager.pool);
   pager.efd = -1;
+  pager.statfd = -1;
   pager.thread_live = false;
   atomic_store(&pager.users, 0);
   atomic_store(&pager.sleeping, false);
@@ -192,6 +195,8 @@ void pager_release_descriptors(void) {
   if (pager.ring.uring.ring_fd > 0 && !fd_is(pager.ring.uring.ring_fd, &pager.ring_id))
     ring_set_fd(&pager.ring, -1); /* io_uring_queue_exit() unmaps the rings, then closes nothing */
   if (pager.ring.uring.ring_fd != 0) ring_fini(&pager.ring);
+  if (fd_is(pager.statfd, &pager.statfd_id)) close(pager.statfd);
+  pager.statfd = -1;
 }
 
 /* The thread starts with every signal blocked: a handler of the program
@@ -206,6 +211,8 @@ static int thread_start(void) {
   if (err) goto out;
   pthread_attr_setstacksize(&attr, 256 * 1024);
   pthread_sigmask(SIG_SETMASK, &all, &old);
+  pager.start_mask = old;
+  pager.alone = false;
   err = -pthread_create(&pager.thread, &attr, pager_loop, NULL);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   pthread_attr_destroy(&attr);
@@ -261,6 +268,10 @@ static int start_locked(const struct pager_config *c) {
   if (err) goto out_efd;
   ring_set_fd(&pager.ring, fd_stash(pager.ring.uring.ring_fd));
   fd_identify(pager.ring.uring.ring_fd, &pager.ring_id);
+  /* Opened now, not when the program may have no descriptor left. */
+  pager.statfd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (pager.statfd >= 0) pager.statfd = fd_stash(pager.statfd);
+  fd_identify(pager.statfd, &pager.statfd_id);
   pager.last_fault_ns = 0;
   /* The thread first: pthread_create() itself allocates, and once the
    * hooks are in, an allocation may fault on a registered range. */

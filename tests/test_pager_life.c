@@ -203,12 +203,13 @@ Test(pager_life, hakmem_uffd_starts_it_at_load_and_read_into_fresh_memory_works,
 
 /* main() ends with pthread_exit() while a thread of the program still
  * allocates (tests/pager_main_exits.c). glibc ends the process with its
- * last thread: the pager's, which must see that it is alone and end. It
- * blocks every signal, so a pager that stayed would keep the process for
- * ever, deaf to SIGTERM; the test kills it after 20 s. */
-Test(pager_life, a_program_whose_main_calls_pthread_exit_ends, .timeout = 60)
+ * last thread: the pager's, which must see that it is alone and end, even
+ * when the program has no descriptor left, and give the exit handlers
+ * that then run on it a signal mask that lets signals in. It blocks every
+ * signal, so a pager that stayed would keep the process for ever, deaf to
+ * SIGTERM; the test kills it after 20 s. */
+static void main_exits(const char *mode)
 {
-  skip_unless_uffd(false);
   char report[] = "/tmp/hakmem-test-XXXXXX";
   int fd = mkstemp(report);
   cr_assert_geq(fd, 0);
@@ -220,7 +221,7 @@ Test(pager_life, a_program_whose_main_calls_pthread_exit_ends, .timeout = 60)
     setenv("LD_PRELOAD", HAKMEM_TEST_SO, 1);
     setenv("HAKMEM_UFFD", "1", 1);
     setenv("HAKMEM_STATS", "1", 1);
-    execl(HAKMEM_TEST_MAIN_EXITS, HAKMEM_TEST_MAIN_EXITS, (char *)NULL);
+    execl(HAKMEM_TEST_MAIN_EXITS, HAKMEM_TEST_MAIN_EXITS, mode, (char *)NULL);
     _exit(127);
   }
   int status = 0;
@@ -233,15 +234,23 @@ Test(pager_life, a_program_whose_main_calls_pthread_exit_ends, .timeout = 60)
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
   }
-  cr_assert(ended, "the process was still there 20 s after its main thread's pthread_exit()");
-  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x", status);
+  cr_assert(ended, "%s: the process was still there 20 s after its main thread's pthread_exit()", mode);
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: status %#x (4: exit handlers ran with signals blocked)",
+            mode, status);
   static char err[65536];
   ssize_t n = pread(fd, err, sizeof err - 1, 0);
   close(fd);
   cr_assert_gt(n, 0);
   err[n] = 0;
   cr_assert(strstr(err, "supply uffd_") || strstr(err, "supply direct"),
-            "the pager supplied nothing after main had gone:\n%s", err);
+            "%s: the pager supplied nothing after main had gone:\n%s", mode, err);
+}
+
+Test(pager_life, a_program_whose_main_calls_pthread_exit_ends, .timeout = 60)
+{
+  skip_unless_uffd(false);
+  main_exits("plain");
+  main_exits("no-descriptors");
 }
 
 Test(pager_life, without_a_full_uffd_one_line_and_the_default_path, .timeout = 60)
@@ -310,7 +319,7 @@ static int close_the_pagers_descriptors(void)
   int na = open_fds(after, MAX);
   for (int i = 0; i < na && n < 8; i++)
     if (!in_list(after[i], before, nb)) pagers[n++] = after[i];
-  if (n != 3) return 3;
+  if (n != 4) return 3; /* userfaultfd, eventfd, io_uring, /proc/self/stat */
   if (syscall(SYS_close_range, 3u, ~0u, 0u) != 0) return 4;
   usleep(300000); /* the pager's next look at its ring finds it gone */
   char path[] = "/tmp/hakmem-fds-XXXXXX";
