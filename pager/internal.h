@@ -45,7 +45,7 @@ struct pager {
   pthread_t thread;
   bool thread_live;    /* joinable: under the start lock */
   sigset_t start_mask; /* the starting thread's signal mask */
-  bool alone;          /* pager thread: the program's threads are gone */
+  _Atomic bool leader_gone; /* main() called pthread_exit(): the pager thread left */
   uint64_t last_fault_ns; /* pager thread */
 };
 

@@ -159,14 +159,15 @@ static bool has_work(void) {
          (pager.use_pool && !refill_stuck && pool_wants_refill(&pager.pool));
 }
 
-/* ---- the end of the program's threads ------------------------------------- */
+/* ---- the end of the program's main thread ----------------------------------- */
 
-/* Whether this thread is the process's last: its leader, whose
- * pthread_exit() from main left it a zombie, and this one are all that
- * /proc counts. glibc ends the process when its last thread returns, so
- * the pager must not outlive the program's threads: it would keep the
- * process for ever, with every signal blocked. Read once a timer period. */
-static bool pager_alone(void) {
+/* Whether the process's leader has exited: main() called pthread_exit(),
+ * and the leader stays a zombie until the last thread ends. glibc ends the
+ * process with its last thread, so the pager, whose signals are blocked,
+ * must not outlive the program's threads; /proc counts the io_uring's
+ * workers among them, so the pager cannot tell when it is the last, and
+ * stops as soon as main has gone. Read once a timer period. */
+static bool leader_exited(void) {
   char buf[512];
   ssize_t n;
 
@@ -174,17 +175,9 @@ static bool pager_alone(void) {
   n = pread(pager.statfd, buf, sizeof buf - 1, 0);
   if (n <= 0) return false;
   buf[n] = 0;
-  /* "pid (comm) state ppid ...": comm may hold spaces and parentheses;
-   * num_threads is the 17th field after the state. */
+  /* "pid (comm) state ...": comm may hold spaces and parentheses. */
   const char *p = strrchr(buf, ')');
-  if (!p || p[1] != ' ' || p[2] != 'Z') return false;
-  p += 3;
-  for (int field = 0; field < 17; field++) {
-    p = strchr(p, ' ');
-    if (!p) return false;
-    p++;
-  }
-  return p[0] == '2' && p[1] == ' ';
+  return p && p[1] == ' ' && p[2] == 'Z';
 }
 
 /* ---- the ring --------------------------------------------------------------- */
@@ -194,8 +187,8 @@ static void on_completion(void *arg, uint64_t tag, int res) {
   refill_stuck = false;
   switch (tag & 0xff) {
   case RING_TIMER:
-    if (pager_alone()) {
-      pager.alone = true;
+    if (leader_exited()) {
+      atomic_store(&pager.leader_gone, true);
       atomic_store(&pager.stop, true);
     }
     trim_stuck = false;
@@ -263,8 +256,8 @@ void *pager_loop(void *arg) {
   pager_quiesce();
   pager_release_descriptors();
   stats_set(STAT_pager_pool_pages, 0);
-  /* The last thread: glibc calls exit() on it next, and the program's
-   * exit handlers may rely on signals (alarm, a SIGTERM). */
-  if (pager.alone) pthread_sigmask(SIG_SETMASK, &pager.start_mask, NULL);
+  /* If this is the last thread, glibc calls exit() on it next, and the
+   * program's exit handlers may rely on signals (alarm, a SIGTERM). */
+  if (atomic_load(&pager.leader_gone)) pthread_sigmask(SIG_SETMASK, &pager.start_mask, NULL);
   return NULL;
 }

@@ -110,9 +110,11 @@ static void stop_locked(void) {
     atomic_store(&pager.stop, true);
     /* Else it sees `stop` at its next look, the period's timer at the latest. */
     if (fd_is(pager.efd, &pager.efd_id) && write(pager.efd, &one, sizeof one) < 0) { /* full: awake */ }
-    /* Not on the pager thread itself: the process's last thread, it calls
-     * exit() (pager_alone) and runs this at exit. */
-    if (!pthread_equal(pthread_self(), pager.thread)) pthread_join(pager.thread, NULL);
+    /* Once main has gone the pager thread leaves by itself, and, the last
+     * thread, may be running the program's exit handlers, this among them,
+     * or waiting in one for the thread that runs this: never joined. */
+    if (atomic_load(&pager.leader_gone)) pthread_detach(pager.thread);
+    else pthread_join(pager.thread, NULL);
     pager.thread_live = false;
   }
   pager_release_descriptors(); /* the thread did unless it never ran */
@@ -200,7 +202,9 @@ void pager_release_descriptors(void) {
 }
 
 /* The thread starts with every signal blocked: a handler of the program
- * could call malloc or touch registered memory on it. */
+ * could call malloc or touch registered memory on it. Its stack is the
+ * default size: when main has gone, it may be the process's last thread,
+ * and glibc runs the program's exit handlers on it. */
 static int thread_start(void) {
   sigset_t all, old;
   pthread_attr_t attr;
@@ -209,10 +213,9 @@ static int thread_start(void) {
   sigfillset(&all);
   err = -pthread_attr_init(&attr);
   if (err) goto out;
-  pthread_attr_setstacksize(&attr, 256 * 1024);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   pager.start_mask = old;
-  pager.alone = false;
+  atomic_store(&pager.leader_gone, false);
   err = -pthread_create(&pager.thread, &attr, pager_loop, NULL);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   pthread_attr_destroy(&attr);

@@ -3,8 +3,9 @@
  * HAKMEM_UFFD=1. glibc ends a process when its last thread ends; the
  * pager's thread must not keep it alive once the program's are gone.
  * With the argument "no-descriptors" the last thread leaves no descriptor
- * free; in every case an exit handler checks that it runs with signals
- * deliverable (it runs on whichever thread ends last: the pager's). */
+ * free; with "main-only" main has no other thread, so the pager's is the
+ * last. The exit handlers, which may run on the pager's thread, need
+ * signals deliverable, a deep stack, and to start and join a thread. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -39,16 +40,38 @@ static void signals_are_deliverable(void)
   if (sigismember(&now, SIGTERM) || sigismember(&now, SIGALRM)) _exit(4);
 }
 
+static void stack_is_deep(void)
+{
+  volatile char deep[1 << 20];
+  memset((char *)deep, 1, sizeof deep);
+  if (deep[12345] != 1) _exit(5);
+}
+
+static void *nothing(void *arg) { return arg; }
+
+static void a_thread_is_joined(void)
+{
+  pthread_t t;
+  if (pthread_create(&t, NULL, nothing, NULL) != 0 || pthread_join(t, NULL) != 0) _exit(6);
+}
+
 int main(int argc, char **argv)
 {
-  fill_descriptors = argc > 1 && strcmp(argv[1], "no-descriptors") == 0;
+  const char *mode = argc > 1 ? argv[1] : "plain";
+  fill_descriptors = strcmp(mode, "no-descriptors") == 0;
   atexit(signals_are_deliverable);
-  pthread_t t;
-  if (pthread_create(&t, NULL, allocate_then_leave, NULL) != 0) return 2;
-  pthread_detach(t);
-  char *q = malloc(100);
+  atexit(stack_is_deep);
+  atexit(a_thread_is_joined);
+  /* A huge block, served by the pager while main runs. */
+  size_t len = (size_t)8 << 20;
+  char *q = malloc(len);
   if (q == NULL) return 3;
-  memset(q, 1, 100);
+  memset(q, 1, len);
   free(q);
+  pthread_t t;
+  if (strcmp(mode, "main-only") != 0) {
+    if (pthread_create(&t, NULL, allocate_then_leave, NULL) != 0) return 2;
+    pthread_detach(t);
+  }
   pthread_exit(NULL);
 }
