@@ -52,7 +52,9 @@ static uintptr_t move_span(struct pool *p, const struct pool_span *s, uintptr_t 
     if (err == -EINVAL) pool_moves_refused(p);
     if (err) break;
   }
-  if (err && left) {
+  /* EINVAL is the destination's: locked, or protected, unlike the pool
+   * (the program's mlock or mprotect of its block). The pages go back. */
+  if (err && left && err != -EINVAL) {
     /* Refused (locked pages), they stay: the bin's next refill meets them
      * (EEXIST) and clears them in place. */
     (void)madvise((void *)src, (size_t)left * PAGE, MADV_DONTNEED);
