@@ -207,8 +207,8 @@ Test(pager_pool, supply_moves_around_present_pages)
 
 /* UFFDIO_MOVE refuses to move between a locked and an unlocked mapping: a
  * program's mlockall(MCL_CURRENT) locks the pool's area, not the regions
- * mapped after it. The first refused move unlocks the pool; the supply
- * goes on by copy, and the next moves work. */
+ * mapped after it. The first refused move unlocks the pool and puts its
+ * span back; the supply goes on by copy, and the next moves work. */
 Test(pager_pool, a_refused_move_unlocks_the_pool)
 {
   refill_all();
@@ -217,10 +217,12 @@ Test(pager_pool, a_refused_move_unlocks_the_pool)
   char *r = map_units(2 * TUNIT);
   cr_assert_eq(uffd_register(&u, (uintptr_t)r, 2 * TUNIT, NULL), 0);
   struct supply_result first = { 0 }, second = { 0 };
+  uint64_t before = p.clean_pages;
   uintptr_t done = supply_range(&p, true, (uintptr_t)r, (uintptr_t)r + 64 * TPAGE, false, &first);
   cr_assert_eq(done, (uintptr_t)r + 64 * TPAGE, "the supply did not finish by copy");
   cr_assert_eq(first.moved, 0);
   cr_assert_eq(first.copied, 64);
+  cr_assert_eq(p.clean_pages, before, "the refused span's pages were not put back");
   refill_all();
   done = supply_range(&p, true, (uintptr_t)r + TUNIT, (uintptr_t)r + TUNIT + 64 * TPAGE, false, &second);
   cr_assert_eq(done, (uintptr_t)r + TUNIT + 64 * TPAGE);
