@@ -45,7 +45,8 @@ struct pager {
   pthread_t thread;
   bool thread_live;    /* joinable: under the start lock */
   sigset_t start_mask; /* the starting thread's signal mask */
-  _Atomic bool leader_gone; /* main() called pthread_exit(): the pager thread left */
+  _Atomic bool leader_gone; /* main() called pthread_exit(): the pager thread leaves */
+  _Atomic bool loop_done;   /* the pager thread has released its descriptors */
   uint64_t last_fault_ns; /* pager thread */
 };
 

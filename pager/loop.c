@@ -256,6 +256,7 @@ void *pager_loop(void *arg) {
   pager_quiesce();
   pager_release_descriptors();
   stats_set(STAT_pager_pool_pages, 0);
+  atomic_store(&pager.loop_done, true);
   /* If this is the last thread, glibc calls exit() on it next, and the
    * program's exit handlers may rely on signals (alarm, a SIGTERM). */
   if (atomic_load(&pager.leader_gone)) pthread_sigmask(SIG_SETMASK, &pager.start_mask, NULL);

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -112,9 +113,14 @@ static void stop_locked(void) {
     if (fd_is(pager.efd, &pager.efd_id) && write(pager.efd, &one, sizeof one) < 0) { /* full: awake */ }
     /* Once main has gone the pager thread leaves by itself, and, the last
      * thread, may be running the program's exit handlers, this among them,
-     * or waiting in one for the thread that runs this: never joined. */
-    if (atomic_load(&pager.leader_gone)) pthread_detach(pager.thread);
-    else pthread_join(pager.thread, NULL);
+     * or waiting in one for the thread that runs this: it is not joined,
+     * only waited for until it has released what it held. */
+    if (atomic_load(&pager.leader_gone)) {
+      while (!atomic_load(&pager.loop_done)) sched_yield();
+      pthread_detach(pager.thread);
+    } else {
+      pthread_join(pager.thread, NULL);
+    }
     pager.thread_live = false;
   }
   pager_release_descriptors(); /* the thread did unless it never ran */
@@ -216,6 +222,7 @@ static int thread_start(void) {
   pthread_sigmask(SIG_SETMASK, &all, &old);
   pager.start_mask = old;
   atomic_store(&pager.leader_gone, false);
+  atomic_store(&pager.loop_done, false);
   err = -pthread_create(&pager.thread, &attr, pager_loop, NULL);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   pthread_attr_destroy(&attr);
