@@ -27,12 +27,12 @@ static int fd_stash_high(int fd, rlim_t limit) {
  * RLIMIT_NOFILE when the limits allow it, out of the program's way: a
  * program that walks its descriptors up to sysconf(_SC_OPEN_MAX) to count
  * or close them (daemons, CPython's subprocess tests) does not meet them,
- * and a program that opens many files does not find three fewer. The limit
+ * and a program that opens many files does not find four fewer. The limit
  * is raised for the one dup and restored at once; the descriptor stays
  * valid above it. Where soft == hard and the process may not raise the
  * hard limit (no CAP_SYS_RESOURCE), the descriptor goes to the top of the
  * range instead (fd_stash_high), where such a walk still meets it. (The
- * pager's three; the report's copy of stderr.) */
+ * pager's four; the report's copy of stderr.) */
 int fd_stash(int fd) {
   struct rlimit rl, raised;
   rlim_t base;
