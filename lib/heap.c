@@ -572,40 +572,47 @@ static void *borrow_from_next_class(unsigned cls) {
   return p;
 }
 
-void *heap_alloc_slow(unsigned cls) {
+/* The thread's heap, attached on its first slow call; NULL with *done set
+ * when the call is already answered (after exit, no memory, or a block
+ * the set-up freed into the cache). */
+static struct heap *heap_for_slow_path(unsigned cls, void **done) {
   struct heap *h = hk_tcache.heap;
-  if (unlikely(!h)) {
-    if (unlikely(thread_exited)) return heap_alloc_after_exit(cls);
-    h = heap_attach();
-    if (!h) {
-      errno = ENOMEM;
-      return NULL;
-    }
-    void *p = tcache_pop(cls); /* set-up may have allocated and freed */
-    if (p) return p;
+  if (likely(h != NULL)) return h;
+  if (unlikely(thread_exited)) {
+    *done = heap_alloc_after_exit(cls);
+    return NULL;
   }
-  heap_collect_pending(h, false);
-  lru_tick();
-  heap_purge_tick(h);
-  struct tcache_bin *b = &hk_tcache.bins[cls];
-  if (unspill_bin(h, cls)) return tcache_pop(cls);
-  if (h->carves[cls] < CARVE_STEADY && slab_refill_needs_a_page(h->partial[cls])) {
-    void *p = borrow_from_next_class(cls);
-    if (p) return p;
+  h = heap_attach();
+  if (!h) {
+    errno = ENOMEM;
+    *done = NULL;
+    return NULL;
   }
-  /* One slab's worth per refill: its whole free list in one step (a bin
-   * holds a slab's worth), or never-used blocks up to the next page
-   * boundary. A class that keeps needing new blocks (a
-   * growing heap) gets 2, 4, 8, then 16 pages at a time after CARVE_STEADY
-   * refills, so its pages come in fewer, larger supply calls, while a class
-   * with few live blocks touches one page at a time. */
-  unsigned want = b->max / 2, got = 0;
+  *done = tcache_pop(cls); /* set-up may have allocated and freed */
+  return *done ? NULL : h;
+}
+
+/* Pages a refill may touch at once: one, until the class has carved
+ * CARVE_STEADY times, then 2, 4, 8 and 16 (see heap_refill_bin). */
+static unsigned refill_pages(const struct heap *h, unsigned cls) {
   unsigned step = h->carves[cls] < CARVE_STEADY ? 0 : h->carves[cls] - CARVE_STEADY + 1;
-  unsigned pages = step >= 4 ? 16 : 1u << step;
+  return step >= 4 ? 16 : 1u << step;
+}
+
+/* One slab's worth per refill: its whole free list in one step (a bin
+ * holds a slab's worth), or never-used blocks up to the next page
+ * boundary. A class that keeps needing new blocks (a growing heap) gets
+ * more pages at a time after CARVE_STEADY refills, so its pages come in
+ * fewer, larger supply calls, while a class with few live blocks touches
+ * one page at a time. Returns the block for the caller, the rest in the
+ * bin; NULL when no slab can be had. */
+static struct free_block *heap_refill_bin(struct heap *h, unsigned cls) {
+  struct tcache_bin *b = &hk_tcache.bins[cls];
+  unsigned want = b->max / 2, got = 0, pages = refill_pages(h, cls);
   struct free_block *head = NULL, *tail = NULL;
   while (!got) {
     struct slab *s = h->partial[cls];
-    if (!s && !(s = heap_new_slab(h, cls))) break;
+    if (!s && !(s = heap_new_slab(h, cls))) return NULL;
     if (!b->head && (head = slab_take_list(s, b->max, &got))) {
       b->head = head->next;
       b->count = got - 1;
@@ -617,15 +624,31 @@ void *heap_alloc_slow(unsigned cls) {
     if (s->carve != carve && h->carves[cls] < 255) h->carves[cls]++;
     if (!slab_has_room(s)) partial_remove(h, s);
   }
-  if (!got) {
-    errno = ENOMEM;
-    return NULL;
-  }
   h->bytes_in_use += (int64_t)got * (int64_t)class_to_size(cls);
   if (tail) {
     tail->next = b->head;
     b->head = head->next;
     b->count += got - 1;
+  }
+  return head;
+}
+
+void *heap_alloc_slow(unsigned cls) {
+  void *done;
+  struct heap *h = heap_for_slow_path(cls, &done);
+  if (!h) return done;
+  heap_collect_pending(h, false);
+  lru_tick();
+  heap_purge_tick(h);
+  if (unspill_bin(h, cls)) return tcache_pop(cls);
+  if (h->carves[cls] < CARVE_STEADY && slab_refill_needs_a_page(h->partial[cls])) {
+    void *p = borrow_from_next_class(cls);
+    if (p) return p;
+  }
+  struct free_block *head = heap_refill_bin(h, cls);
+  if (!head) {
+    errno = ENOMEM;
+    return NULL;
   }
   head->cookie = 0;
   return head;
