@@ -251,19 +251,14 @@ static int here_map(void) {
   return 0;
 }
 
-static int start_locked(const struct pager_config *c) {
-  uint64_t want = c->no_move ? 0 : UFFD_FEATURE_MOVE;
-  int err;
-
-  forget_if_parents();
-  err = -EALREADY;
-  if (atomic_load(&pager.state) != PAGER_IDLE || pager.thread_live) goto out;
-  pthread_once(&atfork_once, atfork_install);
-  err = here_map();
-  if (err) goto out;
-  pager.cfg = *c;
-  err = uffd_open(&pager.uffd, want);
-  if (err) goto out;
+/* The uffd, the pool, the eventfd, the ring and /proc/self/stat, each
+ * descriptor moved out of the program's way (fd.c) and identified, so that
+ * one the program closes is never closed again. /proc/self/stat is opened
+ * now, not when the program may have no descriptor left. On failure, what
+ * was opened is closed. */
+static int open_channels(const struct pager_config *c) {
+  int err = uffd_open(&pager.uffd, c->no_move ? 0 : UFFD_FEATURE_MOVE);
+  if (err) return err;
   pager.uffd.fd = fd_stash(pager.uffd.fd);
   fd_identify(pager.uffd.fd, &pager.uffd_id);
   err = pool_init(&pager.pool, &pager.uffd, c->pool_bytes);
@@ -278,20 +273,55 @@ static int start_locked(const struct pager_config *c) {
   if (err) goto out_efd;
   ring_set_fd(&pager.ring, fd_stash(pager.ring.uring.ring_fd));
   fd_identify(pager.ring.uring.ring_fd, &pager.ring_id);
-  /* Opened now, not when the program may have no descriptor left. */
   pager.statfd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
   if (pager.statfd >= 0) pager.statfd = fd_stash(pager.statfd);
   fd_identify(pager.statfd, &pager.statfd_id);
+  return 0;
+
+out_efd:
+  close(pager.efd);
+  pager.efd = -1;
+out_pool:
+  uffd_close(&pager.uffd); /* before the pool goes: unregisters everything */
+  pool_fini(&pager.pool);
+out_uffd:
+  uffd_close(&pager.uffd);
+  return err;
+}
+
+static void close_channels(void) {
+  if (pager.statfd >= 0) close(pager.statfd);
+  pager.statfd = -1;
+  ring_fini(&pager.ring);
+  close(pager.efd);
+  pager.efd = -1;
+  uffd_close(&pager.uffd);
+  pool_fini(&pager.pool);
+}
+
+static int start_locked(const struct pager_config *c) {
+  int err;
+
+  forget_if_parents();
+  if (atomic_load(&pager.state) != PAGER_IDLE || pager.thread_live) return -EALREADY;
+  pthread_once(&atfork_once, atfork_install);
+  err = here_map();
+  if (err) return err;
+  pager.cfg = *c;
+  err = open_channels(c);
+  if (err) return err;
   pager.last_fault_ns = 0;
   /* The thread first: pthread_create() itself allocates, and once the
    * hooks are in, an allocation may fault on a registered range. */
   err = thread_start();
-  if (err) goto out_ring;
-  err = -EIO;
+  if (err) {
+    close_channels();
+    return err;
+  }
   atomic_store(pager_here, 1);
   if (!atomic_compare_exchange_strong(&pager.state, &(int){ PAGER_IDLE }, PAGER_RUNNING)) {
     stop_locked(); /* the thread failed already */
-    goto out;
+    return -EIO;
   }
   os_set_page_supplier(&pager_hooks);
   /* After the hooks are in: a region mapped meanwhile is registered by
@@ -301,20 +331,6 @@ static int start_locked(const struct pager_config *c) {
    * correctness: the pager serves its faults. */
   os_for_each_served_region(register_existing, NULL);
   return 0;
-
-out_ring:
-  ring_fini(&pager.ring);
-out_efd:
-  close(pager.efd);
-  pager.efd = -1;
-out_pool:
-  uffd_close(&pager.uffd); /* before the pool goes: unregisters everything */
-  pool_fini(&pager.pool);
-out_uffd:
-  uffd_close(&pager.uffd);
-  atomic_store(&pager.state, PAGER_IDLE);
-out:
-  return err;
 }
 
 int pager_start(const struct pager_config *c) {

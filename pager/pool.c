@@ -159,24 +159,13 @@ static void *map_private(size_t len, int prot) {
   return a;
 }
 
-int pool_init(struct pool *p, const struct uffd *u, size_t cap_bytes) {
-  size_t cap_bins = (cap_bytes + POOL_BIN_SIZE - 1) / POOL_BIN_SIZE;
-  size_t area_len, meta_len;
-  struct sysinfo si;
+/* The bin area (registered with the uffd), the bins' records and a page
+ * of zeroes to copy from; all or nothing. */
+static int pool_map(struct pool *p, size_t area_len, size_t meta_len) {
   uint64_t ioctls;
   void *area, *meta, *zero;
-  int err;
+  int err = -ENOMEM;
 
-  memset(p, 0, sizeof *p);
-  p->uffd = u;
-  p->zeroing = -1;
-  p->filling = -1;
-  if (cap_bins < 2) cap_bins = 2;
-  p->nbins = (uint32_t)(2 * cap_bins);
-  area_len = (size_t)p->nbins * POOL_BIN_SIZE;
-  meta_len = ((size_t)p->nbins * sizeof(struct pool_bin) + POOL_PAGE - 1) & ~(POOL_PAGE - 1);
-
-  err = -ENOMEM;
   area = map_private(area_len, PROT_READ | PROT_WRITE);
   if (!area) goto out;
 #ifdef MADV_NOHUGEPAGE
@@ -188,21 +177,12 @@ int pool_init(struct pool *p, const struct uffd *u, size_t cap_bytes) {
   if (!meta) goto out_area;
   zero = map_private(POOL_BIN_SIZE, PROT_READ);
   if (!zero) goto out_meta;
-  err = uffd_register(u, (uintptr_t)area, area_len, &ioctls);
+  err = uffd_register(p->uffd, (uintptr_t)area, area_len, &ioctls);
   if (err) goto out_zero;
-  p->can_move = (u->features & UFFD_FEATURE_MOVE) && (ioctls & ((uint64_t)1 << _UFFDIO_MOVE));
-
+  p->can_move = (p->uffd->features & UFFD_FEATURE_MOVE) && (ioctls & ((uint64_t)1 << _UFFDIO_MOVE));
   p->base = (uintptr_t)area;
   p->bins = meta;
   p->zero = (uintptr_t)zero;
-  p->empty.head = p->empty.tail = -1;
-  p->clean.head = p->clean.tail = -1;
-  p->dirty.head = p->dirty.tail = -1;
-  for (uint32_t i = 0; i < p->nbins; i++) bin_set_empty(p, i);
-  p->cap_pages = (uint64_t)cap_bins * POOL_BIN_PAGES;
-  p->keep_pages = p->cap_pages;
-  p->target_pages = 0; /* nothing before the first supply: pool_expect() */
-  p->swap = sysinfo(&si) == 0 && si.totalswap > 0;
   return 0;
 
 out_zero:
@@ -213,6 +193,31 @@ out_area:
   munmap(area, area_len);
 out:
   return err;
+}
+
+int pool_init(struct pool *p, const struct uffd *u, size_t cap_bytes) {
+  size_t cap_bins = (cap_bytes + POOL_BIN_SIZE - 1) / POOL_BIN_SIZE;
+  struct sysinfo si;
+
+  memset(p, 0, sizeof *p);
+  p->uffd = u;
+  p->zeroing = -1;
+  p->filling = -1;
+  if (cap_bins < 2) cap_bins = 2;
+  p->nbins = (uint32_t)(2 * cap_bins);
+  size_t area_len = (size_t)p->nbins * POOL_BIN_SIZE;
+  size_t meta_len = ((size_t)p->nbins * sizeof(struct pool_bin) + POOL_PAGE - 1) & ~(POOL_PAGE - 1);
+  int err = pool_map(p, area_len, meta_len);
+  if (err) return err;
+  p->empty.head = p->empty.tail = -1;
+  p->clean.head = p->clean.tail = -1;
+  p->dirty.head = p->dirty.tail = -1;
+  for (uint32_t i = 0; i < p->nbins; i++) bin_set_empty(p, i);
+  p->cap_pages = (uint64_t)cap_bins * POOL_BIN_PAGES;
+  p->keep_pages = p->cap_pages;
+  p->target_pages = 0; /* nothing before the first supply: pool_expect() */
+  p->swap = sysinfo(&si) == 0 && si.totalswap > 0;
+  return 0;
 }
 
 /* After the uffd is closed: nothing is registered any more. */
