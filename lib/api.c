@@ -25,7 +25,16 @@
 
 #define CALLOC_FRESH_MIN 1024
 
-static NOINLINE void *big_alloc(size_t size, size_t align, bool zero) {
+/* A call that succeeds leaves errno as it was, as glibc's do, although the
+ * slow paths may meet kernel calls that fail on the way (a refused
+ * mremap in place, a move the pager retries, a madvise to skip): each
+ * slow path keeps the caller's errno unless it returns a failure. */
+static inline void *errno_kept_unless_null(void *p, int saved) {
+  if (p) errno = saved;
+  return p;
+}
+
+static NOINLINE void *big_alloc_unkept(size_t size, size_t align, bool zero) {
   if (unlikely(size > (size_t)PTRDIFF_MAX)) {
     errno = ENOMEM;
     return NULL;
@@ -38,10 +47,20 @@ static NOINLINE void *big_alloc(size_t size, size_t align, bool zero) {
   return huge_alloc(size, align, zero);
 }
 
+static NOINLINE void *big_alloc(size_t size, size_t align, bool zero) {
+  int saved = errno;
+  return errno_kept_unless_null(big_alloc_unkept(size, align, zero), saved);
+}
+
+static NOINLINE void *small_alloc_slow(unsigned cls) {
+  int saved = errno;
+  return errno_kept_unless_null(heap_alloc_slow(cls), saved);
+}
+
 static inline void *small_alloc(unsigned cls) {
   void *p = tcache_pop(cls);
   if (likely(p != NULL)) return p;
-  return heap_alloc_slow(cls);
+  return small_alloc_slow(cls);
 }
 
 /* malloc and free start on a cache line of their own: where the linker
@@ -57,10 +76,18 @@ EXPORT HOT_ENTRY void *malloc(size_t size) {
 
 static NOINLINE void free_not_small(void *p) {
   if (p == NULL) return;
+  int saved = errno;
   unsigned kind = region_map_kind((uintptr_t)p);
   if (kind == REGION_LARGE) large_free(p);
   else if (kind >= REGION_HUGE) huge_free(p);
   else diag_fatal("free(): invalid pointer", p, "not allocated by hakmem");
+  errno = saved;
+}
+
+static NOINLINE void free_small_slow(void *p) {
+  int saved = errno;
+  heap_free_small(p);
+  errno = saved;
 }
 
 EXPORT HOT_ENTRY void free(void *p) {
@@ -69,7 +96,7 @@ EXPORT HOT_ENTRY void free(void *p) {
     if (likely(slab_holds_block(s, p) && ((struct free_block *)p)->cookie != diag_cookie(p) &&
                tcache_push(s, p)))
       return;
-    heap_free_small(p);
+    free_small_slow(p);
     return;
   }
   free_not_small(p);
@@ -102,8 +129,9 @@ EXPORT void *calloc(size_t n, size_t m) {
     /* With nothing cached, a never-used block on fresh pages needs no
      * clearing; below 1 KiB the memset costs less than looking. */
     if (size >= CALLOC_FRESH_MIN && hk_tcache.bins[cls].head == NULL) {
+      int saved = errno;
       void *p = heap_calloc_fresh(cls);
-      if (p) return p;
+      if (p) return errno_kept_unless_null(p, saved);
     }
     void *p = small_alloc(cls);
     if (likely(p != NULL)) memset(p, 0, size);
@@ -150,8 +178,9 @@ EXPORT void *realloc(void *p, size_t size) {
   }
   size_t usable = usable_checked(p, "realloc(): invalid pointer");
   unsigned kind = region_map_kind((uintptr_t)p);
-  if (fits_in_place(p, kind, usable, size)) return p;
-  if (kind >= REGION_HUGE && size > LARGE_MAX) return huge_realloc(p, size);
+  int saved = errno;
+  if (fits_in_place(p, kind, usable, size)) return errno_kept_unless_null(p, saved);
+  if (kind >= REGION_HUGE && size > LARGE_MAX) return errno_kept_unless_null(huge_realloc(p, size), saved);
   void *n = malloc(growth_size(usable, size));
   if (n == NULL) return NULL;
   memcpy(n, p, usable < size ? usable : size);
@@ -219,8 +248,11 @@ EXPORT size_t malloc_usable_size(void *p) {
 }
 
 EXPORT size_t hakmem_trim(void) {
+  int saved = errno;
   heap_global_init();
-  return heap_trim();
+  size_t released = heap_trim();
+  errno = saved;
+  return released;
 }
 
 EXPORT int malloc_trim(size_t pad) {
@@ -259,10 +291,12 @@ EXPORT int hakmem_pager_active(void) { return 0; }
 #endif
 
 __attribute__((constructor)) static void hakmem_load(void) {
+  int saved = errno;
   heap_load();
   if (hakmem_options.verbose) options_print(2);
 #ifndef HAKMEM_ENABLE_UFFD
   if (hakmem_options.uffd) diag_write(2, "hakmem: HAKMEM_UFFD=1 ignored: built without --enable-uffd\n");
 #endif
   stats_install_exit_report();
+  errno = saved;
 }

@@ -363,21 +363,26 @@ int pager_get_info(struct pager_info *out) {
 
 /* ---- the public interface --------------------------------------------------------- */
 
+/* As the malloc family, both leave errno alone unless they fail. */
 PAGER_EXPORT int hakmem_pager_start(void) {
   struct pager_config c;
-  int err;
+  int saved = errno, err;
 
   pager_config_from_options(&c);
   err = pager_start(&c);
-  if (err == -EALREADY) return 0;
-  if (err) {
+  if (err && err != -EALREADY) {
     errno = -err;
     return -1;
   }
+  errno = saved;
   return 0;
 }
 
-PAGER_EXPORT void hakmem_pager_stop(void) { pager_stop(); }
+PAGER_EXPORT void hakmem_pager_stop(void) {
+  int saved = errno;
+  pager_stop();
+  errno = saved;
+}
 
 PAGER_EXPORT int hakmem_pager_active(void) { return pager_running(); }
 
@@ -400,13 +405,14 @@ static void say_why(int err) {
 
 __attribute__((constructor)) static void pager_at_load(void) {
   struct pager_config c;
-  int err;
+  int saved = errno, err;
 
   heap_global_init(); /* reads the options; idempotent */
   if (!hakmem_options.uffd) return;
   pager_config_from_options(&c);
   err = pager_start(&c);
   if (err && err != -EALREADY) say_why(err);
+  errno = saved;
 }
 
-__attribute__((destructor)) static void pager_at_exit(void) { pager_stop(); }
+__attribute__((destructor)) static void pager_at_exit(void) { hakmem_pager_stop(); }

@@ -11,6 +11,7 @@ hakmem_test_ldadd = $(hakmem_core_ldadd) $(CRITERION_LIBS) $(PTHREAD_LIBS)
 hakmem_api_tests = \
 	tests/test_api_align \
 	tests/test_api_calloc \
+	tests/test_api_errno \
 	tests/test_api_introspect \
 	tests/test_api_malloc \
 	tests/test_api_realloc \
@@ -34,6 +35,10 @@ tests_test_api_align_LDADD = $(hakmem_test_ldadd)
 tests_test_api_calloc_SOURCES = tests/test_api_calloc.c tests/helpers.h
 tests_test_api_calloc_CFLAGS = $(hakmem_test_cflags)
 tests_test_api_calloc_LDADD = $(hakmem_test_ldadd)
+
+tests_test_api_errno_SOURCES = tests/test_api_errno.c tests/helpers.h
+tests_test_api_errno_CFLAGS = $(hakmem_test_cflags)
+tests_test_api_errno_LDADD = $(hakmem_test_ldadd)
 
 tests_test_api_introspect_SOURCES = tests/test_api_introspect.c tests/helpers.h
 tests_test_api_introspect_CFLAGS = $(hakmem_test_cflags)
