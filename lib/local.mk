@@ -53,3 +53,12 @@ lib_libhakmem_la_LDFLAGS = -version-info 0:0:0 -no-undefined \
 	-Wl,--version-script=$(srcdir)/lib/hakmem.map -Wl,-z,nodelete -Wl,-z,noseparate-code
 EXTRA_lib_libhakmem_la_DEPENDENCIES = lib/hakmem.map
 EXTRA_DIST += lib/hakmem.map
+
+# libhakmem.a as one object with hakmem's internals local, so that it
+# exports what libhakmem.so exports and links in whole (lib/merge-static.sh).
+all-local: lib/libhakmem-static.stamp
+lib/libhakmem-static.stamp: lib/libhakmem.la $(srcdir)/lib/merge-static.sh
+	$(AM_V_GEN)AR='$(AR)' LD='$(LD)' OBJCOPY='$(OBJCOPY)' RANLIB='$(RANLIB)' \
+	  $(SHELL) $(srcdir)/lib/merge-static.sh lib/.libs/libhakmem.a && touch $@
+EXTRA_DIST += lib/merge-static.sh
+CLEANFILES += lib/libhakmem-static.stamp

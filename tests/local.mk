@@ -99,4 +99,9 @@ endif
 TESTS += tests/test_integration.sh
 EXTRA_DIST += tests/rss.h
 EXTRA_DIST += tests/test_integration.sh
-AM_TESTS_ENVIRONMENT = HAKMEM_BUILDDIR='$(abs_top_builddir)'; export HAKMEM_BUILDDIR;
+AM_TESTS_ENVIRONMENT = HAKMEM_BUILDDIR='$(abs_top_builddir)'; export HAKMEM_BUILDDIR; \
+	CC='$(CC)'; PKG_CONFIG='$(PKG_CONFIG)'; export CC PKG_CONFIG;
+
+# Linking as hakmem.pc says: shared under --as-needed, and static.
+TESTS += tests/test_link.sh
+EXTRA_DIST += tests/test_link.sh
