@@ -15,7 +15,9 @@
 static hk_lock_t lru_lock = HK_LOCK_INIT;
 static struct region_header *lru_head, *lru_tail;
 static size_t lru_count, lru_bytes, lru_pending, lru_superslabs;
-static _Atomic uint64_t lru_release_due; /* when the oldest pending region is due; 0: none */
+/* When lru_tick() has work: the oldest pending release, or the least
+ * recently cached region reaching the age limit; 0: none. */
+static _Atomic uint64_t lru_release_due;
 
 struct lru_batch {
   struct region_header *release; /* linked by lru_next */
@@ -68,11 +70,22 @@ static void lru_link(struct region_header *h, bool at_head) {
   if (h->lru_release != OS_RELEASE_KEEP) lru_pending++;
 }
 
+static uint64_t age_limit_ns(void) { return (uint64_t)hakmem_options.lru_age_ms * 1000000u; }
+
 static bool over_limits(uint64_t now) {
   if (!lru_tail) return false;
   return lru_count > (size_t)hakmem_options.lru_max ||
          lru_bytes > ((size_t)hakmem_options.lru_max_mb << 20) ||
-         now - lru_tail->lru_since_ns > (uint64_t)hakmem_options.lru_age_ms * 1000000u;
+         now - lru_tail->lru_since_ns > age_limit_ns();
+}
+
+static uint64_t earliest(uint64_t a, uint64_t b) { return !a ? b : !b ? a : a < b ? a : b; }
+
+/* Under lru_lock: when lru_tick() must look next, given the earliest
+ * pending release (0: none). */
+static void lru_set_due(uint64_t release_due) {
+  uint64_t age_due = lru_tail ? lru_tail->lru_since_ns + age_limit_ns() + 1 : 0;
+  atomic_store_explicit(&lru_release_due, earliest(release_due, age_due), memory_order_relaxed);
 }
 
 /* Under lru_lock: move what must be unmapped or released into b. */
@@ -96,7 +109,7 @@ static void lru_collect(struct lru_batch *b, uint64_t now, bool release_all, boo
     h->lru_next = b->release;
     b->release = h;
   }
-  atomic_store_explicit(&lru_release_due, due, memory_order_relaxed);
+  lru_set_due(due);
   stats_set(STAT_ss_cached, lru_superslabs);
 }
 
@@ -125,6 +138,7 @@ static void lru_finish(struct lru_batch *b) {
     next = h->lru_next;
     lru_link(h, false);
   }
+  lru_set_due(atomic_load_explicit(&lru_release_due, memory_order_relaxed)); /* older ones at the tail now */
   stats_set(STAT_ss_cached, lru_superslabs);
   hk_unlock(&lru_lock);
 }
@@ -138,8 +152,6 @@ void lru_put(struct region_header *h) {
   h->lru_release = (uint8_t)lru_release_policy();
   hk_lock(&lru_lock);
   lru_link(h, true);
-  if (h->lru_release != OS_RELEASE_KEEP && !atomic_load_explicit(&lru_release_due, memory_order_relaxed))
-    atomic_store_explicit(&lru_release_due, now + LRU_RELEASE_DELAY_NS, memory_order_relaxed);
   lru_collect(&b, now, false, false);
   hk_unlock(&lru_lock);
   lru_finish(&b);

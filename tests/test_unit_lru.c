@@ -412,6 +412,25 @@ Test(lru, bounded_by_age)
   cr_assert_eq(s2.ss_cached, 0);
 }
 
+/* With no release pending (policy 0 keeps the pages; or all released
+ * already), the refills' tick still evicts what outlived the age limit. */
+Test(lru, a_tick_evicts_an_aged_region_with_no_release_pending)
+{
+  set_policy(0);
+  hakmem_options.lru_age_ms = 20;
+  struct superslab *a = superslab_new(&test_heap);
+  superslab_retire(a);
+  lru_tick();
+  cr_assert_eq(region_map_kind((uintptr_t)a), REGION_SMALL, "evicted before its age");
+  sleep_ms(40);
+  struct hakmem_stats s0 = snap();
+  lru_tick();
+  struct hakmem_stats s1 = snap();
+  cr_assert_eq(region_map_kind((uintptr_t)a), REGION_NONE, "a region past the age limit is still cached after a tick");
+  cr_assert_eq(DELTA(s1, s0, ss_unmapped_total), 1);
+  cr_assert_eq(s1.ss_cached, 0);
+}
+
 Test(lru, the_most_recently_cached_region_is_taken_first)
 {
   set_policy(0);
