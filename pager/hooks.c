@@ -10,6 +10,8 @@
 
 #include "internal.h"
 #include "os.h"
+#include "readahead.h"
+#include "region_map.h"
 #include "stats.h"
 #include "types.h"
 
@@ -146,11 +148,13 @@ static size_t hook_supply(void *addr, size_t len) {
     goto out;
   }
   t0 = os_now_ns();
-  if (end - a > PAGER_UNIT) {
-    /* A huge block's body: what the pool holds, moved now; the rest is
-     * left absent, to be faulted in when touched (the zero page for a
-     * read, a chunk for a write), not allocated here by COPY. */
-    done = pager.use_pool ? supply_range_from(&pager.pool, SUPPLY_POOL, a, end, false, &r) : a;
+  if (region_map_kind(a) != REGION_SMALL) {
+    /* A large or huge block's body: its first window now, if the pool
+     * holds it; the rest faults in as the program writes on, in windows
+     * that grow while it writes in order (readahead.h). */
+    uintptr_t first = a + READAHEAD_FIRST_PAGES * PAGER_PAGE;
+    done = pager.use_pool ? supply_range_from(&pager.pool, SUPPLY_POOL, a, first < end ? first : end, false, &r) : a;
+    readahead_note(done, (uint32_t)((done - a) / PAGER_PAGE));
   } else {
     /* Ahead only from the pool; what the program needs now, from the
      * kernel by COPY where the pool runs dry. */

@@ -11,6 +11,8 @@ pager_libhakmem_pager_la_SOURCES = \
 	pager/pager.h \
 	pager/pool.c \
 	pager/pool.h \
+	pager/readahead.c \
+	pager/readahead.h \
 	pager/ring.c \
 	pager/ring.h \
 	pager/supply.c \

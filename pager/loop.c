@@ -24,6 +24,8 @@
 #include "internal.h"
 #include "lock.h"
 #include "os.h"
+#include "readahead.h"
+#include "region_map.h"
 #include "stats.h"
 #include "supply.h"
 
@@ -55,9 +57,36 @@ static uintptr_t serve_chunk(uintptr_t start, uintptr_t end, bool wr, struct sup
   return supply_range(&pager.pool, pager.use_pool, start, end, true, r);
 }
 
+/* A write into a large or huge block: forward from the faulting page, as
+ * far as the program's order of writing suggests (readahead.h), within
+ * the unit and the region; the page alone if the window fails. */
+static void serve_block_write(uintptr_t addr, uintptr_t *start, uintptr_t *end, struct supply_result *r) {
+  uint32_t pages = readahead_pages(addr, (uint32_t)(pager.cfg.chunk / PAGER_PAGE));
+  uintptr_t limit = pager_end_of(addr), done;
+  *start = addr;
+  *end = addr + pages * PAGER_PAGE < limit ? addr + pages * PAGER_PAGE : limit;
+  done = serve_chunk(*start, *end, true, r);
+  if (r->err && done <= addr && *end > addr + PAGER_PAGE) {
+    *end = addr + PAGER_PAGE;
+    done = serve_chunk(*start, *end, true, r);
+  }
+  if (done > addr) readahead_note(done, (uint32_t)((done - addr) / PAGER_PAGE));
+}
+
+/* Any other fault: the chunk around it. A chunk that fails whole (it
+ * passes the end of a mapping the table does not know, or the range went
+ * away) is halved around the faulting page, down to that page alone. */
+static void serve_chunk_around(uintptr_t addr, bool wr, uintptr_t *start, uintptr_t *end, struct supply_result *r) {
+  for (uintptr_t chunk = pager.cfg.chunk;; chunk /= 2) {
+    chunk_of(addr, chunk, start, end);
+    uintptr_t done = serve_chunk(*start, *end, wr, r);
+    if (!r->err || done > addr || chunk == PAGER_PAGE) break;
+  }
+}
+
 static void serve_fault(uintptr_t addr, bool wr, struct served *last) {
   struct supply_result r = { 0 };
-  uintptr_t start, end, done;
+  uintptr_t start, end;
   uint64_t t0 = os_now_ns(), ns;
 
   addr &= ~(PAGER_PAGE - 1);
@@ -65,15 +94,10 @@ static void serve_fault(uintptr_t addr, bool wr, struct served *last) {
     uffd_wake(&pager.uffd, addr, PAGER_PAGE);
     return;
   }
-  /* A chunk that fails whole (it passes the end of a mapping the table
-   * does not know, or the range went away) is halved around the faulting
-   * page, down to that page alone. If even that fails, the wake makes the
-   * thread fault again and meet the range as it is now. */
-  for (uintptr_t chunk = pager.cfg.chunk;; chunk /= 2) {
-    chunk_of(addr, chunk, &start, &end);
-    done = serve_chunk(start, end, wr, &r);
-    if (!r.err || done > addr || chunk == PAGER_PAGE) break;
-  }
+  /* If even the faulting page fails, the wake makes the thread fault
+   * again and meet the range as it is now. */
+  if (wr && region_map_kind(addr) != REGION_SMALL) serve_block_write(addr, &start, &end, &r);
+  else serve_chunk_around(addr, wr, &start, &end, &r);
   uffd_wake(&pager.uffd, start, end - start);
   ns = os_now_ns() - t0;
   last->start = start;

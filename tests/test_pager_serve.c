@@ -88,18 +88,64 @@ static void restart_without_direct(void)
   fill_pool(512);
 }
 
-Test(pager_serve, a_huge_block_is_supplied_from_the_pool_at_once)
+static uint64_t supplied_pages(const struct hakmem_stats *a, const struct hakmem_stats *b)
+{
+  uint64_t n = 0;
+  for (int i = HAKMEM_SUPPLY_UFFD_MOVE; i <= HAKMEM_SUPPLY_UFFD_ZERO; i++) n += b->supply[i].pages - a->supply[i].pages;
+  return n;
+}
+
+/* A huge block gets its first window from the pool as it is handed out,
+ * never by COPY on the allocating thread; written in order, the rest
+ * comes in windows that grow four times a fault, up to a 2 MiB chunk. */
+Test(pager_serve, a_huge_block_written_in_order_comes_in_growing_windows)
 {
   fill_pool(1024);
   struct hakmem_stats s0 = stats_now();
   size_t len = 24 << 20; /* bigger than anything cached: a fresh mapping */
   char *p = malloc(len);
   struct hakmem_stats s1 = stats_now();
-  cr_assert_gt(s1.supply[HAKMEM_SUPPLY_DIRECT].pages, s0.supply[HAKMEM_SUPPLY_DIRECT].pages);
+  uint64_t first = s1.supply[HAKMEM_SUPPLY_DIRECT].pages - s0.supply[HAKMEM_SUPPLY_DIRECT].pages;
+  cr_assert_gt(first, 0, "no page of the block came as it was handed out");
+  cr_assert_leq(first, 16, "%llu pages supplied ahead of any write", (unsigned long long)first);
   cr_assert_eq(s1.supply[HAKMEM_SUPPLY_UFFD_COPY].pages, s0.supply[HAKMEM_SUPPLY_UFFD_COPY].pages,
                "a huge block is never allocated by COPY on the allocating thread");
   memset(p, 1, len);
+  struct hakmem_stats s2 = stats_now();
+  uint64_t faults = s2.pager_faults - s1.pager_faults;
+  /* 16 pages, then 64, 256 and whole chunks: about 3 + 12 faults. */
+  cr_assert_leq(faults, 24, "%llu faults for a 24 MiB block written in order", (unsigned long long)faults);
+  cr_assert_geq(supplied_pages(&s0, &s2), len / TPAGE - 1);
   free(p);
+}
+
+/* A block the program writes here and there gets windows around its
+ * writes, not its whole body: its first and last bytes written, 256 KiB
+ * blocks of 16 MiB cost at most a few windows each. */
+Test(pager_serve, a_huge_block_written_sparsely_gets_only_windows)
+{
+  fill_pool(1024);
+  enum { N = 8 };
+  size_t len = 16 << 20;
+  char *p[N];
+  struct hakmem_stats s0 = stats_now();
+  for (int i = 0; i < N; i++) {
+    p[i] = malloc(len);
+    cr_assert_not_null(p[i]);
+    p[i][0] = 1;
+    p[i][len / 2] = 2;
+    p[i][len - 1] = 3;
+  }
+  struct hakmem_stats s1 = stats_now();
+  uint64_t pages = supplied_pages(&s0, &s1);
+  cr_assert_leq(pages, N * 3 * 16, "%llu pages supplied for %d blocks written at three places",
+                (unsigned long long)pages, N);
+  for (int i = 0; i < N; i++) {
+    cr_assert_eq(p[i][1], 0);
+    cr_assert_eq(p[i][len / 2 + 1], 0);
+    cr_assert_eq(p[i][len - 1], 3);
+    free(p[i]);
+  }
 }
 
 Test(pager_serve, write_faults_of_a_huge_block_are_served_by_move)

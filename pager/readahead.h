@@ -1,0 +1,28 @@
+/* readahead.h: how far ahead to supply a large or huge block's pages.
+ *
+ * A slab is carved in order, so a SuperSlab gets whole chunks. A block's
+ * pages are another matter: a program may write all of a 4 MiB buffer, or
+ * only its first and last bytes, and every page supplied that it never
+ * writes costs a zeroed page from the pool (the pager's CPU, the
+ * program's RSS). So a block gets a first window when it is handed out,
+ * and a write fault right where the last supply of a block ended (the
+ * program writes on in order) gets four times that supply's length, up to
+ * the fault chunk; any other write fault gets the first window again,
+ * forward from the faulting page. The record of where supplies ended is a
+ * small direct-mapped table: a lost entry only costs a smaller window. */
+#ifndef HAKMEM_PAGER_READAHEAD_H
+#define HAKMEM_PAGER_READAHEAD_H
+
+#include <stdint.h>
+
+/* Pages of a block's first window. */
+#define READAHEAD_FIRST_PAGES 16u
+
+/* A supply of `pages` pages ended at `end` (a page address). */
+void readahead_note(uintptr_t end, uint32_t pages);
+
+/* Pages to supply forward from the write fault at page `addr`, at most
+ * max_pages. */
+uint32_t readahead_pages(uintptr_t addr, uint32_t max_pages);
+
+#endif /* HAKMEM_PAGER_READAHEAD_H */
