@@ -87,8 +87,9 @@ static size_t clean_from_state(const struct region_header *h, size_t offset) {
 
 /* The absent pages from `from` to the region's end. Without a page
  * supplier they are counted on `path` and the program faults them in
- * itself. With one (the pager) they come in now, pre-zeroed, as far as its
- * pool reaches, and the rest by the faults it serves: it counts them all.
+ * itself. With one (the pager) the first of them come in now, pre-zeroed,
+ * and the rest by the faults it serves (pager/readahead.h): it counts
+ * them all.
  * calloc's are left to the supplier's fault path: a page the program only
  * reads is mapped to the zero page there, where direct supply would move
  * in a pre-zeroed page (calloc workload: 136 against 233 ns/page). */

@@ -166,8 +166,8 @@ static int find_run(const struct large_ss *l, unsigned n, unsigned ap) {
 static bool claim_pages(struct large_ss *l, unsigned i, unsigned n) {
   bool clean = true;
   uint64_t absent = 0, refault = 0, resident = 0;
-  /* With a page supplier (the pager), the run's absent pages come in now,
-   * pre-zeroed, in one call; the supplier counts those in the ledger. */
+  /* With a page supplier (the pager), the run's first absent pages come
+   * in now, pre-zeroed, the rest by its faults; it counts them all. */
   size_t supplied = os_supply_direct((char *)l + (size_t)i * PAGE_SIZE, (size_t)n * PAGE_SIZE) / PAGE_SIZE;
   for (unsigned p = i; p < i + n; p++) {
     bit_clear(l->free_map, p);
