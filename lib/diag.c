@@ -59,3 +59,8 @@ void diag_fatal(const char *what, const void *ptr, const char *detail) {
   diag_write(2, line);
   abort();
 }
+
+void diag_fatal_freed(const char *op, const void *ptr) {
+  if (strncmp(op, "free()", 6) == 0) diag_fatal("free(): double free", ptr, NULL);
+  diag_fatal(op, ptr, "block already freed");
+}

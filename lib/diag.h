@@ -24,6 +24,10 @@ void diag_init(void);
 /* Print "hakmem: <what> <ptr> [(<detail>)]" and abort(). */
 __attribute__((noreturn, cold)) void diag_fatal(const char *what, const void *ptr, const char *detail);
 
+/* A block already freed, passed to op: free's is "free(): double free",
+ * the others' op with "(block already freed)". */
+__attribute__((noreturn, cold)) void diag_fatal_freed(const char *op, const void *ptr);
+
 /* Write a message to stderr without allocating. */
 void diag_write(int fd, const char *s);
 /* Format v into buf (hex with base 16); returns buf. Needs 19 bytes. */

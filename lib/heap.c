@@ -678,8 +678,7 @@ struct slab *heap_check_small(const void *p, const char *op) {
   struct slab *s = slab_of(p);
   if (unlikely(!s->owner || !slab_holds_block_slow(s, p)))
     diag_fatal(op, p, "not a block hakmem returned");
-  if (unlikely(block_is_free(s, p)))
-    diag_fatal(op, p, "block already freed");
+  if (unlikely(block_is_free(s, p))) diag_fatal_freed(op, p);
   return s;
 }
 

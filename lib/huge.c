@@ -182,7 +182,7 @@ static struct huge_header *huge_check(const void *p, const char *op) {
   struct huge_header *hh = (struct huge_header *)h;
   if (!h || h->kind != REGION_HUGE || (const char *)h + hh->offset != (const char *)p)
     diag_fatal(op, p, "not a block hakmem returned");
-  if (h->in_lru) diag_fatal(op, p, "block already freed");
+  if (h->in_lru) diag_fatal_freed(op, p);
   return hh;
 }
 

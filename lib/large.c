@@ -283,7 +283,8 @@ static unsigned run_index(const struct large_ss *l, const void *p, const char *o
   if ((off & (PAGE_SIZE - 1)) == 0 && i != 0 && head_get(l, i)) return i;
   bool freed = (off & (PAGE_SIZE - 1)) == 0 && i != 0 && bit_get(l->free_map, i);
   hk_unlock(&large_lock);
-  diag_fatal(op, p, freed ? "block already freed" : "not a block hakmem returned");
+  if (freed) diag_fatal_freed(op, p);
+  diag_fatal(op, p, "not a block hakmem returned");
 }
 
 void large_free(void *p) {

@@ -12,8 +12,8 @@
 #include <malloc.h>
 #include <pthread.h>
 
-/* What the line must say: the problem, in either of two wordings. */
-#define DOUBLE_FREE "double free|already freed"
+/* What the line must say: the problem, as README's table words it. */
+#define DOUBLE_FREE "free(): double free"
 
 static void double_free(void *p)
 {
