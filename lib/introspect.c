@@ -80,10 +80,10 @@ EXPORT int malloc_info(int options, FILE *fp) {
   return 0;
 }
 
-/* glibc's parameters, M_MXFAST (1) and M_TRIM_THRESHOLD (-1) through
- * M_ARENA_MAX (-8): accepted (1), without effect; anything else is an
- * error (0), as in glibc. */
+/* Accepted (1) without effect, with glibc's answers: its only refusal
+ * (0) is an M_MXFAST beyond its largest fastbin size, 80 * sizeof(size_t)
+ * / 4; glibc also accepts parameters it does not know. */
 EXPORT int mallopt(int param, int value) {
-  (void)value;
-  return param == 1 || (param >= -8 && param <= -1);
+  if (param == M_MXFAST) return value >= 0 && (size_t)value <= 80 * sizeof(size_t) / 4;
+  return 1;
 }

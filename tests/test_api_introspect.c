@@ -3,8 +3,8 @@
  * follow the program's allocations (mapped, in use, free, huge blocks,
  * cached), mallinfo saturates instead of wrapping, malloc_info writes a
  * <malloc> element and refuses options, malloc_stats prints hakmem's
- * report on stderr, mallopt accepts glibc's parameters (without effect)
- * and refuses others, and free_sized and free_aligned_sized free small,
+ * report on stderr, mallopt answers as glibc does (without effect), and
+ * free_sized and free_aligned_sized free small,
  * large and huge blocks. */
 #include "helpers.h"
 
@@ -139,14 +139,19 @@ Test(malloc_stats, prints_the_report_to_stderr)
   cr_assert(strstr(text, "hakmem") != NULL && strstr(text, "ss_live") != NULL, "%s", text);
 }
 
-Test(mallopt, accepts_glibc_parameters_and_refuses_others)
+/* glibc's answers: 1 for every parameter, known or not, but 0 for an
+ * M_MXFAST past its largest fastbin size (80 * sizeof(size_t) / 4). */
+Test(mallopt, answers_as_glibc_does)
 {
   const int params[] = { M_MXFAST,   M_TRIM_THRESHOLD, M_TOP_PAD,   M_MMAP_THRESHOLD, M_MMAP_MAX,
                          M_CHECK_ACTION, M_PERTURB,    M_ARENA_TEST, M_ARENA_MAX };
   for (size_t i = 0; i < sizeof params / sizeof params[0]; i++)
     cr_assert_eq(mallopt(params[i], 1), 1, "mallopt(%d) refused", params[i]);
-  cr_assert_eq(mallopt(12345, 1), 0);
-  cr_assert_eq(mallopt(-9, 1), 0);
+  cr_assert_eq(mallopt(12345, 1), 1);
+  cr_assert_eq(mallopt(-9, 1), 1);
+  cr_assert_eq(mallopt(M_MXFAST, 80 * sizeof(size_t) / 4), 1);
+  cr_assert_eq(mallopt(M_MXFAST, 100000), 0);
+  cr_assert_eq(mallopt(M_MXFAST, -1), 0);
   /* Without effect: M_PERTURB would make glibc fill new blocks. */
   cr_assert_eq(mallopt(M_PERTURB, 0xAA), 1);
   unsigned char *p = calloc(1, launder_size(100));
