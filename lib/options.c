@@ -1,6 +1,8 @@
 /* options.c: HAKMEM_* read once from the environment. */
 #include "options.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -13,27 +15,42 @@ struct hakmem_options hakmem_options = {
 #undef OPTION_DEFAULT
 };
 
-/* True when the variable is set to a number (clamped into [lo, hi]). */
+/* True when the variable is set to a number (clamped into [lo, hi]);
+ * blanks around it are allowed, as strtoll allows them before. */
 static bool option_read(const char *name, int64_t *value, int64_t lo, int64_t hi) {
   const char *s = getenv(name);
   if (!s || !*s) return false;
-  char *end;
+  char *end, line[200];
+  errno = 0;
   long long v = strtoll(s, &end, 0);
-  if (*end != 0) {
-    char line[160];
+  while (isspace((unsigned char)*end)) end++;
+  if (*end != 0 || end == s) {
     snprintf(line, sizeof line, "hakmem: ignoring %s=%s (not a number)\n", name, s);
     diag_write(2, line);
     return false;
   }
-  if (v < lo || v > hi) {
-    char line[160];
-    snprintf(line, sizeof line, "hakmem: %s=%lld out of [%lld, %lld], clamped\n", name, v,
-             (long long)lo, (long long)hi);
+  if (errno == ERANGE || v < lo || v > hi) {
+    snprintf(line, sizeof line, "hakmem: %s=%s out of [%lld, %lld], clamped to %lld\n", name, s,
+             (long long)lo, (long long)hi, (long long)(v < lo ? lo : hi));
     diag_write(2, line);
     v = v < lo ? lo : hi;
   }
   *value = v;
   return true;
+}
+
+/* The pager moves chunks of a power of two: a value between two is
+ * rounded down, and says so, so that what HAKMEM_VERBOSE prints is what
+ * is in force. */
+static void options_round_chunk(void) {
+  int64_t kb = hakmem_options.pager_chunk_kb, p2 = 1;
+  while (p2 * 2 <= kb) p2 *= 2;
+  if (p2 == kb) return;
+  char line[160];
+  snprintf(line, sizeof line, "hakmem: HAKMEM_PAGER_CHUNK_KB=%lld rounded down to %lld, a power of two\n",
+           (long long)kb, (long long)p2);
+  diag_write(2, line);
+  hakmem_options.pager_chunk_kb = p2;
 }
 
 bool options_init(void) {
@@ -44,6 +61,7 @@ bool options_init(void) {
     hakmem_options.given |= (uint32_t)1 << OPTION_##NAME;
   HAKMEM_OPTIONS(OPTION_READ)
 #undef OPTION_READ
+  options_round_chunk();
   return true;
 }
 

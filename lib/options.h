@@ -22,7 +22,7 @@
   X(VERBOSE, verbose, 0, 0, 1, "print the options in force at start-up")                   \
   X(UFFD, uffd, 0, 0, 1, "start the userfaultfd pager at load (--enable-uffd builds)")     \
   X(PAGER_CHUNK_KB, pager_chunk_kb, 2048, 4, 2048,                                         \
-    "pager: bytes moved into a SuperSlab per fault or direct supply, in KiB")                               \
+    "pager: KiB moved into a SuperSlab per fault or direct supply, a power of two")         \
   X(PAGER_DIRECT, pager_direct, 1, 0, 1,                                                   \
     "pager: 1 moves pages into a fresh slab on the allocating thread, no fault")           \
   X(PAGER_POOL_MB, pager_pool_mb, 64, 1, 65536, "pager: most MiB of pre-zeroed pages kept")

@@ -1,10 +1,15 @@
 /* Description: the README's options table is lib/options.h's list: every
  * option appears there once, with its default and range, and nothing else
- * does. */
+ * does. Values are read as documented: blanks around a number are allowed,
+ * anything else that is not a number is ignored with a message, a number
+ * out of range (however large) is clamped with a message naming what was
+ * typed, and a pager chunk between two powers of two is rounded down, so
+ * that HAKMEM_VERBOSE prints what is in force. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "options.h"
 
@@ -48,4 +53,55 @@ Test(options_doc, readme_table_matches_options_h) {
   HAKMEM_OPTIONS(CHECK_OPTION)
 #undef CHECK_OPTION
   cr_expect_eq(n, listed, "the README documents %d options, lib/options.h has %d", n, listed);
+}
+
+/* options_init() with one variable set; what it wrote to stderr in out. */
+static void read_with(const char *name, const char *value, char *out, size_t size) {
+  char path[] = "/tmp/hakmem-options-XXXXXX";
+  int fd = mkstemp(path), saved = dup(2);
+  cr_assert(fd >= 0 && saved >= 0);
+  unlink(path);
+  setenv(name, value, 1);
+  dup2(fd, 2);
+  cr_assert(options_init());
+  dup2(saved, 2);
+  close(saved);
+  unsetenv(name);
+  ssize_t n = pread(fd, out, size - 1, 0);
+  out[n > 0 ? n : 0] = 0;
+  close(fd);
+}
+
+Test(options, blanks_around_a_number_are_allowed) {
+  char msg[256];
+  read_with("HAKMEM_LRU_MAX", " 7 ", msg, sizeof msg);
+  cr_assert_eq(hakmem_options.lru_max, 7);
+  cr_assert_str_empty(msg);
+}
+
+Test(options, what_is_not_a_number_is_ignored_with_a_message) {
+  char msg[256];
+  read_with("HAKMEM_LRU_MAX", "abc", msg, sizeof msg);
+  cr_assert_eq(hakmem_options.lru_max, 256);
+  cr_assert(strstr(msg, "ignoring HAKMEM_LRU_MAX=abc (not a number)"), "%s", msg);
+}
+
+Test(options, a_number_out_of_range_is_clamped_naming_what_was_typed) {
+  char msg[256];
+  read_with("HAKMEM_LRU_MAX", "99999999999999999999999", msg, sizeof msg);
+  cr_assert_eq(hakmem_options.lru_max, 4096);
+  cr_assert(strstr(msg, "HAKMEM_LRU_MAX=99999999999999999999999 out of [0, 4096], clamped to 4096"), "%s", msg);
+  read_with("HAKMEM_SS_LAZY_ZERO", "-5", msg, sizeof msg);
+  cr_assert_eq(hakmem_options.ss_lazy_zero, 0);
+  cr_assert(strstr(msg, "clamped to 0"), "%s", msg);
+}
+
+Test(options, a_pager_chunk_is_rounded_down_to_a_power_of_two) {
+  char msg[256];
+  read_with("HAKMEM_PAGER_CHUNK_KB", "1000", msg, sizeof msg);
+  cr_assert_eq(hakmem_options.pager_chunk_kb, 512);
+  cr_assert(strstr(msg, "HAKMEM_PAGER_CHUNK_KB=1000 rounded down to 512"), "%s", msg);
+  read_with("HAKMEM_PAGER_CHUNK_KB", "64", msg, sizeof msg);
+  cr_assert_eq(hakmem_options.pager_chunk_kb, 64);
+  cr_assert_str_empty(msg);
 }
