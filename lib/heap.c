@@ -221,6 +221,15 @@ static uint32_t return_list(struct heap *h, struct free_block *list, bool force)
 #define STASH_HEAPS_MAX 8
 static unsigned heaps_stashed;
 
+/* An abandoned heap's cache, and the blocks other threads free to it,
+ * keep its SuperSlabs from emptying: unless a new thread adopts it, they
+ * go back ABANDONED_RECLAIM_NS after its thread exited, on some thread's
+ * next refill, as the LRU releases what waited there. 8 threads that
+ * each filled and freed 50 MiB and exited left 227-283 MB resident while
+ * main went on with small blocks, without this. 0: nothing waits. */
+#define ABANDONED_RECLAIM_NS LRU_RELEASE_DELAY_NS
+static _Atomic uint64_t abandoned_reclaim_due;
+
 static void spill_return(struct heap *h, bool force);
 
 /* Under heaps_lock, h abandoned: its cache and spilled bins back to the
@@ -247,6 +256,7 @@ static size_t heap_reclaim_abandoned(bool trim) {
   if (!heaps_abandoned) return 0;
   if (trim) hk_lock(&heaps_lock);
   else if (!hk_trylock(&heaps_lock)) return 0;
+  atomic_store_explicit(&abandoned_reclaim_due, 0, memory_order_relaxed);
   for (struct heap *a = heaps_abandoned; a; a = a->abandoned_next) heap_flush_stash(a);
   for (struct heap *a = heaps_abandoned; a; a = a->abandoned_next) {
     heap_collect_pending(a, true);
@@ -460,8 +470,25 @@ static void heap_thread_exit(void *arg) {
   h->abandoned = true;
   h->abandoned_next = heaps_abandoned;
   heaps_abandoned = h;
+  if (!atomic_load_explicit(&abandoned_reclaim_due, memory_order_relaxed))
+    atomic_store_explicit(&abandoned_reclaim_due, os_coarse_now_ns() + ABANDONED_RECLAIM_NS, memory_order_relaxed);
   hk_unlock(&heaps_lock);
   thread_exited = true;
+}
+
+/* On refills: what abandoned heaps hold goes back once due, and the
+ * SuperSlabs that empties are released at once, not on a later refill
+ * that a program whose threads have gone may not make for a long time:
+ * they have waited their delay already. */
+static NOINLINE void heap_reclaim_abandoned_now(void) {
+  heap_reclaim_abandoned(false);
+  lru_trim(0);
+}
+
+static inline void heap_abandoned_tick(void) {
+  uint64_t due = atomic_load_explicit(&abandoned_reclaim_due, memory_order_relaxed);
+  if (likely(due == 0) || os_coarse_now_ns() < due) return;
+  heap_reclaim_abandoned_now();
 }
 
 /* Another key's destructor allocates after the heap's own ran. glibc calls
@@ -640,6 +667,7 @@ void *heap_alloc_slow(unsigned cls) {
   heap_collect_pending(h, false);
   lru_tick();
   heap_purge_tick(h);
+  heap_abandoned_tick();
   if (unspill_bin(h, cls)) return tcache_pop(cls);
   if (h->carves[cls] < CARVE_STEADY && slab_refill_needs_a_page(h->partial[cls])) {
     void *p = borrow_from_next_class(cls);

@@ -105,6 +105,61 @@ Test(stress_churn, short_lived_threads_do_not_grow_rss, .timeout = 120)
                (rss1 - rss0) / MiB, THREADS - 100, rss0 / MiB);
 }
 
+/* Threads that fill and free 24 MiB each, in a shuffled order, and exit:
+ * their caches hold scattered blocks of most SuperSlabs they filled. No
+ * new thread comes to adopt them; main goes on allocating a few blocks.
+ * What the caches held goes back to the kernel once they have waited
+ * 100 ms, on main's refills. */
+#define FILL_BYTES ((size_t)24 << 20)
+
+static void *fill_shuffle_free(void *arg)
+{
+  uint64_t rng = (uintptr_t)arg * 7919 + 1;
+  size_t cap = FILL_BYTES / 16, n = 0, total = 0;
+  void **v = malloc(cap * sizeof *v);
+  cr_assert_not_null(v);
+  while (total < FILL_BYTES && n < cap) {
+    size_t size = 16 + xorshift64(&rng) % 1009;
+    v[n] = malloc(launder_size(size));
+    cr_assert_not_null(v[n]);
+    memset(v[n], 1, size);
+    total += size;
+    n++;
+  }
+  for (size_t i = n - 1; i > 0; i--) {
+    size_t j = xorshift64(&rng) % (i + 1);
+    void *t = v[i];
+    v[i] = v[j];
+    v[j] = t;
+  }
+  for (size_t i = 0; i < n; i++) free(v[i]);
+  free(v);
+  return NULL;
+}
+
+Test(stress_churn, exited_threads_caches_go_back_without_a_new_thread, .timeout = 120)
+{
+  enum { N = 4 };
+  pthread_t t[N];
+  size_t rss0 = rss_bytes();
+  for (int i = 0; i < N; i++) cr_assert_eq(pthread_create(&t[i], NULL, fill_shuffle_free, (void *)(uintptr_t)(i + 1)), 0);
+  for (int i = 0; i < N; i++) cr_assert_eq(pthread_join(t[i], NULL), 0);
+  size_t rss1 = rss_bytes();
+  /* Main's refills, every 20 ms for up to 2 s: more blocks than its
+   * cache holds, allocated and freed. */
+  size_t rss2 = rss1;
+  static void *few[4096];
+  for (int round = 0; round < 100 && rss2 > rss0 + 16 * MiB; round++) {
+    struct timespec wait = { 0, 20 * 1000 * 1000 };
+    nanosleep(&wait, NULL);
+    for (int i = 0; i < 4096; i++) few[i] = malloc(launder_size(48));
+    for (int i = 0; i < 4096; i++) free(few[i]);
+    rss2 = rss_bytes();
+  }
+  cr_assert_lt(rss2, rss0 + 16 * MiB, "RSS %zu MiB 2 s after %d threads exited (%zu MiB before them, %zu MiB at the exit)",
+               rss2 / MiB, N, rss0 / MiB, rss1 / MiB);
+}
+
 /* Blocks allocated by threads that have exited are reused: the slabs of a
  * dead thread are adopted, not leaked. Threads allocate and exit leaving
  * everything; main frees it all; the next wave must fit in the same RSS. */
