@@ -89,9 +89,18 @@ struct hakmem_stats {
 
 #define HAKMEM_STATS_VERSION 1
 
-/* Fill *out with a snapshot of the counters. Counters that other threads
- * update concurrently are read without stopping them. Returns 0. */
+/* Fill the first `size` bytes at out with a snapshot of the counters.
+ * Counters that other threads update concurrently are read without
+ * stopping them. A program built with an older, smaller struct gets its
+ * part of it; a newer, larger one gets zeros past the library's (out->size
+ * says how much the library filled). Returns 0, or -1 with errno EINVAL
+ * when size cannot hold `version` and `size`. */
+int hakmem_stats_get_sized(struct hakmem_stats *out, size_t size);
+
+/* The same for a struct of the caller's header: the macro passes its size
+ * (the function is for callers through dlsym, built with this header). */
 int hakmem_stats_get(struct hakmem_stats *out);
+#define hakmem_stats_get(out) hakmem_stats_get_sized((out), sizeof *(out))
 
 /* Write the human-readable report (counters and ledger) to fd. */
 void hakmem_stats_print(int fd);

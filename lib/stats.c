@@ -1,6 +1,8 @@
 /* stats.c: the counters, the page-supply ledger and the report. */
 #include "stats.h"
 
+#include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +40,7 @@ void stats_fault_wait(uint64_t wait_ns) {
   atomic_fetch_add_explicit(&wait_hist[b], 1, memory_order_relaxed);
 }
 
-EXPORT int hakmem_stats_get(struct hakmem_stats *out) {
+static void stats_snapshot(struct hakmem_stats *out) {
   memset(out, 0, sizeof *out);
   out->version = HAKMEM_STATS_VERSION;
   out->size = sizeof *out;
@@ -55,8 +57,22 @@ EXPORT int hakmem_stats_get(struct hakmem_stats *out) {
   }
   for (int b = 0; b < HAKMEM_WAIT_BUCKETS; b++)
     out->fault_wait_hist[b] = atomic_load_explicit(&wait_hist[b], memory_order_relaxed);
+}
+
+EXPORT int hakmem_stats_get_sized(struct hakmem_stats *out, size_t size) {
+  struct hakmem_stats s;
+  if (size < offsetof(struct hakmem_stats, size) + sizeof s.size) {
+    errno = EINVAL;
+    return -1;
+  }
+  stats_snapshot(&s);
+  memcpy(out, &s, size < sizeof s ? size : sizeof s);
+  if (size > sizeof s) memset((char *)out + sizeof s, 0, size - sizeof s);
   return 0;
 }
+
+#undef hakmem_stats_get
+EXPORT int hakmem_stats_get(struct hakmem_stats *out) { return hakmem_stats_get_sized(out, sizeof *out); }
 
 static const char *const supply_names[] = {
 #define SUPPLY_NAME(NAME, name, text) #name,
@@ -109,7 +125,7 @@ static void print_wait_histogram(int fd, const struct hakmem_stats *s) {
 EXPORT void hakmem_stats_print(int fd) {
   struct hakmem_stats s;
   char line[192];
-  hakmem_stats_get(&s);
+  stats_snapshot(&s);
   snprintf(line, sizeof line, "hakmem %s: statistics of pid %d\n", HAKMEM_VERSION_STRING, (int)getpid());
   diag_write(fd, line);
 #define STATS_LINE(name, text)                                                                 \

@@ -8,6 +8,7 @@
 
 #include <hakmem.h>
 #include <malloc.h>
+#include <stddef.h>
 
 static struct hakmem_stats snap(void)
 {
@@ -31,6 +32,36 @@ Test(stats, snapshot_is_versioned)
   cr_assert_eq(s.version, HAKMEM_STATS_VERSION);
   cr_assert_eq(s.size, sizeof(struct hakmem_stats));
   cr_assert_str_eq(hakmem_version(), HAKMEM_VERSION_STRING);
+}
+
+/* The size the caller passes bounds what is written: an older, smaller
+ * struct gets its part and nothing past it; a larger one gets zeros past
+ * the library's; one that cannot hold the header is refused. The plain
+ * function, as dlsym finds it, fills this header's struct. */
+Test(stats, a_snapshot_writes_no_more_than_the_callers_size)
+{
+  static unsigned char buf[sizeof(struct hakmem_stats) + 64];
+  size_t part = offsetof(struct hakmem_stats, supply);
+  memset(buf, 0xAA, sizeof buf);
+  cr_assert_eq(hakmem_stats_get_sized((struct hakmem_stats *)buf, part), 0);
+  struct hakmem_stats head;
+  memcpy(&head, buf, part);
+  cr_assert_eq(head.version, HAKMEM_STATS_VERSION);
+  cr_assert_eq(head.size, sizeof(struct hakmem_stats));
+  for (size_t i = part; i < sizeof buf; i++) cr_assert_eq(buf[i], 0xAA, "byte %zu past the caller's size written", i);
+
+  memset(buf, 0xAA, sizeof buf);
+  cr_assert_eq(hakmem_stats_get_sized((struct hakmem_stats *)buf, sizeof buf), 0);
+  for (size_t i = sizeof(struct hakmem_stats); i < sizeof buf; i++) cr_assert_eq(buf[i], 0, "byte %zu", i);
+
+  errno = 0;
+  cr_assert_eq(hakmem_stats_get_sized((struct hakmem_stats *)buf, 4), -1);
+  cr_assert_eq(errno, EINVAL);
+
+  struct hakmem_stats s;
+  memset(&s, 0xFF, sizeof s);
+  cr_assert_eq((hakmem_stats_get)(&s), 0);
+  cr_assert_eq(s.size, sizeof s);
 }
 
 /* 64 MiB of 1 KiB blocks: the counters must see most of it. The counters
