@@ -168,16 +168,31 @@ Test(huge, a_freed_block_is_reused_from_the_lru)
   cr_assert_eq(malloc_usable_size(r), h->size - HUGE_OFFSET);
   free(r);
 
-  /* Much smaller (up to four times) takes it too; what exceeds twice the
-   * request goes back to the kernel. */
-  size_t small = MiB + MiB / 4, map = (small + HUGE_OFFSET + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
-  char *s = malloc(opaque_size(small));
+  /* Much smaller (up to four times) takes it too, whole while the excess
+   * is below 4 MiB: a buffer of 1 to 4 MiB freed and taken again at
+   * another size does not cut and regrow its region each time. */
+  size_t old = h->size;
+  char *s = malloc(opaque_size(MiB + MiB / 4));
   cr_assert_not_null(s);
   cr_assert_eq((void *)region_of(s), (void *)h, "a 1.25 MiB request did not take the cached 3 MiB region");
-  cr_assert_eq(h->size, 2 * map, "kept %zu bytes of 3 MiB for a %zu-byte region", h->size, map);
+  cr_assert_eq(h->size, old, "a 1.25 MiB block cut its 3 MiB region to %zu bytes", h->size);
+  cr_assert_eq(malloc_usable_size(s), h->size - HUGE_OFFSET);
+  free(s);
+}
+
+/* Past that, what exceeds twice the request goes back to the kernel. */
+Test(huge, a_cached_region_much_larger_than_the_request_is_cut)
+{
+  char *p;
+  struct region_header *h = cached_block(24 * MiB, &p);
+  size_t small = 7 * MiB, map = (small + HUGE_OFFSET + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+  char *s = malloc(opaque_size(small));
+  cr_assert_not_null(s);
+  cr_assert_eq((void *)region_of(s), (void *)h, "a 7 MiB request did not take the cached 24 MiB region");
+  cr_assert_eq(h->size, 2 * map, "kept %zu bytes of 24 MiB for a %zu-byte region", h->size, map);
   cr_assert_eq(malloc_usable_size(s), h->size - HUGE_OFFSET);
   unsigned char vec[1];
-  cr_assert_neq(mincore((char *)h + 3 * MiB - PAGE_SIZE, PAGE_SIZE, vec), 0, "the unmapped tail is still mapped");
+  cr_assert_neq(mincore((char *)h + 24 * MiB - PAGE_SIZE, PAGE_SIZE, vec), 0, "the unmapped tail is still mapped");
   free(s);
 }
 
