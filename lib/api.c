@@ -149,14 +149,19 @@ static size_t usable_checked(const void *p, const char *op) {
   diag_fatal(op, p, "not allocated by hakmem");
 }
 
-/* Whether a block of `usable` bytes should stay where it is for `size`. A
- * large block within its last page needs no change and no lock. */
-static bool fits_in_place(void *p, unsigned kind, size_t usable, size_t size) {
+/* Whether a block of `usable` bytes stays as it is for `size`, without
+ * a change: a small block down to half its size, a large one within its
+ * last page, a huge one down to half its size (as huge_realloc would). */
+static bool fits_unchanged(unsigned kind, size_t usable, size_t size) {
   if (kind == REGION_SMALL) return size <= usable && (size > usable / 2 || usable <= 64);
-  if (kind == REGION_LARGE)
-    return size > SMALL_MAX && size <= LARGE_MAX &&
-           ((size <= usable && usable - size < PAGE_SIZE) || large_resize(p, size));
-  return false;
+  if (kind == REGION_LARGE) return size > SMALL_MAX && size <= usable && usable - size < PAGE_SIZE;
+  return size <= usable && size > usable / 2;
+}
+
+/* Whether a large block can be resized in place: its run grows into the
+ * free pages after it, or gives back its tail. */
+static bool large_resizes_in_place(void *p, unsigned kind, size_t size) {
+  return kind == REGION_LARGE && size > SMALL_MAX && size <= LARGE_MAX && large_resize(p, size);
 }
 
 /* The size to move a growing block to. Large blocks are runs of pages:
@@ -178,8 +183,9 @@ EXPORT void *realloc(void *p, size_t size) {
   }
   size_t usable = usable_checked(p, "realloc(): invalid pointer");
   unsigned kind = region_map_kind((uintptr_t)p);
+  if (fits_unchanged(kind, usable, size)) return p;
   int saved = errno;
-  if (fits_in_place(p, kind, usable, size)) return errno_kept_unless_null(p, saved);
+  if (large_resizes_in_place(p, kind, size)) return errno_kept_unless_null(p, saved);
   if (kind >= REGION_HUGE && size > LARGE_MAX) return errno_kept_unless_null(huge_realloc(p, size), saved);
   void *n = malloc(growth_size(usable, size));
   if (n == NULL) return NULL;

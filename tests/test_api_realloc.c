@@ -136,6 +136,29 @@ Test(realloc, same_size_and_within_usable)
   }
 }
 
+/* A block resized within its usable size and above half of it stays
+ * where it is: small, large (within its last page) and huge. */
+Test(realloc, within_usable_and_above_half_stays_in_place)
+{
+  static const size_t sizes[] = {1000, 40 * KiB, 3 * MiB, 9 * MiB};
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    unsigned char *p = malloc(launder_size(sizes[i]));
+    check_block(p, sizes[i]);
+    size_t usable = malloc_usable_size(p);
+    pattern_fill(p, usable, i, 0);
+    size_t sizes_in_place[] = { usable, usable - 1, sizes[i] < 64 * KiB ? usable : usable - 100, usable / 2 + 4096 };
+    size_t last = usable;
+    for (size_t k = 0; k < 4; k++) {
+      if (sizes[i] < MiB && k == 3) break; /* small and large blocks shrink further */
+      unsigned char *q = realloc(p, launder_size(sizes_in_place[k]));
+      cr_assert_eq(q, p, "realloc(%zu-byte block, %zu) moved it", sizes[i], sizes_in_place[k]);
+      last = sizes_in_place[k];
+    }
+    cr_assert_eq(pattern_check(p, last, i, 0), (size_t)-1);
+    free(p);
+  }
+}
+
 /* realloc of many live blocks interleaved with other allocations. */
 Test(realloc, interleaved_with_other_blocks)
 {
