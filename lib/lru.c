@@ -19,6 +19,24 @@ static size_t lru_count, lru_bytes, lru_pending, lru_superslabs;
  * recently cached region reaching the age limit; 0: none. */
 static _Atomic uint64_t lru_release_due;
 
+/* A release waits until the program has used the allocator for
+ * LRU_RELEASE_DELAY_NS since the region was cached, and has not taken a
+ * region from the cache for as long. Time the program spent without a
+ * refill (idle, or computing in memory it has) does not count: the first
+ * LRU look after such a gap restarts every delay (lru_resumed_ns). So a
+ * program that frees its working set, pauses, and builds it again gets
+ * its regions back resident, instead of having them released at the
+ * first refill after the pause and faulting them all in again; one that
+ * goes on running with less memory gives the rest back 100 ms later. */
+static _Atomic uint64_t lru_active_ns;  /* the last refill or LRU operation (coarse clock) */
+static uint64_t lru_resumed_ns;         /* the end of the last gap; under lru_lock */
+static uint64_t lru_taken_ns;           /* the last region taken; under lru_lock */
+
+static void lru_note_activity(uint64_t now) {
+  uint64_t last = atomic_load_explicit(&lru_active_ns, memory_order_relaxed);
+  if (now > last + LRU_ACTIVITY_GRAIN_NS) atomic_store_explicit(&lru_active_ns, now, memory_order_relaxed);
+}
+
 struct lru_batch {
   struct region_header *release; /* linked by lru_next */
   struct region_header *unmap;
@@ -88,6 +106,21 @@ static void lru_set_due(uint64_t release_due) {
   atomic_store_explicit(&lru_release_due, earliest(release_due, age_due), memory_order_relaxed);
 }
 
+/* Under lru_lock: when the region's release falls due (lru_active_ns). */
+static uint64_t release_time(const struct region_header *h) {
+  uint64_t from = h->lru_since_ns > lru_resumed_ns ? h->lru_since_ns : lru_resumed_ns;
+  if (lru_taken_ns > from) from = lru_taken_ns;
+  return from + LRU_RELEASE_DELAY_NS;
+}
+
+/* Under lru_lock: a look at the cache after a gap without activity
+ * restarts the delays. */
+static void lru_note_look(uint64_t now) {
+  uint64_t last = atomic_load_explicit(&lru_active_ns, memory_order_relaxed);
+  if (last && now > last + LRU_RELEASE_DELAY_NS) lru_resumed_ns = now;
+  lru_note_activity(now);
+}
+
 /* Under lru_lock: move what must be unmapped or released into b. */
 static void lru_collect(struct lru_batch *b, uint64_t now, bool release_all, bool unmap_all) {
   while (lru_tail && (unmap_all || over_limits(now))) {
@@ -100,8 +133,8 @@ static void lru_collect(struct lru_batch *b, uint64_t now, bool release_all, boo
   for (struct region_header *h = lru_tail, *prev; h && lru_pending; h = prev) {
     prev = h->lru_prev;
     if (h->lru_release == OS_RELEASE_KEEP) continue;
-    if (!release_all && now - h->lru_since_ns < LRU_RELEASE_DELAY_NS) {
-      uint64_t at = h->lru_since_ns + LRU_RELEASE_DELAY_NS;
+    uint64_t at = release_time(h);
+    if (!release_all && now < at) {
       if (!due || at < due) due = at;
       continue;
     }
@@ -151,6 +184,7 @@ void lru_put(struct region_header *h) {
   h->lru_since_ns = now;
   h->lru_release = (uint8_t)lru_release_policy();
   hk_lock(&lru_lock);
+  lru_note_look(now);
   lru_link(h, true);
   lru_collect(&b, now, false, false);
   hk_unlock(&lru_lock);
@@ -162,7 +196,9 @@ void lru_put(struct region_header *h) {
 static struct region_header *lru_take_sized(size_t min, size_t max, bool largest) {
   struct lru_batch b = { 0 };
   struct region_header *found = NULL;
+  uint64_t now = os_now_ns();
   hk_lock(&lru_lock);
+  lru_note_look(now);
   for (struct region_header *h = lru_head; h; h = h->lru_next) {
     if (h->size < min || h->size > max) continue;
     if (found && (largest ? h->size <= found->size : h->size >= found->size)) continue;
@@ -173,8 +209,9 @@ static struct region_header *lru_take_sized(size_t min, size_t max, bool largest
     lru_unlink(found);
     found->lru_release = OS_RELEASE_KEEP;
     found->in_lru = 0;
+    lru_taken_ns = now;
   }
-  if (lru_pending) lru_collect(&b, os_now_ns(), false, false);
+  if (lru_pending) lru_collect(&b, now, false, false);
   else stats_set(STAT_ss_cached, lru_superslabs);
   hk_unlock(&lru_lock);
   lru_finish(&b);
@@ -187,11 +224,18 @@ struct region_header *lru_take_largest(size_t min, size_t max) { return lru_take
 
 void lru_tick(void) {
   uint64_t due = atomic_load_explicit(&lru_release_due, memory_order_relaxed);
+  if (likely(due == 0)) return;
   /* Every refill passes here: the coarse clock, a release a tick late. */
-  if (likely(due == 0) || os_coarse_now_ns() < due) return;
+  uint64_t now = os_coarse_now_ns();
+  if (now < due) {
+    lru_note_activity(now);
+    return;
+  }
   struct lru_batch b = { 0 };
   if (!hk_trylock(&lru_lock)) return;
-  lru_collect(&b, os_now_ns(), false, false);
+  now = os_now_ns();
+  lru_note_look(now);
+  lru_collect(&b, now, false, false);
   hk_unlock(&lru_lock);
   lru_finish(&b);
 }

@@ -8,8 +8,10 @@
  * region taken again within LRU_RELEASE_DELAY_NS of being cached keeps its
  * pages and pays neither the madvise nor the refaults; the ones that stay
  * longer are released, oldest first, in batches, on the next LRU operation
- * or refill (lru_tick). A program that frees memory and then stops
- * allocating keeps it until it calls malloc_trim(). */
+ * or refill (lru_tick). The delay counts only while the program runs the
+ * allocator and takes no region from the cache (lru.c). A program that
+ * frees memory and then stops allocating keeps it until it calls
+ * malloc_trim(). */
 #ifndef HAKMEM_LRU_H
 #define HAKMEM_LRU_H
 
@@ -19,6 +21,7 @@
 #include "types.h"
 
 #define LRU_RELEASE_DELAY_NS (100u * 1000u * 1000u)
+#define LRU_ACTIVITY_GRAIN_NS (1000u * 1000u) /* how often refills record that the program runs */
 
 /* Cache an empty region. Its header stays valid; the rest of its pages may
  * be released. */

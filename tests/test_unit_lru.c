@@ -71,6 +71,15 @@ static void sleep_ms(unsigned ms)
   }
 }
 
+/* The program running for ms: a refill's tick every 5 ms. */
+static void busy_ms(unsigned ms)
+{
+  for (unsigned t = 0; t < ms; t += 5) {
+    sleep_ms(5);
+    lru_tick();
+  }
+}
+
 /* A SuperSlab whose 31 units are slabs of 32 KiB blocks, all handed out
  * (so every page after the header is present) and filled with `byte`; its
  * slabs are returned, so it is empty and ready to retire. */
@@ -260,10 +269,9 @@ Test(lru, release_waits_and_is_batched)
   }
   cr_assert_eq(DELTA(s1, s0, ss_cached), N);
 
-  /* Once they have waited the delay (a sleep only ever lasts longer), the
-   * next tick releases them all, one madvise each. */
-  struct timespec wait = { 0, LRU_RELEASE_DELAY_NS + 20 * 1000 * 1000 };
-  nanosleep(&wait, NULL);
+  /* Once they have waited the delay while the program ran (ticking as
+   * refills do), the next tick releases them all, one madvise each. */
+  busy_ms(LRU_RELEASE_DELAY_NS / 1000000 + 20);
   lru_tick();
   struct hakmem_stats s2 = snap();
   cr_assert_eq(DELTA(s2, s1, madvise_calls), N);
@@ -272,6 +280,37 @@ Test(lru, release_waits_and_is_batched)
     cr_assert_eq(ss[i]->h.lru_release, OS_RELEASE_KEEP);
   }
   cr_assert_eq(lru_trim(0), 0, "nothing was left pending");
+}
+
+/* Time without a refill does not count: a program that pauses and then
+ * allocates again gets 100 ms of running to take its regions back. */
+Test(lru, a_pause_without_refills_restarts_the_delay)
+{
+  set_policy(1);
+  struct superslab *ss = superslab_new(&test_heap);
+  superslab_retire(ss);
+  sleep_ms(LRU_RELEASE_DELAY_NS / 1000000 + 50); /* idle: no tick */
+  lru_tick();
+  cr_assert_eq(ss->h.pages, HAKMEM_SUPPLY_REUSE, "released at the first refill after a pause");
+  busy_ms(LRU_RELEASE_DELAY_NS / 1000000 + 30);
+  cr_assert_eq(ss->h.pages, HAKMEM_SUPPLY_REFAULT, "not released after 100 ms of running");
+}
+
+/* While the program takes regions from the cache, it is building its
+ * memory up again: the others wait until 100 ms after the last take. */
+Test(lru, a_take_holds_back_the_releases_of_the_others)
+{
+  set_policy(1);
+  struct superslab *a = superslab_new(&test_heap), *b = superslab_new(&test_heap);
+  superslab_retire(a);
+  superslab_retire(b);
+  busy_ms(60);
+  cr_assert_eq(superslab_new(&test_heap), b, "the most recent region was not taken");
+  busy_ms(60); /* 120 ms after a was cached, 60 after the take */
+  cr_assert_eq(a->h.pages, HAKMEM_SUPPLY_REUSE, "released 60 ms after a take");
+  busy_ms(70);
+  cr_assert_eq(a->h.pages, HAKMEM_SUPPLY_REFAULT, "not released 100 ms after the last take");
+  superslab_retire(b);
 }
 
 Test(lru, a_region_taken_back_at_once_keeps_its_pages)
