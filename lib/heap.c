@@ -245,26 +245,49 @@ static void heap_flush_stash(struct heap *h) {
   heaps_stashed--;
 }
 
-/* Abandoned heaps hold blocks other threads free, and the cache their
- * thread left; these go back to the slabs, and the empty slabs and
- * SuperSlabs back here, when this thread needs a SuperSlab or trims (then
- * waiting for the lock, and releasing their free units' pages too). The
- * stashes first: their blocks of one abandoned heap may be another's.
- * Returns the bytes released. */
-static size_t heap_reclaim_abandoned(bool trim) {
+/* Under heaps_lock: what abandoned heaps hold goes back to the slabs, and
+ * their empty slabs and SuperSlabs back here; with trim, their free
+ * units' pages too. The stashes go before (heap_flush_stash): their
+ * blocks of one abandoned heap may be another's. Returns the bytes
+ * released. */
+static size_t heap_return_abandoned(bool trim) {
   size_t released = 0;
-  if (!heaps_abandoned) return 0;
-  if (trim) hk_lock(&heaps_lock);
-  else if (!hk_trylock(&heaps_lock)) return 0;
-  atomic_store_explicit(&abandoned_reclaim_due, 0, memory_order_relaxed);
-  for (struct heap *a = heaps_abandoned; a; a = a->abandoned_next) heap_flush_stash(a);
   for (struct heap *a = heaps_abandoned; a; a = a->abandoned_next) {
     heap_collect_pending(a, true);
     heap_release_empty(a);
     if (trim) released += heap_release_free_pages(a);
   }
+  return released;
+}
+
+/* Abandoned heaps hold blocks other threads free, and the cache their
+ * thread left: all of it goes back when this thread needs a SuperSlab or
+ * trims (then waiting for the lock). Returns the bytes released. */
+static size_t heap_reclaim_abandoned(bool trim) {
+  if (!heaps_abandoned) return 0;
+  if (trim) hk_lock(&heaps_lock);
+  else if (!hk_trylock(&heaps_lock)) return 0;
+  atomic_store_explicit(&abandoned_reclaim_due, 0, memory_order_relaxed);
+  for (struct heap *a = heaps_abandoned; a; a = a->abandoned_next) heap_flush_stash(a);
+  size_t released = heap_return_abandoned(trim);
   hk_unlock(&heaps_lock);
   return released;
+}
+
+/* The same from a refill's tick, for the heaps abandoned
+ * ABANDONED_RECLAIM_NS ago or more: those abandoned since keep their
+ * caches for a thread to come (thread churn) and set the next look. */
+static void heap_reclaim_aged_abandoned(void) {
+  if (!hk_trylock(&heaps_lock)) return;
+  uint64_t now = os_coarse_now_ns(), due = 0;
+  for (struct heap *a = heaps_abandoned; a; a = a->abandoned_next) {
+    uint64_t at = a->abandoned_ns + ABANDONED_RECLAIM_NS;
+    if (now >= at) heap_flush_stash(a);
+    else if (!due || at < due) due = at;
+  }
+  heap_return_abandoned(false);
+  atomic_store_explicit(&abandoned_reclaim_due, due, memory_order_relaxed);
+  hk_unlock(&heaps_lock);
 }
 
 /* ---- thread caches ----
@@ -468,10 +491,11 @@ static void heap_thread_exit(void *arg) {
   memset(hk_tcache.bins, 0, sizeof hk_tcache.bins); /* later frees go the remote way */
   hk_lock(&heaps_lock);
   h->abandoned = true;
+  h->abandoned_ns = os_coarse_now_ns();
   h->abandoned_next = heaps_abandoned;
   heaps_abandoned = h;
   if (!atomic_load_explicit(&abandoned_reclaim_due, memory_order_relaxed))
-    atomic_store_explicit(&abandoned_reclaim_due, os_coarse_now_ns() + ABANDONED_RECLAIM_NS, memory_order_relaxed);
+    atomic_store_explicit(&abandoned_reclaim_due, h->abandoned_ns + ABANDONED_RECLAIM_NS, memory_order_relaxed);
   hk_unlock(&heaps_lock);
   thread_exited = true;
 }
@@ -481,7 +505,7 @@ static void heap_thread_exit(void *arg) {
  * that a program whose threads have gone may not make for a long time:
  * they have waited their delay already. */
 static NOINLINE void heap_reclaim_abandoned_now(void) {
-  heap_reclaim_abandoned(false);
+  heap_reclaim_aged_abandoned();
   lru_trim(0);
 }
 

@@ -18,6 +18,7 @@ struct heap {
   struct heap *all_next;              /* every heap, under heaps_lock */
   struct heap *abandoned_next;        /* while abandoned, under heaps_lock */
   bool abandoned;                     /* its thread has exited */
+  uint64_t abandoned_ns;              /* when (coarse clock), under heaps_lock */
   int64_t bytes_in_use;               /* in small blocks out of its slabs (owner only) */
   uint8_t carves[CLASS_COUNT];        /* refills of each class that took never-used blocks */
   /* While abandoned: the thread cache of the thread that exited, kept
