@@ -276,18 +276,27 @@ static size_t heap_reclaim_abandoned(bool trim) {
 
 /* The same from a refill's tick, for the heaps abandoned
  * ABANDONED_RECLAIM_NS ago or more: those abandoned since keep their
- * caches for a thread to come (thread churn) and set the next look. */
-static void heap_reclaim_aged_abandoned(void) {
-  if (!hk_trylock(&heaps_lock)) return;
+ * caches for a thread to come (thread churn) and set the next look.
+ * Returns whether a cache went back. */
+static bool heap_reclaim_aged_abandoned(void) {
+  if (!hk_trylock(&heaps_lock)) return false;
   uint64_t now = os_coarse_now_ns(), due = 0;
+  bool flushed = false;
   for (struct heap *a = heaps_abandoned; a; a = a->abandoned_next) {
     uint64_t at = a->abandoned_ns + ABANDONED_RECLAIM_NS;
-    if (now >= at) heap_flush_stash(a);
-    else if (!due || at < due) due = at;
+    if (now < at) {
+      if (!due || at < due) due = at;
+      continue;
+    }
+    if (a->stashed || a->spill_bytes) {
+      heap_flush_stash(a);
+      flushed = true;
+    }
   }
   heap_return_abandoned(false);
   atomic_store_explicit(&abandoned_reclaim_due, due, memory_order_relaxed);
   hk_unlock(&heaps_lock);
+  return flushed;
 }
 
 /* ---- thread caches ----
@@ -500,13 +509,13 @@ static void heap_thread_exit(void *arg) {
   thread_exited = true;
 }
 
-/* On refills: what abandoned heaps hold goes back once due, and the
- * SuperSlabs that empties are released at once, not on a later refill
- * that a program whose threads have gone may not make for a long time:
- * they have waited their delay already. */
+/* On refills: what abandoned heaps hold goes back once due. When caches
+ * went back, the cached regions are released at once, not on a later
+ * refill that a program whose threads have gone may not make for a long
+ * time: the SuperSlabs those threads emptied, before and at their exit,
+ * have waited their delay already. */
 static NOINLINE void heap_reclaim_abandoned_now(void) {
-  heap_reclaim_aged_abandoned();
-  lru_trim(0);
+  if (heap_reclaim_aged_abandoned()) lru_trim(0);
 }
 
 static inline void heap_abandoned_tick(void) {
