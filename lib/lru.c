@@ -19,22 +19,36 @@ static size_t lru_count, lru_bytes, lru_pending, lru_superslabs;
  * recently cached region reaching the age limit; 0: none. */
 static _Atomic uint64_t lru_release_due;
 
-/* A release waits until the program has used the allocator for
- * LRU_RELEASE_DELAY_NS since the region was cached, and has not taken a
- * region from the cache for as long. Time the program spent without a
- * refill (idle, or computing in memory it has) does not count: the first
- * LRU look after such a gap restarts every delay (lru_resumed_ns). So a
- * program that frees its working set, pauses, and builds it again gets
- * its regions back resident, instead of having them released at the
- * first refill after the pause and faulting them all in again; one that
- * goes on running with less memory gives the rest back 100 ms later. */
+/* A release waits LRU_RELEASE_DELAY_NS from the region's caching, and
+ * longer in two cases, so that a program that frees its working set,
+ * pauses and builds it again gets its regions back resident instead of
+ * having them released at its first refill after the pause and faulting
+ * them all in again:
+ * - after a gap of more than the delay without a refill or an LRU
+ *   operation (idle, or computing in memory it has), the delays restart
+ *   at the first look (lru_resumed_ns); at most once every two delays,
+ *   so that a program that allocates a little now and then still gives
+ *   its cache back;
+ * - while the program takes regions from the cache faster than it puts
+ *   them back (two more in the current delay-long window: it is growing
+ *   again), releases wait a delay after the last such take
+ *   (lru_growing_ns); a program that frees and takes a region in turn is
+ *   not growing.
+ * One that goes on running with less memory gives the rest back after
+ * the delay, as before; the age limit unmaps them in any case. */
+#define LRU_GROWTH_MIN 2
 static _Atomic uint64_t lru_active_ns;  /* the last refill or LRU operation (coarse clock) */
-static uint64_t lru_resumed_ns;         /* the end of the last gap; under lru_lock */
-static uint64_t lru_taken_ns;           /* the last region taken; under lru_lock */
+static uint64_t lru_resumed_ns;         /* the end of the last gap granted; under lru_lock */
+static uint64_t lru_growing_ns;         /* the last take of a growing program; under lru_lock */
+static uint64_t lru_window_ns;          /* the start of the takes-minus-puts window; under lru_lock */
+static int lru_window_net;              /* takes minus puts in it; under lru_lock */
 
 static void lru_note_activity(uint64_t now) {
   uint64_t last = atomic_load_explicit(&lru_active_ns, memory_order_relaxed);
-  if (now > last + LRU_ACTIVITY_GRAIN_NS) atomic_store_explicit(&lru_active_ns, now, memory_order_relaxed);
+  /* A CAS: a thread preempted here must not move the time back. */
+  while (now > last + LRU_ACTIVITY_GRAIN_NS &&
+         !atomic_compare_exchange_weak_explicit(&lru_active_ns, &last, now, memory_order_relaxed, memory_order_relaxed))
+    ;
 }
 
 struct lru_batch {
@@ -109,16 +123,27 @@ static void lru_set_due(uint64_t release_due) {
 /* Under lru_lock: when the region's release falls due (lru_active_ns). */
 static uint64_t release_time(const struct region_header *h) {
   uint64_t from = h->lru_since_ns > lru_resumed_ns ? h->lru_since_ns : lru_resumed_ns;
-  if (lru_taken_ns > from) from = lru_taken_ns;
+  if (lru_growing_ns > from) from = lru_growing_ns;
   return from + LRU_RELEASE_DELAY_NS;
 }
 
 /* Under lru_lock: a look at the cache after a gap without activity
- * restarts the delays. */
+ * restarts the delays, unless the last gap did so lately. */
 static void lru_note_look(uint64_t now) {
   uint64_t last = atomic_load_explicit(&lru_active_ns, memory_order_relaxed);
-  if (last && now > last + LRU_RELEASE_DELAY_NS) lru_resumed_ns = now;
+  if (last && now > last + LRU_RELEASE_DELAY_NS && now > lru_resumed_ns + 2 * (uint64_t)LRU_RELEASE_DELAY_NS)
+    lru_resumed_ns = now;
   lru_note_activity(now);
+}
+
+/* Under lru_lock: a region taken (+1) or put back (-1). */
+static void lru_note_growth(uint64_t now, int delta) {
+  if (now - lru_window_ns > LRU_RELEASE_DELAY_NS) {
+    lru_window_ns = now;
+    lru_window_net = 0;
+  }
+  lru_window_net += delta;
+  if (lru_window_net >= LRU_GROWTH_MIN) lru_growing_ns = now;
 }
 
 /* Under lru_lock: move what must be unmapped or released into b. */
@@ -185,6 +210,7 @@ void lru_put(struct region_header *h) {
   h->lru_release = (uint8_t)lru_release_policy();
   hk_lock(&lru_lock);
   lru_note_look(now);
+  lru_note_growth(now, -1);
   lru_link(h, true);
   lru_collect(&b, now, false, false);
   hk_unlock(&lru_lock);
@@ -209,7 +235,7 @@ static struct region_header *lru_take_sized(size_t min, size_t max, bool largest
     lru_unlink(found);
     found->lru_release = OS_RELEASE_KEEP;
     found->in_lru = 0;
-    lru_taken_ns = now;
+    lru_note_growth(now, +1);
   }
   if (lru_pending) lru_collect(&b, now, false, false);
   else stats_set(STAT_ss_cached, lru_superslabs);

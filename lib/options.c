@@ -22,7 +22,7 @@ static bool option_read(const char *name, int64_t *value, int64_t lo, int64_t hi
   if (!s || !*s) return false;
   char *end, line[200];
   errno = 0;
-  long long v = strtoll(s, &end, 0);
+  long long v = strtoll(s, &end, 10); /* "0100" is 100, not octal */
   while (isspace((unsigned char)*end)) end++;
   if (*end != 0 || end == s) {
     snprintf(line, sizeof line, "hakmem: ignoring %s=%s (not a number)\n", name, s);

@@ -296,21 +296,60 @@ Test(lru, a_pause_without_refills_restarts_the_delay)
   cr_assert_eq(ss->h.pages, HAKMEM_SUPPLY_REFAULT, "not released after 100 ms of running");
 }
 
-/* While the program takes regions from the cache, it is building its
- * memory up again: the others wait until 100 ms after the last take. */
-Test(lru, a_take_holds_back_the_releases_of_the_others)
+/* While the program takes regions from the cache faster than it puts
+ * them back, it is building its memory up again: the others wait until
+ * 100 ms after the last such take. Here after a pause, which restarts
+ * the delays once: the takes then hold them back beyond that. */
+Test(lru, a_growing_program_holds_back_the_releases_of_the_others)
+{
+  set_policy(1);
+  struct superslab *a = superslab_new(&test_heap), *b = superslab_new(&test_heap), *c = superslab_new(&test_heap),
+                   *d = superslab_new(&test_heap);
+  superslab_retire(a);
+  superslab_retire(b);
+  superslab_retire(c);
+  superslab_retire(d);
+  sleep_ms(150); /* the pause */
+  lru_tick();
+  cr_assert_eq(superslab_new(&test_heap), d, "the most recent region was not taken");
+  cr_assert_eq(superslab_new(&test_heap), c);
+  busy_ms(60);
+  cr_assert_eq(superslab_new(&test_heap), b);
+  busy_ms(65); /* 125 ms after the pause, 65 after the last take */
+  cr_assert_eq(a->h.pages, HAKMEM_SUPPLY_REUSE, "released 65 ms after the program grew");
+  busy_ms(60);
+  cr_assert_eq(a->h.pages, HAKMEM_SUPPLY_REFAULT, "not released 100 ms after the last take");
+}
+
+/* A program that takes a region and puts one back in turn is not growing:
+ * the others are released on time. */
+Test(lru, taking_and_putting_in_turn_holds_back_nothing)
 {
   set_policy(1);
   struct superslab *a = superslab_new(&test_heap), *b = superslab_new(&test_heap);
   superslab_retire(a);
   superslab_retire(b);
-  busy_ms(60);
-  cr_assert_eq(superslab_new(&test_heap), b, "the most recent region was not taken");
-  busy_ms(60); /* 120 ms after a was cached, 60 after the take */
-  cr_assert_eq(a->h.pages, HAKMEM_SUPPLY_REUSE, "released 60 ms after a take");
-  busy_ms(70);
-  cr_assert_eq(a->h.pages, HAKMEM_SUPPLY_REFAULT, "not released 100 ms after the last take");
-  superslab_retire(b);
+  for (int i = 0; i < 25; i++) {
+    busy_ms(5);
+    cr_assert_eq(superslab_new(&test_heap), b);
+    superslab_retire(b);
+  }
+  busy_ms(20);
+  cr_assert_eq(a->h.pages, HAKMEM_SUPPLY_REFAULT, "a region waiting 145 ms was not released");
+}
+
+/* A gap restarts the delays at most once every two delays: a program
+ * that allocates a little every 150 ms still gives its cache back. */
+Test(lru, gaps_one_after_another_do_not_hold_the_cache_for_ever)
+{
+  set_policy(1);
+  struct superslab *ss = superslab_new(&test_heap);
+  superslab_retire(ss);
+  for (int i = 0; i < 4 && ss->h.pages == HAKMEM_SUPPLY_REUSE; i++) {
+    sleep_ms(150);
+    lru_tick();
+  }
+  cr_assert_eq(ss->h.pages, HAKMEM_SUPPLY_REFAULT, "still resident after four looks 150 ms apart");
 }
 
 Test(lru, a_region_taken_back_at_once_keeps_its_pages)
