@@ -170,6 +170,7 @@ struct huge_header {
   size_t offset;           /* of the user block from the region's base */
   size_t usable;           /* usable bytes from the user pointer */
   size_t clean_from;       /* bytes from here to the end are known to be zero */
+  size_t slack;            /* bytes kept past twice the block's size (huge.c) */
 };
 
 _Static_assert(sizeof(struct slab) == 64, "a slab's hot record is one cache line");
