@@ -160,6 +160,49 @@ Test(stress_churn, exited_threads_caches_go_back_without_a_new_thread, .timeout 
                rss2 / MiB, N, rss0 / MiB, rss1 / MiB);
 }
 
+/* Blocks of an exited thread, freed by main after that thread's heap was
+ * reclaimed: they reach the heap's pending lists, and go back, and their
+ * SuperSlabs to the kernel, on main's refills. */
+#define PRODUCED (64 * 1024 * 1024 / 256)
+static void *produced[PRODUCED];
+
+static void *produce(void *arg)
+{
+  (void)arg;
+  for (int i = 0; i < PRODUCED; i++) {
+    produced[i] = malloc(launder_size(256));
+    cr_assert_not_null(produced[i]);
+    memset(produced[i], 3, 256);
+  }
+  return NULL;
+}
+
+Test(stress_churn, blocks_freed_to_a_reclaimed_heap_go_back, .timeout = 120)
+{
+  pthread_t t;
+  size_t rss0 = rss_bytes();
+  cr_assert_eq(pthread_create(&t, NULL, produce, NULL), 0);
+  cr_assert_eq(pthread_join(t, NULL), 0);
+  static void *few[4096];
+  for (int round = 0; round < 10; round++) { /* 200 ms of main's refills: the heap's reclaim */
+    struct timespec wait = { 0, 20 * 1000 * 1000 };
+    nanosleep(&wait, NULL);
+    for (int i = 0; i < 4096; i++) few[i] = malloc(launder_size(48));
+    for (int i = 0; i < 4096; i++) free(few[i]);
+  }
+  for (int i = 0; i < PRODUCED; i++) free(produced[i]);
+  size_t rss1 = rss_bytes(), rss2 = rss1;
+  for (int round = 0; round < 100 && rss2 > rss0 + 16 * MiB; round++) {
+    struct timespec wait = { 0, 20 * 1000 * 1000 };
+    nanosleep(&wait, NULL);
+    for (int i = 0; i < 4096; i++) few[i] = malloc(launder_size(48));
+    for (int i = 0; i < 4096; i++) free(few[i]);
+    rss2 = rss_bytes();
+  }
+  cr_assert_lt(rss2, rss0 + 16 * MiB, "RSS %zu MiB 2 s after main freed an exited thread's 64 MiB (%zu MiB before, %zu MiB after the frees)",
+               rss2 / MiB, rss0 / MiB, rss1 / MiB);
+}
+
 /* Blocks allocated by threads that have exited are reused: the slabs of a
  * dead thread are adopted, not leaked. Threads allocate and exit leaving
  * everything; main frees it all; the next wave must fit in the same RSS. */
