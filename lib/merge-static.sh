@@ -47,6 +47,14 @@ if [ "$count" -eq 0 ] || [ "$count" -ne "$extracted" ]; then
   exit 1
 fi
 
+# LTO objects hold the compiler's IR: ld -r would not compile them, and
+# their symbols would lose their visibility.
+for o in $objects; do
+  if grep -q -a '\.gnu\.lto_' "$work/$o" || [ "$(head -c 2 "$work/$o")" = BC ]; then
+    echo "merge-static.sh: $archive holds LTO objects: kept as it is, exporting hakmem's internal names" >&2
+    exit 0
+  fi
+done
 (cd "$work" && $LD -r -o merged.o $objects)
 $OBJCOPY --localize-hidden "$work/merged.o" "$work/hakmem.o"
 rm -f "$archive.tmp"
