@@ -71,7 +71,7 @@ EXTRA_PROGRAMS = \
 bench_workload_cflags = $(AM_CFLAGS) -fno-builtin-malloc -fno-builtin-calloc \
 	-fno-builtin-realloc -fno-builtin-free
 bench_static_cppflags = $(AM_CPPFLAGS) -DBENCH_STATIC_HAKMEM
-bench_static_ldadd = lib/libhakmem.la $(PTHREAD_LIBS)
+bench_static_ldadd = lib/libhakmem.la $(LIBURING_LIBS) $(PTHREAD_LIBS)
 
 bench_random_mixed_SOURCES = bench/random_mixed.c bench/workload.c bench/workload.h
 bench_random_mixed_CFLAGS = $(bench_workload_cflags)
