@@ -137,6 +137,23 @@ static void *fill_shuffle_free(void *arg)
   return NULL;
 }
 
+/* Main's refills, every 20 ms for `rounds` rounds or until RSS is below
+ * `limit`: more blocks than its cache holds, allocated and freed. The
+ * RSS at the end. */
+static size_t refill_until_rss_below(size_t limit, int rounds)
+{
+  static void *few[4096];
+  size_t rss = rss_bytes();
+  for (int round = 0; round < rounds && rss > limit; round++) {
+    struct timespec wait = { 0, 20 * 1000 * 1000 };
+    nanosleep(&wait, NULL);
+    for (int i = 0; i < 4096; i++) few[i] = malloc(launder_size(48));
+    for (int i = 0; i < 4096; i++) free(few[i]);
+    rss = rss_bytes();
+  }
+  return rss;
+}
+
 Test(stress_churn, exited_threads_caches_go_back_without_a_new_thread, .timeout = 120)
 {
   enum { N = 4 };
@@ -145,17 +162,7 @@ Test(stress_churn, exited_threads_caches_go_back_without_a_new_thread, .timeout 
   for (int i = 0; i < N; i++) cr_assert_eq(pthread_create(&t[i], NULL, fill_shuffle_free, (void *)(uintptr_t)(i + 1)), 0);
   for (int i = 0; i < N; i++) cr_assert_eq(pthread_join(t[i], NULL), 0);
   size_t rss1 = rss_bytes();
-  /* Main's refills, every 20 ms for up to 2 s: more blocks than its
-   * cache holds, allocated and freed. */
-  size_t rss2 = rss1;
-  static void *few[4096];
-  for (int round = 0; round < 100 && rss2 > rss0 + 16 * MiB; round++) {
-    struct timespec wait = { 0, 20 * 1000 * 1000 };
-    nanosleep(&wait, NULL);
-    for (int i = 0; i < 4096; i++) few[i] = malloc(launder_size(48));
-    for (int i = 0; i < 4096; i++) free(few[i]);
-    rss2 = rss_bytes();
-  }
+  size_t rss2 = refill_until_rss_below(rss0 + 16 * MiB, 100);
   cr_assert_lt(rss2, rss0 + 16 * MiB, "RSS %zu MiB 2 s after %d threads exited (%zu MiB before them, %zu MiB at the exit)",
                rss2 / MiB, N, rss0 / MiB, rss1 / MiB);
 }
@@ -183,22 +190,10 @@ Test(stress_churn, blocks_freed_to_a_reclaimed_heap_go_back, .timeout = 120)
   size_t rss0 = rss_bytes();
   cr_assert_eq(pthread_create(&t, NULL, produce, NULL), 0);
   cr_assert_eq(pthread_join(t, NULL), 0);
-  static void *few[4096];
-  for (int round = 0; round < 10; round++) { /* 200 ms of main's refills: the heap's reclaim */
-    struct timespec wait = { 0, 20 * 1000 * 1000 };
-    nanosleep(&wait, NULL);
-    for (int i = 0; i < 4096; i++) few[i] = malloc(launder_size(48));
-    for (int i = 0; i < 4096; i++) free(few[i]);
-  }
+  refill_until_rss_below(0, 10); /* 200 ms of main's refills: the heap's reclaim */
   for (int i = 0; i < PRODUCED; i++) free(produced[i]);
-  size_t rss1 = rss_bytes(), rss2 = rss1;
-  for (int round = 0; round < 100 && rss2 > rss0 + 16 * MiB; round++) {
-    struct timespec wait = { 0, 20 * 1000 * 1000 };
-    nanosleep(&wait, NULL);
-    for (int i = 0; i < 4096; i++) few[i] = malloc(launder_size(48));
-    for (int i = 0; i < 4096; i++) free(few[i]);
-    rss2 = rss_bytes();
-  }
+  size_t rss1 = rss_bytes();
+  size_t rss2 = refill_until_rss_below(rss0 + 16 * MiB, 100);
   cr_assert_lt(rss2, rss0 + 16 * MiB, "RSS %zu MiB 2 s after main freed an exited thread's 64 MiB (%zu MiB before, %zu MiB after the frees)",
                rss2 / MiB, rss0 / MiB, rss1 / MiB);
 }
