@@ -48,6 +48,38 @@ static inline bool bit_get(const uint64_t *map, unsigned i) { return (map[i / 64
 static inline void bit_set(uint64_t *map, unsigned i) { map[i / 64] |= (uint64_t)1 << (i % 64); }
 static inline void bit_clear(uint64_t *map, unsigned i) { map[i / 64] &= ~((uint64_t)1 << (i % 64)); }
 
+/* Runs of pages are handled a word of 64 pages at a time: a 1 MiB block
+ * allocated and freed a million times, unwritten, took 0.62 s of CPU
+ * page by page and takes 0.10-0.11 s so (glibc 0.019). */
+
+/* The bits of word w that lie in [lo, hi). */
+static inline uint64_t word_mask(unsigned w, unsigned lo, unsigned hi) {
+  unsigned first = w * 64;
+  unsigned from = lo > first ? lo - first : 0, to = hi < first + 64 ? hi - first : 64;
+  uint64_t upto = to == 64 ? ~(uint64_t)0 : ((uint64_t)1 << to) - 1;
+  return upto & (~(uint64_t)0 << from);
+}
+
+/* Set (on) or clear bits [lo, lo + n) of map. */
+static void bits_assign(uint64_t *map, unsigned lo, unsigned n, bool on) {
+  for (unsigned w = lo / 64; w * 64 < lo + n; w++) {
+    uint64_t m = word_mask(w, lo, lo + n);
+    map[w] = on ? map[w] | m : map[w] & ~m;
+  }
+}
+
+/* How many of bits [lo, lo + n) are set in map, and in both when both is
+ * given. */
+static unsigned bits_count(const uint64_t *map, const uint64_t *both, unsigned lo, unsigned n) {
+  unsigned count = 0;
+  for (unsigned w = lo / 64; w * 64 < lo + n; w++) {
+    uint64_t bits = map[w] & word_mask(w, lo, lo + n);
+    if (both) bits &= both[w];
+    count += (unsigned)__builtin_popcountll(bits);
+  }
+  return count;
+}
+
 /* A run's head bit and length are read without the lock by
  * large_usable(), realloc's first step: a live block's own bit and length
  * change only by its own free or resize, which its holder does not race
@@ -164,21 +196,20 @@ static int find_run(const struct large_ss *l, unsigned n, unsigned ap) {
 /* Claim free pages [i, i+n), counting them in the ledger by the path they
  * take. Returns whether they were all clean (zero). */
 static bool claim_pages(struct large_ss *l, unsigned i, unsigned n) {
-  bool clean = true;
-  uint64_t absent = 0, refault = 0, resident = 0;
+  uint64_t absent = 0, refault = 0;
   /* With a page supplier (the pager), the run's first absent pages come
    * in now, pre-zeroed, the rest by its faults; it counts them all. */
-  size_t supplied = os_supply_direct((char *)l + (size_t)i * PAGE_SIZE, (size_t)n * PAGE_SIZE) / PAGE_SIZE;
-  for (unsigned p = i; p < i + n; p++) {
-    bit_clear(l->free_map, p);
-    if (bit_get(l->dirty_map, p)) clean = false;
-    bit_set(l->dirty_map, p);
-    if (!bit_get(l->absent_map, p)) resident++;
-    else if (p >= i + supplied && bit_get(l->released_map, p)) refault++;
-    else if (p >= i + supplied) absent++;
-    bit_clear(l->absent_map, p);
-    bit_clear(l->released_map, p);
+  unsigned supplied = (unsigned)(os_supply_direct((char *)l + (size_t)i * PAGE_SIZE, (size_t)n * PAGE_SIZE) / PAGE_SIZE);
+  bool clean = bits_count(l->dirty_map, NULL, i, n) == 0;
+  uint64_t resident = n - bits_count(l->absent_map, NULL, i, n);
+  if (supplied < n) {
+    refault = bits_count(l->absent_map, l->released_map, i + supplied, n - supplied);
+    absent = bits_count(l->absent_map, NULL, i + supplied, n - supplied) - refault;
   }
+  bits_assign(l->free_map, i, n, false);
+  bits_assign(l->dirty_map, i, n, true);
+  bits_assign(l->absent_map, i, n, false);
+  bits_assign(l->released_map, i, n, false);
   l->free_pages -= n;
   /* Absent pages the supplier did not bring fault in later: the supplier
    * counts those it serves, the ledger the ones the kernel does. */
@@ -293,7 +324,7 @@ void large_free(void *p) {
   unsigned i = run_index(l, p, "free(): invalid pointer");
   unsigned n = run_length(l, i);
   head_set(l, i, false);
-  for (unsigned q = i; q < i + n; q++) bit_set(l->free_map, q);
+  bits_assign(l->free_map, i, n, true);
   bool was_full = l->free_pages == 0;
   l->free_pages += n;
   stats_add(STAT_bytes_in_use, -(int64_t)n * (int64_t)PAGE_SIZE);
@@ -342,7 +373,7 @@ bool large_resize(void *p, size_t size) {
   } else if (want < n) {
     bool was_full = l->free_pages == 0;
     run_length_set(l, i, want);
-    for (unsigned r = i + want; r < i + n; r++) bit_set(l->free_map, r);
+    bits_assign(l->free_map, i + want, n - want, true);
     l->free_pages += n - want;
     if (was_full) avail_push(l);
     note_free_pages(l);
