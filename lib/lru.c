@@ -160,7 +160,7 @@ static void lru_collect(struct lru_batch *b, uint64_t now, bool release_all, boo
     if (h->lru_release == OS_RELEASE_KEEP) continue;
     uint64_t at = release_time(h);
     if (!release_all && now < at) {
-      if (!due || at < due) due = at;
+      due = earliest(due, at);
       continue;
     }
     lru_unlink(h);
