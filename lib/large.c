@@ -1,9 +1,17 @@
-/* large.c: runs of pages in large SuperSlabs, first fit, under one lock.
+/* large.c: runs of pages in large SuperSlabs, under one lock.
  *
  * Blocks of 32 to 1020 KiB are rarer than small ones and live longer; a
- * global lock keeps this simple. The lock is held for the bitmap search and
- * update only: clearing memory for calloc happens after it is dropped, and
- * a live block's size is read without it. */
+ * global lock keeps this simple. The lock is held for the search and the
+ * bitmap update only: clearing memory for calloc happens after it is
+ * dropped, and a live block's size is read without it.
+ *
+ * A SuperSlab with free pages sits in a bin by its longest free run
+ * (max_run), four bins to a power of two. An allocation takes the first
+ * SuperSlab of the first bin whose every member holds the run (TLSF's good
+ * fit), then the first fit inside it, in constant time however many
+ * SuperSlabs there are. One list walked first fit cost 77% of the time of
+ * a program keeping 4,000 blocks of 32 KiB-1 MiB live: 24.8 s for a
+ * million frees and allocations, mimalloc 1.6 s. */
 #include "large.h"
 
 #include <errno.h>
@@ -32,16 +40,39 @@
 #define PURGE_DELAY_NS (1000u * 1000u * 1000u)
 #define PURGE_CHECK_OPS 16
 
+#define BIN_COUNT 31 /* bin_of(RUN_PAGES_MAX) + 1 */
+#define BIN_NONE 0xff
+/* SuperSlabs whose longest run may fit (the bins below the sure ones),
+ * tried at most before a new SuperSlab is taken. */
+#define BIN_SEARCH_MAX 32
+
 static hk_lock_t large_lock = HK_LOCK_INIT;
-static struct large_ss *large_avail; /* large SuperSlabs with a free page */
-static unsigned large_ops;           /* allocations and frees since the last purge check */
-static uint64_t purge_due_ns;        /* when the next SuperSlab is due for a purge; 0: none */
+static struct large_ss *large_bins[BIN_COUNT];
+static uint32_t large_bins_used;      /* bit b: large_bins[b] is not empty */
+static unsigned large_with_room;      /* SuperSlabs in the bins */
+static struct large_ss *purge_oldest, *purge_newest; /* by free_since_ns */
+static unsigned large_ops;            /* allocations and frees since the last purge check */
 
 /* Under large_lock: l has free pages that may be resident from now on. */
 static void note_free_pages(struct large_ss *l) {
   if (l->free_since_ns || hakmem_options.ss_lazy_zero == OS_RELEASE_KEEP) return;
   l->free_since_ns = os_now_ns();
-  if (!purge_due_ns) purge_due_ns = l->free_since_ns + PURGE_DELAY_NS;
+  l->purge_next = NULL;
+  l->purge_prev = purge_newest;
+  if (purge_newest) purge_newest->purge_next = l;
+  else purge_oldest = l;
+  purge_newest = l;
+}
+
+/* Under large_lock: l has no free page that may be resident. */
+static void forget_free_pages(struct large_ss *l) {
+  if (!l->free_since_ns) return;
+  if (l->purge_prev) l->purge_prev->purge_next = l->purge_next;
+  else purge_oldest = l->purge_next;
+  if (l->purge_next) l->purge_next->purge_prev = l->purge_prev;
+  else purge_newest = l->purge_prev;
+  l->purge_next = l->purge_prev = NULL;
+  l->free_since_ns = 0;
 }
 
 static inline bool bit_get(const uint64_t *map, unsigned i) { return (map[i / 64] >> (i % 64)) & 1; }
@@ -102,24 +133,55 @@ static inline void run_length_set(struct large_ss *l, unsigned i, unsigned n) {
   __atomic_store_n(&l->run_pages[i], (uint16_t)n, __ATOMIC_RELAXED);
 }
 
-static void avail_push(struct large_ss *l) {
-  l->prev = NULL;
-  l->next = large_avail;
-  if (large_avail) large_avail->prev = l;
-  large_avail = l;
+/* Runs of 1..7 pages have a bin each; longer ones four bins to a power
+ * of two. */
+static unsigned bin_of(unsigned run) {
+  if (run < 8) return run - 1;
+  unsigned e = 31 - (unsigned)__builtin_clz(run);
+  return 7 + (e - 3) * 4 + ((run >> (e - 2)) & 3);
 }
 
-static void avail_remove(struct large_ss *l) {
+/* The shortest run in bin b. */
+static unsigned bin_min(unsigned b) {
+  if (b < 7) return b + 1;
+  return (4 + (b - 7) % 4) << ((b - 7) / 4 + 1);
+}
+
+/* The first bin all of whose members hold a run of n pages. */
+static unsigned bin_sure(unsigned n) {
+  unsigned b = bin_of(n);
+  return bin_min(b) == n ? b : b + 1;
+}
+
+static void bin_remove(struct large_ss *l) {
+  if (l->bin == BIN_NONE) return;
   if (l->prev) l->prev->next = l->next;
-  else large_avail = l->next;
+  else large_bins[l->bin] = l->next;
   if (l->next) l->next->prev = l->prev;
+  if (!large_bins[l->bin]) large_bins_used &= ~((uint32_t)1 << l->bin);
   l->next = l->prev = NULL;
+  l->bin = BIN_NONE;
+  large_with_room--;
 }
 
-/* l has no free page left: off the list, and nothing to purge. */
-static void avail_remove_full(struct large_ss *l) {
-  avail_remove(l);
-  l->free_since_ns = 0;
+static void bin_push(struct large_ss *l, unsigned b) {
+  l->bin = (uint8_t)b;
+  l->prev = NULL;
+  l->next = large_bins[b];
+  if (l->next) l->next->prev = l;
+  large_bins[b] = l;
+  large_bins_used |= (uint32_t)1 << b;
+  large_with_room++;
+}
+
+/* Under large_lock, after l->max_run changed: into its bin; a full one
+ * has nothing to purge either. */
+static void bin_refile(struct large_ss *l) {
+  unsigned b = l->max_run ? bin_of(l->max_run) : BIN_NONE;
+  if (b == l->bin) return;
+  bin_remove(l);
+  if (b != BIN_NONE) bin_push(l, b);
+  else forget_free_pages(l);
 }
 
 /* Set up the header of a region from superslab_region_acquire(). Pages
@@ -158,11 +220,12 @@ static struct large_ss *large_ss_init(struct region_header *h) {
   memcpy(l->released_map, released, sizeof released);
   bit_clear(l->absent_map, 0);
   l->lazyfree = lazyfree;
-  l->free_since_ns = 0;
   note_free_pages(l);
   memset(l->free_map, 0xff, sizeof l->free_map);
   bit_clear(l->free_map, 0);
   l->free_pages = RUN_PAGES_MAX;
+  l->max_run = RUN_PAGES_MAX;
+  l->bin = BIN_NONE;
   return l;
 }
 
@@ -176,6 +239,44 @@ static unsigned next_bit(const uint64_t *map, unsigned i, bool set) {
     i = (i & ~63u) + 64;
   }
   return PAGES_PER_REGION;
+}
+
+/* The first page of the free run that ends just before page i (page 0,
+ * the header, is never free). */
+static unsigned run_start(const uint64_t *free_map, unsigned i) {
+  unsigned w = i / 64;
+  uint64_t used = ~free_map[w] & (i % 64 ? ((uint64_t)1 << (i % 64)) - 1 : 0);
+  while (!used) used = ~free_map[--w];
+  return w * 64 + 64 - (unsigned)__builtin_clzll(used);
+}
+
+/* The length of the free run around page i (free). */
+static unsigned run_around(const struct large_ss *l, unsigned i) {
+  return next_bit(l->free_map, i, false) - run_start(l->free_map, i);
+}
+
+static unsigned longest_run(const struct large_ss *l) {
+  unsigned longest = 0;
+  for (unsigned i = next_bit(l->free_map, 0, true); i < PAGES_PER_REGION;) {
+    unsigned end = next_bit(l->free_map, i, false);
+    if (end - i > longest) longest = end - i;
+    i = next_bit(l->free_map, end, true);
+  }
+  return longest;
+}
+
+/* Under large_lock: pages [i, i + n) of l are about to be claimed. Its
+ * longest run is counted again afterwards only when they come from it. */
+static bool claim_shortens_max(const struct large_ss *l, unsigned i) {
+  return run_around(l, i) == l->max_run;
+}
+
+/* Under large_lock: pages around page i were freed. */
+static void note_freed_run(struct large_ss *l, unsigned i) {
+  unsigned run = run_around(l, i);
+  if (run > l->max_run) l->max_run = (uint16_t)run;
+  bin_refile(l);
+  note_free_pages(l);
 }
 
 /* First run of n free pages starting at a multiple of ap; -1 if none.
@@ -222,9 +323,15 @@ static bool claim_pages(struct large_ss *l, unsigned i, unsigned n) {
 }
 
 static bool take_run(struct large_ss *l, unsigned i, unsigned n) {
+  bool shortens = claim_shortens_max(l, i);
   run_length_set(l, i, n);
   head_set(l, i, true);
-  return claim_pages(l, i, n);
+  bool clean = claim_pages(l, i, n);
+  if (shortens) {
+    l->max_run = (uint16_t)longest_run(l);
+    bin_refile(l);
+  }
+  return clean;
 }
 
 /* Under large_lock, which keeps the runs from being claimed meanwhile:
@@ -251,40 +358,43 @@ static size_t release_free_pages(struct large_ss *l) {
     }
     i = next_bit(resident_free, end, true);
   }
-  l->free_since_ns = 0;
+  forget_free_pages(l);
   return released;
 }
 
-/* Under large_lock: purge one SuperSlab whose free pages waited long
- * enough, and find when the next one is due. */
+/* Under large_lock: purge the SuperSlab whose free pages waited longest,
+ * if that is long enough. */
 static void purge_idle_runs(void) {
-  if (++large_ops < PURGE_CHECK_OPS) return;
+  if (++large_ops < PURGE_CHECK_OPS || !purge_oldest) return;
   large_ops = 0;
-  uint64_t now = os_now_ns();
-  if (!purge_due_ns || now < purge_due_ns) return;
-  uint64_t oldest = 0;
-  bool purged = false;
-  for (struct large_ss *l = large_avail; l; l = l->next) {
-    uint64_t since = l->free_since_ns;
-    if (!since) continue;
-    if (!purged && now - since >= PURGE_DELAY_NS) {
-      release_free_pages(l);
-      purged = true;
-    } else if (!oldest || since < oldest) {
-      oldest = since;
+  if (os_now_ns() - purge_oldest->free_since_ns >= PURGE_DELAY_NS) release_free_pages(purge_oldest);
+}
+
+/* Under large_lock: a SuperSlab with n free pages at a multiple of ap,
+ * and the first of them in *at; NULL when none has. */
+static struct large_ss *find_room(unsigned n, unsigned ap, unsigned *at) {
+  unsigned sure = n + ap - 1 <= RUN_PAGES_MAX ? bin_sure(n + ap - 1) : BIN_COUNT;
+  for (uint32_t bins = sure < BIN_COUNT ? large_bins_used >> sure << sure : 0; bins; bins &= bins - 1)
+    for (struct large_ss *l = large_bins[__builtin_ctz(bins)]; l; l = l->next) {
+      int i = find_run(l, n, ap);
+      if (i >= 0) return *at = (unsigned)i, l;
     }
-  }
-  purge_due_ns = oldest ? oldest + PURGE_DELAY_NS : 0;
+  /* Bins below hold runs that may fit, the longest first. */
+  unsigned tries = 0;
+  for (unsigned b = sure; b-- > bin_of(n);)
+    for (struct large_ss *l = large_bins[b]; l && tries < BIN_SEARCH_MAX; l = l->next, tries++) {
+      int i = l->max_run >= n ? find_run(l, n, ap) : -1;
+      if (i >= 0) return *at = (unsigned)i, l;
+    }
+  return NULL;
 }
 
 void *large_alloc(size_t size, size_t align, bool zero) {
   unsigned n = (unsigned)((size + PAGE_SIZE - 1) / PAGE_SIZE);
   unsigned ap = align > PAGE_SIZE ? (unsigned)(align / PAGE_SIZE) : 1;
-  struct large_ss *l;
-  int i = -1;
+  unsigned i;
   hk_lock(&large_lock);
-  for (l = large_avail; l; l = l->next)
-    if (l->free_pages >= n && (i = find_run(l, n, ap)) >= 0) break;
+  struct large_ss *l = find_room(n, ap, &i);
   if (!l) {
     struct region_header *h = superslab_region_acquire(REGION_LARGE);
     if (!h) {
@@ -294,11 +404,10 @@ void *large_alloc(size_t size, size_t align, bool zero) {
     }
     l = large_ss_init(h);
     stats_add(STAT_ss_live, 1);
-    avail_push(l);
-    i = find_run(l, n, ap);
+    bin_refile(l);
+    i = (unsigned)find_run(l, n, ap);
   }
-  bool clean = take_run(l, (unsigned)i, n);
-  if (l->free_pages == 0) avail_remove_full(l);
+  bool clean = take_run(l, i, n);
   purge_idle_runs();
   hk_unlock(&large_lock);
   stats_add(STAT_bytes_in_use, (int64_t)n * (int64_t)PAGE_SIZE);
@@ -325,18 +434,15 @@ void large_free(void *p) {
   unsigned n = run_length(l, i);
   head_set(l, i, false);
   bits_assign(l->free_map, i, n, true);
-  bool was_full = l->free_pages == 0;
   l->free_pages += n;
   stats_add(STAT_bytes_in_use, -(int64_t)n * (int64_t)PAGE_SIZE);
-  bool empty = l->free_pages == RUN_PAGES_MAX;
-  if (was_full) avail_push(l);
+  note_freed_run(l, i);
   /* Keep the last large SuperSlab with room; give the others back. */
-  if (empty && !(large_avail == l && l->next == NULL)) {
-    avail_remove(l);
+  if (l->free_pages == RUN_PAGES_MAX && large_with_room > 1) {
+    bin_remove(l);
+    forget_free_pages(l);
     stats_add(STAT_ss_live, -1);
     lru_put(&l->h);
-  } else {
-    note_free_pages(l);
   }
   purge_idle_runs();
   hk_unlock(&large_lock);
@@ -365,18 +471,20 @@ bool large_resize(void *p, size_t size) {
     while (q < i + want && q < PAGES_PER_REGION && bit_get(l->free_map, q)) q++;
     ok = q == i + want;
     if (ok) {
+      bool shortens = claim_shortens_max(l, i + n);
       claim_pages(l, i + n, want - n);
       run_length_set(l, i, want);
-      if (l->free_pages == 0) avail_remove_full(l);
+      if (shortens) {
+        l->max_run = (uint16_t)longest_run(l);
+        bin_refile(l);
+      }
       stats_add(STAT_bytes_in_use, (int64_t)(want - n) * (int64_t)PAGE_SIZE);
     }
   } else if (want < n) {
-    bool was_full = l->free_pages == 0;
     run_length_set(l, i, want);
     bits_assign(l->free_map, i + want, n - want, true);
     l->free_pages += n - want;
-    if (was_full) avail_push(l);
-    note_free_pages(l);
+    note_freed_run(l, i + want);
     stats_add(STAT_bytes_in_use, -(int64_t)(n - want) * (int64_t)PAGE_SIZE);
   }
   hk_unlock(&large_lock);
@@ -386,16 +494,18 @@ bool large_resize(void *p, size_t size) {
 size_t large_trim(void) {
   size_t released = 0;
   hk_lock(&large_lock);
-  for (struct large_ss *l = large_avail, *next; l; l = next) {
-    next = l->next;
-    if (l->free_pages != RUN_PAGES_MAX) {
-      released += release_free_pages(l);
-      continue;
+  for (unsigned b = 0; b < BIN_COUNT; b++)
+    for (struct large_ss *l = large_bins[b], *next; l; l = next) {
+      next = l->next;
+      if (l->free_pages != RUN_PAGES_MAX) {
+        released += release_free_pages(l);
+        continue;
+      }
+      bin_remove(l);
+      forget_free_pages(l);
+      stats_add(STAT_ss_live, -1);
+      lru_put(&l->h);
     }
-    avail_remove(l);
-    stats_add(STAT_ss_live, -1);
-    lru_put(&l->h);
-  }
   hk_unlock(&large_lock);
   return released;
 }

@@ -153,8 +153,11 @@ struct superslab {
 
 struct large_ss {
   struct region_header h;
-  struct large_ss *next, *prev;
+  struct large_ss *next, *prev;             /* in its bin, while it has a free page */
+  struct large_ss *purge_next, *purge_prev; /* while free_since_ns is set */
   uint32_t free_pages;
+  uint16_t max_run;        /* the longest run of free pages */
+  uint8_t bin;             /* the bin of max_run; BIN_NONE: none (large.c) */
   bool lazyfree;           /* the pages not absent were released by MADV_FREE */
   uint64_t free_since_ns;  /* free pages may be resident since then; 0: none */
   uint64_t free_map[PAGES_PER_REGION / 64];  /* page is free */

@@ -7,7 +7,10 @@
  * found again first fit; realloc shrinks a run in place, grows it in place
  * when the next pages are free and moves it when they are not, keeping the
  * contents; aligned runs honour alignments up to 1 MiB; calloc of a run
- * that held old bytes clears it; free runs idle for a second go back to
+ * that held old bytes clears it; every SuperSlab knows its longest free
+ * run, and a request goes to one that holds it before a new one is mapped
+ * (a_run_is_found_among_superslabs_with_runs_just_too_short); free runs
+ * idle for a second go back to
  * the kernel (but for HAKMEM_SS_LAZY_ZERO=0); a double free, or a free of a pointer inside a run, aborts. */
 #include <criterion/criterion.h>
 #include <malloc.h>
@@ -351,6 +354,116 @@ Test(large, calloc_of_a_run_that_held_old_bytes_is_zero)
   large_free(z);
   free(q);
   free(keep);
+}
+
+/* ---- finding room among many SuperSlabs ---- */
+
+/* The longest run of free pages of l, counted from its free map. */
+static unsigned longest_free_run(const struct large_ss *l)
+{
+  unsigned longest = 0, run = 0;
+  for (unsigned i = 1; i < PAGES_PER_REGION; i++) {
+    run = map_bit(l->free_map, i) ? run + 1 : 0;
+    if (run > longest)
+      longest = run;
+  }
+  return longest;
+}
+
+/* Every SuperSlab holding a live block knows its longest free run, by
+ * which it is found (large.c's bins), through random allocations, frees,
+ * aligned allocations and resizes in place. */
+Test(large, each_superslab_knows_its_longest_free_run)
+{
+  enum { LIVE = 300, STEPS = 20000 };
+  char *p[LIVE] = { 0 };
+  size_t size[LIVE] = { 0 };
+  unsigned x = 2463534242u;
+  for (unsigned step = 0; step < STEPS; step++) {
+    x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+    unsigned k = x % LIVE, what = (x >> 9) % 8;
+    size_t want = SMALL_MAX + 1 + (x >> 12) % (LARGE_MAX - SMALL_MAX);
+    if (p[k] && what < 2) {
+      cr_assert(large_resize(p[k], want) || want > size[k], "a shrink in place failed");
+      if (want <= large_usable(p[k], "test"))
+        size[k] = want;
+    } else if (p[k]) {
+      cr_assert_eq(check(p[k], size[k] < 64 ? size[k] : 64, k), (size_t)-1, "block %u changed", k);
+      large_free(p[k]);
+      p[k] = NULL;
+    } else {
+      size_t align = what == 7 ? PAGE_SIZE << (x >> 20) % 9 : 0;
+      p[k] = large_alloc(want, align, false);
+      cr_assert_not_null(p[k]);
+      if (align)
+        cr_assert_eq((uintptr_t)p[k] % align, 0, "large_alloc(%zu, %zu) = %p", want, align, (void *)p[k]);
+      size[k] = want;
+      fill(p[k], size[k] < 64 ? size[k] : 64, k);
+    }
+    for (unsigned i = 0; i < LIVE; i += 7) {
+      if (!p[i])
+        continue;
+      const struct large_ss *l = large_of(p[i]);
+      cr_assert_eq(l->max_run, longest_free_run(l), "step %u: a SuperSlab's longest run is %u, not %u", step,
+                   longest_free_run(l), l->max_run);
+    }
+  }
+  for (unsigned k = 0; k < LIVE; k++)
+    if (p[k])
+      large_free(p[k]);
+}
+
+/* Runs of 255 pages until one starts a fresh SuperSlab (the test
+ * process may have large blocks already): the others are kept in
+ * filler, to be freed at the end. */
+static char *run_opening_a_superslab(char **filler, unsigned *fillers)
+{
+  for (;;) {
+    char *a = large_alloc(255 * PAGE_SIZE, 0, false);
+    cr_assert_not_null(a);
+    if (page_index(a) == 1)
+      return a;
+    cr_assert_lt(*fillers, 8, "no fresh SuperSlab after %u runs of 255 pages", *fillers);
+    filler[(*fillers)++] = a;
+  }
+}
+
+/* A SuperSlab of 511 pages holding a run of `hole` free pages (and one
+ * page at its end): two runs of 255 pages, the second shrunk. */
+static char *superslab_with_hole(unsigned hole, char **filler, unsigned *fillers)
+{
+  char *a = run_opening_a_superslab(filler, fillers), *b = large_alloc(255 * PAGE_SIZE, 0, false);
+  cr_assert_not_null(b);
+  cr_assert_eq((void *)large_of(a), (void *)large_of(b), "test premise: both runs in one SuperSlab");
+  cr_assert(large_resize(b, (size_t)(256 - hole) * PAGE_SIZE));
+  cr_assert_eq(large_of(a)->max_run, hole);
+  return a;
+}
+
+/* Ten SuperSlabs whose longest runs are a little too short for a request,
+ * and one that holds it: the request goes there, and nothing new is
+ * mapped. */
+Test(large, a_run_is_found_among_superslabs_with_runs_just_too_short)
+{
+  char *filler[8];
+  unsigned fillers = 0;
+  char *fits = superslab_with_hole(251, filler, &fillers);
+  char *short_of[10];
+  for (unsigned i = 0; i < 10; i++)
+    short_of[i] = superslab_with_hole(230, filler, &fillers);
+  struct hakmem_stats before = snap();
+  char *p = large_alloc(250 * PAGE_SIZE, 0, false);
+  cr_assert_eq((void *)large_of(p), (void *)large_of(fits), "250 pages did not go to the SuperSlab with 251 free");
+  cr_assert_eq(snap().bytes_mapped, before.bytes_mapped, "a SuperSlab was mapped for a run that had room");
+  char *aligned = large_alloc(200 * PAGE_SIZE, 64 * PAGE_SIZE, false);
+  cr_assert_not_null(aligned);
+  cr_assert_eq((uintptr_t)aligned % (64 * PAGE_SIZE), 0);
+  for (unsigned i = 0; i < 10; i++)
+    cr_assert_eq(large_of(short_of[i])->max_run, 230, "a SuperSlab too short changed");
+  large_free(aligned);
+  large_free(p);
+  for (unsigned i = 0; i < fillers; i++)
+    large_free(filler[i]);
 }
 
 /* ---- bad frees ---- */
