@@ -1,7 +1,10 @@
 /* lru.h: the cache of empty regions (SuperSlabs and huge blocks).
  *
  * Bounded by count (HAKMEM_LRU_MAX), bytes (HAKMEM_LRU_MAX_MB) and age
- * (HAKMEM_LRU_AGE_MS); the least recently cached region is unmapped first.
+ * (HAKMEM_LRU_AGE_MS): past the count and bytes the oldest regions are
+ * released at once, and past four times them (or past them, when nothing
+ * is released) or past the age limit the least recently cached region is
+ * unmapped.
  * HAKMEM_SS_LAZY_ZERO decides what happens to the pages of a region that
  * enters: kept, MADV_DONTNEED, MADV_FREE, or handed to the pager. The
  * release decays with time, as jemalloc's and mimalloc's purging does: a

@@ -15,8 +15,10 @@
   X(SS_LAZY_ZERO, ss_lazy_zero, 1, 0, 3,                                                  \
     "pages of an empty SuperSlab entering the LRU: 0 keep, 1 MADV_DONTNEED, "              \
     "2 MADV_FREE, 3 to the pager's pool (1 when no pager runs; unset: 3 while it runs)")   \
-  X(LRU_MAX, lru_max, 256, 0, 4096, "most empty SuperSlabs and huge blocks kept for reuse") \
-  X(LRU_MAX_MB, lru_max_mb, 512, 0, 1 << 20, "most MiB kept in the LRU cache")             \
+  X(LRU_MAX, lru_max, 256, 0, 4096,                                                       \
+    "most empty SuperSlabs and huge blocks kept resident for reuse (4 times as many once released)") \
+  X(LRU_MAX_MB, lru_max_mb, 512, 0, 1 << 20,                                               \
+    "most MiB kept resident in the LRU cache (4 times as many once released)")             \
   X(LRU_AGE_MS, lru_age_ms, 2000, 1, 3600000, "age after which a cached region is unmapped") \
   X(STATS, stats, 0, 0, 1, "print statistics and the page-supply ledger to stderr at exit") \
   X(VERBOSE, verbose, 0, 0, 1, "print the options in force at start-up")                   \

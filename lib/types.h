@@ -99,6 +99,7 @@ struct region_header {
   size_t size;             /* bytes mapped, a multiple of the page size */
   struct region_header *all_prev, *all_next; /* every region, under regions_lock */
   struct region_header *lru_prev, *lru_next; /* while cached */
+  struct region_header *pending_prev, *pending_next; /* while cached with a release pending */
   uint64_t lru_since_ns;
   uint8_t lru_release;     /* pending enum os_release_mode */
 };

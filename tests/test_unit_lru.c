@@ -6,7 +6,9 @@
  * without a pager falls back to 1. The release is deferred and batched: a
  * region taken back at once keeps its pages, and the ones that waited
  * LRU_RELEASE_DELAY_NS are released together by the next LRU operation or
- * lru_tick(). The LRU is bounded by count, bytes and age, and hands out
+ * lru_tick(). The LRU is bounded by count, bytes and age: past the count
+ * and bytes bounds the oldest regions are released at once, and past four
+ * times them (or under policy 0, past them) unmapped. It hands out
  * the smallest region that fits, the most recently cached of equals. A region taken after
  * MADV_DONTNEED reads as zero, and calloc from it writes none of its pages.
  *
@@ -422,17 +424,20 @@ static void retire_four(struct superslab *ss[4])
     superslab_retire(ss[i]);
 }
 
-static void expect_two_newest_kept(struct superslab *ss[4], const struct hakmem_stats *s0)
+/* Under a release policy, the bounds on count and bytes hold the
+ * resident regions: the two oldest are released at once, all four stay
+ * mapped for reuse. */
+static void expect_two_newest_resident(struct superslab *ss[4], const struct hakmem_stats *s0)
 {
   struct hakmem_stats s1 = snap();
-  cr_assert_eq(DELTA(s1, *s0, ss_unmapped_total), 2, "%lld SuperSlabs unmapped",
-               DELTA(s1, *s0, ss_unmapped_total));
-  cr_assert_eq(s1.ss_cached, 2, "%llu cached", (unsigned long long)s1.ss_cached);
-  cr_assert_eq(region_map_kind((uintptr_t)ss[0]), REGION_NONE, "the oldest is still mapped");
-  cr_assert_eq(region_map_kind((uintptr_t)ss[1]), REGION_NONE);
-  cr_assert_eq(region_map_kind((uintptr_t)ss[2]), REGION_SMALL, "a newer one was evicted");
-  cr_assert_eq(region_map_kind((uintptr_t)ss[3]), REGION_SMALL);
-  cr_assert(ss[2]->h.in_lru && ss[3]->h.in_lru);
+  cr_assert_eq(DELTA(s1, *s0, ss_unmapped_total), 0, "%lld SuperSlabs unmapped", DELTA(s1, *s0, ss_unmapped_total));
+  cr_assert_eq(s1.ss_cached, 4, "%llu cached", (unsigned long long)s1.ss_cached);
+  cr_assert_eq(DELTA(s1, *s0, madvise_calls), 2, "%lld madvise calls", DELTA(s1, *s0, madvise_calls));
+  for (int i = 0; i < 4; i++) {
+    cr_assert_eq(region_map_kind((uintptr_t)ss[i]), REGION_SMALL, "SuperSlab %d was unmapped", i);
+    cr_assert(ss[i]->h.in_lru);
+    cr_assert_eq(ss[i]->h.pages == HAKMEM_SUPPLY_REUSE, i >= 2, "SuperSlab %d: pages %d", i, ss[i]->h.pages);
+  }
 }
 
 Test(lru, bounded_by_count)
@@ -442,7 +447,7 @@ Test(lru, bounded_by_count)
   struct superslab *ss[4];
   struct hakmem_stats s0 = snap();
   retire_four(ss);
-  expect_two_newest_kept(ss, &s0);
+  expect_two_newest_resident(ss, &s0);
 }
 
 Test(lru, bounded_by_bytes)
@@ -452,7 +457,48 @@ Test(lru, bounded_by_bytes)
   struct superslab *ss[4];
   struct hakmem_stats s0 = snap();
   retire_four(ss);
-  expect_two_newest_kept(ss, &s0);
+  expect_two_newest_resident(ss, &s0);
+}
+
+/* Released regions stay mapped up to four times the bounds: past that the
+ * least recently cached are unmapped. */
+Test(lru, released_regions_are_bounded_at_four_times)
+{
+  enum { N = 6 };
+  set_policy(1);
+  hakmem_options.lru_max = 1;
+  struct superslab *ss[N];
+  struct hakmem_stats s0 = snap();
+  for (int i = 0; i < N; i++)
+    ss[i] = superslab_new(&test_heap);
+  for (int i = 0; i < N; i++)
+    superslab_retire(ss[i]);
+  struct hakmem_stats s1 = snap();
+  cr_assert_eq(DELTA(s1, s0, ss_unmapped_total), 2, "%lld SuperSlabs unmapped", DELTA(s1, s0, ss_unmapped_total));
+  cr_assert_eq(s1.ss_cached, 4);
+  cr_assert_eq(region_map_kind((uintptr_t)ss[0]), REGION_NONE, "the oldest is still mapped");
+  cr_assert_eq(region_map_kind((uintptr_t)ss[1]), REGION_NONE);
+  for (int i = 2; i < N; i++)
+    cr_assert_eq(ss[i]->h.pages == HAKMEM_SUPPLY_REUSE, i == N - 1, "SuperSlab %d: pages %d", i, ss[i]->h.pages);
+}
+
+/* Under HAKMEM_SS_LAZY_ZERO=0 nothing is released: past the bounds the
+ * oldest are unmapped. */
+Test(lru, bounded_by_count_when_keeping_pages)
+{
+  set_policy(0);
+  hakmem_options.lru_max = 2;
+  struct superslab *ss[4];
+  struct hakmem_stats s0 = snap();
+  retire_four(ss);
+  struct hakmem_stats s1 = snap();
+  cr_assert_eq(DELTA(s1, s0, ss_unmapped_total), 2, "%lld SuperSlabs unmapped", DELTA(s1, s0, ss_unmapped_total));
+  cr_assert_eq(s1.ss_cached, 2, "%llu cached", (unsigned long long)s1.ss_cached);
+  cr_assert_eq(region_map_kind((uintptr_t)ss[0]), REGION_NONE, "the oldest is still mapped");
+  cr_assert_eq(region_map_kind((uintptr_t)ss[1]), REGION_NONE);
+  cr_assert_eq(region_map_kind((uintptr_t)ss[2]), REGION_SMALL, "a newer one was evicted");
+  cr_assert_eq(region_map_kind((uintptr_t)ss[3]), REGION_SMALL);
+  cr_assert(ss[2]->h.in_lru && ss[3]->h.in_lru);
 }
 
 Test(lru, a_zero_byte_bound_caches_nothing)
