@@ -15,7 +15,7 @@
 
 #define WORKLOAD "prodcons"
 #define MAX_PAIRS 64
-#define RING_SIZE 1024 /* a power of two */
+#define RING_MAX 4096
 #define SPINS_BEFORE_YIELD 4096
 
 static struct bench_param params[] = {
@@ -23,6 +23,7 @@ static struct bench_param params[] = {
     {"items", 4000000, "blocks passed per pair"},
     {"min", 16, "smallest block in bytes"},
     {"max", 1024, "largest block in bytes"},
+    {"depth", 1024, "blocks a producer may run ahead, a power of two (at most 4096)"},
     {"seed", 42, "xorshift32 seed (not 0)"},
 };
 #define NPARAMS (sizeof params / sizeof params[0])
@@ -30,8 +31,8 @@ static struct bench_param params[] = {
 struct ring {
   _Alignas(64) _Atomic uint64_t head; /* written by the producer */
   _Alignas(64) _Atomic uint64_t tail; /* written by the consumer */
-  _Alignas(64) char *slot[RING_SIZE];
-  uint64_t items, min, max;
+  _Alignas(64) char *slot[RING_MAX];
+  uint64_t items, min, max, depth;
   uint32_t seed;
 };
 
@@ -56,9 +57,9 @@ static void *produce(void *arg) {
       bench_fail(WORKLOAD, "malloc returned NULL");
     p[0] = (char)i;
     unsigned spins = 0;
-    while (i - atomic_load_explicit(&r->tail, memory_order_acquire) >= RING_SIZE)
+    while (i - atomic_load_explicit(&r->tail, memory_order_acquire) >= r->depth)
       backoff(&spins);
-    r->slot[i % RING_SIZE] = p;
+    r->slot[i % r->depth] = p;
     atomic_store_explicit(&r->head, i + 1, memory_order_release);
   }
   return NULL;
@@ -71,7 +72,7 @@ static void *consume(void *arg) {
     unsigned spins = 0;
     while (atomic_load_explicit(&r->head, memory_order_acquire) == i)
       backoff(&spins);
-    char *p = r->slot[i % RING_SIZE];
+    char *p = r->slot[i % r->depth];
     sum += (unsigned char)p[0];
     free(p);
     atomic_store_explicit(&r->tail, i + 1, memory_order_release);
@@ -86,15 +87,17 @@ int main(int argc, char **argv) {
   uint64_t items = bench_param(params, NPARAMS, "items");
   uint64_t min = bench_param(params, NPARAMS, "min");
   uint64_t max = bench_param(params, NPARAMS, "max");
+  uint64_t depth = bench_param(params, NPARAMS, "depth");
   uint32_t state = (uint32_t)bench_param(params, NPARAMS, "seed");
-  if (state == 0 || npairs == 0 || npairs > MAX_PAIRS || min == 0 || min > max)
-    bench_fail(WORKLOAD, "need seed > 0, 1..64 pairs, 0 < min <= max");
+  if (state == 0 || npairs == 0 || npairs > MAX_PAIRS || min == 0 || min > max || depth == 0 || depth > RING_MAX ||
+      (depth & (depth - 1)))
+    bench_fail(WORKLOAD, "need seed > 0, 1..64 pairs, 0 < min <= max, depth a power of two up to 4096");
 
   static struct ring rings[MAX_PAIRS];
   pthread_t threads[2 * MAX_PAIRS];
   uint64_t start = bench_now_ns();
   for (uint64_t i = 0; i < npairs; i++) {
-    rings[i] = (struct ring){.items = items, .min = min, .max = max};
+    rings[i] = (struct ring){.items = items, .min = min, .max = max, .depth = depth};
     rings[i].seed = bench_xorshift32(&state) | 1;
     if (pthread_create(&threads[2 * i], NULL, produce, &rings[i]) != 0 ||
         pthread_create(&threads[2 * i + 1], NULL, consume, &rings[i]) != 0)
