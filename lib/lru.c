@@ -255,19 +255,30 @@ void lru_put(struct region_header *h) {
   lru_finish(&b);
 }
 
-/* The smallest (or largest) cached region of min..max bytes, the most
+struct region_shape {
+  size_t min, max;  /* bytes */
+  unsigned chunks;  /* map chunks */
+  size_t align;     /* of the last chunk */
+};
+
+static bool has_shape(const struct region_header *h, const struct region_shape *want) {
+  uintptr_t last = (uintptr_t)h + ((uintptr_t)(h->chunks - 1) << REGION_SHIFT);
+  return h->size >= want->min && h->size <= want->max && h->chunks == want->chunks && (last & (want->align - 1)) == 0;
+}
+
+/* The smallest (or largest) cached region of that shape, the most
  * recently cached of equals. */
-static struct region_header *lru_take_sized(size_t min, size_t max, bool largest) {
+static struct region_header *lru_take_sized(const struct region_shape *want, bool largest) {
   struct lru_batch b = { 0 };
   struct region_header *found = NULL;
   uint64_t now = os_now_ns();
   hk_lock(&lru_lock);
   lru_note_look(now);
   for (struct region_header *h = lru_head; h; h = h->lru_next) {
-    if (h->size < min || h->size > max) continue;
+    if (!has_shape(h, want)) continue;
     if (found && (largest ? h->size <= found->size : h->size >= found->size)) continue;
     found = h;
-    if (h->size == (largest ? max : min)) break;
+    if (h->size == (largest ? want->max : want->min)) break;
   }
   if (found) {
     lru_unlink(found);
@@ -282,9 +293,17 @@ static struct region_header *lru_take_sized(size_t min, size_t max, bool largest
   return found;
 }
 
-struct region_header *lru_take(size_t min, size_t max) { return lru_take_sized(min, max, false); }
+struct region_header *lru_take(size_t min, size_t max) {
+  return lru_take_sized(&(struct region_shape){ min, max, 1, REGION_SIZE }, false);
+}
 
-struct region_header *lru_take_largest(size_t min, size_t max) { return lru_take_sized(min, max, true); }
+struct region_header *lru_take_largest(size_t min, size_t max) {
+  return lru_take_sized(&(struct region_shape){ min, max, 1, REGION_SIZE }, true);
+}
+
+struct region_header *lru_take_aligned(size_t min, size_t max, unsigned chunks, size_t align) {
+  return lru_take_sized(&(struct region_shape){ min, max, chunks, align }, false);
+}
 
 void lru_tick(void) {
   uint64_t due = atomic_load_explicit(&lru_release_due, memory_order_relaxed);

@@ -31,11 +31,14 @@
 void lru_put(struct region_header *h);
 
 /* Take the smallest cached region of min..max bytes (the most recently
- * cached of equals), or NULL. Its
- * h->pages says what state the pages after its header are in. */
+ * cached of equals) with one map chunk, or NULL. Its h->pages says what
+ * state the pages after its header are in. */
 struct region_header *lru_take(size_t min, size_t max);
 /* The same, the largest cached region of min..max bytes. */
 struct region_header *lru_take_largest(size_t min, size_t max);
+/* The same as lru_take(), of a region of `chunks` map chunks whose last
+ * chunk is aligned to `align` (region_map_new()). */
+struct region_header *lru_take_aligned(size_t min, size_t max, unsigned chunks, size_t align);
 
 /* Release the regions that waited long enough, if any: cheap when none
  * does (one relaxed load), for the allocator's slow paths. */

@@ -5,8 +5,9 @@
  * twice what that request needs;
  * one bigger than a quarter of the cache's byte bound is unmapped at once.
  * realloc grows and shrinks with mremap, keeping the contents, and moves
- * between huge and large blocks; alignments up to 4 MiB are honoured, with
- * the region map pointing from the block's chunk back to its header;
+ * between huge and large blocks; alignments up to 1 GiB are honoured, with
+ * the region map pointing from the block's chunk back to its header, and
+ * an aligned block's region is cached for blocks of its alignment;
  * calloc writes none of a fresh region's pages; the ledger counts a huge
  * block's pages; a double free or an interior free aborts. */
 #include <criterion/criterion.h>
@@ -305,6 +306,7 @@ Test(huge, alignments_up_to_1g)
   static const size_t sizes[] = { 3 * MiB / 2, 5 * MiB };
   for (size_t a = 0; a < sizeof aligns / sizeof aligns[0]; a++) {
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+      lru_trim(1); /* mapped anew, not a cached region kept up to twice the size */
       char *p = aligned_alloc(aligns[a], opaque_size(sizes[s]));
       cr_assert_not_null(p, "aligned_alloc(%zu, %zu)", aligns[a], sizes[s]);
       cr_assert_eq((uintptr_t)p % aligns[a], 0, "aligned_alloc(%zu, %zu) = %p", aligns[a], sizes[s], (void *)p);
@@ -321,9 +323,11 @@ Test(huge, alignments_up_to_1g)
       fill(p, sizes[s], (unsigned)(a * 7 + s));
       cr_assert_eq(check(p, sizes[s], (unsigned)(a * 7 + s)), (size_t)-1);
       free(p);
-      if (chunks_above)
-        cr_assert_eq(region_map_kind((uintptr_t)opaque(p)), REGION_NONE,
-                     "a block aligned to %zu left its map entries behind", aligns[a]);
+      /* Its region is cached, with its map entries, or unmapped, without. */
+      unsigned kind = region_map_kind((uintptr_t)opaque(p));
+      if (chunks_above && kind != REGION_NONE)
+        cr_assert(kind == REGION_HUGE + 1 && hh->h.in_lru, "a block aligned to %zu left its map entries behind",
+                  aligns[a]);
     }
   }
   /* An alignment above 1 MiB makes even a small size huge. */
@@ -336,6 +340,40 @@ Test(huge, alignments_up_to_1g)
   errno = 0;
   cr_assert_null(aligned_alloc((size_t)1 << 62, opaque_size(100)));
   cr_assert_eq(errno, ENOMEM);
+}
+
+/* A block aligned to 2 MiB or more starts at its region's second chunk;
+ * such a region is cached and serves the next block of its alignment or
+ * a smaller one, never a block that starts in the first chunk. */
+Test(huge, an_aligned_block_is_reused_from_the_lru)
+{
+  lru_trim(1);
+  char *p = aligned_alloc(2 * MiB, opaque_size(4 * MiB));
+  cr_assert_not_null(p);
+  struct region_header *h = region_of(p);
+  free(p);
+  cr_assert_eq(h->in_lru, 1, "a freed aligned block was not cached");
+
+  struct hakmem_stats s0 = snap();
+  char *q = aligned_alloc(2 * MiB, opaque_size(4 * MiB));
+  struct hakmem_stats s1 = snap();
+  cr_assert_eq(q, p, "the same request took %p, not the cached %p", (void *)q, (void *)p);
+  cr_assert_eq(DELTA(s1, s0, mmap_calls), 0, "reuse from the LRU mapped memory");
+  fill(q, 4 * MiB, 3);
+  free(q);
+
+  char *plain = malloc(opaque_size(5 * MiB));
+  cr_assert_not_null(plain);
+  cr_assert_neq((void *)region_of(plain), (void *)h, "an unaligned block took an aligned block's region");
+  cr_assert_eq(h->in_lru, 1);
+
+  char *wider = aligned_alloc(8 * MiB, opaque_size(4 * MiB));
+  cr_assert_not_null(wider);
+  cr_assert_eq((uintptr_t)wider % (8 * MiB), 0, "aligned_alloc(8 MiB) = %p", (void *)wider);
+  if ((uintptr_t)p % (8 * MiB) != 0)
+    cr_assert_neq((void *)region_of(wider), (void *)h, "a region aligned to 2 MiB served an 8 MiB alignment");
+  free(wider);
+  free(plain);
 }
 
 Test(huge, calloc_of_a_fresh_region_writes_no_page)
