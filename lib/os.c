@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 
 #include "config.h"
@@ -102,12 +103,27 @@ static void *map_trimmed(size_t len, size_t align, size_t offset) {
  * madvise fails the region merely keeps the kernel's default. */
 static int thp_always = -1;
 
+int os_open_file(const char *path, int flags) {
+  int saved = errno;
+  long fd = syscall(SYS_openat, AT_FDCWD, path, flags);
+  errno = saved;
+  return fd < 0 ? -1 : (int)fd;
+}
+
+void os_close_file(int fd) {
+  int saved = errno;
+  syscall(SYS_close, fd);
+  errno = saved;
+}
+
 static bool thp_is_always(void) {
   if (thp_always < 0) {
     char buf[64] = { 0 };
-    int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
-    thp_always = fd >= 0 && read(fd, buf, sizeof buf - 1) > 0 && strstr(buf, "[always]") != NULL;
-    if (fd >= 0) close(fd);
+    int fd = os_open_file("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
+    int saved = errno;
+    thp_always = fd >= 0 && syscall(SYS_read, fd, buf, sizeof buf - 1) > 0 && strstr(buf, "[always]") != NULL;
+    errno = saved;
+    if (fd >= 0) os_close_file(fd);
   }
   return thp_always;
 }
@@ -162,13 +178,28 @@ void *os_remap_aligned(void *addr, size_t old_len, size_t new_len, size_t align)
   return p;
 }
 
+/* EINVAL from MADV_FREE means a kernel before 4.5, or a range that is
+ * locked (mlock, mlockall): asked of a page of its own, unlocked, the
+ * kernel tells which. */
+static bool madv_free_works(void) {
+  static atomic_bool works_seen;
+  if (atomic_load_explicit(&works_seen, memory_order_relaxed)) return true;
+  void *page = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (page == MAP_FAILED) return true; /* unknown: asked again at the next EINVAL */
+  munlock(page, PAGE_SIZE);            /* mlockall(MCL_FUTURE) locked it */
+  bool works = madvise(page, PAGE_SIZE, MADV_FREE) == 0;
+  munmap(page, PAGE_SIZE);
+  if (works) atomic_store_explicit(&works_seen, true, memory_order_relaxed);
+  return works;
+}
+
 int os_release(void *addr, size_t len, enum os_release_mode mode) {
   int rc = 0;
   if (mode == OS_RELEASE_KEEP) return 0;
   if (mode == OS_RELEASE_FREE && !atomic_load_explicit(&madv_free_missing, memory_order_relaxed)) {
     rc = timed_madvise(addr, len, MADV_FREE);
-    if (rc == -EINVAL) atomic_store(&madv_free_missing, true);
-    else goto out;
+    if (rc != -EINVAL) goto out;
+    if (!madv_free_works()) atomic_store(&madv_free_missing, true);
   }
   rc = timed_madvise(addr, len, MADV_DONTNEED);
 out:

@@ -106,6 +106,12 @@ void os_for_each_served_region(void (*fn)(void *base, size_t len, void *arg), vo
 /* Monotonic nanoseconds (vDSO, no syscall). */
 uint64_t os_now_ns(void);
 
+/* open(2) and close(2) by the raw system calls: a library that wraps them
+ * (fakeroot, a sandbox) and allocates is never entered from the allocator
+ * (it would recurse into it). open returns -1 on failure; both keep errno. */
+int os_open_file(const char *path, int flags);
+void os_close_file(int fd);
+
 /* The same clock as of the last timer tick (a few ms behind): 5 ns a
  * call here against 23, for checks made on every slow path. */
 uint64_t os_coarse_now_ns(void);

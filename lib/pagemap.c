@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "os.h"
 #include "types.h"
 
 /* PAGEMAP_SCAN's ABI, from Linux 6.7's <linux/fs.h>, which older headers
@@ -34,11 +35,10 @@ static atomic_bool scan_missing;
 
 int pagemap_open(void) {
   if (atomic_load_explicit(&pagemap_disabled, memory_order_relaxed)) return -1;
-  long fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-  return fd < 0 ? -1 : (int)fd;
+  return os_open_file("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 }
 
-void pagemap_close(int fd) { syscall(SYS_close, fd); }
+void pagemap_close(int fd) { os_close_file(fd); }
 
 size_t pagemap_read(int fd, uintptr_t addr, uint64_t *entries, size_t n) {
   off_t off = (off_t)(addr / PAGE_SIZE * sizeof *entries);

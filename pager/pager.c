@@ -273,7 +273,7 @@ static int open_channels(const struct pager_config *c) {
   if (err) goto out_efd;
   ring_set_fd(&pager.ring, fd_stash(pager.ring.uring.ring_fd));
   fd_identify(pager.ring.uring.ring_fd, &pager.ring_id);
-  pager.statfd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  pager.statfd = os_open_file("/proc/self/stat", O_RDONLY | O_CLOEXEC);
   if (pager.statfd >= 0) pager.statfd = fd_stash(pager.statfd);
   fd_identify(pager.statfd, &pager.statfd_id);
   return 0;

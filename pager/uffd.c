@@ -17,12 +17,14 @@
 #define UFFD_FLAGS (O_CLOEXEC | O_NONBLOCK)
 
 /* /dev/userfaultfd (Linux 6.1) hands out full userfaultfds to whoever may
- * open the device, whatever vm.unprivileged_userfaultfd says. */
+ * open the device, whatever vm.unprivileged_userfaultfd says. The raw
+ * openat: a wrapper of open() that allocates must not run while the pager
+ * starts (os_open_file()). */
 static int open_dev(void) {
   int dev, fd, err;
 
   err = -errno;
-  dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+  dev = (int)syscall(SYS_openat, AT_FDCWD, "/dev/userfaultfd", O_RDWR | O_CLOEXEC);
   if (dev < 0) {
     err = -errno;
     goto out;

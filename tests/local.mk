@@ -105,3 +105,7 @@ AM_TESTS_ENVIRONMENT = HAKMEM_BUILDDIR='$(abs_top_builddir)'; export HAKMEM_BUIL
 # Linking as hakmem.pc says: shared under --as-needed, and static.
 TESTS += tests/test_link.sh
 EXTRA_DIST += tests/test_link.sh
+
+# Under a preloaded library whose open() wrapper allocates.
+TESTS += tests/test_wrapped_open.sh
+EXTRA_DIST += tests/test_wrapped_open.sh

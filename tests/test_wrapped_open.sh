@@ -1,0 +1,104 @@
+#!/bin/sh
+# Description: hakmem under a preloaded library that wraps open() and
+# allocates in its wrapper (fakeroot and sandboxes wrap libc's file calls).
+# The allocator opens files itself (the transparent-huge-page setting at
+# its first mapping, /proc/self/pagemap, and with the pager
+# /dev/userfaultfd and /proc/self/stat): through libc's open() it would
+# enter the wrapper, which would call malloc again, recursing until the
+# stack ran out or deadlocking on the allocator's lock. It uses the raw
+# system calls, so the program below runs to its end, its first
+# allocation small or large, with and without the pager.
+#
+# Exit status, per automake: 0 passed, 77 skipped (no shared library or
+# no compiler), 99 hakmem is not built, 1 failed.
+#
+# Environment: HAKMEM_BUILDDIR (set by make check) and CC.
+
+set -u
+
+builddir=${HAKMEM_BUILDDIR:-$(pwd)}
+CC=${CC:-cc}
+lib=$builddir/lib/.libs/libhakmem.so
+
+if [ ! -f "$builddir/lib/.libs/libhakmem.a" ] && [ ! -f "$lib" ]; then
+  echo "ERROR: hakmem is not built in $builddir (make first)" >&2
+  exit 99
+fi
+if [ ! -f "$lib" ]; then
+  echo "SKIP: no libhakmem.so (a --disable-shared build): nothing to preload"
+  exit 77
+fi
+if ! command -v "${CC%% *}" >/dev/null 2>&1; then
+  echo "SKIP: no C compiler ($CC)"
+  exit 77
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/hakmem-wrap.XXXXXX") || exit 99
+trap 'rm -rf "$tmp"' EXIT INT TERM
+failed=0
+
+cat >"$tmp/wrap.c" <<'EOF'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+static void allocate(void) {
+  char *p = malloc(100), *q = malloc(40000);
+  if (p && q) { memset(p, 1, 100); memset(q, 1, 40000); }
+  free(p);
+  free(q);
+}
+int open(const char *path, int flags, ...) {
+  va_list ap;
+  va_start(ap, flags);
+  int mode = va_arg(ap, int);
+  va_end(ap);
+  allocate();
+  int (*real)(const char *, int, ...) = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open");
+  return real(path, flags, mode);
+}
+int open64(const char *path, int flags, ...) {
+  va_list ap;
+  va_start(ap, flags);
+  int mode = va_arg(ap, int);
+  va_end(ap);
+  allocate();
+  int (*real)(const char *, int, ...) = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open64");
+  return real(path, flags, mode);
+}
+EOF
+cat >"$tmp/first.c" <<'EOF'
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+int main(int argc, char **argv) {
+  size_t first = argc > 1 ? strtoul(argv[1], NULL, 10) : 100;
+  char *p = malloc(first);
+  if (!p) return 2;
+  memset(p, 7, first);
+  for (int i = 0; i < 1000; i++) free(malloc(1 + (size_t)i * 977));
+  free(p);
+  puts("done");
+  return 0;
+}
+EOF
+if ! $CC -shared -fPIC -o "$tmp/wrap.so" "$tmp/wrap.c" -ldl || ! $CC -o "$tmp/first" "$tmp/first.c"; then
+  echo "ERROR: cannot build the test programs" >&2
+  exit 99
+fi
+
+for first in 100 40000 3000000; do
+  for uffd in 0 1; do
+    out=$(HAKMEM_UFFD=$uffd LD_PRELOAD="$tmp/wrap.so $lib" timeout 60 "$tmp/first" $first 2>"$tmp/err")
+    rc=$?
+    if [ $rc -ne 0 ] || [ "$out" != done ]; then
+      echo "FAIL: first allocation $first B, HAKMEM_UFFD=$uffd: exit $rc, output '$out'; stderr: $(head -c 300 "$tmp/err")"
+      failed=1
+    else
+      echo "ok: first allocation $first B, HAKMEM_UFFD=$uffd"
+    fi
+  done
+done
+exit $failed
