@@ -237,6 +237,26 @@ Test(os, a_failed_release_is_reported_and_not_counted)
   os_unmap(p, len);
 }
 
+/* MADV_FREE fails with EINVAL on a kernel before 4.5, but also on a locked
+ * range or a bad address: those must not turn it off for good. */
+Test(os, an_einval_from_madv_free_on_one_range_keeps_madv_free)
+{
+  const size_t len = 4 * PAGE_SIZE;
+  char *p = os_map_aligned(len, PAGE_SIZE);
+  cr_assert_not_null(p);
+  cr_assert_eq(os_release(p + 1, len - PAGE_SIZE, OS_RELEASE_FREE), -EINVAL);
+  cr_assert_eq(os_release_region(p, len, OS_RELEASE_FREE), HAKMEM_SUPPLY_LAZYFREE,
+               "MADV_FREE is off after an EINVAL for a misaligned range");
+  memset(p, 1, len);
+  if (mlock(p, len) == 0) {
+    cr_assert_eq(os_release_region(p, len, OS_RELEASE_FREE), HAKMEM_SUPPLY_REUSE, "a locked range was released");
+    cr_assert_eq(munlock(p, len), 0);
+    cr_assert_eq(os_release_region(p, len, OS_RELEASE_FREE), HAKMEM_SUPPLY_LAZYFREE,
+                 "MADV_FREE is off after an EINVAL for a locked range");
+  }
+  os_unmap(p, len);
+}
+
 Test(os, release_region_names_the_path_the_pages_take_next)
 {
   const size_t len = 16 * PAGE_SIZE;
