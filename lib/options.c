@@ -23,8 +23,9 @@ static bool option_read(const char *name, int64_t *value, int64_t lo, int64_t hi
   char *end, line[200];
   errno = 0;
   long long v = strtoll(s, &end, 10); /* "0100" is 100, not octal */
+  bool digits = end != s;              /* strtoll took a number, not blanks only */
   while (isspace((unsigned char)*end)) end++;
-  if (*end != 0 || end == s) {
+  if (*end != 0 || !digits) {
     snprintf(line, sizeof line, "hakmem: ignoring %s=%s (not a number)\n", name, s);
     diag_write(2, line);
     return false;

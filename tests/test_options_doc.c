@@ -84,6 +84,10 @@ Test(options, what_is_not_a_number_is_ignored_with_a_message) {
   read_with("HAKMEM_LRU_MAX", "abc", msg, sizeof msg);
   cr_assert_eq(hakmem_options.lru_max, 256);
   cr_assert(strstr(msg, "ignoring HAKMEM_LRU_MAX=abc (not a number)"), "%s", msg);
+  read_with("HAKMEM_LRU_MAX", "  ", msg, sizeof msg);
+  cr_assert_eq(hakmem_options.lru_max, 256, "blanks alone were read as %lld", (long long)hakmem_options.lru_max);
+  cr_assert(strstr(msg, "ignoring HAKMEM_LRU_MAX=   (not a number)"), "%s", msg);
+  cr_assert_not(option_given(OPTION_LRU_MAX));
 }
 
 Test(options, a_number_out_of_range_is_clamped_naming_what_was_typed) {
