@@ -766,6 +766,9 @@ void heap_free_small(void *p) {
     return_block(NULL, s, b, false);
     return;
   }
+  /* The fast path also sends here the blocks of slabs a trim parked pages
+   * of (their `divides` is 0): while the bin has room they go in it. */
+  if (tcache_push(s, p)) return;
   /* A full bin is set aside whole, or goes back to its slabs whole.
    * Keeping the warmer half meant a walk down it to find where to cut, a
    * cache miss a block once it has cooled; the next refill takes the

@@ -121,6 +121,40 @@ Test(tcache, bin_counts_follow_frees_and_mallocs)
     free(blocks[i]);
 }
 
+/* After malloc_trim, a slab with parked pages sends the frees of its
+ * blocks down the slow path (its `divides` is 0): with room in the bin,
+ * the block goes in it, and the bin's other blocks stay. */
+Test(tcache, a_block_of_a_slab_with_parked_pages_goes_in_a_bin_with_room)
+{
+  enum { N = 4096 };
+  static void *blocks[N];
+  attach();
+  for (int i = 0; i < N; i++)
+    cr_assert_not_null(blocks[i] = malloc(opaque_size(256)));
+  void *survivor = NULL;
+  for (int i = 0; i < N; i++) {
+    if (!survivor && ((uintptr_t)blocks[i] & (PAGE_SIZE - 1)) == 0 && slab_of(blocks[i])->start == blocks[i]) {
+      survivor = blocks[i]; /* the first block of a slab: the rest of its pages can be parked */
+      continue;
+    }
+    free(blocks[i]);
+  }
+  cr_assert_not_null(survivor, "test premise: a slab starts among %d blocks", N);
+  malloc_trim(0);
+  cr_assert_neq(slab_of(survivor)->parked, 0, "test premise: the trim parked pages of the survivor's slab");
+  struct tcache_bin *bin = bin_of_size(256);
+  void *few[3];
+  for (int i = 0; i < 3; i++)
+    cr_assert_not_null(few[i] = malloc(opaque_size(256)));
+  for (int i = 0; i < 3; i++)
+    free(few[i]);
+  uint32_t c0 = bin->count;
+  cr_assert_geq(c0, 3);
+  free(survivor);
+  cr_assert_eq(bin->count, c0 + 1, "the bin held %u blocks and holds %u after the free", c0, bin->count);
+  cr_assert_eq(bin->head, survivor);
+}
+
 /* 1 KiB blocks: a bin holds 64. The free that finds it full sets the
  * whole bin aside (a spill, up to SPILL_BINS a class), then caches its
  * own; with the spills taken, a full bin goes back to its slabs whole. */
