@@ -32,6 +32,7 @@ enum pager_state { PAGER_IDLE, PAGER_RUNNING, PAGER_STOPPING };
 struct pager {
   _Atomic int state;   /* enum pager_state */
   _Atomic long users;  /* hooks running now */
+  _Atomic long users_left; /* of them, hooks the stopping thread will never leave */
   _Atomic bool sleeping; /* the pager thread is (about to be) blocked in the ring */
   _Atomic bool stop;   /* asks the pager thread to leave its loop */
   struct pager_config cfg;
@@ -65,16 +66,26 @@ static inline bool pager_in_this_process(void) {
   return pager_here && atomic_load_explicit(pager_here, memory_order_relaxed);
 }
 
+/* The hooks this thread is inside: a signal handler that calls exit(), or
+ * a siglongjmp() out of malloc, leaves them below on the stack or gone,
+ * and stopping the pager must not wait for them (pager_quiesce()). */
+extern __thread long pager_hooks_here __attribute__((tls_model("initial-exec"), visibility("hidden")));
+
 /* A hook's entry and exit: false when the pager is not running. */
 static inline bool pager_enter(void) {
   if (!pager_in_this_process()) return false;
+  pager_hooks_here++;
   atomic_fetch_add(&pager.users, 1);
   if (atomic_load(&pager.state) == PAGER_RUNNING) return true;
   atomic_fetch_sub(&pager.users, 1);
+  pager_hooks_here--;
   return false;
 }
 
-static inline void pager_leave(void) { atomic_fetch_sub(&pager.users, 1); }
+static inline void pager_leave(void) {
+  atomic_fetch_sub(&pager.users, 1);
+  pager_hooks_here--;
+}
 
 /* The pager thread, at its end: its regions unregistered, its uffd and
  * ring closed (pager.c). */

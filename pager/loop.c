@@ -84,21 +84,23 @@ static void serve_chunk_around(uintptr_t addr, bool wr, uintptr_t *start, uintpt
   }
 }
 
-static void serve_fault(uintptr_t addr, bool wr, struct served *last) {
+/* 0, or -errno when the faulting thread could not be woken: the uffd
+ * refuses its ioctls (a seccomp filter installed after the pager started),
+ * and the pager must stop, which wakes every waiting thread. */
+static int serve_fault(uintptr_t addr, bool wr, struct served *last) {
   struct supply_result r = { 0 };
   uintptr_t start, end;
   uint64_t t0 = os_now_ns(), ns;
+  int err;
 
   addr &= ~(PAGER_PAGE - 1);
-  if (addr >= last->start && addr < last->end) { /* served by the previous message */
-    uffd_wake(&pager.uffd, addr, PAGER_PAGE);
-    return;
-  }
+  if (addr >= last->start && addr < last->end) /* served by the previous message */
+    return uffd_wake(&pager.uffd, addr, PAGER_PAGE);
   /* If even the faulting page fails, the wake makes the thread fault
    * again and meet the range as it is now. */
   if (wr && region_map_kind(addr) != REGION_SMALL) serve_block_write(addr, &start, &end, &r);
   else serve_chunk_around(addr, wr, &start, &end, &r);
-  uffd_wake(&pager.uffd, start, end - start);
+  err = uffd_wake(&pager.uffd, start, end - start);
   ns = os_now_ns() - t0;
   last->start = start;
   last->end = end;
@@ -107,6 +109,7 @@ static void serve_fault(uintptr_t addr, bool wr, struct served *last) {
   if (r.moved) stats_supply(HAKMEM_SUPPLY_UFFD_MOVE, r.moved, 1, ns * r.moved / (r.moved + r.copied + r.zeroed));
   if (r.copied) stats_supply(HAKMEM_SUPPLY_UFFD_COPY, r.copied, r.moved ? 0 : 1, ns * r.copied / (r.moved + r.copied + r.zeroed));
   if (r.zeroed) stats_supply(HAKMEM_SUPPLY_UFFD_ZERO, r.zeroed, r.moved + r.copied ? 0 : 1, ns * r.zeroed / (r.moved + r.copied + r.zeroed));
+  return err;
 }
 
 /* Serve every message waiting; the number served, or -errno. */
@@ -118,9 +121,12 @@ static int drain_faults(void) {
   do {
     n = uffd_read(&pager.uffd, msgs, FAULT_BATCH);
     if (n < 0) return n;
-    for (int i = 0; i < n; i++)
-      if (msgs[i].event == UFFD_EVENT_PAGEFAULT) serve_fault(msgs[i].arg.pagefault.address,
-                    (msgs[i].arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE) != 0, &last);
+    for (int i = 0; i < n; i++) {
+      if (msgs[i].event != UFFD_EVENT_PAGEFAULT) continue;
+      int err = serve_fault(msgs[i].arg.pagefault.address,
+                            (msgs[i].arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE) != 0, &last);
+      if (err < 0) return err;
+    }
     total += n;
   } while (n == FAULT_BATCH);
   return total;

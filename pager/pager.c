@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "hakmem.h"
@@ -69,16 +70,23 @@ void pager_config_from_options(struct pager_config *c) {
 
 /* ---- stopping ------------------------------------------------------------------ */
 
-void pager_kick(void) {
+__thread long pager_hooks_here __attribute__((tls_model("initial-exec")));
+
+/* The raw write: write() is a cancellation point, and a thread cancelled
+ * inside malloc would leave the pager's count of users, and the
+ * allocator's locks, held for ever. The eventfd's counter full: the pager
+ * is awake anyway. */
+static void wake_pager_thread(void) {
   uint64_t one = 1;
+  if (fd_is(pager.efd, &pager.efd_id)) syscall(SYS_write, pager.efd, &one, sizeof one);
+}
+
+void pager_kick(void) {
   /* The fence pairs with the pager's store of `sleeping` before its last
    * look for work: either it sees this thread's work, or this sees it
    * sleeping and wakes it. */
   atomic_thread_fence(memory_order_seq_cst);
-  if (atomic_exchange(&pager.sleeping, false) && fd_is(pager.efd, &pager.efd_id) &&
-      write(pager.efd, &one, sizeof one) < 0) {
-    /* the eventfd's counter is full: the pager is awake anyway */
-  }
+  if (atomic_exchange(&pager.sleeping, false)) wake_pager_thread();
 }
 
 void pager_expect_supply(void) {
@@ -88,7 +96,12 @@ void pager_expect_supply(void) {
 void pager_quiesce(void) {
   if (os_page_supplier() == &pager_hooks) os_set_page_supplier(NULL);
   atomic_store(&pager.state, PAGER_STOPPING);
-  while (atomic_load(&pager.users)) sched_yield();
+  /* Hooks of the stopping thread's are below it on its stack (a signal
+   * handler that calls exit()), or were left by a siglongjmp(): the pager
+   * thread, which quiesces again at its end, must not wait for them
+   * either. */
+  if (pager_hooks_here) atomic_store(&pager.users_left, pager_hooks_here);
+  while (atomic_load(&pager.users) > atomic_load(&pager.users_left)) sched_yield();
 }
 
 static void forget_parents_pager(void);
@@ -102,15 +115,13 @@ static void forget_if_parents(void) {
 
 /* Under start_lock, from any state: back to IDLE. */
 static void stop_locked(void) {
-  uint64_t one = 1;
-
   forget_if_parents();
   if (atomic_load(&pager.state) == PAGER_IDLE && !pager.thread_live) return;
   pager_quiesce();
   if (pager.thread_live) {
     atomic_store(&pager.stop, true);
     /* Else it sees `stop` at its next look, the period's timer at the latest. */
-    if (fd_is(pager.efd, &pager.efd_id) && write(pager.efd, &one, sizeof one) < 0) { /* full: awake */ }
+    wake_pager_thread();
     /* Once main has gone the pager thread leaves by itself, and, the last
      * thread, may be running the program's exit handlers, this among them,
      * or waiting in one for the thread that runs this: it is not joined,
@@ -151,15 +162,20 @@ static void atfork_parent(void) { hk_unlock(&start_lock); }
  * when it first stops or starts a pager (pager_here tells it). */
 static void forget_parents_pager(void) {
   if (os_page_supplier() == &pager_hooks) os_set_page_supplier(NULL);
-  uffd_close(&pager.uffd);
-  if (pager.efd >= 0) close(pager.efd);
-  if (pager.statfd >= 0) close(pager.statfd);
+  /* Descriptors the program closed and reused are its own now. */
+  if (fd_is(pager.uffd.fd, &pager.uffd_id)) uffd_close(&pager.uffd);
+  pager.uffd.fd = -1;
+  if (fd_is(pager.efd, &pager.efd_id)) close(pager.efd);
+  if (fd_is(pager.statfd, &pager.statfd_id)) close(pager.statfd);
+  if (pager.ring.uring.ring_fd > 0 && !fd_is(pager.ring.uring.ring_fd, &pager.ring_id))
+    ring_set_fd(&pager.ring, -1);
   ring_forget(&pager.ring);
   pool_forget(&pager.pool);
   pager.efd = -1;
   pager.statfd = -1;
   pager.thread_live = false;
   atomic_store(&pager.users, 0);
+  atomic_store(&pager.users_left, 0);
   atomic_store(&pager.sleeping, false);
   atomic_store(&pager.stop, false);
   atomic_store(&pager.state, PAGER_IDLE);

@@ -7,7 +7,9 @@
  * no thread behind (unshare(CLONE_NEWUSER) needs a single thread); a
  * program that closes the pager's descriptors and reuses their numbers
  * keeps its files untouched; a program whose main thread calls
- * pthread_exit() ends when its other threads do. */
+ * pthread_exit() ends when its other threads do; a thread that stops it
+ * from inside a hook does not wait for itself; a sandbox that refuses its
+ * ioctls stops it without leaving a thread waiting. */
 #include "test_pager_helpers.h"
 
 #include <errno.h>
@@ -16,8 +18,14 @@
 #include <sched.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+
+#include "internal.h"
 
 Test(pager_life, start_stop_restart)
 {
@@ -139,6 +147,69 @@ Test(pager_life, stopping_while_threads_fault_leaves_nobody_waiting, .timeout = 
   atomic_store(&keep_going, false);
   for (int i = 0; i < 3; i++) cr_assert_eq(pthread_join(t[i], NULL), 0);
   pager_stop();
+}
+
+/* A thread that stops the pager from inside a hook (a signal handler
+ * that calls exit() while malloc supplied pages, or one that left a hook
+ * by siglongjmp()) does not wait for that hook to end, nor does the pager
+ * thread. */
+Test(pager_life, stopping_from_inside_a_hook_does_not_wait_for_it, .timeout = 60)
+{
+  skip_unless_uffd(false);
+  int before = threads_in_process();
+  cr_assert_eq(hakmem_pager_start(), 0);
+  cr_assert(pager_enter(), "the pager runs: a hook enters");
+  hakmem_pager_stop(); /* the hook is below, or gone: it never leaves */
+  cr_assert_eq(hakmem_pager_active(), 0);
+  cr_assert_eq(threads_in_process(), before, "the pager thread is still there");
+  cr_assert_eq(hakmem_pager_start(), 0, "a restart after it");
+  char *p = malloc(8 << 20);
+  memset(p, 1, 8 << 20);
+  free(p);
+  hakmem_pager_stop();
+  cr_assert_eq(threads_in_process(), before);
+}
+
+/* A sandbox installed while the pager runs that refuses every ioctl
+ * (seccomp, all threads): the pager can neither supply pages nor wake the
+ * faulting thread, so it stops, which wakes it, and the kernel serves. */
+static void refuse_ioctls(void)
+{
+  struct sock_filter code[] = {
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_ioctl, 0, 1),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EACCES),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog prog = { .len = sizeof code / sizeof code[0], .filter = code };
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+      syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog) != 0)
+    _exit(77);
+}
+
+Test(pager_life, a_sandbox_refusing_its_ioctls_stops_it_and_nobody_waits, .timeout = 60)
+{
+  skip_unless_uffd(false);
+  const size_t len = (size_t)16 << 20;
+  pid_t pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    alarm(30); /* a thread left waiting: the test fails instead of hanging */
+    if (hakmem_pager_start() != 0) _exit(2);
+    char *p = malloc(len); /* registered; its first pages come now */
+    if (!p) _exit(3);
+    refuse_ioctls();
+    memset(p, 0x5a, len);
+    for (size_t i = 0; i < len; i += 4096)
+      if (p[i] != 0x5a) _exit(4);
+    free(p);
+    _exit(0);
+  }
+  int status;
+  cr_assert_eq(waitpid(pid, &status, 0), pid);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 77) cr_skip_test("seccomp filters are refused here");
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child %s %d",
+            WIFEXITED(status) ? "exited with" : "was killed by signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
 }
 
 /* A copy of the library that user `uid` can read: the build tree may not
