@@ -285,6 +285,7 @@ void *pager_loop(void *arg) {
   /* Nobody may wait on this uffd once this thread is gone. */
   pager_quiesce();
   pager_release_descriptors();
+  pool_fini(&pager.pool); /* stopping by itself, it must not keep the pool (2 x HAKMEM_PAGER_POOL_MB) */
   stats_set(STAT_pager_pool_pages, 0);
   atomic_store(&pager.loop_done, true);
   /* If this is the last thread, glibc calls exit() on it next, and the

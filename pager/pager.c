@@ -319,6 +319,9 @@ static int start_locked(const struct pager_config *c) {
   int err;
 
   forget_if_parents();
+  /* A pager that stopped by itself (an error, its descriptors closed by
+   * the program) is put to rest first, as a stop would. */
+  if (atomic_load(&pager.state) == PAGER_STOPPING && atomic_load(&pager.loop_done)) stop_locked();
   if (atomic_load(&pager.state) != PAGER_IDLE || pager.thread_live) return -EALREADY;
   pthread_once(&atfork_once, atfork_install);
   err = here_map();

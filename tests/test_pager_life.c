@@ -383,8 +383,9 @@ static bool in_list(int fd, const int *fds, int n)
 
 /* A child starts a pager, then closes every descriptor as a daemon does
  * and puts a file of its own on the pager's old numbers. The pager stops
- * (one line) and the kernel serves; stopping it must neither write to
- * nor close the program's file. Returns the child's exit code. */
+ * (one line), gives its pool back, and the kernel serves; stopping it
+ * must neither write to nor close the program's file, and a start after
+ * that starts a new one. Returns the child's exit code. */
 static int close_the_pagers_descriptors(void)
 {
   enum { MAX = 256 };
@@ -403,6 +404,12 @@ static int close_the_pagers_descriptors(void)
   unlink(path);
   for (int i = 0; i < n; i++)
     if (dup2(f, pagers[i]) < 0) return 6;
+  if (hakmem_pager_active()) return 9;
+  struct hakmem_stats s;
+  hakmem_stats_get(&s);
+  if (s.pager_pool_pages != 0) return 10;
+  unsigned char vec[1];
+  if (pager.pool.base && mincore((void *)pager.pool.base, TPAGE, vec) == 0) return 11; /* still mapped */
   char *p = malloc(8 << 20);
   memset(p, 1, 8 << 20);
   free(p);
@@ -410,7 +417,10 @@ static int close_the_pagers_descriptors(void)
   struct stat st;
   for (int i = 0; i < n; i++)
     if (fstat(pagers[i], &st) != 0) return 7; /* closed by the pager */
-  return st.st_size == 0 ? 0 : 8;              /* written to by the pager */
+  if (st.st_size != 0) return 8; /* written to by the pager */
+  if (hakmem_pager_start() != 0 || !hakmem_pager_active()) return 12;
+  hakmem_pager_stop();
+  return 0;
 }
 
 Test(pager_life, a_program_that_closes_the_pagers_descriptors_keeps_its_own_files, .timeout = 60)
