@@ -308,6 +308,7 @@ static bool claim_pages(struct large_ss *l, unsigned i, unsigned n) {
     absent = bits_count(l->absent_map, NULL, i + supplied, n - supplied) - refault;
   }
   bits_assign(l->free_map, i, n, false);
+  bits_assign(l->freed_map, i, n, false);
   bits_assign(l->dirty_map, i, n, true);
   bits_assign(l->absent_map, i, n, false);
   bits_assign(l->released_map, i, n, false);
@@ -421,7 +422,7 @@ static unsigned run_index(const struct large_ss *l, const void *p, const char *o
   uintptr_t off = (uintptr_t)p - (uintptr_t)l;
   unsigned i = (unsigned)(off / PAGE_SIZE);
   if ((off & (PAGE_SIZE - 1)) == 0 && i != 0 && head_get(l, i)) return i;
-  bool freed = (off & (PAGE_SIZE - 1)) == 0 && i != 0 && bit_get(l->free_map, i);
+  bool freed = (off & (PAGE_SIZE - 1)) == 0 && i != 0 && bit_get(l->freed_map, i);
   hk_unlock(&large_lock);
   if (freed) diag_fatal_freed(op, p);
   diag_fatal(op, p, "not a block hakmem returned");
@@ -433,6 +434,7 @@ void large_free(void *p) {
   unsigned i = run_index(l, p, "free(): invalid pointer");
   unsigned n = run_length(l, i);
   head_set(l, i, false);
+  bit_set(l->freed_map, i);
   bits_assign(l->free_map, i, n, true);
   l->free_pages += n;
   stats_add(STAT_bytes_in_use, -(int64_t)n * (int64_t)PAGE_SIZE);

@@ -163,6 +163,7 @@ struct large_ss {
   uint64_t free_since_ns;  /* free pages may be resident since then; 0: none */
   uint64_t free_map[PAGES_PER_REGION / 64];  /* page is free */
   uint64_t head_map[PAGES_PER_REGION / 64];  /* page starts a run in use */
+  uint64_t freed_map[PAGES_PER_REGION / 64]; /* page started a run now free: a free of it is a double free */
   uint64_t dirty_map[PAGES_PER_REGION / 64]; /* page may hold non-zero bytes */
   uint64_t absent_map[PAGES_PER_REGION / 64];/* page is not resident (released) */
   uint64_t released_map[PAGES_PER_REGION / 64];/* absent since a trim: it refaults */

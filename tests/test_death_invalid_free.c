@@ -47,6 +47,13 @@ Test(invalid_free, large_interior_plus_4096, .signal = SIGABRT)
   interior_free(100 * KiB, 4096);
 }
 
+/* One page past the end of a 10-page large block, a page never handed
+ * out: an invalid pointer, not a double free. */
+Test(invalid_free, large_one_page_past_the_end, .signal = SIGABRT)
+{
+  interior_free(40000, 10 * 4096);
+}
+
 Test(invalid_free, huge_interior_plus_4096, .signal = SIGABRT)
 {
   interior_free(4 * MiB, 4096);
