@@ -1,7 +1,7 @@
 /* api.c: the malloc family, routing each request by size.
  *
  *   size <= 32 KiB   small: a size class, the thread cache, slabs (heap.c)
- *   size <= 1 MiB    large: a run of pages in a large SuperSlab (large.c)
+ *   size <= 1020 KiB large: a run of pages in a large SuperSlab (large.c)
  *   above            huge: a region of its own (huge.c)
  *
  * free() finds the kind from the region map, never by reading memory it has

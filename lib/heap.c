@@ -69,9 +69,6 @@ static void avail_remove(struct heap *h, struct superslab *ss) {
   ss->next = ss->prev = NULL;
 }
 
-/* An empty SuperSlab leaves the heap, unless it is the heap's only one with
- * room and `force` is off: keeping one avoids a round trip through the LRU
- * for a thread that empties and refills its last slab. */
 /* The pages of a SuperSlab's free units go back to the kernel once the
  * oldest has been free a second, on its owner's next refill (at most four
  * SuperSlabs a refill): a unit carved again within the second keeps its
@@ -109,6 +106,9 @@ static inline void heap_purge_tick(struct heap *h) {
   }
 }
 
+/* An empty SuperSlab leaves the heap, unless it is the heap's only one with
+ * room and `force` is off: keeping one avoids a round trip through the LRU
+ * for a thread that empties and refills its last slab. */
 static void heap_superslab_empty(struct heap *h, struct superslab *ss, bool force) {
   if (!force && h->ss_avail == ss && ss->next == NULL) return;
   avail_remove(h, ss);
@@ -317,21 +317,12 @@ static bool heap_reclaim_aged_abandoned(void) {
  * blocks of other heaps go back to their slabs, with one CAS each, only
  * when the bin overflows or the thread exits. */
 
-/* Return all but `keep` blocks of a bin to their slabs. */
-static void tcache_flush(struct heap *h, unsigned cls, uint32_t keep, bool force) {
+/* Return every block of a bin to its slab. */
+static void tcache_flush(struct heap *h, unsigned cls, bool force) {
   struct tcache_bin *b = &hk_tcache.bins[cls];
-  struct free_block *rest;
-  if (keep == 0) {
-    rest = b->head;
-    b->head = NULL;
-  } else {
-    struct free_block *last = b->head;
-    for (uint32_t i = 1; i < keep && last; i++) last = last->next;
-    if (!last) return;
-    rest = last->next;
-    last->next = NULL;
-  }
-  b->count -= return_list(h, rest, force);
+  struct free_block *all = b->head;
+  b->head = NULL;
+  b->count -= return_list(h, all, force);
 }
 
 /* ---- spilled bins ----
@@ -502,7 +493,7 @@ static void heap_thread_exit(void *arg) {
   h->stashed = keep;
   for (unsigned c = 0; c < CLASS_COUNT; c++) {
     if (keep) h->stash[c] = hk_tcache.bins[c];
-    else tcache_flush(h, c, 0, true);
+    else tcache_flush(h, c, true);
   }
   if (!keep) spill_return(h, true);
   heap_collect_pending(h, true);
@@ -773,7 +764,7 @@ void heap_free_small(void *p) {
    * Keeping the warmer half meant a walk down it to find where to cut, a
    * cache miss a block once it has cooled; the next refill takes the
    * spill, or the slab's list, back in one step. */
-  if (!spill_bin(h, s->cls)) tcache_flush(h, s->cls, 0, false);
+  if (!spill_bin(h, s->cls)) tcache_flush(h, s->cls, false);
   if (!tcache_push(s, p) && return_block(h, s, b, false)) h->bytes_in_use -= (int64_t)s->block_size;
 }
 
@@ -788,7 +779,7 @@ size_t heap_trim(void) {
   struct heap *h = hk_tcache.heap;
   size_t released;
   if (h) {
-    for (unsigned c = 0; c < CLASS_COUNT; c++) tcache_flush(h, c, 0, true);
+    for (unsigned c = 0; c < CLASS_COUNT; c++) tcache_flush(h, c, true);
     spill_return(h, true);
   }
   /* Before this heap's collection: abandoned stashes hold its blocks too. */

@@ -99,7 +99,7 @@ static void *map_trimmed(size_t len, size_t align, size_t offset) {
 
 /* With transparent huge pages "always", a 2 MiB-aligned region would get a
  * huge page at its first touch: 2 MiB zeroed and resident for one header
- * write (10-12 us per 4 KiB here, FACTS.md). Regions opt out; where the
+ * write (10-12 us per 4 KiB, measured on the development machine). Regions opt out; where the
  * madvise fails the region merely keeps the kernel's default. */
 static int thp_always = -1;
 

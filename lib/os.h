@@ -1,8 +1,9 @@
 /* os.h: every call the allocator makes to the kernel for memory.
  *
  * Contract: functions return 0 (or a pointer) on success and -errno (or
- * NULL) on failure; none of them sets errno for the caller or calls
- * malloc. Each call is counted and timed in the stats (mmap_calls,
+ * NULL) on failure, and never call malloc. errno may change on either:
+ * the malloc family saves the caller's errno around its slow paths
+ * (api.c). Each call is counted and timed in the stats (mmap_calls,
  * mmap_ns, ...). The page supplier below is where the pager plugs in:
  * lib/ knows it only through this header and works without it. */
 #ifndef HAKMEM_OS_H

@@ -56,7 +56,7 @@ void pool_unlock(struct pool *p, const sigset_t *saved) {
 
 /* Non-temporal stores bypass the cache: the pages are not read again by
  * this thread, and here they zero a page in 160-300 ns against 340-460 ns
- * for memset (FACTS.md). The fence orders them before the UFFDIO_MOVE that
+ * for memset (measured on the development machine). The fence orders them before the UFFDIO_MOVE that
  * hands the pages out. */
 #if defined(__x86_64__)
 __attribute__((target("avx2"))) static void zero_avx2(char *p, size_t len) {

@@ -3,7 +3,8 @@
  *
  * Pages come from the pool by UFFDIO_MOVE in as few calls as the pool's
  * spans allow (each move costs a TLB flush on every CPU running the
- * process, about 16 us once two threads run: FACTS.md), else from the
+ * process, about 16 us once two threads run, measured on the development
+ * machine), else from the
  * kernel by UFFDIO_COPY of the zero source, else by UFFDIO_ZEROPAGE.
  * Pages already present are skipped (EEXIST, then mincore() to find the
  * next absent one), so a range may be supplied twice without harm. */
