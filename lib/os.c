@@ -133,6 +133,15 @@ void *os_map_aligned_at(size_t len, size_t align, size_t offset) {
   void *p = map_at_hint(len, align, offset);
   if (!p) p = map_trimmed(len, align, offset);
   if (!p) return NULL;
+  /* The region map covers 47 bits of address space: the kernel maps above
+   * them (5-level page tables, a 52-bit arm64) only when asked with a
+   * hint up there, which is never ours, but a mapping out of its reach
+   * would be written past its end. */
+  if ((uintptr_t)p + len > ((uintptr_t)1 << REGION_MAP_BITS)) {
+    timed_munmap(p, len);
+    errno = ENOMEM;
+    return NULL;
+  }
   errno = saved;
   if (len >= REGION_SIZE && thp_is_always()) timed_madvise(p, len, MADV_NOHUGEPAGE);
   atomic_store_explicit(&map_hint, (uintptr_t)p + len, memory_order_relaxed);
