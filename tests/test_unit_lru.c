@@ -416,12 +416,15 @@ Test(lru, a_region_taken_after_madv_dontneed_is_zero)
 
 /* ---- bounds ---- */
 
-static void retire_four(struct superslab *ss[4])
+/* Four SuperSlabs cached, oldest first; the stats from before. */
+static struct hakmem_stats retire_four(struct superslab *ss[4])
 {
   for (int i = 0; i < 4; i++)
     ss[i] = superslab_new(&test_heap);
+  struct hakmem_stats s0 = snap();
   for (int i = 0; i < 4; i++)
     superslab_retire(ss[i]);
+  return s0;
 }
 
 /* Under a release policy, the bounds on count and bytes hold the
@@ -445,8 +448,7 @@ Test(lru, bounded_by_count)
   set_policy(1);
   hakmem_options.lru_max = 2;
   struct superslab *ss[4];
-  struct hakmem_stats s0 = snap();
-  retire_four(ss);
+  struct hakmem_stats s0 = retire_four(ss);
   expect_two_newest_resident(ss, &s0);
 }
 
@@ -455,8 +457,7 @@ Test(lru, bounded_by_bytes)
   set_policy(1);
   hakmem_options.lru_max_mb = 5; /* two 2 MiB regions fit, three do not */
   struct superslab *ss[4];
-  struct hakmem_stats s0 = snap();
-  retire_four(ss);
+  struct hakmem_stats s0 = retire_four(ss);
   expect_two_newest_resident(ss, &s0);
 }
 
@@ -489,8 +490,7 @@ Test(lru, bounded_by_count_when_keeping_pages)
   set_policy(0);
   hakmem_options.lru_max = 2;
   struct superslab *ss[4];
-  struct hakmem_stats s0 = snap();
-  retire_four(ss);
+  struct hakmem_stats s0 = retire_four(ss);
   struct hakmem_stats s1 = snap();
   cr_assert_eq(DELTA(s1, s0, ss_unmapped_total), 2, "%lld SuperSlabs unmapped", DELTA(s1, s0, ss_unmapped_total));
   cr_assert_eq(s1.ss_cached, 2, "%llu cached", (unsigned long long)s1.ss_cached);

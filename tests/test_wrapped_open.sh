@@ -50,23 +50,25 @@ static void allocate(void) {
   free(p);
   free(q);
 }
+static int call_next(const char *name, const char *path, int flags, va_list ap) {
+  int mode = va_arg(ap, int);
+  allocate();
+  int (*next)(const char *, int, ...) = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, name);
+  return next(path, flags, mode);
+}
 int open(const char *path, int flags, ...) {
   va_list ap;
   va_start(ap, flags);
-  int mode = va_arg(ap, int);
+  int fd = call_next("open", path, flags, ap);
   va_end(ap);
-  allocate();
-  int (*real)(const char *, int, ...) = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open");
-  return real(path, flags, mode);
+  return fd;
 }
 int open64(const char *path, int flags, ...) {
   va_list ap;
   va_start(ap, flags);
-  int mode = va_arg(ap, int);
+  int fd = call_next("open64", path, flags, ap);
   va_end(ap);
-  allocate();
-  int (*real)(const char *, int, ...) = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open64");
-  return real(path, flags, mode);
+  return fd;
 }
 EOF
 cat >"$tmp/first.c" <<'EOF'
