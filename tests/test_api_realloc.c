@@ -241,10 +241,13 @@ Test(realloc, a_huge_block_whose_mapping_was_split_still_grows)
     pattern_fill(p, 4 * MiB, (uint64_t)how, 13);
     split_mapping(p, how);
     errno = 0;
-    char *q = realloc(p, launder_size(16 * MiB));
+    /* Past any region a 4 MiB block can have been given (the cache's
+     * regions up to 32 MiB past twice its size): the region must grow. */
+    char *q = realloc(p, launder_size(64 * MiB));
     cr_assert_not_null(q, "split by %d: realloc failed, errno %d", how, errno);
+    cr_assert_neq(q, p, "split by %d: a 4 MiB block grew to 64 MiB in place", how);
     cr_assert_eq(pattern_check(q, 4 * MiB, (uint64_t)how, 13), (size_t)-1, "split by %d: contents lost", how);
-    memset(q, 0x3C, 16 * MiB);
+    memset(q, 0x3C, 64 * MiB);
     free(q);
     /* Blocks of the old size again, maybe from the cache: all writable. */
     for (int k = 0; k < 4; k++) {

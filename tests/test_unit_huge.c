@@ -181,20 +181,56 @@ Test(huge, a_freed_block_is_reused_from_the_lru)
   free(s);
 }
 
-/* Past that, what exceeds twice the request goes back to the kernel. */
+/* Past that, a region holding more than 32 MiB (HUGE_SLACK_MAX) over
+ * twice the request is cut: what exceeds twice the request goes back to
+ * the kernel. */
 Test(huge, a_cached_region_much_larger_than_the_request_is_cut)
 {
   char *p;
-  struct region_header *h = cached_block(24 * MiB, &p);
-  size_t small = 7 * MiB, map = (small + HUGE_OFFSET + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+  struct region_header *h = cached_block(76 * MiB, &p);
+  size_t small = 20 * MiB, map = (small + HUGE_OFFSET + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
   char *s = malloc(opaque_size(small));
   cr_assert_not_null(s);
-  cr_assert_eq((void *)region_of(s), (void *)h, "a 7 MiB request did not take the cached 24 MiB region");
-  cr_assert_eq(h->size, 2 * map, "kept %zu bytes of 24 MiB for a %zu-byte region", h->size, map);
+  cr_assert_eq((void *)region_of(s), (void *)h, "a 20 MiB request did not take the cached 76 MiB region");
+  cr_assert_eq(h->size, 2 * map, "kept %zu bytes of 76 MiB for a %zu-byte region", h->size, map);
   cr_assert_eq(malloc_usable_size(s), h->size - HUGE_OFFSET);
   unsigned char vec[1];
-  cr_assert_neq(mincore((char *)h + 24 * MiB - PAGE_SIZE, PAGE_SIZE, vec), 0, "the unmapped tail is still mapped");
+  cr_assert_neq(mincore((char *)h + 76 * MiB - PAGE_SIZE, PAGE_SIZE, vec), 0, "the unmapped tail is still mapped");
   free(s);
+}
+
+/* Within the slack a bigger region is kept whole: a buffer grown by
+ * realloc to 8 MiB, freed and grown again, takes the old region at its
+ * first huge size and grows in it, mapping nothing and faulting nothing
+ * in again. */
+static char *grow_by_doubling(size_t top)
+{
+  char *q = NULL;
+  for (size_t s = 16; s <= top; s *= 2) {
+    q = realloc(q, opaque_size(s));
+    cr_assert_not_null(q);
+    memset(q + s / 2, (int)(s >> 4), s / 2);
+  }
+  return q;
+}
+
+Test(huge, a_buffer_grown_again_after_a_free_grows_in_its_old_region)
+{
+  lru_trim(1);
+  char *first = grow_by_doubling(8 * MiB);
+  struct region_header *h = region_of(first);
+  free(first);
+  cr_assert_eq(h->in_lru, 1);
+  struct hakmem_stats s0 = snap();
+  char *again = grow_by_doubling(8 * MiB);
+  struct hakmem_stats s1 = snap();
+  cr_assert_eq(again, first, "the buffer did not grow in its old region");
+  cr_assert_eq(DELTA(s1, s0, mmap_calls), 0, "growing again mapped memory");
+  cr_assert_eq(DELTA(s1, s0, bytes_mapped), 0);
+  cr_assert_eq(again[8 * MiB - 1], (char)((8 * MiB) >> 4));
+  /* Shrunk within the slack the region was given, it stays in place. */
+  cr_assert_eq(realloc(again, opaque_size(2 * MiB)), again);
+  free(again);
 }
 
 /* No cached region is big enough: the largest one of at least half the
@@ -438,12 +474,12 @@ static void after_unmap(void *addr, size_t len)
 Test(huge, a_walk_of_the_regions_never_covers_a_tail_being_cut)
 {
   char *p;
-  struct region_header *h = cached_block(12 * MiB, &p);
+  struct region_header *h = cached_block(76 * MiB, &p);
   os_test_after_unmap(after_unmap);
-  char *q = malloc(opaque_size(3 * MiB));
+  char *q = malloc(opaque_size(20 * MiB)); /* past the slack: cut */
   os_test_after_unmap(NULL);
   cr_assert_eq(region_of(q), h, "the cached region was not taken");
-  cr_assert_lt(h->size, 12 * MiB, "the region was not cut");
+  cr_assert_lt(h->size, 76 * MiB, "the region was not cut");
   cr_assert_eq(unmaps_seen, 1);
   cr_assert_eq(walks_past_the_mapping, 0, "a walk saw the region over its unmapped tail");
   free(q);
