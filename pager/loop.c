@@ -122,6 +122,9 @@ static int drain_faults(void) {
     n = uffd_read(&pager.uffd, msgs, FAULT_BATCH);
     if (n < 0) return n;
     for (int i = 0; i < n; i++) {
+      /* Only fault messages were asked for: anything else was read from a
+       * file the program put on the uffd's number (README). */
+      if (msgs[i].event != UFFD_EVENT_PAGEFAULT && !fd_is(pager.uffd.fd, &pager.uffd_id)) return -EBADF;
       if (msgs[i].event != UFFD_EVENT_PAGEFAULT) continue;
       int err = serve_fault(msgs[i].arg.pagefault.address,
                             (msgs[i].arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE) != 0, &last);

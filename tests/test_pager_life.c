@@ -423,6 +423,42 @@ static int close_the_pagers_descriptors(void)
   return 0;
 }
 
+/* A child puts /dev/zero on the userfaultfd's number while the pager
+ * runs: what the pager reads there is no fault message, so it stops
+ * instead of reading zeros for ever, and the child's exit does not wait
+ * for it. */
+static int put_dev_zero_on_the_uffd(void)
+{
+  enum { MAX = 256 };
+  int fds[MAX], uffd = -1;
+  if (hakmem_pager_start() != 0) return 2;
+  int n = open_fds(fds, MAX);
+  for (int i = 0; i < n; i++) {
+    char link[64], target[64] = "";
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fds[i]);
+    ssize_t len = readlink(link, target, sizeof target - 1);
+    if (len > 0 && strstr(target, "userfaultfd")) uffd = fds[i];
+  }
+  if (uffd < 0) return 3;
+  int zero = open("/dev/zero", O_RDONLY);
+  if (zero < 0 || dup2(zero, uffd) < 0) return 4;
+  alarm(20); /* a pager reading zeros for ever: the child dies, the test fails */
+  for (int i = 0; i < 20 && hakmem_pager_active(); i++) {
+    char *p = malloc(8 << 20);
+    memset(p, 1, 8 << 20);
+    free(p);
+    usleep(50000);
+  }
+  hakmem_pager_stop();
+  return hakmem_pager_active() ? 5 : 0;
+}
+
+Test(pager_life, dev_zero_on_the_uffds_number_stops_it, .timeout = 60)
+{
+  skip_unless_uffd(false);
+  run_in_child(put_dev_zero_on_the_uffd);
+}
+
 Test(pager_life, a_program_that_closes_the_pagers_descriptors_keeps_its_own_files, .timeout = 60)
 {
   skip_unless_uffd(false);
