@@ -30,6 +30,11 @@ static size_t lru_resident, lru_resident_bytes; /* cached regions with their pag
  * blocks) takes them again instead of unmapping and mapping SuperSlabs by
  * the thousand: 1.05 s of CPU against 0.64 s (README). */
 #define MAPPED_FACTOR 4
+
+/* Bytes of regions released by one call at most, past the bounds aside:
+ * 400 MB freed at once, then released all at the first refill 100 ms
+ * later, stalled that refill for milliseconds. */
+#define LRU_RELEASE_BATCH_BYTES ((size_t)16 << 20)
 /* When lru_tick() has work: the oldest pending release, or the least
  * recently cached region reaching the age limit; 0: none. */
 static _Atomic uint64_t lru_release_due;
@@ -189,15 +194,20 @@ static void lru_collect(struct lru_batch *b, uint64_t now, bool release_all, boo
     b->unmap = h;
   }
   /* Release times grow from the tail to the head, as the caching times
-   * do: the first one not due is the next due. */
+   * do: the first one not due is the next due. Due releases go a batch
+   * at a time (the next refill takes the next batch), so that no malloc
+   * or free pays for hundreds of them. */
   uint64_t due = 0;
+  size_t batch = 0;
   for (struct region_header *h = pending_tail, *prev; h; h = prev) {
     prev = h->pending_prev;
     uint64_t at = release_time(h);
-    if (!release_all && now < at && !over_resident_bounds()) {
-      due = at;
+    bool forced = release_all || over_resident_bounds();
+    if (!forced && (now < at || batch >= LRU_RELEASE_BATCH_BYTES)) {
+      due = now < at ? at : now;
       break;
     }
+    batch += h->size;
     lru_unlink(h);
     h->lru_next = b->release;
     b->release = h;

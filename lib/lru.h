@@ -10,7 +10,7 @@
  * release decays with time, as jemalloc's and mimalloc's purging does: a
  * region taken again within LRU_RELEASE_DELAY_NS of being cached keeps its
  * pages and pays neither the madvise nor the refaults; the ones that stay
- * longer are released, oldest first, in batches, on the next LRU operation
+ * longer are released, oldest first, 16 MiB at a time, on the next LRU operation
  * or refill (lru_tick). The delay counts only while the program runs the
  * allocator and takes no region from the cache (lru.c). A program that
  * frees memory and then stops allocating keeps it until it calls

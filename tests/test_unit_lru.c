@@ -284,6 +284,35 @@ Test(lru, release_waits_and_is_batched)
   cr_assert_eq(lru_trim(0), 0, "nothing was left pending");
 }
 
+/* Many regions due at once go a batch of 16 MiB (eight SuperSlabs) a call:
+ * no refill pays for all of them. */
+Test(lru, due_releases_go_a_batch_at_a_time)
+{
+  enum { N = 20, BATCH = 8 };
+  set_policy(1);
+  struct superslab *ss[N];
+  for (int i = 0; i < N; i++)
+    ss[i] = superslab_new(&test_heap);
+  for (int i = 0; i < N; i++)
+    superslab_retire(ss[i]);
+  /* Ticking as refills do, every 5 ms, until all are released. */
+  long long released = 0;
+  int calls_that_released = 0;
+  for (int t = 0; t < 200 && released < N; t++) {
+    sleep_ms(5);
+    struct hakmem_stats s0 = snap();
+    lru_tick();
+    long long now = DELTA(snap(), s0, madvise_calls);
+    cr_assert_leq(now, BATCH, "one tick released %lld SuperSlabs", now);
+    released += now;
+    calls_that_released += now > 0;
+  }
+  cr_assert_eq(released, N);
+  cr_assert_geq(calls_that_released, 3);
+  for (int i = 0; i < N; i++)
+    cr_assert_eq(ss[i]->h.pages, HAKMEM_SUPPLY_REFAULT, "SuperSlab %d was not released", i);
+}
+
 /* Time without a refill does not count: a program that pauses and then
  * allocates again gets 100 ms of running to take its regions back. */
 Test(lru, a_pause_without_refills_restarts_the_delay)
