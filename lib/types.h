@@ -96,12 +96,13 @@ struct region_header {
   uint8_t absent_path;     /* ledger path of its absent pages: FRESH or REFAULT */
   uint8_t by_faults;       /* the page supplier leaves its pages to the kernel's faults
                               (region_supply_by_faults) */
+  uint8_t lru_release;     /* pending enum os_release_mode */
   size_t size;             /* bytes mapped, a multiple of the page size */
   struct region_header *all_prev, *all_next; /* every region, under regions_lock */
   struct region_header *lru_prev, *lru_next; /* while cached */
   struct region_header *pending_prev, *pending_next; /* while cached with a release pending */
+  struct region_header *huge_prev, *huge_next; /* while cached, a huge block's region */
   uint64_t lru_since_ns;
-  uint8_t lru_release;     /* pending enum os_release_mode */
 };
 
 /* A slab's record is split in two so that the free fast path reads one

@@ -600,6 +600,32 @@ Test(lru, the_most_recently_cached_region_is_taken_first)
   cr_assert_eq(s1.ss_cached, 0);
 }
 
+/* Huge blocks' regions and SuperSlabs side by side: each request takes
+ * the smallest that fits, whichever kind it is. */
+Test(lru, a_request_takes_the_smallest_fit_of_either_kind)
+{
+  set_policy(0);
+  char *small = malloc(opaque_size(MiB + MiB / 2)), *big = malloc(opaque_size(3 * MiB));
+  cr_assert(small && big);
+  struct region_header *hs = region_of(small), *hb = region_of(big);
+  struct superslab *ss = superslab_new(&test_heap);
+  superslab_retire(ss);
+  free(small);
+  free(big);
+  cr_assert(hs->in_lru && hb->in_lru && ss->h.in_lru);
+  cr_assert_lt(hs->size, REGION_SIZE, "test premise: the smaller huge region is below a SuperSlab");
+  struct region_header *taken[3];
+  taken[0] = lru_take(MiB + MiB / 4, 5 * MiB);
+  cr_assert_eq(taken[0], hs, "1.25 MiB took %p, not the 1.5 MiB region %p", (void *)taken[0], (void *)hs);
+  taken[1] = lru_take(MiB + MiB * 3 / 4, 7 * MiB);
+  cr_assert_eq(taken[1], &ss->h, "1.75 MiB took %p, not the SuperSlab %p", (void *)taken[1], (void *)ss);
+  taken[2] = lru_take(2 * MiB + MiB / 2, 10 * MiB);
+  cr_assert_eq(taken[2], hb, "2.5 MiB took %p, not the 3 MiB region %p", (void *)taken[2], (void *)hb);
+  cr_assert_null(lru_take(MiB, 10 * MiB), "the cache should be empty");
+  for (int i = 0; i < 3; i++)
+    region_unmap(taken[i]);
+}
+
 /* ---- calloc after lazy zeroing ---- */
 
 /* A huge block's region released by MADV_DONTNEED comes back for calloc,
