@@ -307,12 +307,13 @@ static struct region_header *newest_superslab(void) {
  * the most recently cached of equals. */
 static struct region_header *find_shaped(const struct region_shape *want, bool largest) {
   struct region_header *found = NULL;
+  if (want->min <= REGION_SIZE && REGION_SIZE <= want->max && want->chunks == 1) {
+    found = newest_superslab();
+    /* A SuperSlab wanted (or fitting exactly): no huge region does better. */
+    if (found && REGION_SIZE == (largest ? want->max : want->min)) return found;
+  }
   for (struct region_header *h = huge_head; h; h = h->huge_next)
     if (has_shape(h, want) && better(h, found, largest)) found = h;
-  if (want->min <= REGION_SIZE && REGION_SIZE <= want->max && want->chunks == 1) {
-    struct region_header *ss = newest_superslab();
-    if (ss && better(ss, found, largest)) found = ss;
-  }
   return found;
 }
 
