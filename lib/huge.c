@@ -37,8 +37,9 @@ static size_t round_page(size_t n) { return (n + PAGE_SIZE - 1) & ~(PAGE_SIZE - 
  * that much past twice the size): a buffer grown by realloc to 8 MiB,
  * freed, and grown again from nothing, takes the old region whole at its
  * first huge size and grows in place, where cutting it meant faulting in
- * the rest again (11.4 ms a cycle and 162 MB of peak RSS, against 0.17 ms
- * and 9.5 MB for glibc, which keeps the buffer in its heap). Live blocks
+ * the rest again (5.3 ms a cycle and 182-190 MB of peak RSS, against
+ * 0.10-0.11 ms and 10 MB so; glibc, which keeps the buffer in its heap,
+ * 0.10 ms and 10 MB). Live blocks
  * keep at most HUGE_SLACK_MAX so in all: a program that frees a hundred
  * 4 MiB blocks and takes a hundred of 1.1 MiB holds 32 MiB more than
  * twice what it asked for, not 300. */
