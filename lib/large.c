@@ -265,12 +265,6 @@ static unsigned longest_run(const struct large_ss *l) {
   return longest;
 }
 
-/* Under large_lock: pages [i, i + n) of l are about to be claimed. Its
- * longest run is counted again afterwards only when they come from it. */
-static bool claim_shortens_max(const struct large_ss *l, unsigned i) {
-  return run_around(l, i) == l->max_run;
-}
-
 /* Under large_lock: pages around page i were freed. */
 static void note_freed_run(struct large_ss *l, unsigned i) {
   unsigned run = run_around(l, i);
@@ -298,6 +292,8 @@ static int find_run(const struct large_ss *l, unsigned n, unsigned ap) {
  * take. Returns whether they were all clean (zero). */
 static bool claim_pages(struct large_ss *l, unsigned i, unsigned n) {
   uint64_t absent = 0, refault = 0;
+  /* l's longest run is counted again only when the pages come from it. */
+  bool from_longest = run_around(l, i) == l->max_run;
   /* With a page supplier (the pager), the run's first absent pages come
    * in now, pre-zeroed, the rest by its faults; it counts them all. */
   unsigned supplied = (unsigned)(os_supply_direct((char *)l + (size_t)i * PAGE_SIZE, (size_t)n * PAGE_SIZE) / PAGE_SIZE);
@@ -313,6 +309,10 @@ static bool claim_pages(struct large_ss *l, unsigned i, unsigned n) {
   bits_assign(l->absent_map, i, n, false);
   bits_assign(l->released_map, i, n, false);
   l->free_pages -= n;
+  if (from_longest) {
+    l->max_run = (uint16_t)longest_run(l);
+    bin_refile(l);
+  }
   /* Absent pages the supplier did not bring fault in later: the supplier
    * counts those it serves, the ledger the ones the kernel does. */
   if (!os_page_supplier()) {
@@ -324,15 +324,9 @@ static bool claim_pages(struct large_ss *l, unsigned i, unsigned n) {
 }
 
 static bool take_run(struct large_ss *l, unsigned i, unsigned n) {
-  bool shortens = claim_shortens_max(l, i);
   run_length_set(l, i, n);
   head_set(l, i, true);
-  bool clean = claim_pages(l, i, n);
-  if (shortens) {
-    l->max_run = (uint16_t)longest_run(l);
-    bin_refile(l);
-  }
-  return clean;
+  return claim_pages(l, i, n);
 }
 
 /* Under large_lock, which keeps the runs from being claimed meanwhile:
@@ -473,13 +467,8 @@ bool large_resize(void *p, size_t size) {
     while (q < i + want && q < PAGES_PER_REGION && bit_get(l->free_map, q)) q++;
     ok = q == i + want;
     if (ok) {
-      bool shortens = claim_shortens_max(l, i + n);
       claim_pages(l, i + n, want - n);
       run_length_set(l, i, want);
-      if (shortens) {
-        l->max_run = (uint16_t)longest_run(l);
-        bin_refile(l);
-      }
       stats_add(STAT_bytes_in_use, (int64_t)(want - n) * (int64_t)PAGE_SIZE);
     }
   } else if (want < n) {
