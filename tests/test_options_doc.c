@@ -72,40 +72,34 @@ static void read_with(const char *name, const char *value, char *out, size_t siz
   close(fd);
 }
 
-Test(options, blanks_around_a_number_are_allowed) {
+/* Read name=value: the option's field must then hold `want`, and stderr
+ * say `said` (NULL: nothing). */
+static void expect_read(const char *name, const char *value, const int64_t *field, int64_t want, const char *said) {
   char msg[256];
-  read_with("HAKMEM_LRU_MAX", " 7 ", msg, sizeof msg);
-  cr_assert_eq(hakmem_options.lru_max, 7);
-  cr_assert_str_empty(msg);
+  read_with(name, value, msg, sizeof msg);
+  cr_assert_eq(*field, want, "%s=\"%s\" read as %lld, not %lld", name, value, (long long)*field, (long long)want);
+  if (said) cr_assert(strstr(msg, said), "%s", msg);
+  else cr_assert_str_empty(msg);
+}
+
+Test(options, blanks_around_a_number_are_allowed) {
+  expect_read("HAKMEM_LRU_MAX", " 7 ", &hakmem_options.lru_max, 7, NULL);
 }
 
 Test(options, what_is_not_a_number_is_ignored_with_a_message) {
-  char msg[256];
-  read_with("HAKMEM_LRU_MAX", "abc", msg, sizeof msg);
-  cr_assert_eq(hakmem_options.lru_max, 256);
-  cr_assert(strstr(msg, "ignoring HAKMEM_LRU_MAX=abc (not a number)"), "%s", msg);
-  read_with("HAKMEM_LRU_MAX", "  ", msg, sizeof msg);
-  cr_assert_eq(hakmem_options.lru_max, 256, "blanks alone were read as %lld", (long long)hakmem_options.lru_max);
-  cr_assert(strstr(msg, "ignoring HAKMEM_LRU_MAX=   (not a number)"), "%s", msg);
+  expect_read("HAKMEM_LRU_MAX", "abc", &hakmem_options.lru_max, 256, "ignoring HAKMEM_LRU_MAX=abc (not a number)");
+  expect_read("HAKMEM_LRU_MAX", "  ", &hakmem_options.lru_max, 256, "ignoring HAKMEM_LRU_MAX=   (not a number)");
   cr_assert_not(option_given(OPTION_LRU_MAX));
 }
 
 Test(options, a_number_out_of_range_is_clamped_naming_what_was_typed) {
-  char msg[256];
-  read_with("HAKMEM_LRU_MAX", "99999999999999999999999", msg, sizeof msg);
-  cr_assert_eq(hakmem_options.lru_max, 4096);
-  cr_assert(strstr(msg, "HAKMEM_LRU_MAX=99999999999999999999999 out of [0, 4096], clamped to 4096"), "%s", msg);
-  read_with("HAKMEM_SS_LAZY_ZERO", "-5", msg, sizeof msg);
-  cr_assert_eq(hakmem_options.ss_lazy_zero, 0);
-  cr_assert(strstr(msg, "clamped to 0"), "%s", msg);
+  expect_read("HAKMEM_LRU_MAX", "99999999999999999999999", &hakmem_options.lru_max, 4096,
+              "HAKMEM_LRU_MAX=99999999999999999999999 out of [0, 4096], clamped to 4096");
+  expect_read("HAKMEM_SS_LAZY_ZERO", "-5", &hakmem_options.ss_lazy_zero, 0, "clamped to 0");
 }
 
 Test(options, a_pager_chunk_is_rounded_down_to_a_power_of_two) {
-  char msg[256];
-  read_with("HAKMEM_PAGER_CHUNK_KB", "1000", msg, sizeof msg);
-  cr_assert_eq(hakmem_options.pager_chunk_kb, 512);
-  cr_assert(strstr(msg, "HAKMEM_PAGER_CHUNK_KB=1000 rounded down to 512"), "%s", msg);
-  read_with("HAKMEM_PAGER_CHUNK_KB", "64", msg, sizeof msg);
-  cr_assert_eq(hakmem_options.pager_chunk_kb, 64);
-  cr_assert_str_empty(msg);
+  expect_read("HAKMEM_PAGER_CHUNK_KB", "1000", &hakmem_options.pager_chunk_kb, 512,
+              "HAKMEM_PAGER_CHUNK_KB=1000 rounded down to 512");
+  expect_read("HAKMEM_PAGER_CHUNK_KB", "64", &hakmem_options.pager_chunk_kb, 64, NULL);
 }
