@@ -325,13 +325,32 @@ static void tcache_flush(struct heap *h, unsigned cls, bool force) {
   b->count -= return_list(h, all, force);
 }
 
+/* Return the newest half of a full bin to its slabs; the older half
+ * stays. The walk goes down blocks freed a moment ago, still in the
+ * cache; the older ones, cold once many frees came between (1M blocks
+ * freed in random order), are not touched until malloc hands them out.
+ * Flushing the whole bin read each cold block's link in turn: 48.5 ns a
+ * free there, against 8.9 for mimalloc. */
+static void tcache_flush_newest(struct heap *h, unsigned cls) {
+  struct tcache_bin *b = &hk_tcache.bins[cls];
+  uint32_t n = b->count / 2;
+  if (!n) return;
+  struct free_block *first = b->head, *last = first;
+  for (uint32_t i = 1; i < n; i++) last = last->next;
+  b->head = last->next;
+  b->count -= n;
+  last->next = NULL;
+  return_list(h, first, false);
+}
+
 /* ---- spilled bins ----
  *
  * A bin that overflows is set aside whole, in one step, and the next
  * refills of its class take it back whole: blocks freed in bulk and
  * allocated again in bulk never go back to their slabs one by one, a walk
  * down a list of cooled blocks. Up to SPILL_BINS a class and SPILL_BYTES
- * a heap; beyond, a full bin goes back to its slabs. So does a bin of
+ * a heap; beyond, a full bin's newest half goes back to its slabs
+ * (tcache_flush_newest). So does a bin of
  * other threads' blocks (judged by its newest): their owners may need
  * them, and their slabs could not empty (thread churn: 24,600 against
  * 26,700 threads/s when those were set aside too). 4 MiB in up to eight
@@ -760,11 +779,10 @@ void heap_free_small(void *p) {
   /* The fast path also sends here the blocks of slabs a trim parked pages
    * of (their `divides` is 0): while the bin has room they go in it. */
   if (tcache_push(s, p)) return;
-  /* A full bin is set aside whole, or goes back to its slabs whole.
-   * Keeping the warmer half meant a walk down it to find where to cut, a
-   * cache miss a block once it has cooled; the next refill takes the
-   * spill, or the slab's list, back in one step. */
-  if (!spill_bin(h, s->cls)) tcache_flush(h, s->cls, false);
+  /* A full bin is set aside whole, or its newest half goes back to its
+   * slabs; the next refill takes the spill, or the slab's list, back in
+   * one step. */
+  if (!spill_bin(h, s->cls)) tcache_flush_newest(h, s->cls);
   if (!tcache_push(s, p) && return_block(h, s, b, false)) h->bytes_in_use -= (int64_t)s->block_size;
 }
 

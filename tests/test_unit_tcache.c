@@ -157,8 +157,9 @@ Test(tcache, a_block_of_a_slab_with_parked_pages_goes_in_a_bin_with_room)
 
 /* 1 KiB blocks: a bin holds 64. The free that finds it full sets the
  * whole bin aside (a spill, up to SPILL_BINS a class), then caches its
- * own; with the spills taken, a full bin goes back to its slabs whole. */
-Test(tcache, a_full_bin_is_set_aside_whole_then_goes_back_to_its_slabs_whole)
+ * own; with the spills taken, the newest half of a full bin goes back to
+ * its slabs and the older half stays. */
+Test(tcache, a_full_bin_is_set_aside_whole_then_its_newest_half_goes_back_to_its_slabs)
 {
   attach();
   const size_t size = 1024;
@@ -188,11 +189,11 @@ Test(tcache, a_full_bin_is_set_aside_whole_then_goes_back_to_its_slabs_whole)
       cr_assert_eq(s1.bytes_in_use, s0.bytes_in_use, "a cached free changed bytes_in_use");
       continue;
     }
-    cr_assert_eq(bin->count, 1, "free %u into a full bin left %u blocks (max %u)", i, bin->count, max);
     cr_assert_eq(bin->head, blocks[i], "the bin does not hold the block just freed");
-    cr_assert_null(((struct free_block *)bin->head)->next);
     if (spilled < SPILL_BINS) {
       spills++;
+      cr_assert_eq(bin->count, 1, "free %u into a full bin left %u blocks (max %u)", i, bin->count, max);
+      cr_assert_null(((struct free_block *)bin->head)->next);
       cr_assert_eq(h->spilled[cls], spilled + 1, "a full bin was not set aside");
       cr_assert_eq(h->spill[cls][spilled].head, old_head, "the spill does not hold the bin as it was");
       cr_assert_eq(h->spill[cls][spilled].count, max);
@@ -200,18 +201,28 @@ Test(tcache, a_full_bin_is_set_aside_whole_then_goes_back_to_its_slabs_whole)
       continue;
     }
     flushes++;
-    cr_assert_eq(s0.bytes_in_use - s1.bytes_in_use, (uint64_t)max * size, "the flush gave back %lld bytes",
+    cr_assert_eq(bin->count, max - max / 2 + 1, "free %u into a full bin left %u blocks (max %u)", i, bin->count,
+                 max);
+    cr_assert_eq(s0.bytes_in_use - s1.bytes_in_use, (uint64_t)(max / 2) * size, "the flush gave back %lld bytes",
                  (long long)(s0.bytes_in_use - s1.bytes_in_use));
-    /* The whole bin went back to its slabs, still marked free. */
-    for (unsigned k = 1; k <= max && k <= i; k++) {
-      void *cold = blocks[i - k];
-      struct slab *s = slab_of(cold);
+    /* The newest half went back to its slabs, still marked free; at the
+     * first flush, the older half of the bin (the blocks freed before)
+     * follows the block just freed. */
+    for (unsigned k = 1; k <= max / 2; k++) {
+      void *warm = blocks[i - k];
+      struct slab *s = slab_of(warm);
       int found = 0;
       for (struct free_block *f = s->free; f && !found; f = f->next)
-        found = (void *)f == cold;
-      cr_assert(found, "flushed block %p is not on its slab's free list", cold);
-      cr_assert_eq(cookie_of(cold), diag_cookie(cold));
+        found = (void *)f == warm;
+      cr_assert(found, "flushed block %p is not on its slab's free list", warm);
+      cr_assert_eq(cookie_of(warm), diag_cookie(warm));
     }
+    if (flushes > 1)
+      continue;
+    struct free_block *kept = ((struct free_block *)bin->head)->next;
+    for (unsigned k = max / 2 + 1; k <= max; k++, kept = kept->next)
+      cr_assert_eq((void *)kept, blocks[i - k], "the bin's block %u is not the older half's", k);
+    cr_assert_null(kept);
   }
   cr_assert_eq(spills, SPILL_BINS);
   cr_assert_geq(flushes, 1, "freeing %u blocks into a bin of %u flushed it %u times", n, max, flushes);
@@ -265,11 +276,12 @@ Test(tcache, a_bin_of_other_threads_blocks_is_not_set_aside)
   for (unsigned i = 0; i < 128; i++)
     free(blocks[i]);
   cr_assert_eq(h->spilled[cls], 0, "a bin of another heap's blocks was set aside");
-  /* The 65th free found the bin full and sent its 64 blocks home. */
+  /* The 65th and 97th frees found the bin full and sent its newest half
+   * home: blocks 32..95 went back, 0..31 and 96..127 are cached. */
   cr_assert_eq(bin->count, 64, "the bin holds %u blocks", bin->count);
   for (struct free_block *b = bin->head; b; b = b->next)
-    for (unsigned i = 0; i < 64; i++)
-      cr_assert_neq((void *)b, blocks[i], "a block of the flushed bin is still cached");
+    for (unsigned i = 32; i < 96; i++)
+      cr_assert_neq((void *)b, blocks[i], "block %u of a flushed half is still cached", i);
   for (unsigned i = 0; i < nmine; i++)
     free(mine[i]);
 }
