@@ -47,13 +47,27 @@ static void zero_page_by_entry(char *page, uint64_t entry, struct zero_result *r
   else r->absent++;
 }
 
+/* A run of present pages whose first page holds data is memset whole: its
+ * pages were most likely written together, and a look at each page first
+ * is a cache miss a page, paid before the memset can stream (calloc of
+ * 1..8 MiB blocks on regions written whole: 57% of the time went to the
+ * looks). A run that starts clean is looked at page by page. */
+static void zero_present_run(char *addr, size_t pages, struct zero_result *r) {
+  if (page_reads_zero(addr)) {
+    r->clean++;
+    for (size_t i = 1; i < pages; i++) zero_present_page(addr + i * PAGE_SIZE, r);
+  } else {
+    memset(addr, 0, pages * PAGE_SIZE);
+    r->cleared += pages;
+  }
+}
+
 /* Runs of pages that are the zero page are clean without a look. */
 static size_t zero_run(const struct pagemap_run *run, struct zero_result *r) {
   char *addr = (char *)(uintptr_t)run->start;
   size_t pages = (size_t)(run->end - run->start) / PAGE_SIZE;
   if (run->categories & PAGEMAP_CAT_PFNZERO) r->clean += pages;
-  else if (run->categories & PAGEMAP_CAT_PRESENT)
-    for (size_t i = 0; i < pages; i++) zero_present_page(addr + i * PAGE_SIZE, r);
+  else if (run->categories & PAGEMAP_CAT_PRESENT) zero_present_run(addr, pages, r);
   else zero_swapped_pages(addr, pages, r);
   return pages;
 }
