@@ -8,7 +8,9 @@
  *
  *   absent           nothing: it faults in zeroed
  *   present          read it; memset it only if a byte is not zero (the
- *                    zero page and a page already clear are left alone)
+ *                    zero page and a page already clear are left alone);
+ *                    a run of present pages whose first page holds data
+ *                    is memset whole, without a look at the others
  *   swapped out      MADV_DONTNEED: it comes back as a zero page
  *
  * Reading is enough to decide, whatever shares the page (the zero page, a
