@@ -2,8 +2,9 @@
  *
  * One LIFO list per size class in initial-exec TLS: a same-thread malloc
  * or free of a cached size takes no lock and no atomic instruction. The
- * malloc fast path costs a size-class lookup, a TLS load, a pop and the
- * store that clears the free cookie (17 instructions); free costs the
+ * malloc fast path costs a size-class lookup, a TLS load, a pop, a
+ * prefetch of the next block and the store that clears the free cookie
+ * (18 instructions); free costs the
  * region-map load, the slab's bounds and block-grid checks, the cookie
  * check and a push (about 35), whichever thread's block it is. Everything
  * else is in heap.c, out of line. */
@@ -41,6 +42,11 @@ static inline void *tcache_pop(unsigned cls) {
   struct free_block *blk = b->head;
   if (likely(blk != NULL)) {
     b->head = blk->next;
+    /* The next pop reads the new head's link: a miss when the blocks were
+     * freed in random order, which the program's work until then can
+     * hide (1M blocks freed in random order, allocated again: 34.3
+     * against 30.0 ns a malloc with nothing in between). */
+    __builtin_prefetch(b->head, 1);
     b->count--;
     blk->cookie = 0;
     return blk;
