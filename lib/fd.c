@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* fd moved to the lowest free number from `at` up, or fd where it was. */
@@ -54,9 +55,20 @@ int fd_stash(int fd) {
   return nfd;
 }
 
+/* The kernel's answer, not a wrapper's: fakeroot and sandboxes interpose
+ * fstat, and fd_is runs in fork's child handler, where a wrapper that
+ * allocates or locks would be called at the worst time. */
+static int fd_stat(int fd, struct stat *st) {
+#ifdef SYS_fstat
+  return (int)syscall(SYS_fstat, fd, st);
+#else
+  return fstat(fd, st);
+#endif
+}
+
 void fd_identify(int fd, struct fd_identity *id) {
   struct stat st;
-  id->known = fd >= 0 && fstat(fd, &st) == 0;
+  id->known = fd >= 0 && fd_stat(fd, &st) == 0;
   id->dev = id->known ? st.st_dev : 0;
   id->ino = id->known ? st.st_ino : 0;
 }
@@ -66,5 +78,5 @@ void fd_identify(int fd, struct fd_identity *id) {
  * would pass for the pager's. */
 bool fd_is(int fd, const struct fd_identity *id) {
   struct stat st;
-  return fd >= 0 && id->known && fstat(fd, &st) == 0 && st.st_dev == id->dev && st.st_ino == id->ino;
+  return fd >= 0 && id->known && fd_stat(fd, &st) == 0 && st.st_dev == id->dev && st.st_ino == id->ino;
 }
