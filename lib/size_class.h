@@ -3,10 +3,9 @@
  * 40 classes from 16 B to 32 KiB: 16 B steps up to 128 B, then four
  * classes per doubling (160, 192, 224, 256, 320, ...), so internal waste
  * stays under 20% of the block above 128 B (below, under 16 bytes). Every
- * class size is a
- * multiple of 16; power-of-two sizes are classes too, which aligned
- * allocation relies on: slabs start on 64 KiB boundaries, so a block of a
- * power-of-two class is aligned to its size. */
+ * class size is a multiple of 16, and slabs start on 64 KiB boundaries,
+ * so the blocks of a class whose size is a multiple of a power of two are
+ * aligned to it; power-of-two sizes are classes too, aligned to their size. */
 #ifndef HAKMEM_SIZE_CLASS_H
 #define HAKMEM_SIZE_CLASS_H
 
@@ -31,6 +30,18 @@ static inline size_t class_to_size(unsigned cls) { return size_class_sizes[cls];
 static inline bool class_may_borrow(unsigned cls) {
   size_t size = size_class_sizes[cls];
   return cls + 1 < CLASS_COUNT && size_class_sizes[cls + 1] * 4 <= size * 5 && (size & (size - 1)) != 0;
+}
+
+/* Whether every block a malloc of class cls can return is aligned to
+ * align (a power of two up to SMALL_MAX): slabs start on 64 KiB
+ * boundaries, so a class's blocks are aligned when its size is a multiple
+ * of align; and its bin may hold blocks borrowed from the next class up,
+ * whose bin may hold the next one's, up to a class that does not borrow. */
+static inline bool class_aligned_to(unsigned cls, size_t align) {
+  for (;; cls++) {
+    if (size_class_sizes[cls] & (align - 1)) return false;
+    if (!class_may_borrow(cls)) return true;
+  }
 }
 
 /* Most blocks of a class a thread cache holds: a slab's worth (64 KiB),

@@ -300,3 +300,62 @@ Test(pvalloc, page_aligned_and_rounded_up)
   cr_assert_null(pvalloc(launder_size(SIZE_MAX - 10)), "pvalloc of a size that wraps when rounded");
   cr_assert_eq(errno, ENOMEM);
 }
+
+/* A small aligned request takes the smallest class whose blocks are all
+ * aligned, not the power of two above it (alignas(64) C++ objects): 640 B
+ * for 576 at 64. (Its bin may hand out a block lent by the next class up,
+ * aligned as well: the test asks for less than the power of two.) */
+Test(aligned_alloc, small_requests_take_a_class_below_the_power_of_two)
+{
+  static const struct { size_t align, size; } cases[] = {
+      {64, 576}, {64, 1088}, {64, 320}, {128, 640}, {256, 1500}, {1024, 5000},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    size_t pow2 = 1;
+    while (pow2 < cases[i].size)
+      pow2 *= 2;
+    void *p = aligned_alloc(launder_size(cases[i].align), launder_size(cases[i].size));
+    cr_assert_not_null(p);
+    cr_assert_eq((uintptr_t)p % cases[i].align, 0);
+    size_t usable = malloc_usable_size(p);
+    cr_assert(usable >= cases[i].size && usable < pow2, "aligned_alloc(%zu, %zu): %zu usable bytes", cases[i].align,
+              cases[i].size, usable);
+    free(p);
+  }
+}
+
+/* Plain mallocs and frees of neighbouring sizes (whose classes lend each
+ * other cached blocks) interleaved with aligned requests of every small
+ * alignment: every aligned block is aligned and keeps its contents. */
+Test(aligned_alloc, stays_aligned_among_mallocs_of_neighbouring_classes)
+{
+  enum { SLOTS = 512, OPS = 400000 };
+  static char *slot[SLOTS];
+  static size_t len[SLOTS], alignment[SLOTS];
+  uint64_t state = 0x9E3779B97F4A7C15u;
+  for (unsigned op = 0; op < OPS; op++) {
+    uint64_t r = xorshift64(&state);
+    unsigned i = (unsigned)(r % SLOTS);
+    if (slot[i]) {
+      cr_assert_eq(pattern_check(slot[i], len[i], i, alignment[i]), (size_t)-1, "slot %u overwritten", i);
+      free(slot[i]);
+      slot[i] = NULL;
+      continue;
+    }
+    len[i] = 1 + (r >> 20) % 2048;
+    if ((r >> 40) & 1) {
+      alignment[i] = (size_t)32 << ((r >> 41) % 8); /* 32 .. 4096 */
+      slot[i] = aligned_alloc(launder_size(alignment[i]), launder_size(len[i]));
+      cr_assert_not_null(slot[i]);
+      cr_assert_eq((uintptr_t)slot[i] % alignment[i], 0, "aligned_alloc(%zu, %zu) = %p at op %u", alignment[i],
+                   len[i], (void *)slot[i], op);
+    } else {
+      alignment[i] = 16;
+      slot[i] = malloc(launder_size(len[i]));
+      cr_assert_not_null(slot[i]);
+    }
+    pattern_fill(slot[i], len[i], i, alignment[i]);
+  }
+  for (unsigned i = 0; i < SLOTS; i++)
+    free(slot[i]);
+}
