@@ -257,13 +257,18 @@ static struct huge_header *huge_check(const void *p, const char *op) {
 }
 
 /* A block's region goes to the LRU, or back to the kernel when it must
- * not be reused (discard) or is bigger than a quarter of the cache, which
- * it would flush. */
+ * not be reused (discard) or is bigger than a sixteenth of the cache
+ * (32 MiB by default, glibc's largest mmap threshold). Such regions are
+ * taken again only for blocks of a quarter of their size or more, which
+ * a program seldom has many of: a buffer grown by doubling to 64 MiB,
+ * freed, 20 times, left one 64 MiB region a round resident until its
+ * release, 330 MB of peak RSS against 67 MB for glibc (mimalloc 100,
+ * jemalloc 77, tcmalloc 138). */
 static void huge_release(struct region_header *h, bool discard) {
   huge_slack_drop((struct huge_header *)h);
   stats_add(STAT_huge_live, -1);
   stats_add(STAT_bytes_in_use, -(int64_t)h->size);
-  if (discard || h->size > ((size_t)hakmem_options.lru_max_mb << 20) / 4) region_unmap(h);
+  if (discard || h->size > ((size_t)hakmem_options.lru_max_mb << 20) / 16) region_unmap(h);
   else lru_put(h);
 }
 

@@ -138,6 +138,10 @@ Test(huge, each_block_has_a_region_of_its_own)
  * the LRU: returns the region, *block the block's address. */
 static struct region_header *cached_block(size_t size, char **block)
 {
+  /* Regions above a sixteenth of the cache are not cached: for the tests
+   * of big cached regions the cache is made big enough. */
+  if (((size_t)hakmem_options.lru_max_mb << 20) / 16 < size)
+    hakmem_options.lru_max_mb = (unsigned)((16 * size) >> 20) + 16;
   lru_trim(1);
   char *p = malloc(opaque_size(size));
   cr_assert_not_null(p);
@@ -146,6 +150,26 @@ static struct region_header *cached_block(size_t size, char **block)
   cr_assert_eq(h->in_lru, 1, "a freed block of %zu bytes was not cached", size);
   *block = p;
   return h;
+}
+
+/* A block above a sixteenth of the cache (32 MiB by default) goes back
+ * to the kernel when freed: such regions are seldom taken again. */
+Test(huge, a_freed_block_above_a_sixteenth_of_the_cache_is_unmapped)
+{
+  cr_assert_eq(hakmem_options.lru_max_mb, 512, "test premise: the default cache");
+  char *p = malloc(opaque_size(33 * MiB));
+  cr_assert_not_null(p);
+  memset(p, 1, 33 * MiB);
+  struct hakmem_stats s0 = snap();
+  free(p);
+  struct hakmem_stats s1 = snap();
+  unsigned char vec;
+  cr_assert_neq(mincore(p, PAGE_SIZE, &vec), 0, "the freed 33 MiB block is still mapped");
+  cr_assert_eq(DELTA(s1, s0, munmap_calls), 1);
+  char *q = malloc(opaque_size(32 * MiB - PAGE_SIZE));
+  cr_assert_not_null(q);
+  free(q);
+  cr_assert_eq(region_of(q)->in_lru, 1, "a freed block of 32 MiB was not cached");
 }
 
 Test(huge, a_freed_block_is_reused_from_the_lru)
