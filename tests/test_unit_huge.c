@@ -3,8 +3,10 @@
  * and the block 128 bytes in. A freed block's region goes to the LRU and
  * serves the next request of up to four times smaller, keeping at most
  * twice what that request needs;
- * one bigger than a quarter of the cache's byte bound is unmapped at once.
- * realloc grows and shrinks with mremap, keeping the contents, and moves
+ * one bigger than a sixteenth of the cache's byte bound (32 MiB by
+ * default) is unmapped at once.
+ * realloc grows and shrinks with mremap, keeping the contents, grows by an
+ * eighth at least (few mremaps for many small steps), and moves
  * between huge and large blocks; alignments up to 1 GiB are honoured, with
  * the region map pointing from the block's chunk back to its header, and
  * an aligned block's region is cached for blocks of its alignment;
@@ -294,9 +296,9 @@ Test(huge, a_smaller_cached_region_grows_for_a_bigger_block) { grow_a_cached_reg
 
 Test(huge, calloc_of_a_grown_region_reads_zero) { grow_a_cached_region(true); }
 
-Test(huge, a_block_over_a_quarter_of_the_cache_is_unmapped_on_free)
+Test(huge, a_block_over_a_sixteenth_of_a_small_cache_is_unmapped_on_free)
 {
-  hakmem_options.lru_max_mb = 8; /* a quarter: 2 MiB */
+  hakmem_options.lru_max_mb = 8; /* a sixteenth: 512 KiB */
   char *p = malloc(opaque_size(3 * MiB));
   cr_assert_not_null(p);
   size_t size = region_of(p)->size;
@@ -342,6 +344,29 @@ Test(huge, realloc_grows_and_shrinks_with_mremap_keeping_the_contents)
   cr_assert_eq(realloc(r, opaque_size(4 * MiB)), r);
   cr_assert_eq(header_of(r)->h.size, round_page(HUGE_OFFSET + 5 * MiB));
   free(r);
+}
+
+/* A block grown by small reallocs grows by an eighth at least: from 2 MiB
+ * to 4 MiB by 4 KiB steps, a few mremaps (each at most three calls: an
+ * mremap in place, else a new range and a move), not 512. */
+Test(huge, realloc_by_small_steps_grows_by_an_eighth)
+{
+  size_t size = 2 * MiB;
+  char *p = malloc(opaque_size(size));
+  cr_assert_not_null(p);
+  fill(p, size, 0x5EED);
+  struct hakmem_stats s0 = snap();
+  for (size_t n = size + PAGE_SIZE; n <= 4 * MiB; n += PAGE_SIZE) {
+    p = realloc(p, opaque_size(n));
+    cr_assert_not_null(p);
+    cr_assert_geq(malloc_usable_size(p), n);
+    p[n - 1] = 1;
+  }
+  struct hakmem_stats s1 = snap();
+  cr_assert_leq(DELTA(s1, s0, mmap_calls), 3 * 8, "%lld mapping calls for 512 reallocs",
+                (long long)DELTA(s1, s0, mmap_calls));
+  cr_assert_eq(check(p, size, 0x5EED), (size_t)-1, "growing lost the contents");
+  free(p);
 }
 
 Test(huge, realloc_moves_between_huge_and_large)
