@@ -2,8 +2,9 @@
  *
  * Blocks of 32 to 1020 KiB are rarer than small ones and live longer; a
  * global lock keeps this simple. The lock is held for the search and the
- * bitmap update only: clearing memory for calloc happens after it is
- * dropped, and a live block's size is read without it.
+ * bitmap update only: clearing memory for calloc and putting an empty
+ * SuperSlab in the LRU happen after it is dropped, and a live block's size
+ * is read without it.
  *
  * A SuperSlab with free pages sits in a bin by its longest free run
  * (max_run), four bins to a power of two. An allocation takes the first
@@ -433,15 +434,20 @@ void large_free(void *p) {
   l->free_pages += n;
   stats_add(STAT_bytes_in_use, -(int64_t)n * (int64_t)PAGE_SIZE);
   note_freed_run(l, i);
-  /* Keep the last large SuperSlab with room; give the others back. */
-  if (l->free_pages == RUN_PAGES_MAX && large_with_room > 1) {
+  /* Keep the last large SuperSlab with room; give the others back, after
+   * the lock: out of the bins, no other thread finds it, and the LRU may
+   * release regions (madvise, munmap) on the way in. */
+  bool empty = l->free_pages == RUN_PAGES_MAX && large_with_room > 1;
+  if (empty) {
     bin_remove(l);
     forget_free_pages(l);
-    stats_add(STAT_ss_live, -1);
-    lru_put(&l->h);
   }
   purge_idle_runs();
   hk_unlock(&large_lock);
+  if (empty) {
+    stats_add(STAT_ss_live, -1);
+    lru_put(&l->h);
+  }
 }
 
 size_t large_usable(const void *p, const char *op) {
