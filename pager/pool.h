@@ -17,7 +17,7 @@
  * FILLING, ZEROING and TRIMMING mark a bin owned by one thread while it
  * works on the bin's pages without the lock.
  *
- * Locking: one spinlock guards the bins, the lists and the counters; it is
+ * Locking: one lock (lock.h) guards the bins, the lists and the counters; it is
  * held for list updates only, never across a system call, so direct
  * supply on application threads and the pager thread share it cheaply.
  * Page contents are only touched by a bin's owner (ZEROING) and pages are
