@@ -1,8 +1,12 @@
 /* slab.c: blocks in and out of a slab. */
 #include "slab.h"
 
+#include "region_map.h"
 #include "size_class.h"
 #include "superslab.h"
+
+_Static_assert(REGION_MAP_BITS < REMOTE_COUNT_SHIFT, "a block's address fits below the remote count");
+_Static_assert(UNIT_SIZE / 16 < ((uintptr_t)1 << (64 - REMOTE_COUNT_SHIFT)), "a slab's blocks fit in the remote count");
 
 void slab_init(struct slab *s, struct heap *owner, char *unit, unsigned cls) {
   uint32_t size = (uint32_t)class_to_size(cls);
@@ -83,24 +87,31 @@ struct free_block *slab_take_list(struct slab *s, unsigned max, unsigned *count)
 
 bool slab_put_remote(struct slab *s, struct free_block *b) {
   _Atomic uintptr_t *remote = &slab_cold(s)->remote;
-  uintptr_t old = atomic_load_explicit(remote, memory_order_relaxed);
+  uintptr_t old = atomic_load_explicit(remote, memory_order_relaxed), count;
   do {
-    b->next = (struct free_block *)(old & ~(uintptr_t)1);
-  } while (!atomic_compare_exchange_weak_explicit(remote, &old, (uintptr_t)b | 1,
+    b->next = remote_head(old);
+    count = remote_count(old) + 1;
+  } while (!atomic_compare_exchange_weak_explicit(remote, &old, count << REMOTE_COUNT_SHIFT | (uintptr_t)b | 1,
                                                   memory_order_release, memory_order_relaxed));
   return (old & 1) == 0;
 }
 
+/* The list goes in front of the local one; the walk to its tail, a miss a
+ * block once other threads freed them, is needed only when the local
+ * list is not empty (8 threads freeing each other's 200,000 blocks: a
+ * fifth of the run counted the list that way). */
 unsigned slab_collect_remote(struct slab *s) {
-  uintptr_t list = atomic_exchange_explicit(&slab_cold(s)->remote, 0, memory_order_acquire) & ~(uintptr_t)1;
-  unsigned n = 0;
-  struct free_block *b = (struct free_block *)list, *last = NULL;
-  for (; b; last = b, b = b->next) n++;
-  if (last) {
+  uintptr_t word = atomic_exchange_explicit(&slab_cold(s)->remote, 0, memory_order_acquire);
+  struct free_block *list = remote_head(word);
+  unsigned n = (unsigned)remote_count(word);
+  if (!list) return 0;
+  if (s->free) {
+    struct free_block *last = list;
+    while (last->next) last = last->next;
     last->next = s->free;
-    s->free = (struct free_block *)list;
-    s->used -= n;
   }
+  s->free = list;
+  s->used -= n;
   return n;
 }
 

@@ -71,6 +71,16 @@ static inline void slab_put_local(struct slab *s, struct free_block *b) {
   s->used--;
 }
 
+/* The remote word: the list's head, bit 0 set while the slab is queued on
+ * its owner's pending list, and the list's length in the top 16 bits
+ * (blocks are below 2^47, the region map's reach: region_map.h; a slab
+ * holds at most 4096). */
+#define REMOTE_COUNT_SHIFT 48
+#define REMOTE_HEAD_MASK ((((uintptr_t)1 << REMOTE_COUNT_SHIFT) - 1) & ~(uintptr_t)1)
+
+static inline struct free_block *remote_head(uintptr_t word) { return (struct free_block *)(word & REMOTE_HEAD_MASK); }
+static inline uintptr_t remote_count(uintptr_t word) { return word >> REMOTE_COUNT_SHIFT; }
+
 /* Another thread returns a block. Returns true when this call queued the
  * slab, so the caller must push it onto the owner's pending list. */
 bool slab_put_remote(struct slab *s, struct free_block *b);

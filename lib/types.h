@@ -134,7 +134,7 @@ struct slab_cold {
   char *zero_from;         /* never-used blocks from here on are known to be zero */
   struct slab *next, *prev;/* owner's partial list of this class */
   /* Other threads. */
-  _Atomic uintptr_t remote; /* remote-freed blocks; bit 0: slab is on the owner's pending list */
+  _Atomic uintptr_t remote; /* remote-freed blocks, their count and a queued bit (slab.h) */
   struct slab *pending_next;
 };
 

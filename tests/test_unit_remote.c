@@ -40,8 +40,10 @@ static unsigned remote_list_length(struct slab *s)
 {
   unsigned n = 0;
   uintptr_t v = atomic_load(&slab_cold(s)->remote);
-  for (struct free_block *b = (struct free_block *)(v & ~(uintptr_t)1); b; b = b->next)
+  for (struct free_block *b = remote_head(v); b; b = b->next)
     n++;
+  cr_assert_eq(remote_count(v), n, "the remote word counts %lu blocks, its list holds %u",
+               (unsigned long)remote_count(v), n);
   return n;
 }
 
