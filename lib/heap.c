@@ -202,12 +202,19 @@ static bool return_block(struct heap *h, struct slab *s, struct free_block *b, b
   return false;
 }
 
+/* Remotely freed blocks walked into the cache per collection at most
+ * (slab_collect_remote): prodcons, five runs, 47.1M ops/s (44.1M walking
+ * none, 47.9M walking all); 8 threads freeing each other's 200,000
+ * blocks, 1.71 s (1.66 walking none, 3.14 walking all). */
+#define REMOTE_WARM_BLOCKS 1024
+
 static void heap_collect_pending(struct heap *h, bool force) {
   if (!atomic_load_explicit(&h->pending, memory_order_relaxed)) return;
   struct slab *s = atomic_exchange_explicit(&h->pending, NULL, memory_order_acquire);
+  unsigned warm = REMOTE_WARM_BLOCKS;
   while (s) {
     struct slab *next = slab_cold(s)->pending_next; /* before the exchange lets s be queued again */
-    unsigned n = slab_collect_remote(s);
+    unsigned n = slab_collect_remote(s, &warm);
     h->bytes_in_use -= (int64_t)n * s->block_size;
     stats_add(STAT_remote_frees, n);
     heap_slab_refresh(h, s, force);
