@@ -52,7 +52,10 @@ static _Atomic uint64_t lru_release_due;
  *   operation (idle, or computing in memory it has), the delays restart
  *   at the first look (lru_resumed_ns); at most once every two delays,
  *   so that a program that allocates a little now and then still gives
- *   its cache back;
+ *   its cache back, unless it grew again (below) since the last restart:
+ *   a program that rebuilds its working set every 200 ms (regrow on a
+ *   fast machine: 50 ms of work, a 150 ms pause) had a quarter of it
+ *   released at every other return and faulted it in again;
  * - while the program takes regions from the cache faster than it puts
  *   them back (two more in the current delay-long window: it is growing
  *   again), releases wait a delay after the last such take
@@ -185,7 +188,9 @@ static uint64_t release_time(const struct region_header *h) {
  * restarts the delays, unless the last gap did so lately. */
 static void lru_note_look(uint64_t now) {
   uint64_t last = atomic_load_explicit(&lru_active_ns, memory_order_relaxed);
-  if (last && now > last + LRU_RELEASE_DELAY_NS && now > lru_resumed_ns + 2 * (uint64_t)LRU_RELEASE_DELAY_NS)
+  bool grew_since = lru_growing_ns > lru_resumed_ns;
+  if (last && now > last + LRU_RELEASE_DELAY_NS &&
+      (now > lru_resumed_ns + 2 * (uint64_t)LRU_RELEASE_DELAY_NS || grew_since))
     lru_resumed_ns = now;
   lru_note_activity(now);
 }

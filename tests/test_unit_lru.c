@@ -383,6 +383,29 @@ Test(lru, gaps_one_after_another_do_not_hold_the_cache_for_ever)
   cr_assert_eq(ss->h.pages, HAKMEM_SUPPLY_REFAULT, "still resident after four looks 150 ms apart");
 }
 
+/* A program that rebuilds its working set after each pause, every 200 ms
+ * or less, gets every gap restarted: it grew since the last restart. */
+Test(lru, a_program_that_grows_again_after_each_gap_keeps_its_cache)
+{
+  enum { N = 4 };
+  set_policy(1);
+  struct superslab *ss[N];
+  for (int i = 0; i < N; i++)
+    ss[i] = superslab_new(&test_heap);
+  for (int round = 0; round < 4; round++) {
+    for (int i = 0; i < N; i++)
+      superslab_retire(ss[i]);
+    sleep_ms(130); /* the pause: a round every 165 ms or so */
+    lru_tick();    /* the first refill after it */
+    for (int i = 0; i < N; i++)
+      cr_assert_eq(ss[i]->h.pages, HAKMEM_SUPPLY_REUSE, "round %d: region %d released after the pause", round, i);
+    for (int i = N - 1; i >= 0; i--) {
+      busy_ms(5); /* the rebuild: takes, newest first, between refills */
+      cr_assert_eq(superslab_new(&test_heap), ss[i]);
+    }
+  }
+}
+
 Test(lru, a_region_taken_back_at_once_keeps_its_pages)
 {
   set_policy(1);
