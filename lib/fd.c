@@ -15,13 +15,23 @@ static int fd_move_up(int fd, int at) {
   return nfd;
 }
 
-/* Where a descriptor goes when the limit cannot be raised: the top of the
- * program's range, which a program reaches last (descriptors are handed
- * out lowest first), so that one which closes every descriptor and opens
- * files again does not get the library's numbers back at once. */
-static int fd_stash_high(int fd, rlim_t limit) {
+/* Where a descriptor goes when the limit cannot be raised: the top 16
+ * numbers of the range, and the soft limit comes down below them, so that
+ * they are out of the program's range again: a program that walks its
+ * descriptors up to sysconf(_SC_OPEN_MAX) does not meet them (CPython's
+ * test_pass_fds_redirected, soft = hard = 20000 without CAP_SYS_RESOURCE,
+ * listed the pager's four in a child's). The program may raise it back
+ * to the hard limit; then they sit where it reaches last (descriptors
+ * are handed out lowest first). */
+static int fd_stash_high(int fd, struct rlimit rl) {
+  rlim_t limit = rl.rlim_cur;
   if (limit < 256 || (rlim_t)fd >= limit - 16) return fd;
-  return fd_move_up(fd, (int)(limit - 16));
+  int nfd = fd_move_up(fd, (int)(limit - 16));
+  if (nfd >= (int)(limit - 16)) {
+    struct rlimit lowered = { limit - 16, rl.rlim_max };
+    setrlimit(RLIMIT_NOFILE, &lowered); /* if it fails, they stay in range, as before */
+  }
+  return nfd;
 }
 
 /* The library's descriptors go above the soft
@@ -32,8 +42,8 @@ static int fd_stash_high(int fd, rlim_t limit) {
  * is raised for the one dup and restored at once; the descriptor stays
  * valid above it. Where soft == hard and the process may not raise the
  * hard limit (no CAP_SYS_RESOURCE), the descriptor goes to the top of the
- * range instead (fd_stash_high), where such a walk still meets it. (The
- * pager's four; the report's copy of stderr.) */
+ * range instead, and the soft limit comes down below it (fd_stash_high).
+ * (The pager's four; the report's copy of stderr.) */
 int fd_stash(int fd) {
   struct rlimit rl, raised;
   rlim_t base;
@@ -49,7 +59,7 @@ int fd_stash(int fd) {
   raised = rl;
   raised.rlim_cur = base + 8;
   if (raised.rlim_max != RLIM_INFINITY && raised.rlim_max < raised.rlim_cur) raised.rlim_max = raised.rlim_cur;
-  if (setrlimit(RLIMIT_NOFILE, &raised)) return fd_stash_high(fd, rl.rlim_cur);
+  if (setrlimit(RLIMIT_NOFILE, &raised)) return fd_stash_high(fd, rl);
   nfd = fd_move_up(fd, (int)base);
   setrlimit(RLIMIT_NOFILE, &rl);
   return nfd;

@@ -9,11 +9,11 @@
 #
 # Skips (exit 77) with its reason when python3 has no test package
 # (Debian: libpython3.11-testsuite, which tests/install-deps.sh installs)
-# or when the pager cannot start here (no full userfaultfd). Where the
-# pager's descriptors must stay below RLIMIT_NOFILE (soft = hard and no
-# CAP_SYS_RESOURCE to raise it), a child lists them among its open
-# descriptors: test_subprocess's test_pass_fds_redirected, which checks
-# that exact list, is left out, and the script says so.
+# or when the pager cannot start here (no full userfaultfd). The pager's
+# descriptors sit above the soft RLIMIT_NOFILE (lib/fd.c); where they
+# could not be put there, a child lists them among its open descriptors:
+# test_subprocess's test_pass_fds_redirected, which checks that exact
+# list, is then left out, and the script says so.
 #
 # Environment: HAKMEM_BUILDDIR (set by make check) or the current
 # directory is the top build directory.
@@ -55,7 +55,7 @@ state=$(HAKMEM_UFFD=1 LD_PRELOAD=$lib "$python" -c "$probe" 2>&1)
 case $state in
   "1 hidden") ignore= ;;
   "1 visible")
-    echo "NOTE: the pager's descriptors sit below RLIMIT_NOFILE here (it cannot be raised):"
+    echo "NOTE: the pager's descriptors sit below the soft RLIMIT_NOFILE here:"
     echo "      test_subprocess.test_pass_fds_redirected, which lists a child's descriptors, is left out"
     ignore="--ignore test_pass_fds_redirected" ;;
   *)

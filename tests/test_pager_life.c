@@ -22,6 +22,7 @@
 #include <linux/seccomp.h>
 #include <stddef.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -386,6 +387,16 @@ static bool in_list(int fd, const int *fds, int n)
  * (one line), gives its pool back, and the kernel serves; stopping it
  * must neither write to nor close the program's file, and a start after
  * that starts a new one. Returns the child's exit code. */
+/* The pager's descriptors sit above the soft RLIMIT_NOFILE (fd.c): a
+ * program raises it to the hard limit to reach their numbers. */
+static bool raise_soft_nofile(void)
+{
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return false;
+  rl.rlim_cur = rl.rlim_max;
+  return setrlimit(RLIMIT_NOFILE, &rl) == 0;
+}
+
 static int close_the_pagers_descriptors(void)
 {
   enum { MAX = 256 };
@@ -397,6 +408,7 @@ static int close_the_pagers_descriptors(void)
     if (!in_list(after[i], before, nb)) pagers[n++] = after[i];
   if (n != 4) return 3; /* userfaultfd, eventfd, io_uring, /proc/self/stat */
   if (syscall(SYS_close_range, 3u, ~0u, 0u) != 0) return 4;
+  if (!raise_soft_nofile()) return 13;
   usleep(300000); /* the pager's next look at its ring finds it gone */
   char path[] = "/tmp/hakmem-fds-XXXXXX";
   int f = mkstemp(path);
@@ -441,7 +453,7 @@ static int put_dev_zero_on_the_uffd(void)
   }
   if (uffd < 0) return 3;
   int zero = open("/dev/zero", O_RDONLY);
-  if (zero < 0 || dup2(zero, uffd) < 0) return 4;
+  if (zero < 0 || !raise_soft_nofile() || dup2(zero, uffd) < 0) return 4;
   alarm(20); /* a pager reading zeros for ever: the child dies, the test fails */
   for (int i = 0; i < 20 && hakmem_pager_active(); i++) {
     char *p = malloc(8 << 20);

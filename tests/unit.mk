@@ -19,9 +19,15 @@ hakmem_unit_tests = \
 	tests/test_unit_stats \
 	tests/test_unit_os \
 	tests/test_unit_zero \
-	tests/test_unit_lock
+	tests/test_unit_lock \
+	tests/test_unit_fd
 check_PROGRAMS += $(hakmem_unit_tests)
 TESTS += $(hakmem_unit_tests)
+
+tests_test_unit_fd_SOURCES = tests/test_unit_fd.c
+tests_test_unit_fd_CPPFLAGS = $(AM_CPPFLAGS)
+tests_test_unit_fd_CFLAGS = $(hakmem_unit_cflags)
+tests_test_unit_fd_LDADD = $(hakmem_unit_ldadd)
 
 tests_test_unit_lock_SOURCES = tests/test_unit_lock.c
 tests_test_unit_lock_CPPFLAGS = $(AM_CPPFLAGS)
