@@ -93,9 +93,7 @@ static NOINLINE void free_small_slow(void *p) {
 EXPORT HOT_ENTRY void free(void *p) {
   if (likely(region_map_kind((uintptr_t)p) == REGION_SMALL)) {
     struct slab *s = slab_of(p);
-    if (likely(slab_holds_block(s, p) && ((struct free_block *)p)->cookie != diag_cookie(p) &&
-               tcache_push(s, p)))
-      return;
+    if (likely(slab_block_in_use(s, p) && tcache_push(s, p))) return;
     free_small_slow(p);
     return;
   }
@@ -144,8 +142,7 @@ EXPORT void *calloc(size_t n, size_t m) {
  * rest (parked pages, the diagnostics) out of line. */
 static inline size_t small_usable_checked(const void *p, const char *op) {
   struct slab *s = slab_of(p);
-  if (likely(slab_holds_block(s, p) && ((const struct free_block *)p)->cookie != diag_cookie(p)))
-    return s->block_size;
+  if (likely(slab_block_in_use(s, p))) return s->block_size;
   return heap_check_small(p, op)->block_size;
 }
 

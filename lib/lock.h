@@ -6,7 +6,8 @@
  * before libc is up) and can be reset in a fork child. A spinlock that
  * yielded, as this was, let four to eight threads on two cores spend a
  * third of their time in sched_yield() behind a holder the scheduler had
- * preempted (large blocks, 4 threads: 0.58 s against 0.18 for mimalloc). */
+ * preempted (4 threads keeping 1000 blocks of 16 B..512 KiB each: 0.60 s
+ * against 0.48 with this lock, mimalloc 0.47). */
 #ifndef HAKMEM_LOCK_H
 #define HAKMEM_LOCK_H
 

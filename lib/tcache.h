@@ -70,6 +70,13 @@ static inline int slab_holds_block(const struct slab *s, const void *p) {
   return (const char *)p < s->carve && off * s->divides < s->divides;
 }
 
+/* Whether p is a block slab s handed out and is not marked free: free's
+ * inline checks. A no sends the caller to the slow checks, which tell a
+ * parked block, a bad pointer and a double free apart. */
+static inline int slab_block_in_use(const struct slab *s, const void *p) {
+  return slab_holds_block(s, p) && ((const struct free_block *)p)->cookie != diag_cookie(p);
+}
+
 /* Push a freed block, this thread's or another's; 0 when the bin is full
  * or the thread has no heap yet (max 0): the caller goes slow. */
 static inline int tcache_push(struct slab *s, void *p) {
