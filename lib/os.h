@@ -67,7 +67,9 @@ struct os_page_supplier {
   /* A region (a SuperSlab or a huge block's mapping) was mapped: all of it
    * absent except, possibly, its first page (the header). */
   void (*region_mapped)(void *base, size_t len);
-  /* A region is about to be unmapped, or moved by mremap. */
+  /* A region is about to be unmapped, or moved by mremap; or, when base
+   * is inside a region, its tail from base on is, and the region ends at
+   * base from now on. */
   void (*region_unmapping)(void *base, size_t len);
   /* Make [addr, addr+len) present with zeroed pages, now, on this thread
    * (direct supply). Returns the number of bytes supplied from addr on

@@ -102,13 +102,15 @@ static void hook_region_mapped(void *base, size_t len) {
   pager_leave();
 }
 
-/* Before munmap, and before mremap: the registration does not follow a
- * moved range (no UFFD_FEATURE_EVENT_REMAP), region_mapped() registers the
- * new one. Unregistering also wakes any thread waiting in the range. */
+/* Before munmap (of a region, or of the tail a cut leaves), and before
+ * mremap: the registration does not follow a moved range (no
+ * UFFD_FEATURE_EVENT_REMAP), region_mapped() registers the new one.
+ * Unregistering also wakes any thread waiting in the range. */
 static void hook_region_unmapping(void *base, size_t len) {
   if (!pager_enter()) return;
   supplied_clear((uintptr_t)base, len);
   pager_end_set((uintptr_t)base + len, false);
+  pager_end_set((uintptr_t)base, true); /* a tail cut off: the region ends at base */
   uffd_unregister(&pager.uffd, (uintptr_t)base, len);
   pager_leave();
 }

@@ -8,6 +8,7 @@
  * where UFFDIO_MOVE is missing, and the ledger's rows for all of it. */
 #include "test_pager_helpers.h"
 
+#include "internal.h"
 #include "lru.h"
 #include "pool.h"
 
@@ -373,6 +374,30 @@ Test(pager_serve, realloc_moves_huge_blocks_and_they_stay_served)
   p = realloc(p, 5 << 20); /* and shrinks */
   cr_assert_eq(p[(4 << 20)], (char)(4 << 8));
   free(p);
+}
+
+/* A cached region taken for a smaller block is cut, and its tail
+ * unmapped: fault chunks must stop at the new end, or every move into its
+ * last unit runs past the mapping and fails whole (the pool's zeroed pages
+ * wasted). The slack of the first block leaves the second none. */
+Test(pager_serve, a_cut_huge_region_ends_where_the_cut_is)
+{
+  char *big = malloc((size_t)30 << 20), *mid = malloc((size_t)20 << 20);
+  cr_assert(big && mid);
+  free(big);
+  free(mid); /* both cached */
+  char *a = malloc((size_t)3 << 19); /* takes the 20 MiB region whole, slack 17 MiB */
+  char *b = malloc((size_t)9 << 19); /* takes the 30 MiB one, no slack left: cut to twice */
+  cr_assert(a && b);
+  struct region_header *h = (struct region_header *)((uintptr_t)b & ~(TUNIT - 1));
+  uintptr_t end = (uintptr_t)h + h->size;
+  cr_assert_lt(h->size, (size_t)30 << 20, "the region was cut (%zu bytes)", h->size);
+  cr_assert_neq(end & (TUNIT - 1), 0, "the cut ends inside a unit");
+  cr_assert_eq(pager_end_of(end - TPAGE), end, "faults in the last unit stop at the cut");
+  memset(b, 0x5a, (size_t)9 << 19);
+  cr_assert_eq(b[((size_t)9 << 19) - 1], 0x5a);
+  free(a);
+  free(b);
 }
 
 Test(pager_serve, released_and_unmapped_ranges_come_back_zero)
