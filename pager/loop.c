@@ -231,7 +231,12 @@ static void on_completion(void *arg, uint64_t tag, int res) {
   case RING_MADVISE:
     trim_done((uint32_t)(tag >> 8), res);
     break;
-  default: /* RING_UFFD, RING_EVENT: the loop looks at both anyway */
+  case RING_EVENT:
+    /* The read is re-armed by number: a program that closed the eventfd
+     * may have that number for a pipe or socket of its own by now. */
+    if (!fd_is(pager.efd, &pager.efd_id)) pager.ring.efd = -1;
+    break;
+  default: /* RING_UFFD: the loop looks at it anyway */
     break;
   }
 }
