@@ -105,11 +105,6 @@ static struct region_header *huge_from_lru(size_t map, unsigned chunks, size_t a
 static void huge_unpublish(struct region_header *h);
 static void huge_publish(struct region_header *h);
 
-/* Whether the pages after the header may still be resident. */
-static bool huge_body_resident(const struct region_header *h) {
-  return h->pages == HAKMEM_SUPPLY_REUSE || h->pages == HAKMEM_SUPPLY_LAZYFREE;
-}
-
 /* No cached region is big enough: the largest of at least half the size
  * grows by mremap, which keeps its resident pages in place; only the
  * extension comes fresh. large workload, three runs: 194-211 ns/page,
@@ -134,7 +129,7 @@ static struct region_header *huge_grow_cached(size_t map, size_t *grown_from) {
   n->size = map;
   huge_publish(n);
   region_supply_by_faults(n, false); /* huge_publish registered it anew */
-  if (huge_body_resident(n)) *grown_from = old;
+  if (region_body_resident(n)) *grown_from = old;
   return n;
 }
 
@@ -175,7 +170,7 @@ static void huge_supply_body(struct huge_header *hh, bool zero, size_t grown_fro
   if (grown_from) {
     stats_supply(state, (grown_from - PAGE_SIZE) / PAGE_SIZE, 0, 0);
     huge_supply_absent(h, grown_from, HAKMEM_SUPPLY_FRESH, zero);
-  } else if (huge_body_resident(h)) {
+  } else if (region_body_resident(h)) {
     stats_supply(state, (h->size - PAGE_SIZE) / PAGE_SIZE, 0, 0);
   } else {
     huge_supply_absent(h, PAGE_SIZE, state, zero);
@@ -237,7 +232,7 @@ void *huge_alloc(size_t size, size_t align, bool zero) {
   char *p = (char *)h + offset;
   size_t dirty = hh->clean_from > offset ? hh->clean_from - offset : 0;
   if (dirty > size) dirty = size;
-  if (zero && dirty && huge_body_resident(h)) {
+  if (zero && dirty && region_body_resident(h)) {
     huge_clear_reused(hh, p, dirty, grown_from);
     return p;
   }

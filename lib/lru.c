@@ -253,7 +253,7 @@ static void lru_finish(struct lru_batch *b) {
   }
   for (struct region_header *h = b->unmap, *next; h; h = next) {
     next = h->lru_next;
-    b->bytes += h->size;
+    b->bytes += region_body_resident(h) ? h->size : PAGE_SIZE;
     h->in_lru = 0;
     if (is_superslab(h)) stats_add(STAT_ss_unmapped_total, 1);
     region_unmap(h);

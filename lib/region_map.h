@@ -24,6 +24,12 @@ static inline unsigned region_map_kind(uintptr_t a) {
   return atomic_load_explicit(&region_map[i], memory_order_relaxed);
 }
 
+/* Whether the pages after a region's header may still be resident (kept,
+ * or released by MADV_FREE and not yet reclaimed). */
+static inline bool region_body_resident(const struct region_header *h) {
+  return h->pages == HAKMEM_SUPPLY_REUSE || h->pages == HAKMEM_SUPPLY_LAZYFREE;
+}
+
 /* The header of the region that holds a, or NULL when there is none. */
 struct region_header *region_of(const void *a);
 

@@ -78,7 +78,7 @@ struct superslab *superslab_new(struct heap *owner) {
   if (!h) return NULL;
   uint8_t present[UNITS_PER_SS] = { 0 }, released[UNITS_PER_SS] = { 0 };
   uint32_t lazyfree = 0;
-  if (h->pages == HAKMEM_SUPPLY_REUSE || h->pages == HAKMEM_SUPPLY_LAZYFREE) {
+  if (region_body_resident(h)) {
     for (unsigned u = 1; u < UNITS_PER_SS; u++) {
       present[u] = resident_pages_of(h, u);
       released[u] = released_pages_of(h, u);

@@ -211,6 +211,22 @@ Test(lru, policy_1_releases_with_madv_dontneed)
   cr_assert(all_bytes((char *)ss + PAGE_SIZE, BODY, 0), "released pages do not read as zero");
 }
 
+/* Unmapping a region whose pages were released gives back only its
+ * header page: what lru_trim (and malloc_trim's answer) reports. */
+Test(lru, unmapping_a_released_region_counts_only_its_resident_page)
+{
+  set_policy(1);
+  struct superslab *ss = dirty_superslab(0xB7);
+  superslab_retire(ss);
+  cr_assert_eq(lru_trim(0), BODY);
+  size_t unmapped = lru_trim(1);
+  cr_assert_eq(unmapped, PAGE_SIZE, "lru_trim(1) reported %zu bytes for a released region", unmapped);
+  struct superslab *kept = dirty_superslab(0xB8);
+  superslab_retire(kept);
+  unmapped = lru_trim(1);
+  cr_assert_eq(unmapped, REGION_SIZE, "a resident region unmapped gives back all of it, not %zu", unmapped);
+}
+
 Test(lru, policy_2_releases_with_madv_free)
 {
   set_policy(2);
