@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/auxv.h>
 
 #include "diag.h"
 #include "huge.h"
@@ -616,6 +617,7 @@ void heap_global_init(void) {
     return;
   }
   init_running_here = true;
+  os_require_page_size(getauxval(AT_PAGESZ));
   diag_init();
   options_read = options_init();
   heap_key_ok = pthread_key_create(&heap_key, heap_thread_exit) == 0;

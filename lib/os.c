@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <stdatomic.h>
@@ -18,6 +19,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "diag.h"
 #include "region_map.h"
 #include "stats.h"
 #include "types.h"
@@ -28,9 +30,20 @@
 #ifndef MADV_FREE
 #define MADV_FREE 8
 #endif
+
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
+
+void os_require_page_size(unsigned long kernel_page) {
+  if (kernel_page == 0 || kernel_page == PAGE_SIZE) return;
+  char line[112], num[24];
+  strcpy(line, "hakmem: built for 4096-byte pages, this kernel's are ");
+  strcat(line, diag_format_u64(num, kernel_page, 10));
+  strcat(line, " bytes: cannot run\n");
+  diag_write(2, line);
+  abort();
+}
 
 static _Atomic(const struct os_page_supplier *) supplier;
 static atomic_bool populate_missing;

@@ -154,9 +154,9 @@ static size_t hook_supply(void *addr, size_t len) {
     /* A large or huge block's body: its first window now, if the pool
      * holds it; the rest faults in as the program writes on, in windows
      * that grow while it writes in order (readahead.h). */
-    uintptr_t first = a + READAHEAD_FIRST_PAGES * PAGER_PAGE;
+    uintptr_t first = a + READAHEAD_FIRST_PAGES * PAGE_SIZE;
     done = pager.use_pool ? supply_range_from(&pager.pool, SUPPLY_POOL, a, first < end ? first : end, false, &r) : a;
-    readahead_note(done, (uint32_t)((done - a) / PAGER_PAGE));
+    readahead_note(done, (uint32_t)((done - a) / PAGE_SIZE));
   } else {
     /* Ahead only from the pool; what the program needs now, from the
      * kernel by COPY where the pool runs dry. */
@@ -200,7 +200,7 @@ static size_t hook_trim(void) {
   if (pager.use_pool) pages = pool_shrink(&pager.pool);
   stats_add(STAT_pager_returned, (int64_t)pages);
   pager_leave();
-  return (size_t)pages * PAGER_PAGE;
+  return (size_t)pages * PAGE_SIZE;
 }
 
 const struct os_page_supplier pager_hooks = {

@@ -24,7 +24,6 @@
 #include "supply.h"
 #include "uffd.h"
 
-#define PAGER_PAGE ((uintptr_t)4096)
 #define PAGER_UNIT ((uintptr_t)2 << 20) /* regions are aligned to this */
 
 enum pager_state { PAGER_IDLE, PAGER_RUNNING, PAGER_STOPPING };

@@ -48,7 +48,7 @@ static void chunk_of(uintptr_t addr, uintptr_t chunk, uintptr_t *start, uintptr_
   *start = addr & ~(chunk - 1);
   *end = *start + chunk;
   if (*end > region_end) *end = region_end;
-  if (*start == unit && addr != unit) *start += PAGER_PAGE;
+  if (*start == unit && addr != unit) *start += PAGE_SIZE;
 }
 
 static uintptr_t serve_chunk(uintptr_t start, uintptr_t end, bool wr, struct supply_result *r) {
@@ -61,16 +61,16 @@ static uintptr_t serve_chunk(uintptr_t start, uintptr_t end, bool wr, struct sup
  * far as the program's order of writing suggests (readahead.h), within
  * the unit and the region; the page alone if the window fails. */
 static void serve_block_write(uintptr_t addr, uintptr_t *start, uintptr_t *end, struct supply_result *r) {
-  uint32_t pages = readahead_pages(addr, (uint32_t)(pager.cfg.chunk / PAGER_PAGE));
+  uint32_t pages = readahead_pages(addr, (uint32_t)(pager.cfg.chunk / PAGE_SIZE));
   uintptr_t limit = pager_end_of(addr), done;
   *start = addr;
-  *end = addr + pages * PAGER_PAGE < limit ? addr + pages * PAGER_PAGE : limit;
+  *end = addr + pages * PAGE_SIZE < limit ? addr + pages * PAGE_SIZE : limit;
   done = serve_chunk(*start, *end, true, r);
-  if (r->err && done <= addr && *end > addr + PAGER_PAGE) {
-    *end = addr + PAGER_PAGE;
+  if (r->err && done <= addr && *end > addr + PAGE_SIZE) {
+    *end = addr + PAGE_SIZE;
     done = serve_chunk(*start, *end, true, r);
   }
-  if (done > addr) readahead_note(done, (uint32_t)((done - addr) / PAGER_PAGE));
+  if (done > addr) readahead_note(done, (uint32_t)((done - addr) / PAGE_SIZE));
 }
 
 /* Any other fault: the chunk around it. A chunk that fails whole (it
@@ -80,7 +80,7 @@ static void serve_chunk_around(uintptr_t addr, bool wr, uintptr_t *start, uintpt
   for (uintptr_t chunk = pager.cfg.chunk;; chunk /= 2) {
     chunk_of(addr, chunk, start, end);
     uintptr_t done = serve_chunk(*start, *end, wr, r);
-    if (!r->err || done > addr || chunk == PAGER_PAGE) break;
+    if (!r->err || done > addr || chunk == PAGE_SIZE) break;
   }
 }
 
@@ -93,9 +93,9 @@ static int serve_fault(uintptr_t addr, bool wr, struct served *last) {
   uint64_t t0 = os_now_ns(), ns;
   int err;
 
-  addr &= ~(PAGER_PAGE - 1);
+  addr &= ~(PAGE_SIZE - 1);
   if (addr >= last->start && addr < last->end) /* served by the previous message */
-    return uffd_wake(&pager.uffd, addr, PAGER_PAGE);
+    return uffd_wake(&pager.uffd, addr, PAGE_SIZE);
   /* If even the faulting page fails, the wake makes the thread fault
    * again and meet the range as it is now. */
   if (wr && region_map_kind(addr) != REGION_SMALL) serve_block_write(addr, &start, &end, &r);

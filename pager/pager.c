@@ -58,7 +58,7 @@ void pager_config_from_options(struct pager_config *c) {
 
   memset(c, 0, sizeof *c);
   chunk = pow2_floor(chunk);
-  if (chunk < PAGER_PAGE) chunk = PAGER_PAGE;
+  if (chunk < PAGE_SIZE) chunk = PAGE_SIZE;
   if (chunk > PAGER_UNIT) chunk = PAGER_UNIT;
   c->chunk = chunk;
   c->pool_bytes = (size_t)hakmem_options.pager_pool_mb << 20;
@@ -257,10 +257,10 @@ static int here_map(void) {
   void *page;
 
   if (pager_here) return 0;
-  page = mmap(NULL, PAGER_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  page = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (page == MAP_FAILED) return -ENOMEM;
-  if (madvise(page, PAGER_PAGE, MADV_WIPEONFORK)) {
-    munmap(page, PAGER_PAGE);
+  if (madvise(page, PAGE_SIZE, MADV_WIPEONFORK)) {
+    munmap(page, PAGE_SIZE);
     return -ENOSYS;
   }
   pager_here = page;

@@ -135,13 +135,13 @@ uintptr_t pool_bin_addr(const struct pool *p, uint32_t bin) {
 }
 
 static uintptr_t page_addr(const struct pool *p, uint32_t bin, uint32_t page) {
-  return pool_bin_addr(p, bin) + (uintptr_t)page * POOL_PAGE;
+  return pool_bin_addr(p, bin) + (uintptr_t)page * PAGE_SIZE;
 }
 
 /* MADV_DONTNEED of pages the pool owns; false when the kernel refuses
  * (locked pages give EINVAL). */
 static bool drop_pages(uintptr_t addr, uint32_t pages) {
-  return madvise((void *)addr, (size_t)pages * POOL_PAGE, MADV_DONTNEED) == 0;
+  return madvise((void *)addr, (size_t)pages * PAGE_SIZE, MADV_DONTNEED) == 0;
 }
 
 /* ---- set-up --------------------------------------------------------------- */
@@ -206,7 +206,7 @@ int pool_init(struct pool *p, const struct uffd *u, size_t cap_bytes) {
   if (cap_bins < 2) cap_bins = 2;
   p->nbins = (uint32_t)(2 * cap_bins);
   size_t area_len = (size_t)p->nbins * POOL_BIN_SIZE;
-  size_t meta_len = ((size_t)p->nbins * sizeof(struct pool_bin) + POOL_PAGE - 1) & ~(POOL_PAGE - 1);
+  size_t meta_len = ((size_t)p->nbins * sizeof(struct pool_bin) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
   int err = pool_map(p, area_len, meta_len);
   if (err) return err;
   p->empty.head = p->empty.tail = -1;
@@ -222,7 +222,7 @@ int pool_init(struct pool *p, const struct uffd *u, size_t cap_bytes) {
 
 /* After the uffd is closed: nothing is registered any more. */
 void pool_fini(struct pool *p) {
-  size_t meta_len = ((size_t)p->nbins * sizeof(struct pool_bin) + POOL_PAGE - 1) & ~(POOL_PAGE - 1);
+  size_t meta_len = ((size_t)p->nbins * sizeof(struct pool_bin) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
   if (!p->base) return;
   munmap((void *)p->base, (size_t)p->nbins * POOL_BIN_SIZE);
   munmap(p->bins, meta_len);
@@ -272,7 +272,7 @@ out:
 void pool_put(struct pool *p, const struct pool_span *s, uint32_t left) {
   sigset_t saved;
   struct pool_bin *b = &p->bins[s->bin];
-  uint32_t first = (uint32_t)((s->addr - pool_bin_addr(p, s->bin)) / POOL_PAGE);
+  uint32_t first = (uint32_t)((s->addr - pool_bin_addr(p, s->bin)) / PAGE_SIZE);
   bool stranded = false;
 
   pool_lock(p, &saved);
@@ -293,7 +293,7 @@ void pool_put(struct pool *p, const struct pool_span *s, uint32_t left) {
 
   /* Refused (locked pages), they stay present and zero: the bin's next
    * refill finds them (EEXIST) and keeps them. */
-  (void)drop_pages(s->addr + (uintptr_t)(s->pages - left) * POOL_PAGE, left);
+  (void)drop_pages(s->addr + (uintptr_t)(s->pages - left) * PAGE_SIZE, left);
   pool_lock(p, &saved);
   b->inflight--;
   if (b->state == BIN_DRAINED && b->inflight == 0) bin_set_empty(p, s->bin);
@@ -352,15 +352,15 @@ static int reclaim_run(struct pool *p, struct reclaim_bin *rb, uintptr_t src, ui
     }
     n = POOL_BIN_PAGES - rb->hi;
     if (n > pages) n = pages;
-    done = uffd_move(p->uffd, page_addr(p, (uint32_t)rb->bin, rb->hi), src, n * POOL_PAGE,
+    done = uffd_move(p->uffd, page_addr(p, (uint32_t)rb->bin, rb->hi), src, n * PAGE_SIZE,
                      UFFDIO_MOVE_MODE_DONTWAKE, &err);
-    got = (uint32_t)(done / POOL_PAGE);
+    got = (uint32_t)(done / PAGE_SIZE);
     rb->hi += got;
     *moved += got;
     src += done;
     pages -= got;
     if (err == -ENOENT && pages) { /* the page went away since mincore */
-      src += POOL_PAGE;
+      src += PAGE_SIZE;
       pages--;
       err = 0;
     }
@@ -387,13 +387,13 @@ static int window_movable(int pm, uintptr_t wa, size_t w, unsigned char *vec, bo
     }
     return 0;
   }
-  return mincore((void *)wa, w * POOL_PAGE, vec) ? -errno : 0;
+  return mincore((void *)wa, w * PAGE_SIZE, vec) ? -errno : 0;
 }
 
 int pool_reclaim(struct pool *p, uintptr_t addr, size_t len, uint64_t *moved) {
   struct reclaim_bin rb = { .bin = -1, .hi = 0 };
   unsigned char vec[MINCORE_WINDOW];
-  size_t npages = len / POOL_PAGE;
+  size_t npages = len / PAGE_SIZE;
   bool drop = p->swap; /* without pagemap, swapped pages are invisible */
   int pm, err = 0;
 
@@ -402,13 +402,13 @@ int pool_reclaim(struct pool *p, uintptr_t addr, size_t len, uint64_t *moved) {
   if (pm >= 0) drop = false;
   for (size_t off = 0; off < npages && !err; off += MINCORE_WINDOW) {
     size_t w = npages - off < MINCORE_WINDOW ? npages - off : MINCORE_WINDOW;
-    uintptr_t wa = addr + off * POOL_PAGE;
+    uintptr_t wa = addr + off * PAGE_SIZE;
     err = window_movable(pm, wa, w, vec, &drop);
     if (err) break;
     for (size_t i = 0; i < w && !err;) {
       size_t j = i;
       while (j < w && (vec[j] & 1)) j++;
-      if (j > i) err = reclaim_run(p, &rb, wa + i * POOL_PAGE, (uint32_t)(j - i), moved);
+      if (j > i) err = reclaim_run(p, &rb, wa + i * PAGE_SIZE, (uint32_t)(j - i), moved);
       i = j + 1;
     }
   }
@@ -441,12 +441,12 @@ uint32_t pool_refill_step(struct pool *p, uint32_t max_pages) {
   }
   n = POOL_BIN_PAGES - p->fill_pos;
   if (n > max_pages) n = max_pages;
-  done = uffd_copy(p->uffd, page_addr(p, (uint32_t)p->filling, p->fill_pos), p->zero, n * POOL_PAGE,
+  done = uffd_copy(p->uffd, page_addr(p, (uint32_t)p->filling, p->fill_pos), p->zero, n * PAGE_SIZE,
                    UFFDIO_COPY_MODE_DONTWAKE, &err);
-  got = (uint32_t)(done / POOL_PAGE);
+  got = (uint32_t)(done / PAGE_SIZE);
   p->fill_pos += got;
   if (err == -EEXIST) { /* a stray page: present already, so cleared and kept */
-    pool_zero((void *)page_addr(p, (uint32_t)p->filling, p->fill_pos), POOL_PAGE);
+    pool_zero((void *)page_addr(p, (uint32_t)p->filling, p->fill_pos), PAGE_SIZE);
     p->fill_pos++;
     got++;
     err = 0;
@@ -487,7 +487,7 @@ uint32_t pool_zero_step(struct pool *p, uint32_t max_pages, uint64_t *ns) {
   n = b->hi - p->zero_pos;
   if (n > max_pages) n = max_pages;
   t0 = now_ns();
-  pool_zero((void *)page_addr(p, (uint32_t)p->zeroing, p->zero_pos), n * POOL_PAGE);
+  pool_zero((void *)page_addr(p, (uint32_t)p->zeroing, p->zero_pos), n * PAGE_SIZE);
   *ns += now_ns() - t0;
   p->zero_pos += n;
   if (p->zero_pos == b->hi) {

@@ -32,11 +32,11 @@
 #include <stdint.h>
 
 #include "lock.h"
+#include "types.h"
 #include "uffd.h"
 
-#define POOL_PAGE ((size_t)4096)
 #define POOL_BIN_SIZE ((size_t)2 << 20)
-#define POOL_BIN_PAGES ((uint32_t)(POOL_BIN_SIZE / POOL_PAGE))
+#define POOL_BIN_PAGES ((uint32_t)(POOL_BIN_SIZE / PAGE_SIZE))
 
 enum pool_bin_state {
   BIN_EMPTY,

@@ -3,8 +3,9 @@
 
 #include <stdatomic.h>
 
+#include "types.h"
+
 #define SLOTS 256u
-#define PAGE_SHIFT 12
 
 /* Each slot: the page number where a supply ended, shifted left by 8,
  * and the supply's length in pages as a power of two (its log2) below. */

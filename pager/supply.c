@@ -9,7 +9,7 @@
 #include <errno.h>
 #include <sys/mman.h>
 
-#define PAGE POOL_PAGE
+#define PAGE PAGE_SIZE
 #define MINCORE_MAX 512 /* pages looked at per mincore() call */
 
 /* dst is present (EEXIST): the next absent page of [dst, end), or end.
