@@ -594,12 +594,13 @@ static void heap_fork_child(void) {
   lru_fork_child();
   large_fork_child();
   hk_lock_reset(&heaps_lock);
-  for (struct heap *h = atomic_load(&heaps_all); h; h = h->all_next) {
-    if (h == hk_tcache.heap || h->abandoned) continue;
-    h->abandoned = true; /* its thread does not exist here; its cache is lost */
-    h->abandoned_next = heaps_abandoned;
-    heaps_abandoned = h;
-  }
+  /* The heaps of the other threads alive at the fork are left alone: their
+   * threads do not exist here, and may have been halfway through an update
+   * that no lock covers (a list link, a pending list taken but not yet
+   * collected), so nothing adopts, trims or collects them. Their blocks
+   * stay valid to free, onto remote lists no one takes back: the child
+   * does not reuse that memory, as it cannot reuse their caches. The
+   * abandoned heaps were consistent: heaps_lock covers them. */
 }
 
 /* ---- the process ---- */

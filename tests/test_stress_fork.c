@@ -204,3 +204,79 @@ Test(stress_fork, grandchild_allocates, .timeout = 120)
   atomic_store(&stop, 1);
   pthread_join(t, NULL);
 }
+
+/* A thread alive at the fork may have been halfway through an update of
+ * its heap that no lock covers (a list link, a remote list taken but not
+ * yet collected): in the child, its heap is left alone, never adopted by
+ * a new thread or walked by a trim, and its blocks stay valid to free. */
+#define HOLDER_BLOCKS 4000
+static void *holder_blocks[HOLDER_BLOCKS];
+
+static void *holder(void *arg)
+{
+  atomic_int *ready = arg;
+  for (int i = 0; i < HOLDER_BLOCKS; i++)
+    holder_blocks[i] = malloc(launder_size(48));
+  for (int i = 0; i < HOLDER_BLOCKS; i += 2) { /* free slots in its slabs, past what its cache holds */
+    free(holder_blocks[i]);
+    holder_blocks[i] = NULL;
+  }
+  atomic_store(ready, 1);
+  while (atomic_load(ready) != 2)
+    usleep(1000);
+  return NULL;
+}
+
+/* Threads started in the child, all alive at once: each takes a heap. */
+#define CHILD_THREADS 8
+static pthread_barrier_t child_barrier;
+
+static void *alloc_48(void *arg)
+{
+  (void)arg;
+  void *p = malloc(launder_size(48));
+  pthread_barrier_wait(&child_barrier);
+  return p;
+}
+
+Test(stress_fork, a_live_threads_heap_is_left_alone_in_the_child, .timeout = 60)
+{
+  atomic_int ready = 0;
+  pthread_t t;
+  cr_assert_eq(pthread_create(&t, NULL, holder, &ready), 0);
+  while (atomic_load(&ready) != 1)
+    usleep(1000);
+  uintptr_t holder_region = (uintptr_t)holder_blocks[1] & ~(uintptr_t)(2 * MiB - 1);
+  pid_t pid = fork();
+  cr_assert(pid >= 0);
+  if (pid == 0) {
+    alarm(30);
+    pthread_t ct[CHILD_THREADS];
+    void *p[CHILD_THREADS];
+    pthread_barrier_init(&child_barrier, NULL, CHILD_THREADS);
+    for (int i = 0; i < CHILD_THREADS; i++)
+      if (pthread_create(&ct[i], NULL, alloc_48, NULL) != 0)
+        _exit(2);
+    for (int i = 0; i < CHILD_THREADS; i++)
+      if (pthread_join(ct[i], &p[i]) != 0 || !p[i])
+        _exit(2);
+    for (int i = 0; i < CHILD_THREADS; i++)
+      if (((uintptr_t)p[i] & ~(uintptr_t)(2 * MiB - 1)) == holder_region)
+        _exit(3); /* a new thread took over the holder's heap */
+    malloc_trim(0);
+    for (int i = 1; i < HOLDER_BLOCKS; i += 2)
+      free(holder_blocks[i]);
+    for (int i = 0; i < CHILD_THREADS; i++)
+      free(p[i]);
+    _exit(0);
+  }
+  int status = 0;
+  cr_assert_eq(waitpid(pid, &status, 0), pid);
+  cr_assert(WIFEXITED(status), "the child died of signal %d", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  cr_assert_eq(WEXITSTATUS(status), 0, "the child exited %d (3: a new thread adopted the live thread's heap)",
+               WEXITSTATUS(status));
+  atomic_store(&ready, 2);
+  pthread_join(t, NULL);
+  for (int i = 1; i < HOLDER_BLOCKS; i += 2)
+    free(holder_blocks[i]);
+}
