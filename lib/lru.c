@@ -19,10 +19,18 @@ static struct region_header *lru_head, *lru_tail;
  * (a program cycling through 256 cached regions spent a fifth of its time
  * walking past released ones). */
 static struct region_header *pending_head, *pending_tail;
-/* The huge blocks' regions, also from the most recently cached: a huge
- * request looks through them and the newest SuperSlab only, not past a
- * thousand released SuperSlabs (9 us a 4 MiB malloc and free so). */
-static struct region_header *huge_head;
+/* The cached regions by kind and size, each list from the most recently
+ * cached: SuperSlabs, all of one size and shape, on one list, and huge
+ * blocks' regions in bins of four a doubling from 1 MiB. A request looks
+ * at the newest SuperSlab and at a few regions of the first bins that can
+ * hold it, never at the whole cache, whose headers are a cache and TLB
+ * miss each: a 1.2 MB malloc and free took 18 us walking 1,000 cached
+ * regions of 1.1-8 MiB, and 9 us for a 4 MiB one walking 1,000 released
+ * SuperSlabs before they had their own list. */
+#define SIZE_BINS 112 /* up to 2^48 bytes */
+#define BIN_LOOKS 8   /* regions looked at in a bin */
+static struct region_header *superslab_head;
+static struct region_header *size_bins[SIZE_BINS];
 static size_t lru_count, lru_bytes, lru_pending, lru_superslabs;
 static size_t lru_resident, lru_resident_bytes; /* cached regions with their pages */
 
@@ -88,6 +96,18 @@ static bool is_superslab(const struct region_header *h) { return h->kind != REGI
 
 static bool is_resident(const struct region_header *h) { return h->pages == HAKMEM_SUPPLY_REUSE; }
 
+static unsigned size_bin(size_t size) {
+  if (size <= ((size_t)1 << 20)) return 0;
+  unsigned log2 = 63u - (unsigned)__builtin_clzll((unsigned long long)size);
+  unsigned bin = (log2 - 20) * 4 + (unsigned)((size >> (log2 - 2)) & 3);
+  return bin < SIZE_BINS ? bin : SIZE_BINS - 1;
+}
+
+/* The list of h's kind and size. */
+static struct region_header **bin_of(const struct region_header *h) {
+  return is_superslab(h) ? &superslab_head : &size_bins[size_bin(h->size)];
+}
+
 /* Unset, HAKMEM_SS_LAZY_ZERO hands the pages to the pager's pool while it
  * runs: a program that frees, waits and allocates again then gets pages
  * zeroed on the pager's CPU instead of faulting in fresh ones (README). */
@@ -110,11 +130,9 @@ static void lru_unlink(struct region_header *h) {
   lru_superslabs -= is_superslab(h);
   lru_resident -= is_resident(h);
   lru_resident_bytes -= is_resident(h) ? h->size : 0;
-  if (!is_superslab(h)) {
-    if (h->huge_prev) h->huge_prev->huge_next = h->huge_next;
-    else huge_head = h->huge_next;
-    if (h->huge_next) h->huge_next->huge_prev = h->huge_prev;
-  }
+  if (h->bin_prev) h->bin_prev->bin_next = h->bin_next;
+  else *bin_of(h) = h->bin_next;
+  if (h->bin_next) h->bin_next->bin_prev = h->bin_prev;
   if (h->lru_release == OS_RELEASE_KEEP) return;
   if (h->pending_prev) h->pending_prev->pending_next = h->pending_next;
   else pending_head = h->pending_next;
@@ -136,12 +154,11 @@ static void lru_link(struct region_header *h, struct region_header *after) {
   lru_superslabs += is_superslab(h);
   lru_resident += is_resident(h);
   lru_resident_bytes += is_resident(h) ? h->size : 0;
-  if (!is_superslab(h)) { /* kept newest first, as the main list is, near enough */
-    h->huge_prev = NULL;
-    h->huge_next = huge_head;
-    if (huge_head) huge_head->huge_prev = h;
-    huge_head = h;
-  }
+  struct region_header **bin = bin_of(h); /* newest first, as the main list is, near enough */
+  h->bin_prev = NULL;
+  h->bin_next = *bin;
+  if (*bin) (*bin)->bin_prev = h;
+  *bin = h;
   if (h->lru_release == OS_RELEASE_KEEP) return;
   /* Only lru_put() caches a region with a release pending, at the head. */
   h->pending_prev = NULL;
@@ -300,25 +317,31 @@ static bool better(const struct region_header *h, const struct region_header *fo
   return !found || (largest ? h->size > found->size : h->size < found->size);
 }
 
-/* Under lru_lock: the most recently cached SuperSlab. All have one size
- * and shape, so it is the one to take of them. */
-static struct region_header *newest_superslab(void) {
-  for (struct region_header *h = lru_head; h; h = h->lru_next)
-    if (is_superslab(h)) return h;
-  return NULL;
+/* Under lru_lock: of the first BIN_LOOKS regions of bin b, the smallest
+ * (or largest) of that shape, the most recently cached of equals. */
+static struct region_header *find_in_bin(unsigned b, const struct region_shape *want, bool largest) {
+  struct region_header *found = NULL;
+  unsigned looks = 0;
+  for (struct region_header *h = size_bins[b]; h && looks < BIN_LOOKS; h = h->bin_next, looks++)
+    if (has_shape(h, want) && better(h, found, largest)) found = h;
+  return found;
 }
 
 /* Under lru_lock: the smallest (or largest) cached region of that shape,
- * the most recently cached of equals. */
+ * the most recently cached of equals; of huge blocks' regions, the best
+ * of the first bin that has one, in size order, among those looked at. */
 static struct region_header *find_shaped(const struct region_shape *want, bool largest) {
   struct region_header *found = NULL;
   if (want->min <= REGION_SIZE && REGION_SIZE <= want->max && want->chunks == 1) {
-    found = newest_superslab();
+    found = superslab_head; /* all of one size and shape: the newest */
     /* A SuperSlab wanted (or fitting exactly): no huge region does better. */
     if (found && REGION_SIZE == (largest ? want->max : want->min)) return found;
   }
-  for (struct region_header *h = huge_head; h; h = h->huge_next)
-    if (has_shape(h, want) && better(h, found, largest)) found = h;
+  unsigned lo = size_bin(want->min), hi = size_bin(want->max);
+  for (unsigned i = 0; i <= hi - lo; i++) {
+    struct region_header *h = find_in_bin(largest ? hi - i : lo + i, want, largest);
+    if (h) return better(h, found, largest) ? h : found;
+  }
   return found;
 }
 

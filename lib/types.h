@@ -101,7 +101,7 @@ struct region_header {
   struct region_header *all_prev, *all_next; /* every region, under regions_lock */
   struct region_header *lru_prev, *lru_next; /* while cached */
   struct region_header *pending_prev, *pending_next; /* while cached with a release pending */
-  struct region_header *huge_prev, *huge_next; /* while cached, a huge block's region */
+  struct region_header *bin_prev, *bin_next; /* while cached: its kind's and size's list (lru.c) */
   uint64_t lru_since_ns;
 };
 

@@ -665,6 +665,53 @@ Test(lru, a_request_takes_the_smallest_fit_of_either_kind)
     region_unmap(taken[i]);
 }
 
+/* Huge regions sit in bins by size: a request looks in the bins that can
+ * hold it, smallest first (largest first for lru_take_largest), past a
+ * bin whose regions are all too small, and in a crowded bin at its newest
+ * few only: 64 cached regions of one size bin, the oldest the only fit,
+ * are not all looked at. */
+Test(lru, huge_regions_are_found_by_size_bins)
+{
+  set_policy(0);
+  hakmem_options.lru_max = 1024;
+  const size_t sizes[] = { MiB + MiB / 8, 5 * MiB / 4 + 4096, 3 * MiB, 6 * MiB };
+  struct region_header *h[4];
+  char *p[4];
+  for (int i = 0; i < 4; i++) {
+    p[i] = malloc(opaque_size(sizes[i] - 8192));
+    cr_assert_not_null(p[i]);
+    h[i] = region_of(p[i]);
+  }
+  for (int i = 0; i < 4; i++)
+    free(p[i]);
+  struct region_header *t = lru_take(5 * MiB / 4, 8 * MiB);
+  cr_assert_eq(t, h[1], "1.25 MiB took the region of %zu bytes", t ? t->size : 0);
+  region_unmap(t);
+  t = lru_take_largest(2 * MiB + 1, 5 * MiB);
+  cr_assert_eq(t, h[2], "the largest of 2..5 MiB took the region of %zu bytes", t ? t->size : 0);
+  region_unmap(t);
+  t = lru_take(4 * MiB, 8 * MiB);
+  cr_assert_eq(t, h[3]);
+  region_unmap(t);
+  t = lru_take(MiB, 2 * MiB);
+  cr_assert_eq(t, h[0]);
+  region_unmap(t);
+
+  enum { CROWD = 64 };
+  char *q[CROWD];
+  for (int i = 0; i < CROWD; i++) /* the first one a page larger than the others */
+    cr_assert_not_null(q[i] = malloc(opaque_size(3 * MiB + (i == 0 ? 4096 : 0))));
+  struct region_header *oldest = region_of(q[0]);
+  for (int i = 0; i < CROWD; i++)
+    free(q[i]);
+  cr_assert_null(lru_take(oldest->size, oldest->size), "the whole crowded bin was walked");
+  t = lru_take(3 * MiB, 3 * MiB + 2 * 4096);
+  cr_assert_not_null(t);
+  cr_assert_neq(t, oldest, "took the oldest region, not one of the newest of equal fit");
+  region_unmap(t);
+  lru_trim(1);
+}
+
 /* ---- calloc after lazy zeroing ---- */
 
 /* A huge block's region released by MADV_DONTNEED comes back for calloc,
