@@ -84,11 +84,16 @@ static int timed_madvise(void *addr, size_t len, int advice) {
   return rc == 0 ? 0 : -errno;
 }
 
-/* One call when the hint (the end of the previous region) is free and
- * aligned; the kernel grows mappings downwards, so this often holds. */
+/* One call when the aligned place just below the last region mapped (the
+ * hint) is free: the kernel hands out addresses top-down, so it usually
+ * is, and a region ending where the last one starts joins its kernel
+ * mapping (one line of /proc/self/maps for a run of SuperSlabs). The end
+ * of the last region, tried before, is where older mappings are: every
+ * SuperSlab cost a failed mmap, a mmap of twice its size and a munmap. */
 static void *map_at_hint(size_t len, size_t align, size_t offset) {
-  uintptr_t hint = atomic_load_explicit(&map_hint, memory_order_relaxed);
-  if (hint == 0 || ((hint + offset) & (align - 1)) != 0) return NULL;
+  uintptr_t below = atomic_load_explicit(&map_hint, memory_order_relaxed);
+  if (below < len + align + offset) return NULL;
+  uintptr_t hint = ((below - len + offset) & ~(uintptr_t)(align - 1)) - offset;
   void *p = timed_mmap((void *)hint, len, MAP_FIXED_NOREPLACE);
   if (p == MAP_FAILED) return NULL;
   if ((uintptr_t)p != hint) { /* a kernel before 4.17 took it as a hint */
@@ -157,7 +162,7 @@ void *os_map_aligned_at(size_t len, size_t align, size_t offset) {
   }
   errno = saved;
   if (len >= REGION_SIZE && thp_is_always()) timed_madvise(p, len, MADV_NOHUGEPAGE);
-  atomic_store_explicit(&map_hint, (uintptr_t)p + len, memory_order_relaxed);
+  atomic_store_explicit(&map_hint, (uintptr_t)p, memory_order_relaxed);
   stats_add(STAT_bytes_mapped, (int64_t)len);
   return p;
 }
