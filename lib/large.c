@@ -295,9 +295,13 @@ static bool claim_pages(struct large_ss *l, unsigned i, unsigned n) {
   uint64_t absent = 0, refault = 0;
   /* l's longest run is counted again only when the pages come from it. */
   bool from_longest = run_around(l, i) == l->max_run;
-  /* With a page supplier (the pager), the run's first absent pages come
-   * in now, pre-zeroed, the rest by its faults; it counts them all. */
-  unsigned supplied = (unsigned)(os_supply_direct((char *)l + (size_t)i * PAGE_SIZE, (size_t)n * PAGE_SIZE) / PAGE_SIZE);
+  /* A large SuperSlab's absent pages come by the kernel's faults
+   * (superslab_region_acquire); were a supplier to serve it, the run's
+   * first pages would come in now, the rest by its faults, all counted by
+   * the supplier. */
+  bool by_supplier = os_page_supplier() && !l->h.by_faults;
+  unsigned supplied =
+      by_supplier ? (unsigned)(os_supply_direct((char *)l + (size_t)i * PAGE_SIZE, (size_t)n * PAGE_SIZE) / PAGE_SIZE) : 0;
   bool clean = bits_count(l->dirty_map, NULL, i, n) == 0;
   uint64_t resident = n - bits_count(l->absent_map, NULL, i, n);
   if (supplied < n) {
@@ -316,7 +320,7 @@ static bool claim_pages(struct large_ss *l, unsigned i, unsigned n) {
   }
   /* Absent pages the supplier did not bring fault in later: the supplier
    * counts those it serves, the ledger the ones the kernel does. */
-  if (!os_page_supplier()) {
+  if (!by_supplier) {
     if (absent) stats_supply((enum hakmem_supply_path)l->h.absent_path, absent, 0, 0);
     if (refault) stats_supply(HAKMEM_SUPPLY_REFAULT, refault, 0, 0);
   }
@@ -339,7 +343,7 @@ static size_t release_free_pages(struct large_ss *l) {
   /* A page supplier (the pager) moves pages in ahead of the runs it was
    * asked for, which the absent map does not see: mincore() does. */
   unsigned char vec[PAGES_PER_REGION];
-  if (os_page_supplier() && mincore(l, REGION_SIZE, vec) == 0)
+  if (os_page_supplier() && !l->h.by_faults && mincore(l, REGION_SIZE, vec) == 0)
     for (unsigned p = 1; p < PAGES_PER_REGION; p++)
       if ((vec[p] & 1) && bit_get(l->free_map, p)) bit_set(resident_free, p);
   for (unsigned i = next_bit(resident_free, 0, true); i < PAGES_PER_REGION;) {

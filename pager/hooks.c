@@ -151,7 +151,8 @@ static size_t hook_supply(void *addr, size_t len) {
   }
   t0 = os_now_ns();
   if (region_map_kind(a) != REGION_SMALL) {
-    /* A large or huge block's body: its first window now, if the pool
+    /* A huge block's body (large SuperSlabs are left to the kernel's
+     * faults: superslab.c): its first window now, if the pool
      * holds it; the rest faults in as the program writes on, in windows
      * that grow while it writes in order (readahead.h). */
     uintptr_t first = a + READAHEAD_FIRST_PAGES * PAGE_SIZE;

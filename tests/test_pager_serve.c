@@ -340,16 +340,28 @@ static size_t resident_in(const char *from, const char *to)
   return n;
 }
 
-/* Direct supply moves pages in ahead of the run it was asked for; the
- * allocator's maps do not see them, and malloc_trim must give them back
- * all the same. */
-Test(pager_serve, trim_releases_pages_supplied_ahead_of_large_runs)
+/* Blocks of 32 KiB-1 MiB (large SuperSlabs) are left to the kernel's
+ * faults: the pager supplies none of their pages, so a block written at
+ * two bytes has two pages, not a window of sixteen; and malloc_trim gives
+ * back the free pages after a block written whole. */
+Test(pager_serve, large_blocks_are_left_to_the_kernels_faults)
 {
+  hakmem_trim(); /* no free page left resident by the test harness's blocks */
+  struct hakmem_stats s0;
+  hakmem_stats_get(&s0);
   char *p = malloc(300000);
   cr_assert_not_null(p);
+  p[0] = 1;
+  p[200000] = 2;
+  size_t usable = malloc_usable_size(p);
+  cr_assert_eq(resident_in(p, p + usable), 2, "pages of a block written at two bytes: %zu",
+               resident_in(p, p + usable));
+  struct hakmem_stats s1;
+  hakmem_stats_get(&s1);
+  cr_assert_eq(pager_pages(&s1) - pager_pages(&s0), 0, "the pager supplied pages of a large block");
   memset(p, 1, 300000);
   char *base = (char *)((uintptr_t)p & ~(TUNIT - 1)), *end = base + TUNIT;
-  char *after = p + ((malloc_usable_size(p) + TPAGE - 1) & ~(TPAGE - 1));
+  char *after = p + ((usable + TPAGE - 1) & ~(TPAGE - 1));
   hakmem_trim();
   size_t left = resident_in(after, end);
   cr_assert_lt(left, 8, "%zu free pages of the large SuperSlab still resident after malloc_trim", left);
