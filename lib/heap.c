@@ -3,8 +3,8 @@
  * Locking: a heap is touched by its own thread without locks, except its
  * `pending` list (other threads push, the owner takes all with one
  * exchange, so there is no ABA) and, while abandoned, by whoever holds
- * heaps_lock. Lock order: heaps_lock, then the large lock, then the LRU,
- * then the region list. */
+ * heaps_lock. Lock order: heaps_lock, then the large arenas' locks (in
+ * order), then the LRU, then the region list. */
 #include "heap.h"
 
 #include <errno.h>

@@ -1,10 +1,16 @@
-/* large.c: runs of pages in large SuperSlabs, under one lock.
+/* large.c: runs of pages in large SuperSlabs, in arenas under a lock each.
  *
  * Blocks of 32 to 1020 KiB are rarer than small ones and live longer; a
- * global lock keeps this simple. The lock is held for the search and the
- * bitmap update only: clearing memory for calloc and putting an empty
- * SuperSlab in the LRU happen after it is dropped, and a live block's size
- * is read without it.
+ * lock keeps this simple. The SuperSlabs are shared out among
+ * LARGE_ARENAS arenas, each with its lock, bins and purge list: a thread
+ * allocates from its own arena (given out in turn at its first large
+ * allocation), and a free locks the arena of the block's SuperSlab. With
+ * one lock for all, two threads allocating and freeing blocks of 32-200
+ * KB spent half their time waiting for it: 0.16 s, against 0.07 for
+ * mimalloc (README). A lock is held for the search and the bitmap update
+ * only: clearing memory for calloc and putting an empty SuperSlab in the
+ * LRU happen after it is dropped, and a live block's size is read without
+ * it.
  *
  * A SuperSlab with free pages sits in a bin by its longest free run
  * (max_run), four bins to a power of two. An allocation takes the first
@@ -47,31 +53,54 @@
  * tried at most before a new SuperSlab is taken. */
 #define BIN_SEARCH_MAX 32
 
-static hk_lock_t large_lock = HK_LOCK_INIT;
-static struct large_ss *large_bins[BIN_COUNT];
-static uint32_t large_bins_used;      /* bit b: large_bins[b] is not empty */
-static unsigned large_with_room;      /* SuperSlabs in the bins */
-static struct large_ss *purge_oldest, *purge_newest; /* by free_since_ns */
-static unsigned large_ops;            /* allocations and frees since the last purge check */
+#define LARGE_ARENAS 4 /* a power of two */
 
-/* Under large_lock: l has free pages that may be resident from now on. */
-static void note_free_pages(struct large_ss *l) {
-  if (l->free_since_ns || hakmem_options.ss_lazy_zero == OS_RELEASE_KEEP) return;
-  l->free_since_ns = os_now_ns();
-  l->purge_next = NULL;
-  l->purge_prev = purge_newest;
-  if (purge_newest) purge_newest->purge_next = l;
-  else purge_oldest = l;
-  purge_newest = l;
+struct large_arena {
+  hk_lock_t lock;
+  struct large_ss *bins[BIN_COUNT];
+  uint32_t bins_used;                  /* bit b: bins[b] is not empty */
+  unsigned with_room;                  /* SuperSlabs in the bins */
+  struct large_ss *purge_oldest, *purge_newest; /* by free_since_ns */
+  unsigned ops;                        /* allocations and frees since the last purge check */
+} __attribute__((aligned(64)));
+
+static struct large_arena arenas[LARGE_ARENAS] = {
+  [0 ... LARGE_ARENAS - 1] = { .lock = HK_LOCK_INIT },
+};
+static _Atomic unsigned arenas_given;
+/* The thread's arena plus one; 0 until its first large allocation. */
+static __thread uint8_t thread_arena __attribute__((tls_model("initial-exec")));
+
+static struct large_arena *arena_of_thread(void) {
+  if (unlikely(!thread_arena))
+    thread_arena = (uint8_t)(atomic_fetch_add_explicit(&arenas_given, 1, memory_order_relaxed) % LARGE_ARENAS + 1);
+  return &arenas[thread_arena - 1];
 }
 
-/* Under large_lock: l has no free page that may be resident. */
+/* Set when l was taken, under that arena's lock, and kept while l is in
+ * use: a free may read it before it takes the lock. */
+static struct large_arena *arena_of(const struct large_ss *l) { return &arenas[l->arena & (LARGE_ARENAS - 1)]; }
+
+/* Under the arena's lock: l has free pages that may be resident from now on. */
+static void note_free_pages(struct large_ss *l) {
+  if (l->free_since_ns || hakmem_options.ss_lazy_zero == OS_RELEASE_KEEP) return;
+  struct large_arena *a = arena_of(l);
+  l->free_since_ns = os_now_ns();
+  l->purge_next = NULL;
+  l->purge_prev = a->purge_newest;
+  if (a->purge_newest) a->purge_newest->purge_next = l;
+  else a->purge_oldest = l;
+  a->purge_newest = l;
+}
+
+/* Under the arena's lock: l has no free page that may be resident. */
 static void forget_free_pages(struct large_ss *l) {
   if (!l->free_since_ns) return;
+  struct large_arena *a = arena_of(l);
   if (l->purge_prev) l->purge_prev->purge_next = l->purge_next;
-  else purge_oldest = l->purge_next;
+  else a->purge_oldest = l->purge_next;
   if (l->purge_next) l->purge_next->purge_prev = l->purge_prev;
-  else purge_newest = l->purge_prev;
+  else a->purge_newest = l->purge_prev;
   l->purge_next = l->purge_prev = NULL;
   l->free_since_ns = 0;
 }
@@ -156,26 +185,28 @@ static unsigned bin_sure(unsigned n) {
 
 static void bin_remove(struct large_ss *l) {
   if (l->bin == BIN_NONE) return;
+  struct large_arena *a = arena_of(l);
   if (l->prev) l->prev->next = l->next;
-  else large_bins[l->bin] = l->next;
+  else a->bins[l->bin] = l->next;
   if (l->next) l->next->prev = l->prev;
-  if (!large_bins[l->bin]) large_bins_used &= ~((uint32_t)1 << l->bin);
+  if (!a->bins[l->bin]) a->bins_used &= ~((uint32_t)1 << l->bin);
   l->next = l->prev = NULL;
   l->bin = BIN_NONE;
-  large_with_room--;
+  a->with_room--;
 }
 
 static void bin_push(struct large_ss *l, unsigned b) {
+  struct large_arena *a = arena_of(l);
   l->bin = (uint8_t)b;
   l->prev = NULL;
-  l->next = large_bins[b];
+  l->next = a->bins[b];
   if (l->next) l->next->prev = l;
-  large_bins[b] = l;
-  large_bins_used |= (uint32_t)1 << b;
-  large_with_room++;
+  a->bins[b] = l;
+  a->bins_used |= (uint32_t)1 << b;
+  a->with_room++;
 }
 
-/* Under large_lock, after l->max_run changed: into its bin; a full one
+/* Under the arena's lock, after l->max_run changed: into its bin; a full one
  * has nothing to purge either. */
 static void bin_refile(struct large_ss *l) {
   unsigned b = l->max_run ? bin_of(l->max_run) : BIN_NONE;
@@ -185,9 +216,10 @@ static void bin_refile(struct large_ss *l) {
   else forget_free_pages(l);
 }
 
-/* Set up the header of a region from superslab_region_acquire(). Pages
- * resident before keep their state; released ones are absent and clean. */
-static struct large_ss *large_ss_init(struct region_header *h) {
+/* Set up the header of a region from superslab_region_acquire(), for
+ * arena a. Pages resident before keep their state; released ones are
+ * absent and clean. */
+static struct large_ss *large_ss_init(struct region_header *h, const struct large_arena *a) {
   struct large_ss *l = (struct large_ss *)h;
   uint64_t absent[PAGES_PER_REGION / 64], dirty[PAGES_PER_REGION / 64], released[PAGES_PER_REGION / 64] = { 0 };
   bool lazyfree = h->pages == HAKMEM_SUPPLY_LAZYFREE;
@@ -221,6 +253,7 @@ static struct large_ss *large_ss_init(struct region_header *h) {
   memcpy(l->released_map, released, sizeof released);
   bit_clear(l->absent_map, 0);
   l->lazyfree = lazyfree;
+  l->arena = (uint8_t)(a - arenas);
   note_free_pages(l);
   memset(l->free_map, 0xff, sizeof l->free_map);
   bit_clear(l->free_map, 0);
@@ -266,7 +299,7 @@ static unsigned longest_run(const struct large_ss *l) {
   return longest;
 }
 
-/* Under large_lock: pages around page i were freed. */
+/* Under the arena's lock: pages around page i were freed. */
 static void note_freed_run(struct large_ss *l, unsigned i) {
   unsigned run = run_around(l, i);
   if (run > l->max_run) l->max_run = (uint16_t)run;
@@ -334,7 +367,7 @@ static bool take_run(struct large_ss *l, unsigned i, unsigned n) {
   return claim_pages(l, i, n);
 }
 
-/* Under large_lock, which keeps the runs from being claimed meanwhile:
+/* Under the arena's lock, which keeps the runs from being claimed meanwhile:
  * the resident free pages of l back to the kernel. Returns the bytes. */
 static size_t release_free_pages(struct large_ss *l) {
   uint64_t resident_free[PAGES_PER_REGION / 64];
@@ -362,27 +395,27 @@ static size_t release_free_pages(struct large_ss *l) {
   return released;
 }
 
-/* Under large_lock: purge the SuperSlab whose free pages waited longest,
+/* Under a's lock: purge the SuperSlab whose free pages waited longest,
  * if that is long enough. */
-static void purge_idle_runs(void) {
-  if (++large_ops < PURGE_CHECK_OPS || !purge_oldest) return;
-  large_ops = 0;
-  if (os_now_ns() - purge_oldest->free_since_ns >= PURGE_DELAY_NS) release_free_pages(purge_oldest);
+static void purge_idle_runs(struct large_arena *a) {
+  if (++a->ops < PURGE_CHECK_OPS || !a->purge_oldest) return;
+  a->ops = 0;
+  if (os_now_ns() - a->purge_oldest->free_since_ns >= PURGE_DELAY_NS) release_free_pages(a->purge_oldest);
 }
 
-/* Under large_lock: a SuperSlab with n free pages at a multiple of ap,
+/* Under a's lock: a SuperSlab of a with n free pages at a multiple of ap,
  * and the first of them in *at; NULL when none has. */
-static struct large_ss *find_room(unsigned n, unsigned ap, unsigned *at) {
+static struct large_ss *find_room(struct large_arena *a, unsigned n, unsigned ap, unsigned *at) {
   unsigned sure = n + ap - 1 <= RUN_PAGES_MAX ? bin_sure(n + ap - 1) : BIN_COUNT;
-  for (uint32_t bins = sure < BIN_COUNT ? large_bins_used >> sure << sure : 0; bins; bins &= bins - 1)
-    for (struct large_ss *l = large_bins[__builtin_ctz(bins)]; l; l = l->next) {
+  for (uint32_t bins = sure < BIN_COUNT ? a->bins_used >> sure << sure : 0; bins; bins &= bins - 1)
+    for (struct large_ss *l = a->bins[__builtin_ctz(bins)]; l; l = l->next) {
       int i = find_run(l, n, ap);
       if (i >= 0) return *at = (unsigned)i, l;
     }
   /* Bins below hold runs that may fit, the longest first. */
   unsigned tries = 0;
   for (unsigned b = sure; b-- > bin_of(n);)
-    for (struct large_ss *l = large_bins[b]; l && tries < BIN_SEARCH_MAX; l = l->next, tries++) {
+    for (struct large_ss *l = a->bins[b]; l && tries < BIN_SEARCH_MAX; l = l->next, tries++) {
       int i = l->max_run >= n ? find_run(l, n, ap) : -1;
       if (i >= 0) return *at = (unsigned)i, l;
     }
@@ -393,43 +426,46 @@ void *large_alloc(size_t size, size_t align, bool zero) {
   unsigned n = (unsigned)((size + PAGE_SIZE - 1) / PAGE_SIZE);
   unsigned ap = align > PAGE_SIZE ? (unsigned)(align / PAGE_SIZE) : 1;
   unsigned i;
-  hk_lock(&large_lock);
-  struct large_ss *l = find_room(n, ap, &i);
+  struct large_arena *a = arena_of_thread();
+  hk_lock(&a->lock);
+  struct large_ss *l = find_room(a, n, ap, &i);
   if (!l) {
     struct region_header *h = superslab_region_acquire(REGION_LARGE);
     if (!h) {
-      hk_unlock(&large_lock);
+      hk_unlock(&a->lock);
       errno = ENOMEM;
       return NULL;
     }
-    l = large_ss_init(h);
+    l = large_ss_init(h, a);
     stats_add(STAT_ss_live, 1);
     bin_refile(l);
     i = (unsigned)find_run(l, n, ap);
   }
   bool clean = take_run(l, i, n);
-  purge_idle_runs();
-  hk_unlock(&large_lock);
+  purge_idle_runs(a);
+  hk_unlock(&a->lock);
   stats_add(STAT_bytes_in_use, (int64_t)n * (int64_t)PAGE_SIZE);
   char *p = (char *)l + (size_t)i * PAGE_SIZE;
   if (zero && !clean) memset(p, 0, size);
   return p;
 }
 
-/* Under large_lock: the header page index of a live run at p, or abort. */
+/* Under the arena's lock: the header page index of a live run at p, or
+ * abort (dropping the lock). */
 static unsigned run_index(const struct large_ss *l, const void *p, const char *op) {
   uintptr_t off = (uintptr_t)p - (uintptr_t)l;
   unsigned i = (unsigned)(off / PAGE_SIZE);
   if ((off & (PAGE_SIZE - 1)) == 0 && i != 0 && head_get(l, i)) return i;
   bool freed = (off & (PAGE_SIZE - 1)) == 0 && i != 0 && bit_get(l->freed_map, i);
-  hk_unlock(&large_lock);
+  hk_unlock(&arena_of(l)->lock);
   if (freed) diag_fatal_freed(op, p);
   diag_fatal(op, p, "not a block hakmem returned");
 }
 
 void large_free(void *p) {
   struct large_ss *l = (struct large_ss *)superslab_of(p);
-  hk_lock(&large_lock);
+  struct large_arena *a = arena_of(l);
+  hk_lock(&a->lock);
   unsigned i = run_index(l, p, "free(): invalid pointer");
   unsigned n = run_length(l, i);
   head_set(l, i, false);
@@ -438,16 +474,16 @@ void large_free(void *p) {
   l->free_pages += n;
   stats_add(STAT_bytes_in_use, -(int64_t)n * (int64_t)PAGE_SIZE);
   note_freed_run(l, i);
-  /* Keep the last large SuperSlab with room; give the others back, after
-   * the lock: out of the bins, no other thread finds it, and the LRU may
-   * release regions (madvise, munmap) on the way in. */
-  bool empty = l->free_pages == RUN_PAGES_MAX && large_with_room > 1;
+  /* Keep the arena's last large SuperSlab with room; give the others
+   * back, after the lock: out of the bins, no other thread finds it, and
+   * the LRU may release regions (madvise, munmap) on the way in. */
+  bool empty = l->free_pages == RUN_PAGES_MAX && a->with_room > 1;
   if (empty) {
     bin_remove(l);
     forget_free_pages(l);
   }
-  purge_idle_runs();
-  hk_unlock(&large_lock);
+  purge_idle_runs(a);
+  hk_unlock(&a->lock);
   if (empty) {
     stats_add(STAT_ss_live, -1);
     lru_put(&l->h);
@@ -459,9 +495,9 @@ size_t large_usable(const void *p, const char *op) {
   uintptr_t off = (uintptr_t)p - (uintptr_t)l;
   unsigned i = (unsigned)(off / PAGE_SIZE);
   if ((off & (PAGE_SIZE - 1)) == 0 && i != 0 && head_get(l, i)) return (size_t)run_length(l, i) * PAGE_SIZE;
-  hk_lock(&large_lock);
+  hk_lock(&arena_of(l)->lock);
   run_index(l, p, op); /* not a live run: aborts, saying which */
-  hk_unlock(&large_lock);
+  hk_unlock(&arena_of(l)->lock);
   return (size_t)run_length(l, i) * PAGE_SIZE;
 }
 
@@ -469,7 +505,7 @@ bool large_resize(void *p, size_t size) {
   struct large_ss *l = (struct large_ss *)superslab_of(p);
   unsigned want = (unsigned)((size + PAGE_SIZE - 1) / PAGE_SIZE);
   bool ok = true;
-  hk_lock(&large_lock);
+  hk_lock(&arena_of(l)->lock);
   unsigned i = run_index(l, p, "realloc(): invalid pointer");
   unsigned n = run_length(l, i);
   if (want > n) {
@@ -488,15 +524,15 @@ bool large_resize(void *p, size_t size) {
     note_freed_run(l, i + want);
     stats_add(STAT_bytes_in_use, -(int64_t)(n - want) * (int64_t)PAGE_SIZE);
   }
-  hk_unlock(&large_lock);
+  hk_unlock(&arena_of(l)->lock);
   return ok;
 }
 
-size_t large_trim(void) {
+static size_t arena_trim(struct large_arena *a) {
   size_t released = 0;
-  hk_lock(&large_lock);
+  hk_lock(&a->lock);
   for (unsigned b = 0; b < BIN_COUNT; b++)
-    for (struct large_ss *l = large_bins[b], *next; l; l = next) {
+    for (struct large_ss *l = a->bins[b], *next; l; l = next) {
       next = l->next;
       if (l->free_pages != RUN_PAGES_MAX) {
         released += release_free_pages(l);
@@ -507,10 +543,24 @@ size_t large_trim(void) {
       stats_add(STAT_ss_live, -1);
       lru_put(&l->h);
     }
-  hk_unlock(&large_lock);
+  hk_unlock(&a->lock);
   return released;
 }
 
-void large_fork_prepare(void) { hk_lock(&large_lock); }
-void large_fork_parent(void) { hk_unlock(&large_lock); }
-void large_fork_child(void) { hk_lock_reset(&large_lock); }
+size_t large_trim(void) {
+  size_t released = 0;
+  for (unsigned i = 0; i < LARGE_ARENAS; i++) released += arena_trim(&arenas[i]);
+  return released;
+}
+
+void large_fork_prepare(void) {
+  for (unsigned i = 0; i < LARGE_ARENAS; i++) hk_lock(&arenas[i].lock);
+}
+
+void large_fork_parent(void) {
+  for (unsigned i = LARGE_ARENAS; i-- > 0;) hk_unlock(&arenas[i].lock);
+}
+
+void large_fork_child(void) {
+  for (unsigned i = 0; i < LARGE_ARENAS; i++) hk_lock_reset(&arenas[i].lock);
+}

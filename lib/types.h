@@ -161,6 +161,7 @@ struct large_ss {
   uint16_t max_run;        /* the longest run of free pages */
   uint8_t bin;             /* the bin of max_run; BIN_NONE: none (large.c) */
   bool lazyfree;           /* the pages not absent were released by MADV_FREE */
+  uint8_t arena;           /* the arena it belongs to while in use (large.c) */
   uint64_t free_since_ns;  /* free pages may be resident since then; 0: none */
   uint64_t free_map[PAGES_PER_REGION / 64];  /* page is free */
   uint64_t head_map[PAGES_PER_REGION / 64];  /* page starts a run in use */

@@ -14,6 +14,7 @@
  * the kernel (but for HAKMEM_SS_LAZY_ZERO=0); a double free, or a free of a pointer inside a run, aborts. */
 #include <criterion/criterion.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -505,6 +506,41 @@ static size_t idle_free_runs_resident(void)
     large_free(p[i]);
   }
   return resident;
+}
+
+/* Threads allocate from arenas of their own: two threads' blocks land in
+ * different SuperSlabs, so neither waits for the other's lock. A block
+ * freed by the other thread goes back to its own SuperSlab, whose run is
+ * found again by its allocating thread. */
+static void *alloc_100k(void *arg)
+{
+  (void)arg;
+  return malloc(opaque_size(100 * 1024));
+}
+
+static void *free_it(void *arg)
+{
+  free(arg);
+  return NULL;
+}
+
+Test(large, threads_allocate_from_arenas_of_their_own)
+{
+  char *mine = malloc(opaque_size(100 * 1024));
+  cr_assert_not_null(mine);
+  pthread_t t;
+  void *theirs = NULL;
+  cr_assert_eq(pthread_create(&t, NULL, alloc_100k, NULL), 0);
+  cr_assert_eq(pthread_join(t, &theirs), 0);
+  cr_assert_not_null(theirs);
+  cr_assert_neq(superslab_of(mine), superslab_of(theirs), "two threads' blocks share a SuperSlab (and a lock)");
+  memset(theirs, 7, 100 * 1024);
+  cr_assert_eq(pthread_create(&t, NULL, free_it, mine), 0); /* freed by another thread, into this one's arena */
+  cr_assert_eq(pthread_join(t, NULL), 0);
+  char *again = malloc(opaque_size(100 * 1024));
+  cr_assert_eq(again, mine, "the run freed by another thread was not found again by its owner");
+  free(again);
+  free(theirs);
 }
 
 Test(large, free_runs_idle_for_a_second_are_released)
