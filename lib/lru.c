@@ -29,8 +29,11 @@ static struct region_header *pending_head, *pending_tail;
  * SuperSlabs before they had their own list. */
 #define SIZE_BINS 112 /* up to 2^48 bytes */
 #define BIN_LOOKS 8   /* regions looked at in a bin */
-static struct region_header *superslab_head;
-static struct region_header *size_bins[SIZE_BINS];
+struct region_bin {
+  struct region_header *head, *tail;
+};
+static struct region_bin superslab_bin;
+static struct region_bin size_bins[SIZE_BINS];
 static size_t lru_count, lru_bytes, lru_pending, lru_superslabs;
 static size_t lru_resident, lru_resident_bytes; /* cached regions with their pages */
 
@@ -104,8 +107,8 @@ static unsigned size_bin(size_t size) {
 }
 
 /* The list of h's kind and size. */
-static struct region_header **bin_of(const struct region_header *h) {
-  return is_superslab(h) ? &superslab_head : &size_bins[size_bin(h->size)];
+static struct region_bin *bin_of(const struct region_header *h) {
+  return is_superslab(h) ? &superslab_bin : &size_bins[size_bin(h->size)];
 }
 
 /* Unset, HAKMEM_SS_LAZY_ZERO hands the pages to the pager's pool while it
@@ -130,9 +133,11 @@ static void lru_unlink(struct region_header *h) {
   lru_superslabs -= is_superslab(h);
   lru_resident -= is_resident(h);
   lru_resident_bytes -= is_resident(h) ? h->size : 0;
+  struct region_bin *bin = bin_of(h);
   if (h->bin_prev) h->bin_prev->bin_next = h->bin_next;
-  else *bin_of(h) = h->bin_next;
+  else bin->head = h->bin_next;
   if (h->bin_next) h->bin_next->bin_prev = h->bin_prev;
+  else bin->tail = h->bin_prev;
   if (h->lru_release == OS_RELEASE_KEEP) return;
   if (h->pending_prev) h->pending_prev->pending_next = h->pending_next;
   else pending_head = h->pending_next;
@@ -154,11 +159,22 @@ static void lru_link(struct region_header *h, struct region_header *after) {
   lru_superslabs += is_superslab(h);
   lru_resident += is_resident(h);
   lru_resident_bytes += is_resident(h) ? h->size : 0;
-  struct region_header **bin = bin_of(h); /* newest first, as the main list is, near enough */
-  h->bin_prev = NULL;
-  h->bin_next = *bin;
-  if (*bin) (*bin)->bin_prev = h;
-  *bin = h;
+  /* Newest first, as the main list is; but a region whose pages were
+   * released goes behind the resident ones, to be taken last. */
+  struct region_bin *bin = bin_of(h);
+  if (is_resident(h)) {
+    h->bin_prev = NULL;
+    h->bin_next = bin->head;
+    if (bin->head) bin->head->bin_prev = h;
+    else bin->tail = h;
+    bin->head = h;
+  } else {
+    h->bin_next = NULL;
+    h->bin_prev = bin->tail;
+    if (bin->tail) bin->tail->bin_next = h;
+    else bin->head = h;
+    bin->tail = h;
+  }
   if (h->lru_release == OS_RELEASE_KEEP) return;
   /* Only lru_put() caches a region with a release pending, at the head. */
   h->pending_prev = NULL;
@@ -322,7 +338,7 @@ static bool better(const struct region_header *h, const struct region_header *fo
 static struct region_header *find_in_bin(unsigned b, const struct region_shape *want, bool largest) {
   struct region_header *found = NULL;
   unsigned looks = 0;
-  for (struct region_header *h = size_bins[b]; h && looks < BIN_LOOKS; h = h->bin_next, looks++)
+  for (struct region_header *h = size_bins[b].head; h && looks < BIN_LOOKS; h = h->bin_next, looks++)
     if (has_shape(h, want) && better(h, found, largest)) found = h;
   return found;
 }
@@ -333,7 +349,7 @@ static struct region_header *find_in_bin(unsigned b, const struct region_shape *
 static struct region_header *find_shaped(const struct region_shape *want, bool largest) {
   struct region_header *found = NULL;
   if (want->min <= REGION_SIZE && REGION_SIZE <= want->max && want->chunks == 1) {
-    found = superslab_head; /* all of one size and shape: the newest */
+    found = superslab_bin.head; /* all of one size and shape: the newest */
     /* A SuperSlab wanted (or fitting exactly): no huge region does better. */
     if (found && REGION_SIZE == (largest ? want->max : want->min)) return found;
   }

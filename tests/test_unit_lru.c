@@ -368,6 +368,23 @@ Test(lru, a_growing_program_holds_back_the_releases_of_the_others)
   cr_assert_eq(a->h.pages, HAKMEM_SUPPLY_REFAULT, "not released 100 ms after the last take");
 }
 
+/* A region released while it waited in the cache goes behind the resident
+ * ones: the next request takes a SuperSlab that still has its pages. */
+Test(lru, a_resident_superslab_is_taken_before_a_released_one)
+{
+  set_policy(1);
+  struct superslab *old = superslab_new(&test_heap), *recent = superslab_new(&test_heap);
+  superslab_retire(old);
+  busy_ms(LRU_RELEASE_DELAY_NS / 1000000 - 30);
+  superslab_retire(recent);
+  busy_ms(50); /* old falls due and is released behind recent, which is not due */
+  cr_assert_eq(old->h.pages, HAKMEM_SUPPLY_REFAULT, "the older region was not released");
+  if (recent->h.pages != HAKMEM_SUPPLY_REUSE)
+    cr_skip_test("this machine was too slow to keep the recent region from falling due");
+  cr_assert_eq(superslab_new(&test_heap), recent, "took the released region before the resident one");
+  cr_assert_eq(superslab_new(&test_heap), old);
+}
+
 /* A program that takes a region and puts one back in turn is not growing:
  * the others are released on time. */
 Test(lru, taking_and_putting_in_turn_holds_back_nothing)
