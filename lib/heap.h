@@ -27,14 +27,15 @@ struct heap {
    * the slabs when another thread needs memory or trims. */
   struct tcache_bin stash[CLASS_COUNT];
   bool stashed;                       /* stash holds a cache (under heaps_lock) */
-  /* Whole bins set aside when they overflowed, taken back whole by the
-   * next refills of their class (heap.c: spill). Owner only; an abandoned
-   * heap's go back to the slabs with its stash. */
-  struct tcache_bin spill[CLASS_COUNT][SPILL_BINS];
-  uint8_t spilled[CLASS_COUNT];
+  uint8_t spilled[CLASS_COUNT];       /* bins in spill[cls] */
   size_t spill_bytes;
   uint64_t purge_due_ns;              /* when free units' pages are next due to go; 0: none */
   uint32_t superslabs;                /* small SuperSlabs it owns */
+  /* Whole bins set aside when they overflowed, taken back whole by the
+   * next refills of their class (heap.c: spill). Owner only; an abandoned
+   * heap's go back to the slabs with its stash. Last: 5 KiB that a
+   * program whose bins never overflow does not touch, and so no page of. */
+  struct tcache_bin spill[CLASS_COUNT][SPILL_BINS];
 };
 
 /* The once-per-process set-up; safe to call from any allocation path. */
