@@ -155,7 +155,7 @@ static size_t hook_supply(void *addr, size_t len) {
      * faults: superslab.c): its first window now, if the pool
      * holds it; the rest faults in as the program writes on, in windows
      * that grow while it writes in order (readahead.h). */
-    uintptr_t first = a + READAHEAD_FIRST_PAGES * PAGE_SIZE;
+    uintptr_t first = a + readahead_first_window() * PAGE_SIZE;
     done = pager.use_pool ? supply_range_from(&pager.pool, SUPPLY_POOL, a, first < end ? first : end, false, &r) : a;
     readahead_note(done, (uint32_t)((done - a) / PAGE_SIZE));
   } else {

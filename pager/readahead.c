@@ -17,6 +17,38 @@ static _Atomic uint64_t *slot_of(uint64_t page) {
 
 static uint32_t log2_floor(uint32_t n) { return 31u - (uint32_t)__builtin_clz(n); }
 
+/* Down by one for each block handed out, up by FIRST_CREDIT for each
+ * in-order write past a first window, within [-FIRST_SCORE_MAX,
+ * FIRST_SCORE_MAX]. Above zero, a block gets READAHEAD_FIRST_PAGES as it
+ * is handed out and a write fault as many; else none (its first bytes
+ * share the header's page, present) and one page. A program that writes
+ * its blocks whole keeps the score up; one that writes none past their
+ * first page brings it down within FIRST_SCORE_MAX blocks, and in-order
+ * writes in one block of two bring it back. */
+#define FIRST_SCORE_MAX 8
+#define FIRST_CREDIT 2
+static _Atomic int first_score = FIRST_SCORE_MAX;
+
+static void first_score_add(int delta) {
+  int s = atomic_load_explicit(&first_score, memory_order_relaxed), next;
+  do {
+    next = s + delta;
+    if (next > FIRST_SCORE_MAX) next = FIRST_SCORE_MAX;
+    if (next < -FIRST_SCORE_MAX) next = -FIRST_SCORE_MAX;
+  } while (next != s && !atomic_compare_exchange_weak_explicit(&first_score, &s, next, memory_order_relaxed,
+                                                               memory_order_relaxed));
+}
+
+static uint32_t first_pages(void) {
+  return atomic_load_explicit(&first_score, memory_order_relaxed) > 0 ? READAHEAD_FIRST_PAGES : 1;
+}
+
+uint32_t readahead_first_window(void) {
+  uint32_t pages = first_pages() > 1 ? READAHEAD_FIRST_PAGES : 0;
+  first_score_add(-1);
+  return pages;
+}
+
 void readahead_note(uintptr_t end, uint32_t pages) {
   uint64_t page = end >> PAGE_SHIFT;
   if (!pages) return;
@@ -26,10 +58,11 @@ void readahead_note(uintptr_t end, uint32_t pages) {
 uint32_t readahead_pages(uintptr_t addr, uint32_t max_pages) {
   uint64_t page = addr >> PAGE_SHIFT;
   uint64_t v = atomic_load_explicit(slot_of(page), memory_order_relaxed);
-  uint32_t pages = READAHEAD_FIRST_PAGES;
+  uint32_t pages = first_pages();
   if (v >> 8 == page) {
     uint32_t shift = (uint32_t)(v & 0xff) + 2;
     pages = shift >= 31 ? max_pages : 1u << shift;
+    if ((1u << (v & 0xff)) <= READAHEAD_FIRST_PAGES) first_score_add(FIRST_CREDIT); /* on past a first window */
   }
   return pages < max_pages ? pages : max_pages;
 }

@@ -9,14 +9,24 @@
  * program writes on in order) gets four times that supply's length, up to
  * the fault chunk; any other write fault gets the first window again,
  * forward from the faulting page. The record of where supplies ended is a
- * small direct-mapped table: a lost entry only costs a smaller window. */
+ * small direct-mapped table: a lost entry only costs a smaller window.
+ *
+ * The first window's length is learned: READAHEAD_FIRST_PAGES while the
+ * program writes on past its blocks' first windows, none (and a page a
+ * fault) while it does not (a block written at a byte or two would
+ * otherwise hold 16 pages: 30,000 blocks of 1.1 MB written at one byte
+ * each took 1.4 GB of RSS with the pager, 122 MB without). */
 #ifndef HAKMEM_PAGER_READAHEAD_H
 #define HAKMEM_PAGER_READAHEAD_H
 
 #include <stdint.h>
 
-/* Pages of a block's first window. */
+/* Pages of a block's first window, while the program writes on past them. */
 #define READAHEAD_FIRST_PAGES 16u
+
+/* Pages of the first window to give a block handed out now (0: none);
+ * counts the block. */
+uint32_t readahead_first_window(void);
 
 /* A supply of `pages` pages ended at `end` (a page address). */
 void readahead_note(uintptr_t end, uint32_t pages);

@@ -114,8 +114,8 @@ static inline uint64_t pager_pages(const struct hakmem_stats *s)
 
 /* Wait until the running pager's pool holds `pages` clean pages (up to
  * 2 s), and return what it holds. The pool fills only once the pager has
- * supplied pages; a huge block written once, each round, makes it
- * supply some (by a fault, or directly), and a dry pool grows. The trim
+ * supplied pages; a huge block written in part, each round, makes it
+ * supply some (by faults, or directly), and a dry pool grows. The trim
  * first makes that block a fresh mapping, not a cached one whose page is
  * present already. */
 static inline struct pager_info fill_pool(uint64_t pages)
@@ -127,7 +127,10 @@ static inline struct pager_info fill_pool(uint64_t pages)
     if (info.clean_pages >= pages) break;
     char *warm = malloc(4 << 20);
     cr_assert(warm != NULL);
-    warm[1 << 20] = 1; /* past the page that holds the region's header */
+    /* Past the page that holds the region's header, 256 KiB in order,
+     * past a first window: the pager keeps giving blocks their first
+     * windows (readahead.h). */
+    memset(warm + (1 << 20), 1, 256 << 10);
     free(warm);
     usleep(5000);
   }

@@ -120,6 +120,45 @@ Test(pager_serve, a_huge_block_written_in_order_comes_in_growing_windows)
   free(p);
 }
 
+/* A program that writes its huge blocks at their first bytes only soon
+ * gets no first window: each block then holds the header's page alone,
+ * not 16 more; and one that writes a block on in order gets them back. */
+Test(pager_serve, blocks_written_at_their_start_only_lose_their_first_window)
+{
+  fill_pool(64);
+  enum { N = 48, WARM = 16 };
+  size_t len = (size_t)11 << 17; /* 1.375 MiB: a huge block */
+  char *p[N];
+  struct hakmem_stats s0 = stats_now(), s1 = s0;
+  for (int i = 0; i < N; i++) {
+    if (i == WARM) s1 = stats_now();
+    p[i] = malloc(len);
+    cr_assert_not_null(p[i]);
+    p[i][0] = 1;
+  }
+  struct hakmem_stats s2 = stats_now();
+  uint64_t late = supplied_pages(&s1, &s2);
+  cr_assert_leq(late, N - WARM, "%llu pages supplied for %d blocks written at their first byte",
+                (unsigned long long)late, N - WARM);
+  (void)s0;
+  enum { DENSE = 3 };
+  char *dense[DENSE];
+  for (int i = 0; i < DENSE; i++) { /* written in order: first windows come back */
+    dense[i] = malloc(len);
+    cr_assert_not_null(dense[i]);
+    memset(dense[i], 2, len);
+  }
+  fill_pool(64); /* a first window comes from the pool only */
+  struct hakmem_stats s3 = stats_now();
+  char *after = malloc(24 << 20); /* bigger than anything cached: a fresh mapping */
+  struct hakmem_stats s4 = stats_now();
+  cr_assert_geq(s4.supply[HAKMEM_SUPPLY_DIRECT].pages - s3.supply[HAKMEM_SUPPLY_DIRECT].pages, 16,
+                "a block handed out after blocks written in order got no first window");
+  for (int i = 0; i < N; i++) free(p[i]);
+  for (int i = 0; i < DENSE; i++) free(dense[i]);
+  free(after);
+}
+
 /* A block the program writes here and there gets windows around its
  * writes, not its whole body: its first and last bytes written, 256 KiB
  * blocks of 16 MiB cost at most a few windows each. */
