@@ -146,13 +146,18 @@ static inline size_t small_usable_checked(const void *p, const char *op) {
   return heap_check_small(p, op)->block_size;
 }
 
-/* Usable bytes of a live block; aborts, naming op, when p is not one. */
-static size_t usable_checked(const void *p, const char *op) {
-  unsigned kind = region_map_kind((uintptr_t)p);
+/* Usable bytes of a live block p in a region of `kind`; aborts, naming
+ * op, when p is not one. */
+static size_t usable_of_kind(const void *p, unsigned kind, const char *op) {
   if (likely(kind == REGION_SMALL)) return small_usable_checked(p, op);
   if (kind == REGION_LARGE) return large_usable(p, op);
   if (kind >= REGION_HUGE) return huge_usable(p, op);
   diag_fatal(op, p, "not allocated by hakmem");
+}
+
+/* The same, the kind read from the region map. */
+static size_t usable_checked(const void *p, const char *op) {
+  return usable_of_kind(p, region_map_kind((uintptr_t)p), op);
 }
 
 /* Whether a block of `usable` bytes stays as it is for `size`, without
@@ -187,8 +192,8 @@ EXPORT void *realloc(void *p, size_t size) {
     free(p);
     return NULL;
   }
-  size_t usable = usable_checked(p, "realloc(): invalid pointer");
   unsigned kind = region_map_kind((uintptr_t)p);
+  size_t usable = usable_of_kind(p, kind, "realloc(): invalid pointer");
   if (fits_unchanged(kind, usable, size)) return p;
   int saved = errno;
   if (large_resizes_in_place(p, kind, size)) return errno_kept_unless_null(p, saved);
