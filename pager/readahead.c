@@ -22,9 +22,9 @@ static uint32_t log2_floor(uint32_t n) { return 31u - (uint32_t)__builtin_clz(n)
  * FIRST_SCORE_MAX]. Above zero, a block gets READAHEAD_FIRST_PAGES as it
  * is handed out and a write fault as many; else none (its first bytes
  * share the header's page, present) and one page. A program that writes
- * its blocks whole keeps the score up; one that writes none past their
- * first page brings it down within FIRST_SCORE_MAX blocks, and in-order
- * writes in one block of two bring it back. */
+ * at least one block in two on in order keeps the score up; one that
+ * writes none past its first page brings it down within FIRST_SCORE_MAX
+ * blocks, and two blocks written on in order bring it back. */
 #define FIRST_SCORE_MAX 8
 #define FIRST_CREDIT 2
 static _Atomic int first_score = FIRST_SCORE_MAX;
