@@ -157,7 +157,7 @@ static size_t hook_supply(void *addr, size_t len) {
      * that grow while it writes in order (readahead.h). */
     uintptr_t first = a + readahead_first_window() * PAGE_SIZE;
     done = pager.use_pool ? supply_range_from(&pager.pool, SUPPLY_POOL, a, first < end ? first : end, false, &r) : a;
-    readahead_note(done, (uint32_t)((done - a) / PAGE_SIZE));
+    readahead_note(a, done);
   } else {
     /* Ahead only from the pool; what the program needs now, from the
      * kernel by COPY where the pool runs dry. */

@@ -57,20 +57,31 @@ static uintptr_t serve_chunk(uintptr_t start, uintptr_t end, bool wr, struct sup
   return supply_range(&pager.pool, pager.use_pool, start, end, true, r);
 }
 
-/* A write into a large or huge block: forward from the faulting page, as
- * far as the program's order of writing suggests (readahead.h), within
- * the unit and the region; the page alone if the window fails. */
+/* A write into a huge block: from the faulting page, forward or
+ * backward, as far as the program's order of writing suggests
+ * (readahead.h), within the region and, backward, the 2 MiB unit (which
+ * holds one region: its first page is the header, present, and skipped);
+ * the page alone if the window fails. */
 static void serve_block_write(uintptr_t addr, uintptr_t *start, uintptr_t *end, struct supply_result *r) {
-  uint32_t pages = readahead_pages(addr, (uint32_t)(pager.cfg.chunk / PAGE_SIZE));
-  uintptr_t limit = pager_end_of(addr), done;
-  *start = addr;
-  *end = addr + pages * PAGE_SIZE < limit ? addr + pages * PAGE_SIZE : limit;
+  bool backward;
+  uint32_t pages = readahead_pages(addr, (uint32_t)(pager.cfg.chunk / PAGE_SIZE), &backward);
+  uintptr_t span = (uintptr_t)pages * PAGE_SIZE, done;
+  if (backward) {
+    uintptr_t unit = addr & ~(PAGER_UNIT - 1);
+    *start = addr - unit >= span - PAGE_SIZE ? addr + PAGE_SIZE - span : unit;
+    *end = addr + PAGE_SIZE;
+  } else {
+    uintptr_t limit = pager_end_of(addr);
+    *start = addr;
+    *end = addr + span < limit ? addr + span : limit;
+  }
   done = serve_chunk(*start, *end, true, r);
-  if (r->err && done <= addr && *end > addr + PAGE_SIZE) {
+  if (r->err && done <= addr && *end - *start > PAGE_SIZE) {
+    *start = addr;
     *end = addr + PAGE_SIZE;
     done = serve_chunk(*start, *end, true, r);
   }
-  if (done > addr) readahead_note(done, (uint32_t)((done - addr) / PAGE_SIZE));
+  if (done > *start) readahead_note(*start, done);
 }
 
 /* Any other fault: the chunk around it. A chunk that fails whole (it

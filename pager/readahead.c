@@ -1,4 +1,5 @@
-/* readahead.c: where block supplies ended, to tell writes in order. */
+/* readahead.c: where block supplies began and ended, to tell writes in
+ * order, forward or backward. */
 #include "readahead.h"
 
 #include <stdatomic.h>
@@ -7,12 +8,13 @@
 
 #define SLOTS 256u
 
-/* Each slot: the page number where a supply ended, shifted left by 8,
- * and the supply's length in pages as a power of two (its log2) below. */
-static _Atomic uint64_t ends[SLOTS];
+/* Each slot: the page number where a supply ended (began), shifted left
+ * by 8, and the supply's length in pages as a power of two (its log2)
+ * below. */
+static _Atomic uint64_t ends[SLOTS], starts[SLOTS];
 
-static _Atomic uint64_t *slot_of(uint64_t page) {
-  return &ends[(page ^ (page >> 8) ^ (page >> 16)) % SLOTS];
+static _Atomic uint64_t *slot_in(_Atomic uint64_t *table, uint64_t page) {
+  return &table[(page ^ (page >> 8) ^ (page >> 16)) % SLOTS];
 }
 
 static uint32_t log2_floor(uint32_t n) { return 31u - (uint32_t)__builtin_clz(n); }
@@ -49,20 +51,31 @@ uint32_t readahead_first_window(void) {
   return pages;
 }
 
-void readahead_note(uintptr_t end, uint32_t pages) {
-  uint64_t page = end >> PAGE_SHIFT;
-  if (!pages) return;
-  atomic_store_explicit(slot_of(page), page << 8 | log2_floor(pages), memory_order_relaxed);
+void readahead_note(uintptr_t start, uintptr_t end) {
+  uint64_t first = start >> PAGE_SHIFT, last = end >> PAGE_SHIFT;
+  if (last <= first) return;
+  uint64_t length = log2_floor((uint32_t)(last - first < UINT32_MAX ? last - first : UINT32_MAX));
+  atomic_store_explicit(slot_in(ends, last), last << 8 | length, memory_order_relaxed);
+  atomic_store_explicit(slot_in(starts, first), first << 8 | length, memory_order_relaxed);
 }
 
-uint32_t readahead_pages(uintptr_t addr, uint32_t max_pages) {
+/* Four times the length of the supply recorded in slot value v. */
+static uint32_t grown(uint64_t v, uint32_t max_pages) {
+  uint32_t shift = (uint32_t)(v & 0xff) + 2;
+  return shift >= 31 ? max_pages : 1u << shift;
+}
+
+uint32_t readahead_pages(uintptr_t addr, uint32_t max_pages, bool *backward) {
   uint64_t page = addr >> PAGE_SHIFT;
-  uint64_t v = atomic_load_explicit(slot_of(page), memory_order_relaxed);
+  uint64_t v = atomic_load_explicit(slot_in(ends, page), memory_order_relaxed);
   uint32_t pages = first_pages();
+  *backward = false;
   if (v >> 8 == page) {
-    uint32_t shift = (uint32_t)(v & 0xff) + 2;
-    pages = shift >= 31 ? max_pages : 1u << shift;
+    pages = grown(v, max_pages);
     if ((1u << (v & 0xff)) <= READAHEAD_FIRST_PAGES) first_score_add(FIRST_CREDIT); /* on past a first window */
+  } else if ((v = atomic_load_explicit(slot_in(starts, page + 1), memory_order_relaxed)) >> 8 == page + 1) {
+    pages = grown(v, max_pages); /* just before the last supply: the program writes downwards */
+    *backward = true;
   }
   return pages < max_pages ? pages : max_pages;
 }

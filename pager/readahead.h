@@ -7,8 +7,10 @@
  * program's RSS). So a block gets a first window when it is handed out,
  * and a write fault right where the last supply of a block ended (the
  * program writes on in order) gets four times that supply's length, up to
- * the fault chunk; any other write fault gets the first window again,
- * forward from the faulting page. The record of where supplies ended is a
+ * the fault chunk; one on the page just before where a supply began (the
+ * program writes downwards, as sort fills its line table) as much,
+ * backward, within the fault's 2 MiB unit; any other write fault gets the
+ * first window again, forward from the faulting page. The record of where supplies ended is a
  * small direct-mapped table: a lost entry only costs a smaller window.
  *
  * The first window's length is learned: READAHEAD_FIRST_PAGES while the
@@ -19,6 +21,7 @@
 #ifndef HAKMEM_PAGER_READAHEAD_H
 #define HAKMEM_PAGER_READAHEAD_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Pages of a block's first window, while the program writes on past them. */
@@ -28,11 +31,11 @@
  * counts the block. */
 uint32_t readahead_first_window(void);
 
-/* A supply of `pages` pages ended at `end` (a page address). */
-void readahead_note(uintptr_t end, uint32_t pages);
+/* A supply covered the pages of [start, end) (page addresses). */
+void readahead_note(uintptr_t start, uintptr_t end);
 
-/* Pages to supply forward from the write fault at page `addr`, at most
- * max_pages. */
-uint32_t readahead_pages(uintptr_t addr, uint32_t max_pages);
+/* Pages to supply for the write fault at page `addr`, at most max_pages:
+ * forward from it, or, with *backward, ending with it. */
+uint32_t readahead_pages(uintptr_t addr, uint32_t max_pages, bool *backward);
 
 #endif /* HAKMEM_PAGER_READAHEAD_H */

@@ -120,6 +120,24 @@ Test(pager_serve, a_huge_block_written_in_order_comes_in_growing_windows)
   free(p);
 }
 
+/* Written backwards, page by page from its end (as sort fills its line
+ * table), a huge block comes in windows that grow downwards: a few dozen
+ * faults, not one a page. */
+Test(pager_serve, a_huge_block_written_backwards_comes_in_growing_windows)
+{
+  fill_pool(64);
+  size_t len = 24 << 20; /* bigger than anything cached: a fresh mapping */
+  char *p = malloc(len);
+  cr_assert_not_null(p);
+  struct hakmem_stats s0 = stats_now();
+  for (size_t off = len; off >= TPAGE; off -= TPAGE) p[off - TPAGE] = (char)(off >> 12);
+  struct hakmem_stats s1 = stats_now();
+  uint64_t faults = s1.pager_faults - s0.pager_faults;
+  cr_assert_leq(faults, 64, "%llu faults for a 24 MiB block written backwards", (unsigned long long)faults);
+  for (size_t off = 0; off < len; off += TPAGE) cr_assert_eq(p[off], (char)((off + TPAGE) >> 12));
+  free(p);
+}
+
 /* A program that writes its huge blocks at their first bytes only soon
  * gets no first window: each block then holds the header's page alone,
  * not 16 more; and one that writes a block on in order gets them back. */
