@@ -111,7 +111,8 @@ size_t hakmem_trim(void);
 
 /* The userfaultfd pager (./configure --enable-uffd). Start returns 0, or
  * -1 with errno set (ENOSYS when built without the pager, EPERM when no
- * full userfaultfd can be had); the default fault path then serves. */
+ * full userfaultfd may be had, EMFILE, ENFILE or ENOMEM when the process
+ * is out of descriptors or memory); the default fault path then serves. */
 int hakmem_pager_start(void);
 void hakmem_pager_stop(void);
 int hakmem_pager_active(void);

@@ -56,9 +56,11 @@ static int open_full(bool *via_dev) {
   *via_dev = fd >= 0;
   if (fd >= 0) return fd;
   fd = open_syscall();
-  /* ENOENT/EACCES from the device and EPERM from the syscall: no right. */
-  if (fd == -ENOSYS) return -ENOSYS;
-  return fd < 0 ? -EPERM : fd;
+  if (fd >= 0 || fd == -ENOSYS) return fd;
+  /* Out of descriptors or memory, it says so; any other refusal (ENOENT
+   * or EACCES from the device, EPERM from the syscall) means no right. */
+  if (fd == -EMFILE || fd == -ENFILE || fd == -ENOMEM) return fd;
+  return -EPERM;
 }
 
 /* UFFDIO_API may be called once per uffd, and asking for a feature the

@@ -10,6 +10,7 @@
 #include "test_pager_helpers.h"
 
 #include <pthread.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 static struct uffd u;
@@ -37,6 +38,27 @@ Test(pager_uffd, opens_a_full_uffd_and_negotiates)
   cr_assert_not(none.can_move);
   uffd_close(&none);
   cr_assert_eq(none.fd, -1);
+}
+
+/* Out of descriptors, opening says so (EMFILE), not "no right" (EPERM),
+ * and so does hakmem_pager_start. In a child: the limit stays there. */
+static int open_without_descriptors(void)
+{
+  struct rlimit rl = { 16, 16 };
+  if (setrlimit(RLIMIT_NOFILE, &rl) != 0) return 1;
+  while (dup(0) >= 0)
+    ;
+  if (errno != EMFILE) return 2;
+  struct uffd none;
+  if (uffd_open(&none, UFFD_FEATURE_MOVE) != -EMFILE) return 3;
+  errno = 0;
+  if (hakmem_pager_start() != -1 || errno != EMFILE) return 4;
+  return 0;
+}
+
+Test(pager_uffd, out_of_descriptors_is_emfile)
+{
+  run_in_child(open_without_descriptors);
 }
 
 Test(pager_uffd, register_and_unregister)
