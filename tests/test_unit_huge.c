@@ -379,10 +379,34 @@ Test(huge, realloc_moves_between_huge_and_large)
   cr_assert_eq(region_map_kind((uintptr_t)q), REGION_HUGE);
   cr_assert_eq(check(q, 512 * KiB, 5), (size_t)-1, "large to huge lost the contents");
   fill(q, 3 * MiB, 6);
-  char *r = realloc(q, opaque_size(700 * KiB));
-  cr_assert_eq(region_map_kind((uintptr_t)r), REGION_LARGE, "a huge block shrunk to 700 KiB stays huge");
-  cr_assert_eq(check(r, 700 * KiB, 6), (size_t)-1, "huge to large lost the contents");
+  char *r = realloc(q, opaque_size(400 * KiB));
+  cr_assert_eq(region_map_kind((uintptr_t)r), REGION_LARGE, "a huge block shrunk to 400 KiB stays huge");
+  cr_assert_eq(check(r, 400 * KiB, 6), (size_t)-1, "huge to large lost the contents");
   free(r);
+}
+
+/* Down to half the largest large size, a huge block shrinks in place and
+ * grows back there: one resized back and forth across the limit is not
+ * copied each time. */
+Test(huge, realloc_across_the_large_limit_stays_in_place)
+{
+  free(malloc(opaque_size(2100000))); /* cached, then taken whole: usable past 2,000,000 bytes */
+  char *p = malloc(opaque_size(1100000));
+  cr_assert_not_null(p);
+  cr_assert_gt(malloc_usable_size(p), 2000000, "test premise: the block has its cached region whole");
+  fill(p, 1100000, 7);
+  for (int i = 0; i < 4; i++) {
+    char *q = realloc(p, opaque_size(1000000));
+    cr_assert_eq(q, p, "a huge block shrunk to 1,000,000 bytes moved");
+    cr_assert_eq(check(q, 1000000, 7), (size_t)-1);
+    char *r = realloc(q, opaque_size(1100000));
+    cr_assert_not_null(r);
+    cr_assert_eq(check(r, 1000000, 7), (size_t)-1, "grown back, it lost the contents");
+    memset(r + 1000000, 0x5a, 100000);
+    p = r;
+  }
+  cr_assert_eq(region_map_kind((uintptr_t)p), REGION_HUGE);
+  free(p);
 }
 
 Test(huge, alignments_up_to_1g)

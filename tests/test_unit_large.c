@@ -302,6 +302,30 @@ Test(large, realloc_moves_a_run_whose_next_pages_are_taken)
   free(q);
 }
 
+/* Down to half the largest small size, a large block shrinks in place and
+ * grows back there: one resized back and forth across 32 KiB is not
+ * copied each time. */
+Test(large, realloc_across_the_small_limit_stays_in_place)
+{
+  char *p = malloc(opaque_size(40000));
+  cr_assert_not_null(p);
+  fill(p, 40000, 4);
+  for (int i = 0; i < 4; i++) {
+    char *q = realloc(p, opaque_size(30000));
+    cr_assert_eq(q, p, "a large block shrunk to 30,000 bytes moved");
+    cr_assert_eq(region_map_kind((uintptr_t)q), REGION_LARGE);
+    cr_assert_geq(malloc_usable_size(q), 30000);
+    cr_assert_lt(malloc_usable_size(q), 30000 + PAGE_SIZE);
+    char *r = realloc(q, opaque_size(40000));
+    cr_assert_eq(r, p, "grown back, it moved though the pages after it are free");
+    cr_assert_eq(check(r, 30000, 4), (size_t)-1);
+    fill(r, 40000, 4);
+  }
+  char *small = realloc(p, opaque_size(SMALL_MAX / 2));
+  cr_assert_eq(region_map_kind((uintptr_t)small), REGION_SMALL, "at half the largest small size it moves");
+  free(small);
+}
+
 Test(large, realloc_below_the_largest_class_moves_to_a_small_block)
 {
   char *p = malloc(opaque_size(64 * KiB));
