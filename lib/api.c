@@ -171,9 +171,9 @@ static bool fits_unchanged(unsigned kind, size_t usable, size_t size) {
 
 /* A block resized back and forth across a tier's limit (32 KiB, 1020 KiB)
  * would be copied at every call: 2,000 blocks resized 200 times between
- * 30,000 and 40,000 bytes took 0.72 s, 0.04 for glibc, mimalloc and
- * tcmalloc, and 200 between 1,000,000 and 1,100,000 bytes 1.0 s, 0.11-0.24
- * for the others. So a large block shrinks in place down to half the
+ * 30,000 and 40,000 bytes took 0.76 s (0.06 s now; glibc, mimalloc and
+ * tcmalloc 0.04), and 200 between 1,000,000 and 1,100,000 bytes 1.00 s
+ * (0.13 s now; the others 0.11-0.24). So a large block shrinks in place down to half the
  * largest small size (its run then wastes less than a page in four), and
  * a huge one keeps its region down to half the largest large size
  * (huge_realloc shrinks the mapping in place). */

@@ -30,7 +30,6 @@
 #ifndef MADV_FREE
 #define MADV_FREE 8
 #endif
-
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
