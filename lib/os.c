@@ -47,7 +47,8 @@ void os_require_page_size(unsigned long kernel_page) {
 static _Atomic(const struct os_page_supplier *) supplier;
 static atomic_bool populate_missing;
 static atomic_bool madv_free_missing;
-static _Atomic uintptr_t map_hint;
+static _Atomic uintptr_t map_hint;   /* the last region mapped; 0 once it is unmapped */
+static _Atomic uintptr_t map_anchor; /* the last region the kernel placed */
 
 static uint64_t clock_ns(clockid_t clock) {
   struct timespec t;
@@ -88,10 +89,18 @@ static int timed_madvise(void *addr, size_t len, int advice) {
  * is, and a region ending where the last one starts joins its kernel
  * mapping (one line of /proc/self/maps for a run of SuperSlabs). The end
  * of the last region, tried before, is where older mappings are: every
- * SuperSlab cost a failed mmap, a mmap of twice its size and a munmap. */
+ * SuperSlab cost a failed mmap, a mmap of twice its size and a munmap.
+ * Regions placed so never reuse the space above them that others freed:
+ * once the hint is unmapped, or HINT_SPAN_MAX below where the kernel
+ * last placed one, the kernel places the next (in the highest hole), or
+ * mapping and unmapping would walk down the address space for ever (4.9
+ * TB in 200,000 huge blocks, each 8 GiB a page of the region map). */
+#define HINT_SPAN_MAX ((uintptr_t)1 << 30)
+
 static void *map_at_hint(size_t len, size_t align, size_t offset) {
   uintptr_t below = atomic_load_explicit(&map_hint, memory_order_relaxed);
-  if (below < len + align + offset) return NULL;
+  uintptr_t anchor = atomic_load_explicit(&map_anchor, memory_order_relaxed);
+  if (below < len + align + offset || anchor - below > HINT_SPAN_MAX) return NULL;
   uintptr_t hint = ((below - len + offset) & ~(uintptr_t)(align - 1)) - offset;
   void *p = timed_mmap((void *)hint, len, MAP_FIXED_NOREPLACE);
   if (p == MAP_FAILED) return NULL;
@@ -148,7 +157,8 @@ static bool thp_is_always(void) {
 void *os_map_aligned_at(size_t len, size_t align, size_t offset) {
   int saved = errno; /* a refused hint is no error of the caller's */
   void *p = map_at_hint(len, align, offset);
-  if (!p) p = map_trimmed(len, align, offset);
+  if (!p && (p = map_trimmed(len, align, offset)) != NULL)
+    atomic_store_explicit(&map_anchor, (uintptr_t)p, memory_order_relaxed);
   if (!p) return NULL;
   /* The region map covers 47 bits of address space: the kernel maps above
    * them (5-level page tables, a 52-bit arm64) only when asked with a
@@ -171,6 +181,8 @@ static void (*_Atomic after_unmap)(void *addr, size_t len);
 int os_unmap(void *addr, size_t len) {
   int rc = timed_munmap(addr, len);
   if (rc == 0) {
+    uintptr_t hint = (uintptr_t)addr;
+    atomic_compare_exchange_strong_explicit(&map_hint, &hint, 0, memory_order_relaxed, memory_order_relaxed);
     stats_add(STAT_bytes_mapped, -(int64_t)len);
     stats_add(STAT_pages_released, (int64_t)(len / PAGE_SIZE));
     void (*fn)(void *, size_t) = atomic_load_explicit(&after_unmap, memory_order_relaxed);
