@@ -1,4 +1,5 @@
-/* huge.h: blocks above LARGE_MAX, each in a 2 MiB-aligned region of its
+/* huge.h: blocks above LARGE_MAX (or shrunk in place by realloc from
+ * above it: api.c), each in a 2 MiB-aligned region of its
  * own with a header in its first bytes; the user block starts at 128 bytes
  * (or at the requested alignment). Freed ones go to the LRU for reuse. */
 #ifndef HAKMEM_HUGE_H

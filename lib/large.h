@@ -1,4 +1,5 @@
-/* large.h: blocks above SMALL_MAX up to LARGE_MAX, as runs of pages in
+/* large.h: blocks above SMALL_MAX up to LARGE_MAX (or shrunk by realloc
+ * from above SMALL_MAX, down to half of it: api.c), as runs of pages in
  * large SuperSlabs (page 0 is the header; 511 pages to hand out). Waste is
  * under a page per block; a run's pages are tracked as free, dirty (may
  * hold old bytes: calloc must clear them) and absent (released). */

@@ -27,7 +27,7 @@ static struct region_header *pending_head, *pending_tail;
  * miss each: a 1.2 MB malloc and free took 10 us walking 1,000 cached
  * regions of 1.1-8 MiB (0.13 us now), and 9 us for a 4 MiB one walking 1,000 released
  * SuperSlabs before they had their own list. */
-#define SIZE_BINS 112 /* up to 2^48 bytes */
+#define SIZE_BINS 113 /* up to 2^48 bytes */
 #define BIN_LOOKS 8   /* regions looked at in a bin */
 struct region_bin {
   struct region_header *head, *tail;
@@ -99,10 +99,12 @@ static bool is_superslab(const struct region_header *h) { return h->kind != REGI
 
 static bool is_resident(const struct region_header *h) { return h->pages == HAKMEM_SUPPLY_REUSE; }
 
+/* Bin 0 holds regions of 1 MiB and less (huge blocks realloc shrank in
+ * place), which no new huge block fits: apart, they hide no fit. */
 static unsigned size_bin(size_t size) {
   if (size <= ((size_t)1 << 20)) return 0;
   unsigned log2 = 63u - (unsigned)__builtin_clzll((unsigned long long)size);
-  unsigned bin = (log2 - 20) * 4 + (unsigned)((size >> (log2 - 2)) & 3);
+  unsigned bin = 1 + (log2 - 20) * 4 + (unsigned)((size >> (log2 - 2)) & 3);
   return bin < SIZE_BINS ? bin : SIZE_BINS - 1;
 }
 
@@ -286,7 +288,7 @@ static void lru_finish(struct lru_batch *b) {
   }
   for (struct region_header *h = b->unmap, *next; h; h = next) {
     next = h->lru_next;
-    b->bytes += region_body_resident(h) ? h->size : PAGE_SIZE;
+    b->bytes += is_resident(h) ? h->size : PAGE_SIZE; /* a release counted the rest */
     h->in_lru = 0;
     if (is_superslab(h)) stats_add(STAT_ss_unmapped_total, 1);
     region_unmap(h);

@@ -23,15 +23,15 @@ enum os_release_mode {
   OS_RELEASE_PAGER = 3,    /* hand them to the page supplier (pager) */
 };
 
-/* Map len bytes of anonymous read-write memory whose address `offset`
- * bytes in (a multiple of the page size, below len) is aligned to align (a
- * power of two >= the page size). NULL when the kernel refuses. */
 /* Slabs, runs and releases are laid out in PAGE_SIZE (4 KiB) pages; on a
  * kernel with larger pages madvise would round their ranges out over live
  * blocks. Returns unless kernel_page (0: unknown) is another size; then
  * prints one line and aborts. */
 void os_require_page_size(unsigned long kernel_page);
 
+/* Map len bytes of anonymous read-write memory whose address `offset`
+ * bytes in (a multiple of the page size, below len) is aligned to align (a
+ * power of two >= the page size). NULL when the kernel refuses. */
 void *os_map_aligned_at(size_t len, size_t align, size_t offset);
 
 static inline void *os_map_aligned(size_t len, size_t align) { return os_map_aligned_at(len, align, 0); }

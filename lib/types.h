@@ -15,7 +15,8 @@
  *             SuperSlabs. Heaps are never freed: a heap whose thread has
  *             exited is abandoned and adopted by the next new thread.
  *  tcache     The per-thread free lists in front of the heap: the hot path.
- *  huge block A block above LARGE_MAX in a region of its own.
+ *  huge block A block above LARGE_MAX (or realloc'd down from there) in a
+ *             region of its own.
  *
  * Invariants:
  *  - the header of the region holding p is at p & ~REGION_MASK, for every

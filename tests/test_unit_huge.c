@@ -380,7 +380,7 @@ Test(huge, realloc_moves_between_huge_and_large)
   cr_assert_eq(check(q, 512 * KiB, 5), (size_t)-1, "large to huge lost the contents");
   fill(q, 3 * MiB, 6);
   char *r = realloc(q, opaque_size(400 * KiB));
-  cr_assert_eq(region_map_kind((uintptr_t)r), REGION_LARGE, "a huge block shrunk to 400 KiB stays huge");
+  cr_assert_eq(region_map_kind((uintptr_t)r), REGION_LARGE, "a huge block shrunk to 400 KiB did not move to a large run");
   cr_assert_eq(check(r, 400 * KiB, 6), (size_t)-1, "huge to large lost the contents");
   free(r);
 }

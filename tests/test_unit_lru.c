@@ -213,9 +213,9 @@ Test(lru, policy_1_releases_with_madv_dontneed)
 
 /* Unmapping a region whose pages were released gives back only its
  * header page: what lru_trim (and malloc_trim's answer) reports. */
-Test(lru, unmapping_a_released_region_counts_only_its_resident_page)
+static void expect_unmap_counts_only_the_header(int policy)
 {
-  set_policy(1);
+  set_policy(policy);
   struct superslab *ss = dirty_superslab(0xB7);
   superslab_retire(ss);
   cr_assert_eq(lru_trim(0), BODY);
@@ -226,6 +226,10 @@ Test(lru, unmapping_a_released_region_counts_only_its_resident_page)
   unmapped = lru_trim(1);
   cr_assert_eq(unmapped, REGION_SIZE, "a resident region unmapped gives back all of it, not %zu", unmapped);
 }
+
+Test(lru, unmapping_a_released_region_counts_only_its_resident_page) { expect_unmap_counts_only_the_header(1); }
+
+Test(lru, unmapping_a_region_released_by_madv_free_counts_only_its_header) { expect_unmap_counts_only_the_header(2); }
 
 Test(lru, policy_2_releases_with_madv_free)
 {
@@ -725,6 +729,31 @@ Test(lru, huge_regions_are_found_by_size_bins)
   t = lru_take(3 * MiB, 3 * MiB + 2 * 4096);
   cr_assert_not_null(t);
   cr_assert_neq(t, oldest, "took the oldest region, not one of the newest of equal fit");
+  region_unmap(t);
+  lru_trim(1);
+}
+
+/* Regions of 1 MiB and less (huge blocks realloc shrank in place) have a
+ * bin of their own: however many are cached after it, a region of 1.2 MB
+ * is still found for a request it fits. */
+Test(lru, regions_of_1_mib_and_less_hide_no_fit)
+{
+  set_policy(0);
+  hakmem_options.lru_max = 1024;
+  enum { SHRUNK = 12 };
+  char *fit = malloc(opaque_size(1200000)), *shrunk[SHRUNK];
+  cr_assert_not_null(fit);
+  struct region_header *h = region_of(fit);
+  for (int i = 0; i < SHRUNK; i++) {
+    shrunk[i] = realloc(malloc(opaque_size(1100000)), opaque_size(530000));
+    cr_assert_not_null(shrunk[i]);
+    cr_assert_leq(region_of(shrunk[i])->size, MiB, "test premise: realloc shrank the region in place");
+  }
+  free(fit);
+  for (int i = 0; i < SHRUNK; i++)
+    free(shrunk[i]);
+  struct region_header *t = lru_take(1150000, 4 * MiB);
+  cr_assert_eq(t, h, "the cached 1.2 MB region was not found behind %d smaller ones", SHRUNK);
   region_unmap(t);
   lru_trim(1);
 }

@@ -146,7 +146,7 @@ Test(os, map_costs_one_call_below_the_last_region)
       one_call++;
     }
   }
-  cr_assert_geq(one_call, N / 2, "only %d of %d mappings took one mmap call", one_call, N - 1);
+  cr_assert_geq(one_call, N / 2, "only %d of the %d mappings after the first took one mmap call", one_call, N - 1);
   for (int i = 0; i < N; i++)
     os_unmap(p[i], lens[i % 2]);
 }
