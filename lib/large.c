@@ -62,6 +62,7 @@ struct large_arena {
   unsigned with_room;                  /* SuperSlabs in the bins */
   struct large_ss *purge_oldest, *purge_newest; /* by free_since_ns */
   unsigned ops;                        /* allocations and frees since the last purge check */
+  unsigned checks;                     /* purge checks made: picks the other arena to look at */
 } __attribute__((aligned(64)));
 
 static struct large_arena arenas[LARGE_ARENAS] = {
@@ -395,12 +396,25 @@ static size_t release_free_pages(struct large_ss *l) {
   return released;
 }
 
-/* Under a's lock: purge the SuperSlab whose free pages waited longest,
- * if that is long enough. */
+/* Under a's lock: purge a's SuperSlab whose free pages waited longest, if
+ * that is long enough. */
+static void purge_oldest_if_due(struct large_arena *a) {
+  if (a->purge_oldest && os_now_ns() - a->purge_oldest->free_since_ns >= PURGE_DELAY_NS)
+    release_free_pages(a->purge_oldest);
+}
+
+/* Under a's lock, every PURGE_CHECK_OPS operations: a's purge, and one
+ * other arena's in turn when its lock is free, so that the free runs of an
+ * arena whose threads went quiet go back too. */
 static void purge_idle_runs(struct large_arena *a) {
-  if (++a->ops < PURGE_CHECK_OPS || !a->purge_oldest) return;
+  if (++a->ops < PURGE_CHECK_OPS) return;
   a->ops = 0;
-  if (os_now_ns() - a->purge_oldest->free_since_ns >= PURGE_DELAY_NS) release_free_pages(a->purge_oldest);
+  purge_oldest_if_due(a);
+  unsigned self = (unsigned)(a - arenas);
+  struct large_arena *other = &arenas[(self + 1 + a->checks++ % (LARGE_ARENAS - 1)) % LARGE_ARENAS];
+  if (!hk_trylock(&other->lock)) return;
+  purge_oldest_if_due(other);
+  hk_unlock(&other->lock);
 }
 
 /* Under a's lock: a SuperSlab of a with n free pages at a multiple of ap,

@@ -573,6 +573,44 @@ Test(large, free_runs_idle_for_a_second_are_released)
   cr_assert_lt(resident, 56 * 25 / 4, "%zu of the %u pages of freed runs are still resident", resident, 56 * 25);
 }
 
+/* The free runs of an arena whose thread went quiet go back too: another
+ * thread's large allocations, in another arena, purge them. */
+static char *quiet_blocks[64];
+
+static void *fill_and_free_in_own_arena(void *arg)
+{
+  (void)arg;
+  for (unsigned i = 0; i < 64; i++) {
+    quiet_blocks[i] = large_alloc(100 * KiB, 0, false);
+    if (quiet_blocks[i]) fill(quiet_blocks[i], 100 * KiB, i);
+  }
+  for (unsigned i = 0; i < 64; i++)
+    if (i % 8) large_free(quiet_blocks[i]);
+  return NULL;
+}
+
+Test(large, a_quiet_arenas_free_runs_are_purged_by_the_others)
+{
+  large_free(large_alloc(1 * MiB, 0, false)); /* this thread's arena, before the other takes its own */
+  pthread_t t;
+  cr_assert_eq(pthread_create(&t, NULL, fill_and_free_in_own_arena, NULL), 0);
+  cr_assert_eq(pthread_join(t, NULL), 0);
+  for (unsigned i = 0; i < 64; i++) cr_assert_not_null(quiet_blocks[i]);
+  usleep(1100 * 1000);
+  for (unsigned i = 0; i < 256; i++)
+    large_free(large_alloc(1 * MiB, 0, false));
+  size_t resident = 0;
+  unsigned char vec[100 * KiB / PAGE_SIZE + 1];
+  for (unsigned i = 0; i < 64; i++) {
+    if (i % 8 == 0) continue;
+    cr_assert_eq(mincore(quiet_blocks[i], round_page(100 * KiB), vec), 0);
+    for (size_t k = 0; k < round_page(100 * KiB) / PAGE_SIZE; k++) resident += vec[k] & 1;
+  }
+  cr_assert_lt(resident, 56 * 25 / 4, "%zu of the %u pages of a quiet arena's freed runs are still resident", resident,
+               56 * 25);
+  for (unsigned i = 0; i < 64; i += 8) large_free(quiet_blocks[i]);
+}
+
 Test(large, free_runs_stay_resident_under_lazy_zero_0)
 {
   OPTION_SET(SS_LAZY_ZERO, ss_lazy_zero, 0);
