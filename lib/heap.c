@@ -4,7 +4,8 @@
  * `pending` list (other threads push, the owner takes all with one
  * exchange, so there is no ABA) and, while abandoned, by whoever holds
  * heaps_lock. Lock order: heaps_lock, then the large arenas' locks (in
- * order), then the LRU, then the region list. */
+ * order; a purge that holds one only tries another's), then the LRU,
+ * then the region list. */
 #include "heap.h"
 
 #include <errno.h>

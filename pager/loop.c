@@ -60,8 +60,9 @@ static uintptr_t serve_chunk(uintptr_t start, uintptr_t end, bool wr, struct sup
 /* A write into a huge block: from the faulting page, forward or
  * backward, as far as the program's order of writing suggests
  * (readahead.h), within the region and, backward, the 2 MiB unit (which
- * holds one region: its first page is the header, present, and skipped);
- * the page alone if the window fails. */
+ * holds one region; where the unit is the region's first, its header
+ * page is present, and the supply steps over it on EEXIST); the page
+ * alone if the window fails. */
 static void serve_block_write(uintptr_t addr, uintptr_t *start, uintptr_t *end, struct supply_result *r) {
   bool backward;
   uint32_t pages = readahead_pages(addr, (uint32_t)(pager.cfg.chunk / PAGE_SIZE), &backward);
