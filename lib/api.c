@@ -69,8 +69,16 @@ static inline void *small_alloc(unsigned cls) {
  * instructions in one line or two. */
 #define HOT_ENTRY __attribute__((aligned(64)))
 
+/* Takes the size, not its class, so that malloc's fast path need not
+ * keep the class in a register for the call. */
+static NOINLINE void *malloc_small_slow(size_t size) { return small_alloc_slow(size_to_class(size)); }
+
 EXPORT HOT_ENTRY void *malloc(size_t size) {
-  if (likely(size <= SMALL_MAX)) return small_alloc(size_to_class(size));
+  if (likely(size <= SMALL_MAX)) {
+    void *p = tcache_pop(size_to_class(size));
+    if (likely(p != NULL)) return p;
+    return malloc_small_slow(size);
+  }
   return big_alloc(size, 0, false);
 }
 
@@ -84,17 +92,17 @@ static NOINLINE void free_not_small(void *p) {
   errno = saved;
 }
 
-static NOINLINE void free_small_slow(void *p) {
+static NOINLINE void free_small_slow(struct slab *s, void *p) {
   int saved = errno;
-  heap_free_small(p);
+  heap_free_small(s, p);
   errno = saved;
 }
 
 EXPORT HOT_ENTRY void free(void *p) {
-  if (likely(region_map_kind((uintptr_t)p) == REGION_SMALL)) {
-    struct slab *s = slab_of(p);
+  struct slab *s = small_slab_of(p);
+  if (likely(s != NULL)) {
     if (likely(slab_block_in_use(s, p) && tcache_push(s, p))) return;
-    free_small_slow(p);
+    free_small_slow(s, p);
     return;
   }
   free_not_small(p);

@@ -259,7 +259,7 @@ static void heap_flush_stash(struct heap *h) {
   if (!h->stashed) return;
   for (unsigned c = 0; c < CLASS_COUNT; c++) {
     return_list(h, h->stash[c].head, true);
-    h->stash[c] = (struct tcache_bin){ 0 };
+    h->stash[c] = (struct block_list){ 0 };
   }
   h->stashed = false;
   heaps_stashed--;
@@ -331,7 +331,7 @@ static void tcache_flush(struct heap *h, unsigned cls, bool force) {
   struct tcache_bin *b = &hk_tcache.bins[cls];
   struct free_block *all = b->head;
   b->head = NULL;
-  b->count -= return_list(h, all, force);
+  b->room += return_list(h, all, force);
 }
 
 /* Return the newest half of a full bin to its slabs; the older half
@@ -342,12 +342,12 @@ static void tcache_flush(struct heap *h, unsigned cls, bool force) {
  * free there, against 8.9 for mimalloc. */
 static void tcache_flush_newest(struct heap *h, unsigned cls) {
   struct tcache_bin *b = &hk_tcache.bins[cls];
-  uint32_t n = b->count / 2;
+  uint32_t n = tcache_bin_count(b) / 2;
   if (!n) return;
   struct free_block *first = b->head, *last = first;
   for (uint32_t i = 1; i < n; i++) last = last->next;
   b->head = last->next;
-  b->count -= n;
+  b->room += n;
   last->next = NULL;
   return_list(h, first, false);
 }
@@ -376,29 +376,30 @@ static _Atomic size_t spill_total;
 
 static bool spill_bin(struct heap *h, unsigned cls) {
   struct tcache_bin *b = &hk_tcache.bins[cls];
-  size_t bytes = (size_t)b->count * class_to_size(cls);
+  uint32_t count = tcache_bin_count(b);
+  size_t bytes = (size_t)count * class_to_size(cls);
   if (h->spilled[cls] == SPILL_BINS || h->spill_bytes + bytes > SPILL_BYTES) return false;
   if (atomic_load_explicit(&spill_total, memory_order_relaxed) + bytes > SPILL_TOTAL) return false;
   if (!b->head || slab_of(b->head)->owner != h) return false;
-  h->spill[cls][h->spilled[cls]++] = *b;
+  h->spill[cls][h->spilled[cls]++] = (struct block_list){ b->head, count };
   h->spill_bytes += bytes;
   atomic_fetch_add_explicit(&spill_total, bytes, memory_order_relaxed);
   b->head = NULL;
-  b->count = 0;
+  b->room = b->max;
   return true;
 }
 
 /* Into the empty bin of cls: its last spilled bin, if any. */
 static bool unspill_bin(struct heap *h, unsigned cls) {
   if (!h->spilled[cls]) return false;
-  struct tcache_bin *s = &h->spill[cls][--h->spilled[cls]];
+  struct block_list *s = &h->spill[cls][--h->spilled[cls]];
   struct tcache_bin *b = &hk_tcache.bins[cls];
   b->head = s->head;
-  b->count = s->count;
+  b->room = b->max - s->count;
   size_t bytes = (size_t)s->count * class_to_size(cls);
   h->spill_bytes -= bytes;
   atomic_fetch_sub_explicit(&spill_total, bytes, memory_order_relaxed);
-  *s = (struct tcache_bin){ 0 };
+  *s = (struct block_list){ 0 };
   return true;
 }
 
@@ -407,9 +408,9 @@ static void spill_return(struct heap *h, bool force) {
   if (!h->spill_bytes) return; /* nothing set aside: every spilled bin has bytes */
   for (unsigned c = 0; c < CLASS_COUNT; c++) {
     while (h->spilled[c]) {
-      struct tcache_bin *s = &h->spill[c][--h->spilled[c]];
+      struct block_list *s = &h->spill[c][--h->spilled[c]];
       return_list(h, s->head, force);
-      *s = (struct tcache_bin){ 0 };
+      *s = (struct block_list){ 0 };
     }
   }
   atomic_fetch_sub_explicit(&spill_total, h->spill_bytes, memory_order_relaxed);
@@ -501,9 +502,9 @@ static struct heap *heap_attach(void) {
   /* The cache the heap's last thread left, if any: the bins are empty
    * until now (a thread without a heap caches nothing). */
   for (unsigned c = 0; c < CLASS_COUNT; c++) {
-    hk_tcache.bins[c] = h->stash[c];
-    hk_tcache.bins[c].max = class_cache_max(c);
-    h->stash[c] = (struct tcache_bin){ 0 };
+    uint32_t max = class_cache_max(c);
+    hk_tcache.bins[c] = (struct tcache_bin){ h->stash[c].head, max - h->stash[c].count, max };
+    h->stash[c] = (struct block_list){ 0 };
   }
   hk_tcache.heap = h;
   /* May allocate (keys past the first 32): the heap is in place already. */
@@ -524,7 +525,8 @@ static void heap_thread_exit(void *arg) {
   hk_unlock(&heaps_lock);
   h->stashed = keep;
   for (unsigned c = 0; c < CLASS_COUNT; c++) {
-    if (keep) h->stash[c] = hk_tcache.bins[c];
+    struct tcache_bin *b = &hk_tcache.bins[c];
+    if (keep) h->stash[c] = (struct block_list){ b->head, tcache_bin_count(b) };
     else tcache_flush(h, c, true);
   }
   if (!keep) spill_return(h, true);
@@ -654,16 +656,16 @@ static void *borrow_from_next_class(unsigned cls) {
   struct tcache_bin *from = &hk_tcache.bins[cls + 1], *to = &hk_tcache.bins[cls];
   void *p = tcache_pop(cls + 1);
   if (!p) return NULL;
-  uint32_t more = from->count / 2;
+  uint32_t more = tcache_bin_count(from) / 2;
   if (more > BORROW_BATCH - 1) more = BORROW_BATCH - 1;
-  if (more > to->max - to->count) more = to->max - to->count;
+  if (more > to->room) more = to->room;
   while (more--) {
     struct free_block *b = from->head;
     from->head = b->next;
-    from->count--;
+    from->room++;
     b->next = to->head;
     to->head = b;
-    to->count++;
+    to->room--;
   }
   return p;
 }
@@ -711,7 +713,7 @@ static struct free_block *heap_refill_bin(struct heap *h, unsigned cls) {
     if (!s && !(s = heap_new_slab(h, cls))) return NULL;
     if (!b->head && (head = slab_take_list(s, b->max, &got))) {
       b->head = head->next;
-      b->count = got - 1;
+      b->room = b->max - (got - 1);
       if (!slab_has_room(s)) partial_remove(h, s);
       break;
     }
@@ -724,7 +726,7 @@ static struct free_block *heap_refill_bin(struct heap *h, unsigned cls) {
   if (tail) {
     tail->next = b->head;
     b->head = head->next;
-    b->count += got - 1;
+    b->room -= got - 1;
   }
   return head;
 }
@@ -779,8 +781,7 @@ struct slab *heap_check_small(const void *p, const char *op) {
   return s;
 }
 
-void heap_free_small(void *p) {
-  struct slab *s = slab_of(p);
+void heap_free_small(struct slab *s, void *p) {
   if (unlikely(!s->owner || !slab_holds_block_slow(s, p)))
     diag_fatal("free(): invalid pointer", p, "not a block hakmem returned");
   struct free_block *b = p;

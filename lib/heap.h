@@ -25,7 +25,7 @@ struct heap {
    * whole for the next thread that adopts the heap (heap_attach), so that
    * thread churn flushes and refills no block one by one. Returned to
    * the slabs when another thread needs memory or trims. */
-  struct tcache_bin stash[CLASS_COUNT];
+  struct block_list stash[CLASS_COUNT];
   bool stashed;                       /* stash holds a cache (under heaps_lock) */
   uint8_t spilled[CLASS_COUNT];       /* bins in spill[cls] */
   size_t spill_bytes;
@@ -35,7 +35,7 @@ struct heap {
    * next refills of their class (heap.c: spill). Owner only; an abandoned
    * heap's go back to the slabs with its stash. Last: 5 KiB that a
    * program whose bins never overflow does not touch, and so no page of. */
-  struct tcache_bin spill[CLASS_COUNT][SPILL_BINS];
+  struct block_list spill[CLASS_COUNT][SPILL_BINS];
 };
 
 /* The once-per-process set-up; safe to call from any allocation path. */
@@ -55,9 +55,9 @@ void *heap_alloc_slow(unsigned cls);
 void *heap_calloc_fresh(unsigned cls);
 
 /* Free of a block in a small SuperSlab that did not take the fast path:
- * validates it (aborting on a bad free), then caches, flushes or sends it
- * to its owner. */
-void heap_free_small(void *p);
+ * validates it against its slab s (small_slab_of(p); aborting on a bad
+ * free), then caches, flushes or sends it to its owner. */
+void heap_free_small(struct slab *s, void *p);
 
 /* Validate a small block for realloc / malloc_usable_size; aborts with
  * `op` in the message when p is not a live block. Returns its slab. */

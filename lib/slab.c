@@ -6,6 +6,7 @@
 #include "superslab.h"
 
 _Static_assert(REGION_MAP_BITS < REMOTE_COUNT_SHIFT, "a block's address fits below the remote count");
+_Static_assert(SMALL_MAX <= UINT16_MAX, "a block size fits in a slab's block_size");
 _Static_assert(UNIT_SIZE / 16 < ((uintptr_t)1 << (64 - REMOTE_COUNT_SHIFT)), "a slab's blocks fit in the remote count");
 
 void slab_init(struct slab *s, struct heap *owner, char *unit, unsigned cls) {
@@ -14,8 +15,9 @@ void slab_init(struct slab *s, struct heap *owner, char *unit, unsigned cls) {
   s->start = unit;
   s->carve = unit;
   s->end = unit + (size_t)capacity * size;
-  s->block_size = size;
+  s->block_size = (uint16_t)size;
   s->divides = UINT64_MAX / size + 1;
+  s->bin_key = (int32_t)tcache_key(cls);
   s->cls = (uint8_t)cls;
   s->in_partial = 0;
   s->capacity = (uint16_t)capacity;

@@ -112,14 +112,13 @@ struct region_header {
  * lists and what other threads write. The whole record's 104-byte stride
  * cost free three instructions a call (callgrind, Random Mixed). */
 struct slab {
-  /* Read by every free: bounds and class. */
+  /* Read by every free: bounds and the thread cache bin. */
   char *carve;             /* first block never handed out */
   uint64_t divides;        /* ceil(2^64 / block_size): off is a multiple of the
                               block size iff off * divides < divides (Lemire) */
-  uint8_t cls;
-  uint8_t in_partial;      /* on the owner's partial list */
+  int32_t bin_key;         /* the class's thread cache bin (tcache.h) */
+  uint16_t block_size;     /* at most SMALL_MAX */
   uint16_t capacity;
-  uint32_t block_size;
   /* Read by slow frees and the owner's refills. */
   struct heap *owner;      /* NULL while the unit is not a slab */
   char *start;             /* first block */
@@ -128,6 +127,8 @@ struct slab {
   uint32_t used;           /* blocks out of the slab, program or tcache (owner only) */
   uint16_t parked;         /* a bit per page a trim gave back: the blocks that start on it
                               are off the free list, and `divides` is 0 (slab.h) */
+  uint8_t cls;
+  uint8_t in_partial;      /* on the owner's partial list */
 } __attribute__((aligned(64)));
 
 struct slab_cold {

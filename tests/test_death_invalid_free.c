@@ -132,3 +132,26 @@ Test(invalid_free, foreign_mapping_that_looks_like_a_superslab, .signal = SIGABR
   void *fake = (void *)(aligned + ((uintptr_t)real - real_base));
   die_with_line(do_free, fake, (uintptr_t)fake, INVALID);
 }
+
+/* Addresses above the 47-bit user space whose low bits are those of a live
+ * small block: free's map lookup masks the high bits away, so these land
+ * on that block's real slab, and must fail its bounds check there rather
+ * than be cached or followed. One non-canonical (bit 63), one canonical
+ * only with 5-level paging (bit 47). */
+static void aliased_free(uintptr_t high_bits)
+{
+  void *real = malloc(launder_size(64));
+  cr_assert_not_null(real);
+  uintptr_t alias = (uintptr_t)real | high_bits;
+  die_with_line(do_free, (void *)alias, alias, INVALID);
+}
+
+Test(invalid_free, a_live_blocks_address_with_bit_63_set, .signal = SIGABRT)
+{
+  aliased_free((uintptr_t)1 << 63);
+}
+
+Test(invalid_free, a_live_blocks_address_with_bit_47_set, .signal = SIGABRT)
+{
+  aliased_free((uintptr_t)1 << 47);
+}

@@ -71,7 +71,7 @@ Test(remote, freed_blocks_are_counted_and_reused_after_the_next_refill)
   struct heap *me = hk_tcache.heap;
   cr_assert_eq(s->owner, me);
   struct tcache_bin *bin = &hk_tcache.bins[s->cls];
-  while (bin->count > 0)
+  while (tcache_bin_count(bin) > 0)
     drained[ndrained++] = malloc(opaque_size(size));
 
   /* Another thread frees every block of the slab but its first. */
@@ -97,7 +97,7 @@ Test(remote, freed_blocks_are_counted_and_reused_after_the_next_refill)
                  "remotely freed block %p has no free cookie", remote[i]);
 
   /* The owner's bin is empty: its next malloc collects and refills. */
-  cr_assert_eq(bin->count, 0);
+  cr_assert_eq(tcache_bin_count(bin), 0);
   void *p = malloc(opaque_size(size));
   cr_assert_not_null(p);
   cr_assert_eq(slab_of(p), s, "the refill after remote frees took a block of another slab");
@@ -105,11 +105,11 @@ Test(remote, freed_blocks_are_counted_and_reused_after_the_next_refill)
   cr_assert_eq(((struct free_block *)p)->cookie, 0);
   cr_assert_eq(atomic_load(&slab_cold(s)->remote), 0, "the remote list was not collected");
   cr_assert_not(heap_has_pending(me, s));
-  cr_assert_gt(bin->count, 0);
+  cr_assert_gt(tcache_bin_count(bin), 0);
   for (struct free_block *b = bin->head; b; b = b->next)
     cr_assert_eq(slab_of(b), s, "the refill mixed in block %p of another slab", (void *)b);
-  cr_assert_eq(s->used, 1 + 1 + bin->count, "slab used %u: the keeper, the block and %u cached", s->used,
-               bin->count);
+  cr_assert_eq(s->used, 1 + 1 + tcache_bin_count(bin), "slab used %u: the keeper, the block and %u cached", s->used,
+               tcache_bin_count(bin));
   struct hakmem_stats collected = snap();
   cr_assert_eq(collected.remote_frees - before.remote_frees, nremote, "%u remote frees counted as %llu", nremote,
                (unsigned long long)(collected.remote_frees - before.remote_frees));
@@ -202,7 +202,7 @@ static void *allocate_and_exit(void *arg)
     tmp[i] = malloc(opaque_size(100));
   for (int i = 0; i < 50; i++)
     free(tmp[i]);
-  e->bin_count = hk_tcache.bins[size_to_class(100)].count;
+  e->bin_count = tcache_bin_count(&hk_tcache.bins[size_to_class(100)]);
   return NULL;
 }
 
@@ -222,13 +222,13 @@ static void *adopt_and_free(void *arg)
   free(opaque(malloc(opaque_size(16)))); /* attach */
   a->heap = hk_tcache.heap;
   a->abandoned_flag = a->heap->abandoned;
-  a->bin_at_attach = hk_tcache.bins[cls].count;
+  a->bin_at_attach = tcache_bin_count(&hk_tcache.bins[cls]);
   struct hakmem_stats s;
   hakmem_stats_get(&s);
   a->remote_before = s.remote_frees;
-  a->bin_before = hk_tcache.bins[cls].count;
+  a->bin_before = tcache_bin_count(&hk_tcache.bins[cls]);
   free(a->foreign);
-  a->bin_after = hk_tcache.bins[cls].count;
+  a->bin_after = tcache_bin_count(&hk_tcache.bins[cls]);
   hakmem_stats_get(&s);
   a->remote_after = s.remote_frees;
   return NULL;

@@ -384,7 +384,7 @@ Test(superslab, never_used_blocks_past_zero_from_are_zero_after_large_runs)
   for (const char *b = slab_cold(s)->zero_from; b + s->block_size <= s->end; b += s->block_size) {
     /* Words 0 and 1 hold the link and the cookie that slab_take wrote. */
     const unsigned char *body = (const unsigned char *)b + 16;
-    for (size_t i = 0; i < s->block_size - 16; i++)
+    for (size_t i = 0; i < (size_t)s->block_size - 16; i++)
       cr_assert_eq(body[i], 0,
                    "block at region page %u, past zero_from (page %u), holds %#x at byte %zu: the old "
                    "bytes of a large run",

@@ -102,23 +102,23 @@ Test(tcache, bin_counts_follow_frees_and_mallocs)
   cr_assert_eq(bin->max, class_cache_max(size_to_class(256)));
   for (int i = 0; i < N; i++)
     cr_assert_not_null(blocks[i] = malloc(opaque_size(256)));
-  uint32_t c0 = bin->count;
+  uint32_t c0 = tcache_bin_count(bin);
   cr_assert_leq(c0 + N, bin->max, "test premise: the bin has room for %d frees", N);
   for (int i = 0; i < N; i++) {
     free(blocks[i]);
-    cr_assert_eq(bin->count, c0 + (uint32_t)i + 1, "after %d frees the bin holds %u (had %u)", i + 1,
-                 bin->count, c0);
+    cr_assert_eq(tcache_bin_count(bin), c0 + (uint32_t)i + 1, "after %d frees the bin holds %u (had %u)", i + 1,
+                 tcache_bin_count(bin), c0);
     cr_assert_eq(bin->head, blocks[i]);
   }
   for (int i = 0; i < N; i++) {
     blocks[i] = malloc(opaque_size(256));
-    cr_assert_eq(bin->count, c0 + N - (uint32_t)i - 1, "after %d mallocs the bin holds %u", i + 1, bin->count);
+    cr_assert_eq(tcache_bin_count(bin), c0 + N - (uint32_t)i - 1, "after %d mallocs the bin holds %u", i + 1, tcache_bin_count(bin));
   }
   /* The list and the count agree. */
   uint32_t walked = 0;
   for (struct free_block *b = bin->head; b; b = b->next)
     walked++;
-  cr_assert_eq(walked, bin->count, "the bin links %u blocks and counts %u", walked, bin->count);
+  cr_assert_eq(walked, tcache_bin_count(bin), "the bin links %u blocks and counts %u", walked, tcache_bin_count(bin));
   for (int i = 0; i < N; i++)
     free(blocks[i]);
 }
@@ -150,10 +150,10 @@ Test(tcache, a_block_of_a_slab_with_parked_pages_goes_in_a_bin_with_room)
     cr_assert_not_null(few[i] = malloc(opaque_size(256)));
   for (int i = 0; i < 3; i++)
     free(few[i]);
-  uint32_t c0 = bin->count;
+  uint32_t c0 = tcache_bin_count(bin);
   cr_assert_geq(c0, 3);
   free(survivor);
-  cr_assert_eq(bin->count, c0 + 1, "the bin held %u blocks and holds %u after the free", c0, bin->count);
+  cr_assert_eq(tcache_bin_count(bin), c0 + 1, "the bin held %u blocks and holds %u after the free", c0, tcache_bin_count(bin));
   cr_assert_eq(bin->head, survivor);
 }
 
@@ -179,7 +179,7 @@ Test(tcache, a_full_bin_is_set_aside_whole_then_its_newest_half_goes_back_to_its
 
   unsigned spills = 0, flushes = 0;
   for (unsigned i = 0; i < n; i++) {
-    uint32_t before = bin->count;
+    uint32_t before = tcache_bin_count(bin);
     void *old_head = bin->head;
     unsigned spilled = h->spilled[cls];
     cr_assert_leq(before, max);
@@ -187,14 +187,14 @@ Test(tcache, a_full_bin_is_set_aside_whole_then_its_newest_half_goes_back_to_its
     free(blocks[i]);
     struct hakmem_stats s1 = snap();
     if (before < max) {
-      cr_assert_eq(bin->count, before + 1, "free %u into a bin of %u/%u left %u", i, before, max, bin->count);
+      cr_assert_eq(tcache_bin_count(bin), before + 1, "free %u into a bin of %u/%u left %u", i, before, max, tcache_bin_count(bin));
       cr_assert_eq(s1.bytes_in_use, s0.bytes_in_use, "a cached free changed bytes_in_use");
       continue;
     }
     cr_assert_eq(bin->head, blocks[i], "the bin does not hold the block just freed");
     if (spilled < SPILL_BINS) {
       spills++;
-      cr_assert_eq(bin->count, 1, "free %u into a full bin left %u blocks (max %u)", i, bin->count, max);
+      cr_assert_eq(tcache_bin_count(bin), 1, "free %u into a full bin left %u blocks (max %u)", i, tcache_bin_count(bin), max);
       cr_assert_null(((struct free_block *)bin->head)->next);
       cr_assert_eq(h->spilled[cls], spilled + 1, "a full bin was not set aside");
       cr_assert_eq(h->spill[cls][spilled].head, old_head, "the spill does not hold the bin as it was");
@@ -203,7 +203,7 @@ Test(tcache, a_full_bin_is_set_aside_whole_then_its_newest_half_goes_back_to_its
       continue;
     }
     flushes++;
-    cr_assert_eq(bin->count, max - max / 2 + 1, "free %u into a full bin left %u blocks (max %u)", i, bin->count,
+    cr_assert_eq(tcache_bin_count(bin), max - max / 2 + 1, "free %u into a full bin left %u blocks (max %u)", i, tcache_bin_count(bin),
                  max);
     cr_assert_eq(s0.bytes_in_use - s1.bytes_in_use, (uint64_t)(max / 2) * size, "the flush gave back %lld bytes",
                  (long long)(s0.bytes_in_use - s1.bytes_in_use));
@@ -237,7 +237,7 @@ Test(tcache, a_full_bin_is_set_aside_whole_then_its_newest_half_goes_back_to_its
   void *last = h->spill[cls][SPILL_BINS - 1].head;
   void *p = malloc(opaque_size(size));
   cr_assert_eq(p, last, "a refill took %p, not the spilled bin's head %p", p, last);
-  cr_assert_eq(bin->count, max - 1);
+  cr_assert_eq(tcache_bin_count(bin), max - 1);
   cr_assert_eq(h->spilled[cls], SPILL_BINS - 1);
   /* malloc_trim returns what is still set aside. */
   hakmem_trim();
@@ -280,7 +280,7 @@ Test(tcache, a_bin_of_other_threads_blocks_is_not_set_aside)
   cr_assert_eq(h->spilled[cls], 0, "a bin of another heap's blocks was set aside");
   /* The 65th and 97th frees found the bin full and sent its newest half
    * home: blocks 32..95 went back, 0..31 and 96..127 are cached. */
-  cr_assert_eq(bin->count, 64, "the bin holds %u blocks", bin->count);
+  cr_assert_eq(tcache_bin_count(bin), 64, "the bin holds %u blocks", tcache_bin_count(bin));
   for (struct free_block *b = bin->head; b; b = b->next)
     for (unsigned i = 32; i < 96; i++)
       cr_assert_neq((void *)b, blocks[i], "block %u of a flushed half is still cached", i);
@@ -319,7 +319,7 @@ Test(tcache, a_refill_takes_a_short_free_list_whole)
   void *p = malloc(opaque_size(size));
   cr_assert_eq(slab_of(p), s, "the refill took another slab's block");
   cr_assert_null(s->free, "the refill left blocks on the slab's list");
-  cr_assert_eq(bin->count, on_slab - 1, "the bin holds %u of the slab's %u free blocks", bin->count, on_slab);
+  cr_assert_eq(tcache_bin_count(bin), on_slab - 1, "the bin holds %u of the slab's %u free blocks", tcache_bin_count(bin), on_slab);
 }
 
 Test(tcache, the_free_cookie_is_set_on_free_and_cleared_on_malloc)
@@ -351,7 +351,7 @@ Test(tcache, an_empty_bin_is_refilled_with_at_most_half_a_bin)
   struct tcache_bin *bin = &hk_tcache.bins[cls];
   void *held[512];
   unsigned nheld = 0;
-  while (bin->count > 0) {
+  while (tcache_bin_count(bin) > 0) {
     cr_assert_lt(nheld, 512);
     held[nheld++] = malloc(opaque_size(size));
   }
@@ -361,14 +361,14 @@ Test(tcache, an_empty_bin_is_refilled_with_at_most_half_a_bin)
     cr_assert_eq(cookie_of(p), 0);
     cr_assert_eq(slab_of(p)->owner, hk_tcache.heap);
     cr_assert_eq(slab_of(p)->cls, cls);
-    cr_assert_lt(bin->count, bin->max / 2, "a refill left %u blocks in a bin of %u", bin->count, bin->max);
+    cr_assert_lt(tcache_bin_count(bin), bin->max / 2, "a refill left %u blocks in a bin of %u", tcache_bin_count(bin), bin->max);
     for (struct free_block *b = bin->head; b; b = b->next) {
       cr_assert_eq(b->cookie, diag_cookie(b));
       cr_assert_eq(slab_of(b)->owner, hk_tcache.heap);
       cr_assert_eq(slab_of(b)->cls, cls);
     }
     held[nheld++] = p;
-    while (bin->count > 0 && nheld < 512)
+    while (tcache_bin_count(bin) > 0 && nheld < 512)
       held[nheld++] = malloc(opaque_size(size));
   }
   for (unsigned i = 0; i < nheld; i++)
@@ -381,7 +381,7 @@ static void drain_until_a_refill_needs_a_page(unsigned cls, void **held, unsigne
 {
   struct tcache_bin *bin = &hk_tcache.bins[cls];
   for (;;) {
-    if (bin->count == 0 && slab_refill_needs_a_page(hk_tcache.heap->partial[cls]))
+    if (tcache_bin_count(bin) == 0 && slab_refill_needs_a_page(hk_tcache.heap->partial[cls]))
       return;
     cr_assert_lt(*nheld, cap);
     cr_assert_not_null(held[(*nheld)++] = malloc(opaque_size(class_to_size(cls))));
@@ -391,7 +391,7 @@ static void drain_until_a_refill_needs_a_page(unsigned cls, void **held, unsigne
 /* Empty the bin of cls by holding its blocks. */
 static void empty_bin(unsigned cls, void **held, unsigned *nheld, unsigned cap)
 {
-  while (hk_tcache.bins[cls].count > 0) {
+  while (tcache_bin_count(&hk_tcache.bins[cls]) > 0) {
     cr_assert_lt(*nheld, cap);
     held[(*nheld)++] = malloc(opaque_size(class_to_size(cls)));
   }
@@ -441,16 +441,16 @@ Test(tcache, an_empty_bin_borrows_a_cached_block_of_the_next_class_before_a_new_
   void *spare = cache_a_spare_beside_a_drained_class(cls, held, &nheld);
   uint64_t carved = snap().slabs_carved;
 
-  uint32_t next_cached = hk_tcache.bins[next].count;
+  uint32_t next_cached = tcache_bin_count(&hk_tcache.bins[next]);
   void *p = malloc(opaque_size(300));
   cr_assert_eq(p, spare, "malloc(300) took %p, not the cached 384 B block %p", p, spare);
   cr_assert_eq(cookie_of(p), 0);
   cr_assert_eq(malloc_usable_size(p), class_to_size(next));
   cr_assert_eq(snap().slabs_carved, carved);
   uint32_t moved = (next_cached - 1) / 2 < 7 ? (next_cached - 1) / 2 : 7;
-  cr_assert_eq(hk_tcache.bins[cls].count, moved, "%u of %u cached 384 B blocks moved, not %u",
-               hk_tcache.bins[cls].count, next_cached - 1, moved);
-  cr_assert_eq(hk_tcache.bins[next].count, next_cached - 1 - moved);
+  cr_assert_eq(tcache_bin_count(&hk_tcache.bins[cls]), moved, "%u of %u cached 384 B blocks moved, not %u",
+               tcache_bin_count(&hk_tcache.bins[cls]), next_cached - 1, moved);
+  cr_assert_eq(tcache_bin_count(&hk_tcache.bins[next]), next_cached - 1 - moved);
   for (struct free_block *b = hk_tcache.bins[cls].head; b; b = b->next) {
     cr_assert_eq(slab_of(b)->cls, next, "a block of class %u in the 320 B bin", slab_of(b)->cls);
     cr_assert_eq(b->cookie, diag_cookie(b), "a moved block lost its free mark");
@@ -460,9 +460,9 @@ Test(tcache, an_empty_bin_borrows_a_cached_block_of_the_next_class_before_a_new_
   void *q = malloc(opaque_size(300));
   cr_assert_eq(slab_of(q)->cls, next);
   cr_assert_eq(cookie_of(q), 0);
-  cr_assert_eq(hk_tcache.bins[cls].count, moved - 1);
+  cr_assert_eq(tcache_bin_count(&hk_tcache.bins[cls]), moved - 1);
   free(q);
-  cr_assert_eq(hk_tcache.bins[cls].count, moved - 1, "the freed block went to its own class's bin");
+  cr_assert_eq(tcache_bin_count(&hk_tcache.bins[cls]), moved - 1, "the freed block went to its own class's bin");
   free(p);
   cr_assert_eq(hk_tcache.bins[next].head, p, "the borrowed block went back to its own class");
   for (unsigned i = 0; i < nheld; i++)
@@ -507,7 +507,7 @@ Test(tcache, a_power_of_two_class_never_borrows)
   for (struct free_block *b = hk_tcache.bins[next].head; b && !cached; b = b->next)
     cached = (void *)b == spare;
   cr_assert(cached, "the 320 B bin lost its block (head %p, count %u)", hk_tcache.bins[next].head,
-            hk_tcache.bins[next].count);
+            tcache_bin_count(&hk_tcache.bins[next]));
   free(p);
   for (unsigned i = 0; i < nheld; i++)
     free(held[i]);
@@ -548,9 +548,9 @@ static void *other_thread_main(void *arg)
   t->mine = malloc(opaque_size(144));
   t->heap = hk_tcache.heap;
   free(t->mine);
-  t->own_bin_count = bin_of_size(144)->count;
+  t->own_bin_count = tcache_bin_count(bin_of_size(144));
   free(t->theirs);
-  t->bin_after_remote = bin_of_size(144)->count;
+  t->bin_after_remote = tcache_bin_count(bin_of_size(144));
   return NULL;
 }
 
@@ -559,7 +559,7 @@ Test(tcache, bins_belong_to_their_thread)
   attach();
   struct other_thread t = { .theirs = malloc(opaque_size(144)) };
   cr_assert_not_null(t.theirs);
-  uint32_t main_count = bin_of_size(144)->count;
+  uint32_t main_count = tcache_bin_count(bin_of_size(144));
   pthread_t th;
   cr_assert_eq(pthread_create(&th, NULL, other_thread_main, &t), 0);
   cr_assert_eq(pthread_join(th, NULL), 0);
@@ -569,7 +569,7 @@ Test(tcache, bins_belong_to_their_thread)
    * at its exit its cache stays with its heap, the main thread's block in
    * it, for the next thread to adopt. */
   cr_assert_eq(t.bin_after_remote, t.own_bin_count + 1, "the other thread did not cache the block it freed");
-  cr_assert_eq(bin_of_size(144)->count, main_count, "the main thread's bin changed under another thread");
+  cr_assert_eq(tcache_bin_count(bin_of_size(144)), main_count, "the main thread's bin changed under another thread");
   cr_assert_gt(main_count, 0, "test premise: the main thread's bin is not empty");
   bool stashed = false;
   for (struct free_block *b = t.heap->stash[size_to_class(144)].head; b; b = b->next)
@@ -591,9 +591,9 @@ Test(tcache, calloc_with_an_empty_bin_takes_a_never_used_block)
   void *held[64];
   unsigned nheld = 0;
   held[nheld++] = malloc(opaque_size(size));
-  while (bin->count > 0 && nheld < 64)
+  while (tcache_bin_count(bin) > 0 && nheld < 64)
     held[nheld++] = malloc(opaque_size(size));
-  cr_assert_eq(bin->count, 0);
+  cr_assert_eq(tcache_bin_count(bin), 0);
   struct slab *s = hk_tcache.heap->partial[cls];
   if (!s || s->free || s->carve < slab_cold(s)->zero_from || s->carve + s->block_size > s->end)
     cr_skip_test("the heap's slab of 2 KiB blocks has no never-used block on fresh pages");
@@ -601,7 +601,7 @@ Test(tcache, calloc_with_an_empty_bin_takes_a_never_used_block)
   char *p = calloc(1, opaque_size(size));
   cr_assert_eq(p, expected, "calloc took %p, not the slab's next never-used block %p", (void *)p,
                (void *)expected);
-  cr_assert_eq(bin->count, 0, "calloc filled the bin");
+  cr_assert_eq(tcache_bin_count(bin), 0, "calloc filled the bin");
   cr_assert_eq(s->carve, expected + s->block_size);
   for (size_t i = 0; i < size; i++)
     cr_assert_eq(p[i], 0, "byte %zu of a fresh block is %#x", i, (unsigned char)p[i]);
