@@ -658,7 +658,7 @@ static void *borrow_from_next_class(unsigned cls) {
   if (!p) return NULL;
   uint32_t more = tcache_bin_count(from) / 2;
   if (more > BORROW_BATCH - 1) more = BORROW_BATCH - 1;
-  if (more > to->room) more = to->room;
+  if (more > (uint32_t)to->room) more = (uint32_t)to->room;
   while (more--) {
     struct free_block *b = from->head;
     from->head = b->next;

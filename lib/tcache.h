@@ -20,7 +20,7 @@
 
 struct tcache_bin {
   void *head;
-  uint32_t room;  /* blocks the bin may still take; 0 until the thread has a
+  int32_t room;   /* blocks the bin may still take; 0 until the thread has a
                      heap, so that every free goes slow */
   uint32_t max;
 };
@@ -32,7 +32,7 @@ struct tcache {
 
 extern __thread struct tcache hk_tcache __attribute__((tls_model("initial-exec"), visibility("hidden")));
 
-static inline uint32_t tcache_bin_count(const struct tcache_bin *b) { return b->max - b->room; }
+static inline uint32_t tcache_bin_count(const struct tcache_bin *b) { return b->max - (uint32_t)b->room; }
 
 /* The hot paths reach a bin by a key, the same in every thread: on x86-64
  * its offset from the thread pointer, used through %fs, and elsewhere its
@@ -133,8 +133,11 @@ static inline int slab_block_in_use(const struct slab *s, const void *p) {
  * or the thread has no heap yet (no room): the caller goes slow. */
 static inline int tcache_push(struct slab *s, void *p) {
   hot_bin *b = tcache_bin_of_key(s->bin_key);
-  if (unlikely(b->room == 0)) return 0;
-  b->room--;
+  /* Signed, so that the decrement and its test are one subl and a js. */
+  if (unlikely(--b->room < 0)) {
+    b->room = 0;
+    return 0;
+  }
   struct free_block *blk = p;
   blk->next = b->head;
   blk->cookie = diag_cookie(p);
