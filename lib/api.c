@@ -75,7 +75,7 @@ static NOINLINE void *malloc_small_slow(size_t size) { return small_alloc_slow(s
 
 EXPORT HOT_ENTRY void *malloc(size_t size) {
   if (likely(size <= SMALL_MAX)) {
-    void *p = tcache_pop(size_to_class(size));
+    void *p = tcache_pop_key(tcache_key_of_stride(size_to_class_stride(size)));
     if (likely(p != NULL)) return p;
     return malloc_small_slow(size);
   }

@@ -12,17 +12,18 @@ HIDDEN const uint32_t size_class_sizes[CLASS_COUNT] = {
 };
 
 /* Index (size + 15) >> 4 for every size up to SMALL_MAX: 2049 entries, so
- * that malloc finds any small class with one load. Class boundaries are
+ * that malloc finds any small class with one load (times CLASS_STRIDE). Class boundaries are
  * multiples of 16, so each 16-byte bucket has one class: that of its
  * largest size, 16 * i. */
 #define T_LOG2(x) (31 - __builtin_clz(x))
-#define T(i) ((i) <= 8 ? ((i) == 0 ? 0 : (i) - 1)                                      \
-              : 8 + (T_LOG2(16 * (i) - 1) - 7) * 4 + (((16 * (i) - 1) >> (T_LOG2(16 * (i) - 1) - 2)) & 3))
+#define T_CLASS(i) ((i) <= 8 ? ((i) == 0 ? 0 : (i) - 1)                                     \
+                    : 8 + (T_LOG2(16 * (i) - 1) - 7) * 4 + (((16 * (i) - 1) >> (T_LOG2(16 * (i) - 1) - 2)) & 3))
+#define T(i) (T_CLASS(i) * CLASS_STRIDE)
 #define T4(i) T(i), T(i + 1), T(i + 2), T(i + 3)
 #define T16(i) T4(i), T4(i + 4), T4(i + 8), T4(i + 12)
 #define T64(i) T16(i), T16(i + 16), T16(i + 32), T16(i + 48)
 #define T256(i) T64(i), T64(i + 64), T64(i + 128), T64(i + 192)
 #define T1024(i) T256(i), T256(i + 256), T256(i + 512), T256(i + 768)
-HIDDEN const uint8_t size_class_table[SMALL_MAX / 16 + 1] = {
+HIDDEN const uint16_t size_class_table[SMALL_MAX / 16 + 1] = {
   T1024(0), T1024(1024), T(2048),
 };

@@ -15,11 +15,18 @@
 
 #include "types.h"
 
-extern const uint8_t size_class_table[] HIDDEN; /* by (size + 15) >> 4, for size <= SMALL_MAX */
+/* The table holds each class times CLASS_STRIDE, the size of a thread
+ * cache bin (tcache.h), so that malloc goes from a size to its bin with
+ * one load and no shift. */
+#define CLASS_STRIDE 16u
+extern const uint16_t size_class_table[] HIDDEN; /* by (size + 15) >> 4, for size <= SMALL_MAX */
 extern const uint32_t size_class_sizes[CLASS_COUNT] HIDDEN;
 
+/* The class of a size in 1..SMALL_MAX (0 counts as 1), times CLASS_STRIDE. */
+static inline unsigned size_to_class_stride(size_t size) { return size_class_table[(size + 15) >> 4]; }
+
 /* The class of a size in 1..SMALL_MAX (0 counts as 1). */
-static inline unsigned size_to_class(size_t size) { return size_class_table[(size + 15) >> 4]; }
+static inline unsigned size_to_class(size_t size) { return size_to_class_stride(size) / CLASS_STRIDE; }
 
 static inline size_t class_to_size(unsigned cls) { return size_class_sizes[cls]; }
 

@@ -59,9 +59,14 @@ static inline intptr_t tcache_key_base(void) { return 0; }
 static inline hot_bin *tcache_bin_of_key(intptr_t key) { return (hot_bin *)((char *)&hk_tcache + key); }
 #endif
 
-static inline intptr_t tcache_key(unsigned cls) {
-  return tcache_key_base() + (intptr_t)offsetof(struct tcache, bins) + (intptr_t)(cls * sizeof(struct tcache_bin));
+_Static_assert(sizeof(struct tcache_bin) == CLASS_STRIDE, "size_class_table holds bin offsets");
+
+/* The key of the bin of the class that size_to_class_stride() gave. */
+static inline intptr_t tcache_key_of_stride(unsigned stride) {
+  return tcache_key_base() + (intptr_t)offsetof(struct tcache, bins) + (intptr_t)stride;
 }
+
+static inline intptr_t tcache_key(unsigned cls) { return tcache_key_of_stride(cls * CLASS_STRIDE); }
 
 /* A free block: word 0 links it, word 1 holds its cookie. */
 struct free_block {
@@ -75,8 +80,8 @@ struct block_list {
   uint32_t count;
 };
 
-static inline void *tcache_pop(unsigned cls) {
-  hot_bin *b = tcache_bin_of_key(tcache_key(cls));
+static inline void *tcache_pop_key(intptr_t key) {
+  hot_bin *b = tcache_bin_of_key(key);
   struct free_block *blk = b->head;
   if (likely(blk != NULL)) {
     b->head = blk->next;
@@ -91,6 +96,8 @@ static inline void *tcache_pop(unsigned cls) {
   }
   return NULL;
 }
+
+static inline void *tcache_pop(unsigned cls) { return tcache_pop_key(tcache_key(cls)); }
 
 /* The slab holding a small block, from its address alone. */
 static inline struct slab *slab_of(const void *p) {
