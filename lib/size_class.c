@@ -2,8 +2,9 @@
 #include "size_class.h"
 
 /* Sizes of classes 8 and up: 128 << g plus (k + 1) quarters of it. */
+#define C_GROUP(c) ((c) < 8 ? 0u : ((c) - 8u) / 4u) /* kept in range in both branches, for clang */
 #define C_SIZE(c) (((c) < 8) ? 16u * ((c) + 1u) \
-                   : (128u << (((c) - 8u) / 4u)) + (((c) - 8u) % 4u + 1u) * (32u << (((c) - 8u) / 4u)))
+                   : (128u << C_GROUP(c)) + (((c) - 8u) % 4u + 1u) * (32u << C_GROUP(c)))
 
 HIDDEN const uint32_t size_class_sizes[CLASS_COUNT] = {
 #define S4(c) C_SIZE(c), C_SIZE(c + 1), C_SIZE(c + 2), C_SIZE(c + 3)
