@@ -579,7 +579,7 @@ static NOINLINE void *heap_alloc_after_exit(unsigned cls) {
 /* ---- fork: the child has only the forking thread ---- */
 
 static void heap_fork_prepare(void) {
-  hk_lock(&heaps_lock);
+  hk_lock_for_fork(&heaps_lock);
   large_fork_prepare();
   lru_fork_prepare();
   region_fork_prepare();
@@ -589,7 +589,7 @@ static void heap_fork_parent(void) {
   region_fork_parent();
   lru_fork_parent();
   large_fork_parent();
-  hk_unlock(&heaps_lock);
+  hk_unlock_after_fork(&heaps_lock);
 }
 
 static void heap_fork_child(void) {

@@ -568,11 +568,11 @@ size_t large_trim(void) {
 }
 
 void large_fork_prepare(void) {
-  for (unsigned i = 0; i < LARGE_ARENAS; i++) hk_lock(&arenas[i].lock);
+  for (unsigned i = 0; i < LARGE_ARENAS; i++) hk_lock_for_fork(&arenas[i].lock);
 }
 
 void large_fork_parent(void) {
-  for (unsigned i = LARGE_ARENAS; i-- > 0;) hk_unlock(&arenas[i].lock);
+  for (unsigned i = LARGE_ARENAS; i-- > 0;) hk_unlock_after_fork(&arenas[i].lock);
 }
 
 void large_fork_child(void) {

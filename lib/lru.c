@@ -421,6 +421,6 @@ size_t lru_trim(int all) {
   return b.bytes;
 }
 
-void lru_fork_prepare(void) { hk_lock(&lru_lock); }
-void lru_fork_parent(void) { hk_unlock(&lru_lock); }
+void lru_fork_prepare(void) { hk_lock_for_fork(&lru_lock); }
+void lru_fork_parent(void) { hk_unlock_after_fork(&lru_lock); }
 void lru_fork_child(void) { hk_lock_reset(&lru_lock); }

@@ -122,6 +122,6 @@ void region_for_each(void (*fn)(struct region_header *h, void *arg), void *arg) 
   hk_unlock(&regions_lock);
 }
 
-void region_fork_prepare(void) { hk_lock(&regions_lock); }
-void region_fork_parent(void) { hk_unlock(&regions_lock); }
+void region_fork_prepare(void) { hk_lock_for_fork(&regions_lock); }
+void region_fork_parent(void) { hk_unlock_after_fork(&regions_lock); }
 void region_fork_child(void) { hk_lock_reset(&regions_lock); }

@@ -153,8 +153,8 @@ bool pager_running(void) { return atomic_load(&pager.state) == PAGER_RUNNING && 
 
 /* ---- fork ---------------------------------------------------------------------- */
 
-static void atfork_prepare(void) { hk_lock(&start_lock); }
-static void atfork_parent(void) { hk_unlock(&start_lock); }
+static void atfork_prepare(void) { hk_lock_for_fork(&start_lock); }
+static void atfork_parent(void) { hk_unlock_after_fork(&start_lock); }
 
 /* The child has no pager thread, its copy of the uffd belongs to the
  * parent's address space, and its regions lost their registration. A
