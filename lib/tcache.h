@@ -34,36 +34,22 @@ extern __thread struct tcache hk_tcache __attribute__((tls_model("initial-exec")
 
 static inline uint32_t tcache_bin_count(const struct tcache_bin *b) { return b->max - (uint32_t)b->room; }
 
-/* The hot paths reach a bin by a key, the same in every thread: on x86-64
- * its offset from the thread pointer, used through %fs, and elsewhere its
- * offset in hk_tcache. A slab keeps its class's key, so that free goes
- * from the slab to the bin without a class lookup or a TLS address
- * computation: 4 instructions fewer a free, 1 a malloc. */
-#if defined(__x86_64__) && defined(__SEG_FS)
-typedef struct tcache_bin __seg_fs hot_bin;
-
-static inline intptr_t tcache_key_base(void) {
-  intptr_t off;
-  /* The initial-exec offset of hk_tcache from the thread pointer, which
-   * gcc will not give for a __seg_fs access (it adds and subtracts %fs:0). */
-  __asm__("movq hk_tcache@gottpoff(%%rip), %0" : "=r"(off));
-  return off;
-}
-
-static inline hot_bin *tcache_bin_of_key(intptr_t key) { return (hot_bin *)key; }
-#else
-typedef struct tcache_bin hot_bin;
-
-static inline intptr_t tcache_key_base(void) { return 0; }
-
-static inline hot_bin *tcache_bin_of_key(intptr_t key) { return (hot_bin *)((char *)&hk_tcache + key); }
-#endif
-
+/* The hot paths reach a bin by its offset in hk_tcache, its key: a slab
+ * keeps its class's, so that free goes from the slab to the bin without a
+ * class lookup. Through %fs (__seg_fs, the offset from the thread pointer
+ * as the key) the paths took two instructions fewer but ran Tiny Hot at
+ * 533M against 587M ops/s (25 interleaved runs, medians, on AMD EPYC): a
+ * segment base lengthens the address generation of the loads and stores
+ * that chain one malloc or free to the next. */
 _Static_assert(sizeof(struct tcache_bin) == CLASS_STRIDE, "size_class_table holds bin offsets");
 
 /* The key of the bin of the class that size_to_class_stride() gave. */
 static inline intptr_t tcache_key_of_stride(unsigned stride) {
-  return tcache_key_base() + (intptr_t)offsetof(struct tcache, bins) + (intptr_t)stride;
+  return (intptr_t)offsetof(struct tcache, bins) + (intptr_t)stride;
+}
+
+static inline struct tcache_bin *tcache_bin_of_key(intptr_t key) {
+  return (struct tcache_bin *)((char *)&hk_tcache + key);
 }
 
 static inline intptr_t tcache_key(unsigned cls) { return tcache_key_of_stride(cls * CLASS_STRIDE); }
@@ -81,7 +67,7 @@ struct block_list {
 };
 
 static inline void *tcache_pop_key(intptr_t key) {
-  hot_bin *b = tcache_bin_of_key(key);
+  struct tcache_bin *b = tcache_bin_of_key(key);
   struct free_block *blk = b->head;
   if (likely(blk != NULL)) {
     b->head = blk->next;
@@ -139,7 +125,7 @@ static inline int slab_block_in_use(const struct slab *s, const void *p) {
 /* Push a freed block, this thread's or another's; 0 when the bin is full
  * or the thread has no heap yet (no room): the caller goes slow. */
 static inline int tcache_push(struct slab *s, void *p) {
-  hot_bin *b = tcache_bin_of_key(s->bin_key);
+  struct tcache_bin *b = tcache_bin_of_key(s->bin_key);
   /* Signed, so that the decrement and its test are one subl and a js. */
   if (unlikely(--b->room < 0)) {
     b->room = 0;
