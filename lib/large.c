@@ -440,6 +440,10 @@ void *large_alloc(size_t size, size_t align, bool zero) {
   unsigned n = (unsigned)((size + PAGE_SIZE - 1) / PAGE_SIZE);
   unsigned ap = align > PAGE_SIZE ? (unsigned)(align / PAGE_SIZE) : 1;
   unsigned i;
+  /* Due LRU releases go out on refills, and on large mallocs too: a
+   * program whose small blocks all come from its thread caches would
+   * otherwise keep freed regions resident until the age limit. */
+  lru_tick();
   struct large_arena *a = arena_of_thread();
   hk_lock(&a->lock);
   struct large_ss *l = find_room(a, n, ap, &i);

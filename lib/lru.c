@@ -61,7 +61,8 @@ static _Atomic uint64_t lru_release_due;
  * them all in again:
  * - after a gap of more than the delay without a refill or an LRU
  *   operation (idle, or computing in memory it has), the delays restart
- *   at the first look (lru_resumed_ns); at most once every two delays,
+ *   at the first look (lru_resumed_ns), once for each region
+ *   (release_time); at most once every two delays,
  *   so that a program that allocates a little now and then still gives
  *   its cache back, unless it grew again (below) since the last restart:
  *   a program that rebuilds its working set every 200 ms (regrow on a
@@ -77,6 +78,7 @@ static _Atomic uint64_t lru_release_due;
 #define LRU_GROWTH_MIN 2
 static _Atomic uint64_t lru_active_ns;  /* the last refill or LRU operation (coarse clock) */
 static uint64_t lru_resumed_ns;         /* the end of the last gap granted; under lru_lock */
+static uint64_t lru_resumed_before_ns;  /* the end of the one before it; under lru_lock */
 static uint64_t lru_growing_ns;         /* the last take of a growing program; under lru_lock */
 static uint64_t lru_window_ns;          /* the start of the takes-minus-puts window; under lru_lock */
 static int lru_window_net;              /* takes minus puts in it; under lru_lock */
@@ -212,9 +214,17 @@ static void lru_set_due(uint64_t release_due) {
   atomic_store_explicit(&lru_release_due, earliest(release_due, age_due), memory_order_relaxed);
 }
 
-/* Under lru_lock: when the region's release falls due (lru_active_ns). */
+/* Under lru_lock: when the region's release falls due (lru_active_ns).
+ * A gap defers a region's release once: one cached before the gap before
+ * last was deferred by that one (or an earlier one) and is not again.
+ * Before, a program that freed 500 MB of large blocks and went on with a
+ * burst of work every 300 ms restarted the delays at every burst and kept
+ * it all resident until the age limit; now the releases start at its
+ * second burst, a batch a call. */
 static uint64_t release_time(const struct region_header *h) {
-  uint64_t from = h->lru_since_ns > lru_resumed_ns ? h->lru_since_ns : lru_resumed_ns;
+  uint64_t from = h->lru_since_ns;
+  if (from < lru_resumed_before_ns) from = lru_resumed_before_ns;
+  else if (from < lru_resumed_ns) from = lru_resumed_ns;
   if (lru_growing_ns > from) from = lru_growing_ns;
   return from + LRU_RELEASE_DELAY_NS;
 }
@@ -225,8 +235,10 @@ static void lru_note_look(uint64_t now) {
   uint64_t last = atomic_load_explicit(&lru_active_ns, memory_order_relaxed);
   bool grew_since = lru_growing_ns > lru_resumed_ns;
   if (last && now > last + LRU_RELEASE_DELAY_NS &&
-      (now > lru_resumed_ns + 2 * (uint64_t)LRU_RELEASE_DELAY_NS || grew_since))
+      (now > lru_resumed_ns + 2 * (uint64_t)LRU_RELEASE_DELAY_NS || grew_since)) {
+    lru_resumed_before_ns = lru_resumed_ns;
     lru_resumed_ns = now;
+  }
   lru_note_activity(now);
 }
 

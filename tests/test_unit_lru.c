@@ -420,6 +420,39 @@ Test(lru, gaps_one_after_another_do_not_hold_the_cache_for_ever)
   cr_assert_eq(ss->h.pages, HAKMEM_SUPPLY_REFAULT, "still resident after four looks 150 ms apart");
 }
 
+/* Gaps further apart than two delays each restart the delays, but a
+ * region's release is deferred once: a program that does a little work
+ * every 300 ms gives the region back at its second look, not at the age
+ * limit (2 s). */
+Test(lru, gaps_far_apart_defer_a_release_once)
+{
+  set_policy(1);
+  struct superslab *ss = superslab_new(&test_heap);
+  superslab_retire(ss);
+  sleep_ms(300);
+  lru_tick();
+  cr_assert_eq(ss->h.pages, HAKMEM_SUPPLY_REUSE, "released at the first look after a pause");
+  sleep_ms(300);
+  lru_tick();
+  cr_assert_eq(ss->h.pages, HAKMEM_SUPPLY_REFAULT, "a second gap deferred the release again");
+}
+
+/* Large mallocs look at the LRU too: a program whose small blocks all come
+ * from its thread caches still gives freed regions back on time. */
+Test(lru, large_mallocs_release_due_regions)
+{
+  set_policy(1);
+  struct superslab *ss = superslab_new(&test_heap);
+  superslab_retire(ss);
+  for (unsigned ms = 0; ms < LRU_RELEASE_DELAY_NS / 1000000 + 50; ms += 5) {
+    sleep_ms(5);
+    void *p = malloc(100000);
+    cr_assert_not_null(p);
+    free(p);
+  }
+  cr_assert_eq(ss->h.pages, HAKMEM_SUPPLY_REFAULT, "not released after 150 ms of large mallocs");
+}
+
 /* A program that rebuilds its working set after each pause, every 200 ms
  * or less, gets every gap restarted: it grew since the last restart. */
 Test(lru, a_program_that_grows_again_after_each_gap_keeps_its_cache)
