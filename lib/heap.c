@@ -456,6 +456,7 @@ static struct heap *heap_meta_carve(void) {
     first_heap_taken = true;
     return &first_heap;
   }
+  os_note_threaded();
   if ((size_t)(meta_end - meta_next) < sizeof(struct heap)) {
     size_t chunk = 64 * 1024;
     char *m = os_map_aligned(chunk, PAGE_SIZE);

@@ -55,8 +55,12 @@ int os_release(void *addr, size_t len, enum os_release_mode mode);
  * (kernel before 5.14) the program faults them in itself, and the ledger
  * counts them with no time. Never fails. */
 void os_supply(void *addr, size_t len, enum hakmem_supply_path path);
-/* os_supply() without the supplier: MADV_POPULATE_WRITE, timed. */
+/* os_supply() without the supplier: MADV_POPULATE_WRITE, timed; once
+ * the process is threaded (os_note_threaded), a single page is left to
+ * its fault. */
 void os_populate(void *addr, size_t len, enum hakmem_supply_path path);
+/* A second thread allocates: called when the second heap is made. */
+void os_note_threaded(void);
 
 /* Only the supplier's part of os_supply(), for blocks whose pages the
  * program may never touch (large and huge blocks): the bytes from addr on
@@ -127,6 +131,9 @@ uint64_t os_coarse_now_ns(void);
  * MADV_POPULATE_WRITE (and MADV_FREE) from now on. */
 void os_test_disable_populate(bool disable);
 void os_test_disable_madv_free(bool disable);
+/* For the tests of the single-page rule: set or clear the mark that a
+ * second thread allocates (a test runner's own threads set it). */
+void os_test_set_threaded(bool threaded);
 /* For the tests of what others see while a range goes: fn runs right
  * after each successful munmap (NULL: none). */
 void os_test_after_unmap(void (*fn)(void *addr, size_t len));

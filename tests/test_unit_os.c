@@ -335,6 +335,33 @@ Test(os, supply_populates_and_counts_by_path)
   os_unmap(p, 2 * len);
 }
 
+/* Once a second thread allocates, a single page is left to its fault
+ * (madvise would queue behind thread creation on the address space's
+ * lock); more pages are still populated in one call. Counted either way. */
+Test(os, a_threaded_process_leaves_single_pages_to_their_faults)
+{
+  char *p = os_map_aligned(4 * PAGE_SIZE, PAGE_SIZE);
+  cr_assert_not_null(p);
+  os_test_set_threaded(false);
+  struct hakmem_stats s0 = snap();
+  os_supply(p, PAGE_SIZE, HAKMEM_SUPPLY_FRESH);
+  struct hakmem_stats s1 = snap();
+  cr_assert_eq(ROW(s1, s0, FRESH, events), 1, "one thread: the page was not populated");
+  cr_assert_eq(resident_pages(p, PAGE_SIZE), 1);
+  os_test_set_threaded(true);
+  os_supply(p + PAGE_SIZE, PAGE_SIZE, HAKMEM_SUPPLY_FRESH);
+  struct hakmem_stats s2 = snap();
+  cr_assert_eq(ROW(s2, s1, FRESH, pages), 1);
+  cr_assert_eq(ROW(s2, s1, FRESH, events), 0, "threaded: a single page was populated");
+  cr_assert_eq(DELTA(s2, s1, madvise_calls), 0);
+  cr_assert_eq(resident_pages(p + PAGE_SIZE, PAGE_SIZE), 0);
+  os_supply(p + 2 * PAGE_SIZE, 2 * PAGE_SIZE, HAKMEM_SUPPLY_FRESH);
+  struct hakmem_stats s3 = snap();
+  cr_assert_eq(ROW(s3, s2, FRESH, events), 1, "threaded: two pages were not populated in one call");
+  cr_assert_eq(resident_pages(p + 2 * PAGE_SIZE, 2 * PAGE_SIZE), 2);
+  os_unmap(p, 4 * PAGE_SIZE);
+}
+
 Test(os, without_populate_supply_counts_pages_with_no_time)
 {
   const size_t len = 8 * PAGE_SIZE;

@@ -237,6 +237,7 @@ Test(stats, kernel_calls_are_counted_and_timed)
 
 Test(stats, fresh_pages_of_first_allocations)
 {
+  os_test_set_threaded(false); /* single pages populated too, as in one thread */
   lru_trim(1);
   struct hakmem_stats s0 = snap();
   struct superslab *ss = superslab_new(&test_heap);
@@ -384,6 +385,7 @@ Test(stats, trimmed_large_runs_refault)
 
 Test(stats, refault_after_a_region_released_by_lazy_zeroing_is_reused)
 {
+  os_test_set_threaded(false); /* single pages populated too, as in one thread */
   struct hakmem_stats s0;
   struct superslab *ss = reused_superslab(1, &s0);
   struct hakmem_stats s1 = snap();

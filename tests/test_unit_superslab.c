@@ -198,6 +198,7 @@ Test(superslab, owner_of_first_middle_and_last_block_of_each_class)
  * pages (fresh, here). */
 Test(superslab, supply_makes_pages_present_as_the_slab_grows)
 {
+  os_test_set_threaded(false); /* single pages populated too, as in one thread */
   lru_trim(1); /* nothing cached: the SuperSlab is a fresh mapping */
   struct superslab *ss = new_test_superslab();
   cr_assert_eq(ss->h.absent_path, HAKMEM_SUPPLY_FRESH, "a SuperSlab mapped afresh is not fresh memory");
