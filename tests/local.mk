@@ -109,6 +109,7 @@ EXTRA_DIST += tests/test_link.sh
 # Under a preloaded library whose open() wrapper allocates.
 TESTS += tests/test_wrapped_open.sh
 EXTRA_DIST += tests/test_wrapped_open.sh
+EXTRA_DIST += tests/preload_setup.sh
 
 # Fork handlers that allocate, registered before hakmem's.
 TESTS += tests/test_fork_handlers.sh

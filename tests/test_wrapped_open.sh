@@ -20,25 +20,8 @@
 
 set -u
 
-builddir=${HAKMEM_BUILDDIR:-$(pwd)}
-CC=${CC:-cc}
-lib=$builddir/lib/.libs/libhakmem.so
-
-if [ ! -f "$builddir/lib/.libs/libhakmem.a" ] && [ ! -f "$lib" ]; then
-  echo "ERROR: hakmem is not built in $builddir (make first)" >&2
-  exit 99
-fi
-if [ ! -f "$lib" ]; then
-  echo "SKIP: no libhakmem.so (a --disable-shared build): nothing to preload"
-  exit 77
-fi
-if ! command -v "${CC%% *}" >/dev/null 2>&1; then
-  echo "SKIP: no C compiler ($CC)"
-  exit 77
-fi
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/hakmem-wrap.XXXXXX") || exit 99
-trap 'rm -rf "$tmp"' EXIT INT TERM
+tmp_prefix=hakmem-wrap
+. "$(dirname "$0")/preload_setup.sh"
 failed=0
 
 cat >"$tmp/wrap.c" <<'EOF'
