@@ -98,8 +98,8 @@ static inline struct slab *slab_of(const void *p) {
  * else NULL. The map index is masked rather than bounds-checked, and the
  * slab is found from the index, not from p: a pointer above the 47-bit
  * space aliases a chunk below it, but it gets a real slab, whose bounds
- * check it then fails (every slab lies below it). Two instructions fewer
- * than region_map_kind() and slab_of(). */
+ * check it then fails (every slab lies below it). Three instructions
+ * fewer than region_map_kind() and slab_of(). */
 static inline struct slab *small_slab_of(const void *p) {
   uintptr_t a = (uintptr_t)p;
   uintptr_t i = (a >> REGION_SHIFT) & (REGION_MAP_ENTRIES - 1);
