@@ -100,11 +100,14 @@ static inline void hk_unlock_after_fork(hk_lock_t *l) {
   hk_unlock(l);
 }
 
-/* In a fork child only: the thread that held it does not exist there. */
+/* In a fork child only: the thread that held it may not exist there.
+ * A release all the same, with its wake: a thread that a child handler
+ * registered before hakmem's started may already wait for it. */
 static inline void hk_lock_reset(hk_lock_t *l) {
   l->fork_depth = 0;
   atomic_store_explicit(&l->fork_holder, 0, memory_order_relaxed);
-  atomic_store_explicit(&l->state, 0, memory_order_relaxed);
+  if (atomic_exchange_explicit(&l->state, 0, memory_order_release) == 2)
+    hk_futex(&l->state, FUTEX_WAKE_PRIVATE, 1);
 }
 
 #endif /* HAKMEM_LOCK_H */

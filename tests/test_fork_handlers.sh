@@ -9,8 +9,9 @@
 # block (its thread's first: the heaps lock), a large one (an arena's
 # lock) and a huge one (the LRU's and the region map's locks), and writes
 # them; the child also fills 8 MiB of small blocks, and the parent checks
-# that its own blocks are intact after the fork. With and without the
-# pager.
+# that its own blocks are intact after the fork. A child handler may also
+# start a thread whose first malloc waits for those locks: hakmem's child
+# handler must wake it when it resets them. With and without the pager.
 #
 # Exit status, per automake: 0 passed, 77 skipped (no shared library or
 # no compiler), 99 hakmem is not built, 1 failed.
@@ -38,9 +39,20 @@ static void use(const char *name) {
     free(p);
   }
 }
+static pthread_t started;
+static int thread_started;
+static void *thread_main(void *arg) {
+  (void)arg;
+  free(malloc(64)); /* its first malloc: the heaps lock, held until hakmem's child handler */
+  return NULL;
+}
 static void prepare(void) { use("prepare"); }
 static void parent(void) { use("parent"); }
 static void child(void) {
+  if (strcmp(which, "child-thread") == 0) {
+    thread_started = pthread_create(&started, NULL, thread_main, NULL) == 0;
+    usleep(50000); /* let it wait for the lock */
+  }
   use("child");
   if (strcmp(which, "child") != 0) return;
   for (int i = 0; i < 131072; i++) { /* 8 MiB of fresh small blocks */
@@ -53,7 +65,9 @@ __attribute__((constructor)) static void install(void) {
   which = getenv("HANDLER");
   if (which) pthread_atfork(prepare, parent, child);
 }
-void handlers_linked(void) {}
+void handlers_join(void) {
+  if (thread_started) pthread_join(started, NULL);
+}
 EOF
 cat >"$tmp/main.c" <<'EOF'
 #include <stdio.h>
@@ -61,10 +75,9 @@ cat >"$tmp/main.c" <<'EOF'
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-void handlers_linked(void);
+void handlers_join(void);
 #define N 4096
 int main(void) {
-  handlers_linked();
   static unsigned char *mine[N];
   for (int i = 0; i < N; i++) {
     mine[i] = malloc(48);
@@ -73,7 +86,10 @@ int main(void) {
   }
   pid_t pid = fork();
   if (pid < 0) return 3;
-  if (pid == 0) _exit(0);
+  if (pid == 0) {
+    handlers_join();
+    _exit(0);
+  }
   int status;
   if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return 4;
   for (int i = 0; i < N; i++)
@@ -90,7 +106,7 @@ if ! $CC -shared -fPIC -o "$tmp/libhandlers.so" "$tmp/handlers.c" -lpthread ||
 fi
 
 passed=0 failed=0
-for handler in prepare parent child; do
+for handler in prepare parent child child-thread; do
   for uffd in 0 1; do
     out=$(HANDLER=$handler HAKMEM_UFFD=$uffd LD_PRELOAD="$lib" timeout 20 "$tmp/main" 2>"$tmp/err")
     rc=$?
