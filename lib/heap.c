@@ -446,27 +446,37 @@ static struct slab *heap_new_slab(struct heap *h, unsigned cls) {
 
 /* The first heap lives in .bss, on the page the library's other small
  * variables touch anyway: a single-threaded program maps no metadata
- * chunk and takes one page fault less. */
+ * chunk and takes one page fault less. Its spilled bins go with the large
+ * tables (LARGE_BSS), untouched until a bin overflows. */
 static struct heap first_heap __attribute__((aligned(64)));
+static LARGE_BSS struct block_list first_heap_spill[CLASS_COUNT][SPILL_BINS];
 static bool first_heap_taken;
+
+/* A heap carved from a metadata chunk, with its spilled bins. */
+struct heap_meta {
+  struct heap heap;
+  struct block_list spill[CLASS_COUNT][SPILL_BINS];
+};
 
 /* Zeroed memory for a heap, under heaps_lock. */
 static struct heap *heap_meta_carve(void) {
   if (!first_heap_taken) {
     first_heap_taken = true;
+    first_heap.spill = first_heap_spill;
     return &first_heap;
   }
   os_note_threaded();
-  if ((size_t)(meta_end - meta_next) < sizeof(struct heap)) {
+  if ((size_t)(meta_end - meta_next) < sizeof(struct heap_meta)) {
     size_t chunk = 64 * 1024;
     char *m = os_map_aligned(chunk, PAGE_SIZE);
     if (!m) return NULL;
     meta_next = m;
     meta_end = m + chunk;
   }
-  struct heap *h = (struct heap *)meta_next;
-  meta_next += (sizeof(struct heap) + 63) & ~(size_t)63;
-  return h;
+  struct heap_meta *m = (struct heap_meta *)meta_next;
+  meta_next += (sizeof(struct heap_meta) + 63) & ~(size_t)63;
+  m->heap.spill = m->spill;
+  return &m->heap;
 }
 
 static struct heap *heap_meta_new(void) {

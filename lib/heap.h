@@ -33,9 +33,11 @@ struct heap {
   uint32_t superslabs;                /* small SuperSlabs it owns */
   /* Whole bins set aside when they overflowed, taken back whole by the
    * next refills of their class (heap.c: spill). Owner only; an abandoned
-   * heap's go back to the slabs with its stash. Last: 5 KiB that a
-   * program whose bins never overflow does not touch, and so no page of. */
-  struct block_list spill[CLASS_COUNT][SPILL_BINS];
+   * heap's go back to the slabs with its stash. Out of the struct: 5 KiB
+   * that a program whose bins never overflow does not touch, and so no
+   * page of, while the rest of the first heap shares a page with the
+   * library's other small variables. */
+  struct block_list (*spill)[SPILL_BINS];
 };
 
 /* The once-per-process set-up; safe to call from any allocation path. */

@@ -65,7 +65,7 @@ struct large_arena {
   unsigned checks;                     /* purge checks made: picks the other arena to look at */
 } __attribute__((aligned(64)));
 
-static struct large_arena arenas[LARGE_ARENAS] = {
+static LARGE_BSS struct large_arena arenas[LARGE_ARENAS] = {
   [0 ... LARGE_ARENAS - 1] = { .lock = HK_LOCK_INIT },
 };
 static _Atomic unsigned arenas_given;

@@ -33,7 +33,7 @@ struct region_bin {
   struct region_header *head, *tail;
 };
 static struct region_bin superslab_bin;
-static struct region_bin size_bins[SIZE_BINS];
+static LARGE_BSS struct region_bin size_bins[SIZE_BINS];
 static size_t lru_count, lru_bytes, lru_pending, lru_superslabs;
 static size_t lru_resident, lru_resident_bytes; /* cached regions with their pages */
 
@@ -367,6 +367,9 @@ static struct region_header *find_shaped(const struct region_shape *want, bool l
     /* A SuperSlab wanted (or fitting exactly): no huge region does better. */
     if (found && REGION_SIZE == (largest ? want->max : want->min)) return found;
   }
+  /* No huge block's region is cached: the bins are empty, and a process
+   * that never made a huge block need not touch their page. */
+  if (lru_count == lru_superslabs) return found;
   unsigned lo = size_bin(want->min), hi = size_bin(want->max);
   for (unsigned i = 0; i <= hi - lo; i++) {
     struct region_header *h = find_in_bin(largest ? hi - i : lo + i, want, largest);

@@ -11,7 +11,7 @@
 /* Each slot: the page number where a supply ended (began), shifted left
  * by 8, and the supply's length in pages as a power of two (its log2)
  * below. */
-static _Atomic uint64_t ends[SLOTS], starts[SLOTS];
+static LARGE_BSS _Atomic uint64_t ends[SLOTS], starts[SLOTS];
 
 static _Atomic uint64_t *slot_in(_Atomic uint64_t *table, uint64_t page) {
   return &table[(page ^ (page >> 8) ^ (page >> 16)) % SLOTS];

@@ -114,3 +114,7 @@ EXTRA_DIST += tests/preload_setup.sh
 # Fork handlers that allocate, registered before hakmem's.
 TESTS += tests/test_fork_handlers.sh
 EXTRA_DIST += tests/test_fork_handlers.sh
+
+# The pages of hakmem's .bss that a small program touches.
+TESTS += tests/test_footprint.sh
+EXTRA_DIST += tests/test_footprint.sh
