@@ -519,10 +519,25 @@ uint32_t pool_trim_pick(struct pool *p, uint32_t *bins, uint32_t max) {
       p->clean_pages -= (uint64_t)(p->bins[i].hi - p->bins[i].lo);
     }
     p->bins[i].state = BIN_TRIMMING;
+    p->trimming++;
     bins[count++] = (uint32_t)i;
   }
   hk_unlock(&p->lock);
   return count;
+}
+
+/* Bins the pager thread picked for trimming before malloc_trim came are on
+ * their way back to the kernel (an io_uring madvise in flight): wait for
+ * them, so that their pages are gone when malloc_trim returns, as the
+ * README says. Well under a millisecond unless the pager thread waits for
+ * a CPU; bounded, for a pager that stops with one in flight. Without the
+ * wait, 4 of 10 runs that wrote 600 MB of small blocks, freed them and
+ * trimmed still held 16-86 MB of the pool when malloc_trim returned. */
+#define TRIM_WAIT_NS 200000000u
+static void wait_for_trims(struct pool *p) {
+  const struct timespec pause = { 0, 100000 };
+  uint64_t until = now_ns() + TRIM_WAIT_NS;
+  while (__atomic_load_n(&p->trimming, __ATOMIC_ACQUIRE) && now_ns() < until) nanosleep(&pause, NULL);
 }
 
 uint64_t pool_shrink(struct pool *p) {
@@ -548,6 +563,7 @@ uint64_t pool_shrink(struct pool *p) {
       pool_trim_refused(p, bins[i]);
     }
   }
+  wait_for_trims(p);
   pthread_sigmask(SIG_SETMASK, &saved, NULL);
   return pages;
 }
@@ -566,6 +582,7 @@ void pool_moves_refused(struct pool *p) {
  * list, so it goes there; its zeroing makes it clean again. */
 void pool_trim_refused(struct pool *p, uint32_t bin) {
   hk_lock(&p->lock);
+  p->trimming--;
   p->bins[bin].state = BIN_DIRTY;
   p->dirty_pages += (uint64_t)(p->bins[bin].hi - p->bins[bin].lo);
   list_push_tail(p, &p->dirty, bin);
@@ -575,6 +592,7 @@ void pool_trim_refused(struct pool *p, uint32_t bin) {
 uint32_t pool_trimmed(struct pool *p, uint32_t bin) {
   uint32_t pages;
   hk_lock(&p->lock);
+  p->trimming--;
   pages = (uint32_t)(p->bins[bin].hi - p->bins[bin].lo);
   bin_set_empty(p, bin);
   hk_unlock(&p->lock);

@@ -90,6 +90,7 @@ struct pool {
   uint64_t taken;        /* pages taken */
   uint64_t taken_at_growth; /* `taken` when the target last doubled */
   uint64_t seen_misses, seen_taken, idle_ticks; /* pool_adapt()'s memory */
+  uint32_t trimming;     /* bins picked for trimming and not yet given back */
 };
 
 /* The lock, on an application thread: taken with every signal blocked

@@ -5,7 +5,7 @@
  * the region left absent), background zeroing, trimming above the cap,
  * the refill target's adaptation (it doubles on a miss once the program has
  * used a whole target since the last doubling), the shrink to one bin that
- * malloc_trim asks for, what happens when the kernel refuses to take
+ * malloc_trim asks for (waiting for the pager's trims in flight), what happens when the kernel refuses to take
  * locked pages back, and supply around present
  * pages (EEXIST)
  * by MOVE, COPY and ZEROPAGE. No test thread touches an absent registered
@@ -274,6 +274,41 @@ Test(pager_pool, shrink_gives_back_all_but_one_bin_now)
   cr_assert_eq(resident, POOL_BIN_PAGES, "%llu pages of the pool resident", (unsigned long long)resident);
   refill_all();
   cr_assert_eq(pool_level(&p), POOL_BIN_PAGES);
+}
+
+/* The pager thread's trim in flight (an io_uring madvise of a bin it
+ * picked) when malloc_trim comes: the shrink returns once that bin is
+ * back too, so that the memory is gone when malloc_trim returns. A test
+ * thread plays the pager, finishing its trim a few milliseconds later. */
+static uint32_t inflight_bin;
+
+static void *finish_trim_later(void *arg)
+{
+  (void)arg;
+  usleep(3000);
+  madvise((void *)pool_bin_addr(&p, inflight_bin), POOL_BIN_SIZE, MADV_DONTNEED);
+  pool_trimmed(&p, inflight_bin);
+  return NULL;
+}
+
+Test(pager_pool, shrink_waits_for_the_pagers_trim_in_flight)
+{
+  use_the_target();
+  pool_adapt(&p, 3);
+  refill_all();
+  uint64_t level = pool_level(&p);
+  cr_assert_geq(level, 2 * POOL_BIN_PAGES, "the pool did not grow to two bins");
+  p.keep_pages = level - POOL_BIN_PAGES; /* the pager's cap: one bin over */
+  cr_assert_eq(pool_trim_pick(&p, &inflight_bin, 1), 1);
+  pthread_t pager_thread;
+  cr_assert_eq(pthread_create(&pager_thread, NULL, finish_trim_later, NULL), 0);
+  pool_shrink(&p);
+  uint8_t state = __atomic_load_n(&p.bins[inflight_bin].state, __ATOMIC_ACQUIRE);
+  cr_assert_neq(state, BIN_TRIMMING, "malloc_trim returned with the pager's trim in flight");
+  uint64_t resident = 0;
+  for (uint32_t b = 0; b < p.nbins; b++) resident += resident_pages((void *)pool_bin_addr(&p, b), TUNIT);
+  cr_assert_eq(resident, POOL_BIN_PAGES, "%llu pages of the pool resident", (unsigned long long)resident);
+  pthread_join(pager_thread, NULL);
 }
 
 /* Locked pages (mlock, mlockall) cannot be given back: MADV_DONTNEED
