@@ -73,12 +73,15 @@ static inline void *small_alloc(unsigned cls) {
  * keep the class in a register for the call. */
 static NOINLINE void *malloc_small_slow(size_t size) { return small_alloc_slow(size_to_class(size)); }
 
+static inline void *malloc_small(size_t size, unsigned stride) {
+  void *p = tcache_pop_key(tcache_key_of_stride(stride));
+  if (likely(p != NULL)) return p;
+  return malloc_small_slow(size);
+}
+
 EXPORT HOT_ENTRY void *malloc(size_t size) {
-  if (likely(size <= SMALL_MAX)) {
-    void *p = tcache_pop_key(tcache_key_of_stride(size_to_class_stride(size)));
-    if (likely(p != NULL)) return p;
-    return malloc_small_slow(size);
-  }
+  if (likely(size <= HOT_CLASS_MAX)) return malloc_small(size, size_to_class_stride_hot(size));
+  if (likely(size <= SMALL_MAX)) return malloc_small(size, size_to_class_stride(size));
   return big_alloc(size, 0, false);
 }
 

@@ -11,12 +11,11 @@
 
 #include <stdint.h>
 
+#include "hot.h"
 #include "types.h"
 
-extern uintptr_t diag_secret HIDDEN;
-
 static inline uintptr_t diag_cookie(const void *block) {
-  return (uintptr_t)block ^ diag_secret;
+  return (uintptr_t)block ^ hk_hot.diag_secret;
 }
 
 void diag_init(void);

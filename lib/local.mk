@@ -9,6 +9,7 @@ lib_libhakmem_core_la_SOURCES = \
 	lib/fd.h \
 	lib/heap.c \
 	lib/heap.h \
+	lib/hot.h \
 	lib/huge.c \
 	lib/huge.h \
 	lib/introspect.c \

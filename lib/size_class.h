@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hot.h"
 #include "types.h"
 
 /* The table holds each class times CLASS_STRIDE, the size of a thread
@@ -24,6 +25,9 @@ extern const uint32_t size_class_sizes[CLASS_COUNT] HIDDEN;
 
 /* The class of a size in 1..SMALL_MAX (0 counts as 1), times CLASS_STRIDE. */
 static inline unsigned size_to_class_stride(size_t size) { return size_class_table[(size + 15) >> 4]; }
+
+/* The same for a size up to HOT_CLASS_MAX, from the copy in hk_hot. */
+static inline unsigned size_to_class_stride_hot(size_t size) { return hk_hot.class_stride[(size + 15) >> 4]; }
 
 /* The class of a size in 1..SMALL_MAX (0 counts as 1). */
 static inline unsigned size_to_class(size_t size) { return size_to_class_stride(size) / CLASS_STRIDE; }

@@ -82,6 +82,15 @@ Test(size_class, table_agrees_with_the_class_sizes)
   cr_assert_eq(size_to_class(SMALL_MAX), CLASS_COUNT - 1);
 }
 
+Test(size_class, the_hot_copy_agrees_with_the_table)
+{
+  /* malloc reads sizes up to HOT_CLASS_MAX from hk_hot (hot.h), and the
+   * rest from size_class_table: the two must give the same classes. */
+  for (size_t size = 0; size <= HOT_CLASS_MAX; size++)
+    cr_assert_eq(size_to_class_stride_hot(size), size_to_class_stride(size), "size %zu", size);
+  cr_assert_eq(sizeof hk_hot.class_stride / sizeof hk_hot.class_stride[0], (HOT_CLASS_MAX + 15) / 16 + 1);
+}
+
 /* Waste: under 16 bytes up to 128 B (16 B steps), and above that a step is
  * a quarter of the power of two below, so the waste stays under a fifth of
  * the block. The worst cases sit just above a class boundary. */
