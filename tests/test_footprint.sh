@@ -8,8 +8,10 @@
 # the pager's tables) follow, and only the region map's byte for each
 # region in use is touched. A single-threaded program that allocates and
 # frees small blocks of several sizes, and frees NULL, therefore finds one
-# page of the anonymous mapping after libhakmem.so present: that of its
-# SuperSlab's region map entry. Before the LRU's size bins were skipped
+# page of the library's zero-filled segment present (its PT_LOAD header
+# says where that is; the page that also holds file bytes is not
+# counted): that of its SuperSlab's region map entry. Before the LRU's
+# size bins were skipped
 # when no huge block was cached, and the first heap's spilled bins moved
 # out of its struct, three more were (Random Mixed took four to six more
 # faults).
@@ -25,25 +27,31 @@ tmp_prefix=hakmem-footprint
 . "$(dirname "$0")/preload_setup.sh"
 
 cat >"$tmp/probe.c" <<'EOF'
+#define _GNU_SOURCE
+#include <elf.h>
 #include <fcntl.h>
+#include <link.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-/* Present pages of [start, end), from /proc/self/pagemap; -1 on error. */
-static long present_pages(uintptr_t start, uintptr_t end) {
-  int fd = open("/proc/self/pagemap", O_RDONLY);
-  if (fd < 0) return -1;
-  long n = 0;
-  for (uintptr_t a = start; a < end; a += 4096) {
-    uint64_t e;
-    if (pread(fd, &e, sizeof e, (off_t)(a / 4096 * sizeof e)) != (ssize_t)sizeof e) { close(fd); return -1; }
-    n += (long)(e >> 63);
+/* The zero-filled part of libhakmem.so's writable segment: past the
+ * file's bytes, .bss and .lbss. */
+static uintptr_t bss_start, bss_end;
+
+static int find_bss(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)size, (void)arg;
+  if (!info->dlpi_name || !strstr(info->dlpi_name, "libhakmem.so")) return 0;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W) || ph->p_memsz <= ph->p_filesz) continue;
+    uintptr_t file_end = info->dlpi_addr + ph->p_vaddr + ph->p_filesz;
+    bss_start = (file_end + 4095) & ~(uintptr_t)4095; /* the page with file bytes is not counted */
+    bss_end = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
   }
-  close(fd);
-  return n;
+  return 1;
 }
 
 int main(void) {
@@ -54,27 +62,18 @@ int main(void) {
     for (int i = 0; i < 6; i++) free(p[i]);
   }
   free(NULL);
-  /* The maps are read into a buffer that stdio did not allocate first. */
-  static char maps[1 << 16];
-  int fd = open("/proc/self/maps", O_RDONLY);
+  dl_iterate_phdr(find_bss, NULL);
+  if (!bss_end) return 4; /* no zero-filled segment found */
+  int fd = open("/proc/self/pagemap", O_RDONLY);
   if (fd < 0) return 3;
-  size_t len = 0;
-  ssize_t got;
-  while ((got = read(fd, maps + len, sizeof maps - 1 - len)) > 0) len += (size_t)got;
-  close(fd);
-  maps[len] = 0;
-  uintptr_t lib_end = 0;
-  for (char *line = strtok(maps, "\n"); line; line = strtok(NULL, "\n")) {
-    unsigned long start, end;
-    if (sscanf(line, "%lx-%lx", &start, &end) != 2) continue;
-    if (strstr(line, "libhakmem.so")) {
-      lib_end = end;
-    } else if (lib_end && start == lib_end && !strchr(line, '/')) {
-      printf("%ld\n", present_pages(start, end));
-      return 0;
-    }
+  long present = 0;
+  for (uintptr_t a = bss_start; a < bss_end; a += 4096) {
+    uint64_t e;
+    if (pread(fd, &e, sizeof e, (off_t)(a / 4096 * sizeof e)) != (ssize_t)sizeof e) return 3;
+    present += (long)(e >> 63);
   }
-  return 4; /* no mapping after the library's: nothing to look at */
+  printf("%ld\n", present);
+  return 0;
 }
 EOF
 if ! $CC -O1 -o "$tmp/probe" "$tmp/probe.c"; then
@@ -85,7 +84,7 @@ fi
 pages=$(HAKMEM_UFFD=0 LD_PRELOAD="$lib" "$tmp/probe")
 rc=$?
 if [ $rc -eq 4 ]; then
-  echo "SKIP: no anonymous mapping follows libhakmem.so's (a loader that lays out .bss otherwise)"
+  echo "SKIP: libhakmem.so has no zero-filled segment past its file's pages"
   exit 77
 fi
 if [ $rc -ne 0 ] || [ -z "$pages" ] || [ "$pages" -lt 0 ]; then
