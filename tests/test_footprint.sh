@@ -25,6 +25,10 @@ set -u
 
 tmp_prefix=hakmem-footprint
 . "$(dirname "$0")/preload_setup.sh"
+if [ "$(uname -m)" != x86_64 ]; then
+  echo "SKIP: the large tables go after .bss on x86-64 only (lib/types.h, LARGE_BSS)"
+  exit 77
+fi
 
 cat >"$tmp/probe.c" <<'EOF'
 #define _GNU_SOURCE
