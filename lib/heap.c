@@ -795,11 +795,15 @@ struct slab *heap_check_small(const void *p, const char *op) {
 void heap_free_small(struct slab *s, void *p) {
   if (unlikely(!s->owner || !slab_holds_block_slow(s, p)))
     diag_fatal("free(): invalid pointer", p, "not a block hakmem returned");
-  struct free_block *b = p;
   if (unlikely(block_is_free(s, p))) diag_fatal("free(): double free", p, NULL);
+  heap_free_small_checked(s, p);
+}
+
+void heap_free_small_checked(struct slab *s, void *p) {
+  struct free_block *b = p;
   b->cookie = diag_cookie(p);
   struct heap *h = hk_tcache.heap;
-  if (!h) { /* a thread without a heap (exiting): straight to the owner */
+  if (!h) { /* a thread that has allocated nothing, or is exiting: straight to the owner */
     return_block(NULL, s, b, false);
     return;
   }
@@ -808,9 +812,12 @@ void heap_free_small(struct slab *s, void *p) {
   if (tcache_push(s, p)) return;
   /* A full bin is set aside whole, or its newest half goes back to its
    * slabs; the next refill takes the spill, or the slab's list, back in
-   * one step. */
+   * one step. Only this may reach the kernel (an emptied SuperSlab's
+   * release): the caller's errno is kept here, not by every free. */
+  int saved = errno;
   if (!spill_bin(h, s->cls)) tcache_flush_newest(h, s->cls);
   if (!tcache_push(s, p) && return_block(h, s, b, false)) h->bytes_in_use -= (int64_t)s->block_size;
+  errno = saved;
 }
 
 int64_t heap_small_bytes_in_use(void) {

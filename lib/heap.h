@@ -60,6 +60,9 @@ void *heap_calloc_fresh(unsigned cls);
  * validates it against its slab s (small_slab_of(p); aborting on a bad
  * free), then caches, flushes or sends it to its owner. */
 void heap_free_small(struct slab *s, void *p);
+/* The same for a block free's fast checks passed (slab_block_in_use) but
+ * the thread cache did not take: a full bin, or a thread without a heap. */
+void heap_free_small_checked(struct slab *s, void *p);
 
 /* Validate a small block for realloc / malloc_usable_size; aborts with
  * `op` in the message when p is not a live block. Returns its slab. */
