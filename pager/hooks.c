@@ -193,15 +193,16 @@ out:
   return err;
 }
 
-/* malloc_trim: the pool, but for one bin's worth, back to the kernel. */
+/* malloc_trim: the pool, but for one bin's worth, back to the kernel.
+ * The pager thread counts the bins it was giving back itself. */
 static size_t hook_trim(void) {
-  uint64_t pages = 0;
+  uint64_t pages = 0, waited = 0;
 
   if (!pager_enter()) return 0;
-  if (pager.use_pool) pages = pool_shrink(&pager.pool);
+  if (pager.use_pool) pages = pool_shrink(&pager.pool, &waited);
   stats_add(STAT_pager_returned, (int64_t)pages);
   pager_leave();
-  return (size_t)pages * PAGE_SIZE;
+  return (size_t)(pages + waited) * PAGE_SIZE;
 }
 
 const struct os_page_supplier pager_hooks = {

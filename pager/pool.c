@@ -519,7 +519,6 @@ uint32_t pool_trim_pick(struct pool *p, uint32_t *bins, uint32_t max) {
       p->clean_pages -= (uint64_t)(p->bins[i].hi - p->bins[i].lo);
     }
     p->bins[i].state = BIN_TRIMMING;
-    p->trimming++;
     bins[count++] = (uint32_t)i;
   }
   hk_unlock(&p->lock);
@@ -527,24 +526,52 @@ uint32_t pool_trim_pick(struct pool *p, uint32_t *bins, uint32_t max) {
 }
 
 /* Bins the pager thread picked for trimming before malloc_trim came are on
- * their way back to the kernel (an io_uring madvise in flight): wait for
- * them, so that their pages are gone when malloc_trim returns, as the
- * README says. Well under a millisecond unless the pager thread waits for
+ * their way back to the kernel (an io_uring madvise in flight). The shrink
+ * notes them, up to TRIM_WAIT_BINS, and waits for them, so that their
+ * pages are gone when malloc_trim returns, as the README says; not for
+ * bins picked after it came, which a program that goes on freeing could
+ * keep coming. Well under a millisecond unless the pager thread waits for
  * a CPU; bounded, for a pager that stops with one in flight. Without the
  * wait, 4 of 10 runs that wrote 600 MB of small blocks, freed them and
  * trimmed still held 16-86 MB of the pool when malloc_trim returned. */
+#define TRIM_WAIT_BINS 64
 #define TRIM_WAIT_NS 200000000u
-static void wait_for_trims(struct pool *p) {
-  const struct timespec pause = { 0, 100000 };
-  uint64_t until = now_ns() + TRIM_WAIT_NS;
-  while (__atomic_load_n(&p->trimming, __ATOMIC_ACQUIRE) && now_ns() < until) nanosleep(&pause, NULL);
+
+struct trims_in_flight {
+  uint32_t bins[TRIM_WAIT_BINS], pages[TRIM_WAIT_BINS], count;
+};
+
+/* Under the lock. */
+static void note_trims_in_flight(const struct pool *p, struct trims_in_flight *t) {
+  t->count = 0;
+  for (uint32_t i = 0; i < p->nbins && t->count < TRIM_WAIT_BINS; i++) {
+    if (p->bins[i].state != BIN_TRIMMING) continue;
+    t->bins[t->count] = i;
+    t->pages[t->count++] = (uint32_t)(p->bins[i].hi - p->bins[i].lo);
+  }
 }
 
-uint64_t pool_shrink(struct pool *p) {
+/* Without the lock and with the caller's signal mask: the pages of the
+ * noted bins that have left BIN_TRIMMING, given back or refused. (A bin
+ * refilled and picked again meanwhile is waited for again, within the
+ * bound.) */
+static uint64_t wait_for_trims(const struct pool *p, const struct trims_in_flight *t) {
+  const struct timespec pause = { 0, 100000 };
+  uint64_t until = now_ns() + TRIM_WAIT_NS, pages = 0;
+  for (uint32_t k = 0; k < t->count; k++) {
+    const uint8_t *state = &p->bins[t->bins[k]].state;
+    while (__atomic_load_n(state, __ATOMIC_ACQUIRE) == BIN_TRIMMING && now_ns() < until) nanosleep(&pause, NULL);
+    if (__atomic_load_n(state, __ATOMIC_ACQUIRE) == BIN_EMPTY) pages += t->pages[k];
+  }
+  return pages;
+}
+
+uint64_t pool_shrink(struct pool *p, uint64_t *waited) {
   uint32_t bins[16], n;
   uint64_t pages = 0;
   sigset_t all, saved;
   bool refused = false;
+  struct trims_in_flight in_flight;
 
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, &saved); /* held across pool_trim_pick's lock too */
@@ -552,6 +579,7 @@ uint64_t pool_shrink(struct pool *p) {
   if (p->target_pages) p->target_pages = POOL_BIN_PAGES;
   p->keep_pages = POOL_BIN_PAGES;
   p->taken_at_growth = p->taken;
+  note_trims_in_flight(p, &in_flight);
   hk_unlock(&p->lock);
   while (!refused && (n = pool_trim_pick(p, bins, 16)) > 0) {
     for (uint32_t i = 0; i < n; i++) {
@@ -563,8 +591,9 @@ uint64_t pool_shrink(struct pool *p) {
       pool_trim_refused(p, bins[i]);
     }
   }
-  wait_for_trims(p);
   pthread_sigmask(SIG_SETMASK, &saved, NULL);
+  uint64_t theirs = wait_for_trims(p, &in_flight);
+  if (waited) *waited = theirs;
   return pages;
 }
 
@@ -582,7 +611,6 @@ void pool_moves_refused(struct pool *p) {
  * list, so it goes there; its zeroing makes it clean again. */
 void pool_trim_refused(struct pool *p, uint32_t bin) {
   hk_lock(&p->lock);
-  p->trimming--;
   p->bins[bin].state = BIN_DIRTY;
   p->dirty_pages += (uint64_t)(p->bins[bin].hi - p->bins[bin].lo);
   list_push_tail(p, &p->dirty, bin);
@@ -592,7 +620,6 @@ void pool_trim_refused(struct pool *p, uint32_t bin) {
 uint32_t pool_trimmed(struct pool *p, uint32_t bin) {
   uint32_t pages;
   hk_lock(&p->lock);
-  p->trimming--;
   pages = (uint32_t)(p->bins[bin].hi - p->bins[bin].lo);
   bin_set_empty(p, bin);
   hk_unlock(&p->lock);

@@ -90,7 +90,6 @@ struct pool {
   uint64_t taken;        /* pages taken */
   uint64_t taken_at_growth; /* `taken` when the target last doubled */
   uint64_t seen_misses, seen_taken, idle_ticks; /* pool_adapt()'s memory */
-  uint32_t trimming;     /* bins picked for trimming and not yet given back */
 };
 
 /* The lock, on an application thread: taken with every signal blocked
@@ -135,8 +134,10 @@ uintptr_t pool_bin_addr(const struct pool *p, uint32_t bin);
 
 /* malloc_trim, on an application thread: the refill target and what the
  * pool keeps fall back to one bin, and the bins above that go back to the
- * kernel now. Returns the pages given back. */
-uint64_t pool_shrink(struct pool *p);
+ * kernel now. Returns the pages it gave back; *waited (if not NULL) gets
+ * those of the bins the pager thread was giving back when it came, which
+ * it waits for (up to 200 ms). */
+uint64_t pool_shrink(struct pool *p, uint64_t *waited);
 
 /* The first supply: the pool, empty until then, keeps a bin ready from
  * now on (true: it did not before). A process whose threads stay in

@@ -3,13 +3,13 @@
  * itself: refill from the kernel, taking spans and putting back what was
  * not moved, recycling a region's pages by UFFDIO_MOVE (holes skipped,
  * the region left absent), background zeroing, trimming above the cap,
- * the refill target's adaptation (it doubles on a miss once the program has
- * used a whole target since the last doubling), the shrink to one bin that
- * malloc_trim asks for (waiting for the pager's trims in flight), what happens when the kernel refuses to take
- * locked pages back, and supply around present
- * pages (EEXIST)
- * by MOVE, COPY and ZEROPAGE. No test thread touches an absent registered
- * page: there is no handler here. */
+ * the refill target's adaptation (it doubles on a miss once the program
+ * has used a whole target since the last doubling), the shrink to one bin
+ * that malloc_trim asks for (waiting for the pager's trims in flight),
+ * what happens when the kernel refuses to take locked pages back, and
+ * supply around present pages (EEXIST) by MOVE, COPY and ZEROPAGE. No
+ * test thread touches an absent registered page: there is no handler
+ * here. */
 #include "test_pager_helpers.h"
 
 #include "pool.h"
@@ -59,7 +59,7 @@ Test(pager_pool_unarmed, stays_empty_until_the_first_supply)
   cr_assert_not(pool_wants_refill(&p));
   pool_adapt(&p, 1);
   pool_adapt(&p, 1);
-  cr_assert_eq(pool_shrink(&p), 0);
+  cr_assert_eq(pool_shrink(&p, NULL), 0);
   cr_assert_not(pool_wants_refill(&p), "idling or a trim filled an unused pool");
   cr_assert(pool_expect(&p));
   cr_assert_not(pool_expect(&p), "armed twice");
@@ -265,7 +265,7 @@ Test(pager_pool, shrink_gives_back_all_but_one_bin_now)
   refill_all();
   cr_assert_gt(pool_level(&p), POOL_BIN_PAGES, "the pool did not grow past one bin");
   uint64_t level = pool_level(&p);
-  cr_assert_eq(pool_shrink(&p), level - POOL_BIN_PAGES);
+  cr_assert_eq(pool_shrink(&p, NULL), level - POOL_BIN_PAGES);
   cr_assert_eq(pool_level(&p), POOL_BIN_PAGES);
   cr_assert_eq(p.target_pages, POOL_BIN_PAGES);
   cr_assert_eq(p.keep_pages, POOL_BIN_PAGES);
@@ -278,14 +278,16 @@ Test(pager_pool, shrink_gives_back_all_but_one_bin_now)
 
 /* The pager thread's trim in flight (an io_uring madvise of a bin it
  * picked) when malloc_trim comes: the shrink returns once that bin is
- * back too, so that the memory is gone when malloc_trim returns. A test
- * thread plays the pager, finishing its trim a few milliseconds later. */
+ * back too, so that the memory is gone when malloc_trim returns, and says
+ * how many pages it waited for. A test thread plays the pager: it
+ * finishes its trim once the shrink has started. */
 static uint32_t inflight_bin;
 
-static void *finish_trim_later(void *arg)
+static void *finish_trim_once_the_shrink_started(void *arg)
 {
   (void)arg;
-  usleep(3000);
+  while (__atomic_load_n(&p.keep_pages, __ATOMIC_ACQUIRE) != POOL_BIN_PAGES) usleep(100);
+  usleep(2000);
   madvise((void *)pool_bin_addr(&p, inflight_bin), POOL_BIN_SIZE, MADV_DONTNEED);
   pool_trimmed(&p, inflight_bin);
   return NULL;
@@ -301,10 +303,12 @@ Test(pager_pool, shrink_waits_for_the_pagers_trim_in_flight)
   p.keep_pages = level - POOL_BIN_PAGES; /* the pager's cap: one bin over */
   cr_assert_eq(pool_trim_pick(&p, &inflight_bin, 1), 1);
   pthread_t pager_thread;
-  cr_assert_eq(pthread_create(&pager_thread, NULL, finish_trim_later, NULL), 0);
-  pool_shrink(&p);
+  cr_assert_eq(pthread_create(&pager_thread, NULL, finish_trim_once_the_shrink_started, NULL), 0);
+  uint64_t waited = 0;
+  pool_shrink(&p, &waited);
   uint8_t state = __atomic_load_n(&p.bins[inflight_bin].state, __ATOMIC_ACQUIRE);
   cr_assert_neq(state, BIN_TRIMMING, "malloc_trim returned with the pager's trim in flight");
+  cr_assert_eq(waited, POOL_BIN_PAGES);
   uint64_t resident = 0;
   for (uint32_t b = 0; b < p.nbins; b++) resident += resident_pages((void *)pool_bin_addr(&p, b), TUNIT);
   cr_assert_eq(resident, POOL_BIN_PAGES, "%llu pages of the pool resident", (unsigned long long)resident);
@@ -323,7 +327,7 @@ Test(pager_pool, shrink_keeps_the_bins_whose_pages_are_locked)
   cr_assert_gt(level, POOL_BIN_PAGES, "the pool did not grow past one bin");
   void *first = (void *)pool_bin_addr(&p, (uint32_t)p.clean.head);
   cr_assert_eq(mlock(first, TUNIT), 0, "mlock: %s", strerror(errno));
-  cr_assert_eq(pool_shrink(&p), 0, "a locked bin was counted as given back");
+  cr_assert_eq(pool_shrink(&p, NULL), 0, "a locked bin was counted as given back");
   cr_assert_eq(pool_level(&p), level);
   cr_assert_gt(p.dirty_pages, 0, "the refused bins were not put back dirty");
   cr_assert_eq(resident_pages(first, TUNIT), POOL_BIN_PAGES);
@@ -332,7 +336,7 @@ Test(pager_pool, shrink_keeps_the_bins_whose_pages_are_locked)
   cr_assert_eq(p.clean_pages, level);
   cr_assert(all_zero(first, TUNIT));
   cr_assert_eq(munlock(first, TUNIT), 0);
-  cr_assert_eq(pool_shrink(&p), level - POOL_BIN_PAGES);
+  cr_assert_eq(pool_shrink(&p, NULL), level - POOL_BIN_PAGES);
   cr_assert_eq(pool_level(&p), POOL_BIN_PAGES);
 }
 
