@@ -30,7 +30,7 @@ HIDDEN const uint16_t size_class_table[SMALL_MAX / 16 + 1] = {
 };
 
 _Static_assert(HOT_CLASS_MAX / 16 == 128, "hk_hot's table is T64(0), T64(64) and T(128)");
-HIDDEN struct hot_words hk_hot __attribute__((aligned(64))) = {
+HIDDEN struct hot_words hk_hot = {
   .diag_secret = 0x9e3779b97f4a7c15u, /* until diag_init() */
   .class_stride = { T64(0), T64(64), T(128) },
 };

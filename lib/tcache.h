@@ -38,11 +38,10 @@ static inline uint32_t tcache_bin_count(const struct tcache_bin *b) { return b->
  * reads it from the size-class table (hk_hot's copy up to HOT_CLASS_MAX),
  * and a slab keeps its class's, which spares free the two instructions
  * that would compute it from the class. Through %fs (__seg_fs, the offset
- * from the thread pointer
- * as the key) the paths took two instructions fewer but ran Tiny Hot at
- * 533M against 587M ops/s (25 interleaved runs, medians, on AMD EPYC): a
- * segment base lengthens the address generation of the loads and stores
- * that chain one malloc or free to the next. */
+ * from the thread pointer as the key) the paths took two instructions
+ * fewer but ran Tiny Hot at 533M against 587M ops/s (25 interleaved runs,
+ * medians, on AMD EPYC): a segment base lengthens the address generation
+ * of the loads and stores that chain one malloc or free to the next. */
 _Static_assert(sizeof(struct tcache_bin) == CLASS_STRIDE, "size_class_table holds bin offsets");
 
 /* The key of the bin of the class that size_to_class_stride() gave. */

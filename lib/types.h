@@ -67,8 +67,8 @@
  * map: Random Mixed, eleven runs, 188-191 faults against 191-194. So do
  * the tables of a kilobyte or more that a program may never touch (large
  * arenas, the LRU's size bins, spilled bins, the pager's): with them in
- * .bss, a program's first small malloc took four to six faults more
- * (tests/test_footprint.sh). Other targets give the section no such
+ * .bss, a program of small blocks touched four pages of it instead of
+ * one (tests/test_footprint.sh). Other targets give the section no such
  * meaning: there the tables stay put. */
 #if defined(__x86_64__)
 #define LARGE_BSS __attribute__((section(".lbss")))

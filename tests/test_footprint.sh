@@ -3,7 +3,7 @@
 # small program touches.
 # Every page of the library's .bss that a process writes, or reads, is a
 # page fault and a page of memory. The small variables every process
-# touches share the page after .data; the large tables (the region map,
+# touches share .data's last page; the large tables (the region map,
 # the LRU's size bins, the large arenas, the first heap's spilled bins,
 # the pager's tables) follow, and only the region map's byte for each
 # region in use is touched. A single-threaded program that allocates and
@@ -11,10 +11,8 @@
 # page of the library's zero-filled segment present (its PT_LOAD header
 # says where that is; the page that also holds file bytes is not
 # counted): that of its SuperSlab's region map entry. Before the LRU's
-# size bins were skipped
-# when no huge block was cached, and the first heap's spilled bins moved
-# out of its struct, three more were (Random Mixed took four to six more
-# faults).
+# size bins were skipped when no huge block was cached, and the first
+# heap's spilled bins moved out of its struct, three more were.
 #
 # Exit status, per automake: 0 passed, 77 skipped (no shared library or
 # no compiler), 99 hakmem is not built, 1 failed.
