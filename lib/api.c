@@ -101,18 +101,15 @@ static NOINLINE void free_small_slow(struct slab *s, void *p) {
   errno = saved;
 }
 
-/* A thread that frees other threads' blocks and allocates none (a
- * consumer) has no heap, and so no room in its cache: each of its frees
- * comes here, and is not checked twice (heap_free_small_checked keeps
- * errno). */
-static NOINLINE void free_small_uncached(struct slab *s, void *p) { heap_free_small_checked(s, p); }
-
 EXPORT HOT_ENTRY void free(void *p) {
   struct slab *s = small_slab_of(p);
   if (likely(s != NULL)) {
     if (likely(slab_block_in_use(s, p))) {
       if (likely(tcache_push(s, p))) return;
-      free_small_uncached(s, p);
+      /* A full bin, or a thread that frees others' blocks and allocates
+       * none (a consumer: no heap, no room), the checks passed: not made
+       * twice. heap_free_small_checked keeps errno. */
+      heap_free_small_checked(s, p);
       return;
     }
     free_small_slow(s, p);
