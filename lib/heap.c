@@ -530,6 +530,7 @@ static struct heap *heap_attach(void) {
 static void heap_thread_exit(void *arg) {
   struct heap *h = arg;
   if (!h || hk_tcache.heap != h) return;
+  large_cache_flush(); /* while the thread still has its heap: later frees do not cache */
   hk_lock(&heaps_lock);
   bool keep = heaps_stashed < STASH_HEAPS_MAX;
   heaps_stashed += keep;
@@ -830,6 +831,7 @@ int64_t heap_small_bytes_in_use(void) {
 size_t heap_trim(void) {
   struct heap *h = hk_tcache.heap;
   size_t released;
+  large_cache_flush();
   if (h) {
     for (unsigned c = 0; c < CLASS_COUNT; c++) tcache_flush(h, c, true);
     spill_return(h, true);

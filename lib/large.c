@@ -33,6 +33,7 @@
 #include "region_map.h"
 #include "stats.h"
 #include "superslab.h"
+#include "tcache.h"
 #include "types.h"
 
 #define RUN_PAGES_MAX (PAGES_PER_REGION - 1)
@@ -436,6 +437,113 @@ static struct large_ss *find_room(struct large_arena *a, unsigned n, unsigned ap
   return NULL;
 }
 
+/* ---- the thread's cache of freed runs ----
+ *
+ * A free of a run of up to CACHE_PAGES_MAX pages keeps it, whole and
+ * still claimed, in a list of the thread's by its exact page count, and
+ * the next malloc of as many pages takes it back: no lock, no bitmap
+ * search. Blocks of 32-64 KiB malloc'd and freed in turn took 0.50 s for
+ * 10M operations under the arena lock, against 0.08 s for tcmalloc, whose
+ * thread caches hold objects up to 256 KiB (README). A cached run keeps
+ * its head bit, and its byte in `cached` says it is free: a second free, a
+ * realloc or a malloc_usable_size of it aborts as for any freed block.
+ * The byte is stored, not set by an atomic read-modify-write: a locked
+ * instruction waits for the block's cold line, and runs beside it belong
+ * to other threads' caches. Bounded per list and per thread, and in all
+ * by a budget threads reserve CACHE_BUDGET_STEP pages at a time; only
+ * threads with a heap cache, for the heap's exit hook flushes the cache
+ * (heap.c). calloc and alignments above a page go the locked way, which
+ * knows clean pages and alignment. */
+#define CACHE_PAGES_MIN (SMALL_MAX / PAGE_SIZE + 1)
+#define CACHE_PAGES_MAX 64u  /* 256 KiB */
+#define CACHE_LIST_MAX 16u
+#define CACHE_THREAD_PAGES 512u /* 2 MiB */
+#define CACHE_ALL_PAGES 8192u   /* 32 MiB, all threads */
+#define CACHE_BUDGET_STEP 128u
+#define CACHE_LISTS (CACHE_PAGES_MAX - CACHE_PAGES_MIN + 1)
+
+struct run_cache {
+  void *head[CACHE_LISTS]; /* runs linked through their first word */
+  uint8_t count[CACHE_LISTS];
+  uint32_t pages;          /* in the lists */
+  uint32_t budget;         /* pages reserved from cached_budget_all */
+};
+
+static __thread struct run_cache run_cache __attribute__((tls_model("initial-exec")));
+static _Atomic uint32_t cached_budget_all;
+static bool cache_disabled; /* tests only */
+
+static bool cached_get(const struct large_ss *l, unsigned i) { return __atomic_load_n(&l->cached[i], __ATOMIC_ACQUIRE); }
+
+static void cached_set(struct large_ss *l, unsigned i, bool on) { __atomic_store_n(&l->cached[i], on, __ATOMIC_RELEASE); }
+
+/* Room for n more pages in the thread's share of the budget. */
+static bool cache_budget(struct run_cache *c, unsigned n) {
+  if (c->pages + n <= c->budget) return true;
+  if (atomic_fetch_add_explicit(&cached_budget_all, CACHE_BUDGET_STEP, memory_order_relaxed) + CACHE_BUDGET_STEP >
+      CACHE_ALL_PAGES) {
+    atomic_fetch_sub_explicit(&cached_budget_all, CACHE_BUDGET_STEP, memory_order_relaxed);
+    return false;
+  }
+  c->budget += CACHE_BUDGET_STEP;
+  return c->pages + n <= c->budget;
+}
+
+/* A free of p, a run of l: true when the thread's cache took it. */
+static bool cache_put(struct large_ss *l, void *p) {
+  uintptr_t off = (uintptr_t)p - (uintptr_t)l;
+  unsigned i = (unsigned)(off / PAGE_SIZE);
+  if ((off & (PAGE_SIZE - 1)) || i == 0 || !head_get(l, i)) return false; /* the locked way says what it is */
+  unsigned n = run_length(l, i);
+  struct run_cache *c = &run_cache;
+  if (n < CACHE_PAGES_MIN || n > CACHE_PAGES_MAX || !hk_tcache.heap || cache_disabled) return false;
+  /* Before the bounds: a run cached already is a double free whether
+   * this one would be kept or not. */
+  if (cached_get(l, i)) diag_fatal_freed("free()", p);
+  unsigned k = n - CACHE_PAGES_MIN;
+  if (c->count[k] >= CACHE_LIST_MAX || c->pages + n > CACHE_THREAD_PAGES || !cache_budget(c, n)) return false;
+  cached_set(l, i, true);
+  *(void **)p = c->head[k];
+  c->head[k] = p;
+  c->count[k]++;
+  c->pages += n;
+  return true;
+}
+
+/* A run of n pages from the thread's cache, or NULL. */
+static void *cache_take(unsigned n) {
+  if (n < CACHE_PAGES_MIN || n > CACHE_PAGES_MAX) return NULL;
+  struct run_cache *c = &run_cache;
+  unsigned k = n - CACHE_PAGES_MIN;
+  void *p = c->head[k];
+  if (!p) return NULL;
+  struct large_ss *l = (struct large_ss *)superslab_of(p);
+  cached_set(l, (unsigned)(((uintptr_t)p - (uintptr_t)l) / PAGE_SIZE), false);
+  c->head[k] = *(void **)p;
+  c->count[k]--;
+  c->pages -= n;
+  return p;
+}
+
+static void free_run(struct large_ss *l, void *p);
+
+void large_cache_test_enable(bool on) {
+  cache_disabled = !on;
+  if (!on) large_cache_flush();
+}
+
+void large_cache_flush(void) {
+  struct run_cache *c = &run_cache;
+  for (unsigned k = 0; k < CACHE_LISTS; k++) {
+    while (c->head[k]) {
+      void *p = cache_take(k + CACHE_PAGES_MIN);
+      free_run((struct large_ss *)superslab_of(p), p);
+    }
+  }
+  if (c->budget) atomic_fetch_sub_explicit(&cached_budget_all, c->budget, memory_order_relaxed);
+  c->budget = 0;
+}
+
 void *large_alloc(size_t size, size_t align, bool zero) {
   unsigned n = (unsigned)((size + PAGE_SIZE - 1) / PAGE_SIZE);
   unsigned ap = align > PAGE_SIZE ? (unsigned)(align / PAGE_SIZE) : 1;
@@ -444,6 +552,13 @@ void *large_alloc(size_t size, size_t align, bool zero) {
    * program whose small blocks all come from its thread caches would
    * otherwise keep freed regions resident until the age limit. */
   lru_tick();
+  if (ap == 1 && !zero) {
+    /* A run a page longer will do: waste stays under a page a block on
+     * average, and random sizes find one twice as often. */
+    void *p = cache_take(n);
+    if (!p) p = cache_take(n + 1);
+    if (p) return p;
+  }
   struct large_arena *a = arena_of_thread();
   hk_lock(&a->lock);
   struct large_ss *l = find_room(a, n, ap, &i);
@@ -473,8 +588,9 @@ void *large_alloc(size_t size, size_t align, bool zero) {
 static unsigned run_index(const struct large_ss *l, const void *p, const char *op) {
   uintptr_t off = (uintptr_t)p - (uintptr_t)l;
   unsigned i = (unsigned)(off / PAGE_SIZE);
-  if ((off & (PAGE_SIZE - 1)) == 0 && i != 0 && head_get(l, i)) return i;
-  bool freed = (off & (PAGE_SIZE - 1)) == 0 && i != 0 && bit_get(l->freed_map, i);
+  bool start = (off & (PAGE_SIZE - 1)) == 0 && i != 0;
+  if (start && head_get(l, i) && !cached_get(l, i)) return i;
+  bool freed = start && (bit_get(l->freed_map, i) || cached_get(l, i));
   hk_unlock(&arena_of(l)->lock);
   if (freed) diag_fatal_freed(op, p);
   diag_fatal(op, p, "not a block hakmem returned");
@@ -482,6 +598,10 @@ static unsigned run_index(const struct large_ss *l, const void *p, const char *o
 
 void large_free(void *p) {
   struct large_ss *l = (struct large_ss *)superslab_of(p);
+  if (!cache_put(l, p)) free_run(l, p);
+}
+
+static void free_run(struct large_ss *l, void *p) {
   struct large_arena *a = arena_of(l);
   hk_lock(&a->lock);
   unsigned i = run_index(l, p, "free(): invalid pointer");
@@ -512,7 +632,8 @@ size_t large_usable(const void *p, const char *op) {
   struct large_ss *l = (struct large_ss *)superslab_of(p);
   uintptr_t off = (uintptr_t)p - (uintptr_t)l;
   unsigned i = (unsigned)(off / PAGE_SIZE);
-  if ((off & (PAGE_SIZE - 1)) == 0 && i != 0 && head_get(l, i)) return (size_t)run_length(l, i) * PAGE_SIZE;
+  if ((off & (PAGE_SIZE - 1)) == 0 && i != 0 && head_get(l, i) && !cached_get(l, i))
+    return (size_t)run_length(l, i) * PAGE_SIZE;
   hk_lock(&arena_of(l)->lock);
   run_index(l, p, op); /* not a live run: aborts, saying which */
   hk_unlock(&arena_of(l)->lock);

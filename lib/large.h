@@ -26,6 +26,14 @@ bool large_resize(void *p, size_t size);
  * pages of the others back to the kernel. Returns the bytes released. */
 size_t large_trim(void);
 
+/* The calling thread's cache of freed runs back to their SuperSlabs: at
+ * its exit (before it loses its heap) and on malloc_trim. */
+void large_cache_flush(void);
+
+/* For tests: whether frees may keep runs in the thread's cache (off
+ * empties the caller's). */
+void large_cache_test_enable(bool on);
+
 void large_fork_prepare(void);
 void large_fork_parent(void);
 void large_fork_child(void);

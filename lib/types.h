@@ -176,6 +176,7 @@ struct large_ss {
   uint64_t absent_map[PAGES_PER_REGION / 64];/* page is not resident (released) */
   uint64_t released_map[PAGES_PER_REGION / 64];/* absent since a trim: it refaults */
   uint16_t run_pages[PAGES_PER_REGION];      /* length of the run at a head page */
+  uint8_t cached[PAGES_PER_REGION];          /* the run at a head page is in a thread's cache (large.c) */
 };
 
 struct huge_header {

@@ -177,11 +177,13 @@ static void sized_free(void *p, size_t size, size_t align)
 }
 
 /* A small block goes to the thread cache, whose next allocation of the
- * class returns it; a large or huge one leaves the bytes in use at once. */
+ * class returns it, and so does a large one of up to 256 KiB that needs no
+ * alignment above a page (the thread's run cache, lib/large.c); a larger
+ * or huge one leaves the bytes in use at once. */
 static void sized_free_frees(size_t size, size_t align)
 {
   void *p = alloc(size, align);
-  if (size <= 32 * KiB) {
+  if (size <= 256 * KiB && align <= 4096) {
     sized_free(p, size, align);
     void *q = alloc(size, align);
     cr_assert_eq(q, p, "a %zu-byte block freed by a sized free was not reused", size);

@@ -77,6 +77,16 @@ static void no_core_dumps(void)
   setrlimit(RLIMIT_CORE, &rl);
 }
 
+/* These tests look at the runs' bitmaps right after a free: the thread's
+ * cache of freed runs, which would keep them claimed, is off (its own
+ * tests are in the large_cache suite below). */
+static void without_the_run_cache(void)
+{
+  large_cache_test_enable(false);
+}
+
+TestSuite(large, .init = without_the_run_cache);
+
 Test(large, runs_of_33k_to_1020k_are_whole_pages)
 {
   static const size_t sizes[] = { 32769, 33 * KiB, 40000, 64 * KiB, 64 * KiB + 1, 100 * KiB + 1,
@@ -652,4 +662,158 @@ Test(large, usable_size_of_a_freed_run_aborts, .signal = SIGABRT)
   cr_assert(p && keep);
   free(p);
   malloc_usable_size(opaque(p));
+}
+
+/* ---- the thread's cache of freed runs (up to 256 KiB) ---- */
+
+TestSuite(large_cache);
+
+Test(large_cache, a_freed_run_is_kept_claimed_and_taken_by_the_next_malloc_of_as_many_pages)
+{
+  char *p = malloc(opaque_size(40 * KiB));
+  cr_assert_not_null(p);
+  void *keep = neighbour_of(p);
+  struct large_ss *l = large_of(p);
+  unsigned i = page_index(p);
+  free(p);
+  cr_assert(map_bit(l->head_map, i), "a cached run lost its head");
+  cr_assert(l->cached[i], "a freed run of 10 pages was not cached");
+  char *q = malloc(opaque_size(37 * KiB)); /* 10 pages too */
+  cr_assert_eq(q, p, "the next 10-page malloc took %p, not the cached %p", (void *)q, (void *)p);
+  cr_assert_not(l->cached[i], "a run taken back is still marked cached");
+  free(q);
+  free(keep);
+}
+
+/* A malloc takes a cached run of its page count, else one a page longer
+ * (waste under a page), never two pages longer. */
+Test(large_cache, a_run_one_page_longer_serves_two_pages_longer_does_not)
+{
+  void *keep = malloc(opaque_size(200 * KiB));
+  char *ten = malloc(opaque_size(40 * KiB));
+  char *eleven = malloc(opaque_size(44 * KiB));
+  cr_assert(keep && ten && eleven);
+  free(eleven);
+  char *nine = malloc(opaque_size(36 * KiB));
+  cr_assert_neq(nine, eleven, "a 9-page malloc took an 11-page run");
+  free(ten);
+  char *nine_again = malloc(opaque_size(36 * KiB));
+  cr_assert_eq(nine_again, ten, "a 9-page malloc did not take the cached 10-page run");
+  cr_assert_eq(malloc_usable_size(nine_again), 40 * KiB);
+  free(nine_again);
+  free(nine);
+  free(keep);
+}
+
+Test(large_cache, a_double_free_of_a_cached_run_aborts, .signal = SIGABRT)
+{
+  no_core_dumps();
+  void *p = malloc(opaque_size(40 * KiB));
+  cr_assert_not_null(p);
+  free(p);
+  free(opaque(p));
+}
+
+Test(large_cache, realloc_of_a_cached_run_aborts, .signal = SIGABRT)
+{
+  no_core_dumps();
+  void *p = malloc(opaque_size(40 * KiB));
+  cr_assert_not_null(p);
+  free(p);
+  cr_assert_not_null(realloc(opaque(p), 50 * KiB));
+}
+
+Test(large_cache, usable_size_of_a_cached_run_aborts, .signal = SIGABRT)
+{
+  no_core_dumps();
+  void *p = malloc(opaque_size(40 * KiB));
+  cr_assert_not_null(p);
+  free(p);
+  malloc_usable_size(opaque(p));
+}
+
+/* calloc goes the locked way, which knows clean pages: a cached run holds
+ * old bytes. */
+Test(large_cache, calloc_never_takes_a_cached_run)
+{
+  char *p = malloc(opaque_size(40 * KiB));
+  cr_assert_not_null(p);
+  fill(p, 40 * KiB, 3);
+  free(p);
+  char *q = calloc(1, opaque_size(40 * KiB));
+  cr_assert_not_null(q);
+  for (size_t k = 0; k < 40 * KiB; k++)
+    cr_assert_eq(q[k], 0, "byte %zu of a calloc'd run is %d", k, q[k]);
+  free(q);
+}
+
+/* A list keeps at most 16 runs: the rest of 20 freed runs of one size go
+ * back to their SuperSlab at once. */
+Test(large_cache, a_list_keeps_sixteen_runs)
+{
+  enum { N = 20 };
+  char *runs[N];
+  for (unsigned k = 0; k < N; k++) {
+    runs[k] = malloc(opaque_size(40 * KiB));
+    cr_assert_not_null(runs[k]);
+  }
+  void *keep = malloc(opaque_size(100 * KiB)); /* another size: keeps the SuperSlabs in use */
+  unsigned cached = 0;
+  for (unsigned k = 0; k < N; k++) {
+    struct large_ss *l = large_of(runs[k]);
+    unsigned i = page_index(runs[k]);
+    free(runs[k]);
+    cached += (unsigned)l->cached[i];
+    if (!l->cached[i])
+      cr_assert_not(map_bit(l->head_map, i), "run %u was neither cached nor freed", k);
+  }
+  cr_assert_eq(cached, 16);
+  free(keep);
+}
+
+static char *thread_runs[4];
+
+static void *free_runs_and_exit(void *arg)
+{
+  (void)arg;
+  free(malloc(16)); /* a heap: only a thread with one caches runs */
+  for (unsigned k = 0; k < 4; k++) {
+    thread_runs[k] = malloc(opaque_size(48 * KiB));
+    cr_assert_not_null(thread_runs[k]);
+  }
+  for (unsigned k = 0; k < 4; k++)
+    free(thread_runs[k]);
+  cr_assert(large_of(thread_runs[0])->cached[page_index(thread_runs[0])], "test premise: cached");
+  return NULL;
+}
+
+/* A thread's cached runs go back when it exits, and when it trims. */
+Test(large_cache, a_threads_exit_flushes_its_cache)
+{
+  void *keep = malloc(opaque_size(200 * KiB));
+  pthread_t t;
+  cr_assert_eq(pthread_create(&t, NULL, free_runs_and_exit, NULL), 0);
+  cr_assert_eq(pthread_join(t, NULL), 0);
+  for (unsigned k = 0; k < 4; k++) {
+    struct large_ss *l = large_of(thread_runs[k]);
+    unsigned i = page_index(thread_runs[k]);
+    cr_assert_not(l->cached[i], "run %u is still cached after its thread exited", k);
+    cr_assert_not(map_bit(l->head_map, i), "run %u is not free after its thread exited", k);
+  }
+  free(keep);
+}
+
+Test(large_cache, malloc_trim_flushes_the_callers_cache)
+{
+  void *keep = malloc(opaque_size(200 * KiB));
+  char *p = malloc(opaque_size(48 * KiB));
+  cr_assert_not_null(p);
+  struct large_ss *l = large_of(p);
+  unsigned i = page_index(p);
+  free(p);
+  cr_assert(l->cached[i], "test premise: cached");
+  malloc_trim(0);
+  cr_assert_not(l->cached[i], "malloc_trim left the run cached");
+  cr_assert_not(map_bit(l->head_map, i), "malloc_trim left the run claimed");
+  free(keep);
 }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "heap.h"
+#include "large.h"
 #include "lru.h"
 #include "options.h"
 #include "os.h"
@@ -361,6 +362,7 @@ Test(stats, only_released_pages_refault)
 /* The free runs of a large SuperSlab in use go too, and refault. */
 Test(stats, trimmed_large_runs_refault)
 {
+  large_cache_test_enable(false); /* the run is freed, not kept in the thread's cache */
   lru_trim(1);
   const size_t size = 25 * PAGE_SIZE;
   char *p = malloc(opaque_size(size));

@@ -372,6 +372,7 @@ Test(superslab, never_used_blocks_past_zero_from_are_zero_after_large_runs)
 {
   static void *fillers[4096];
   unsigned nfillers = 0;
+  large_cache_test_enable(false); /* the runs' frees must empty their SuperSlab */
   struct large_ss *l = cached_large_superslab_with_a_hole(fillers, &nfillers);
   struct superslab *ss = new_test_superslab();
   cr_assert_eq((void *)ss, (void *)l, "test premise: the cached large SuperSlab is reused");
@@ -419,6 +420,7 @@ Test(superslab, calloc_from_a_superslab_that_held_large_runs_is_zero)
 {
   static void *fillers[4096];
   unsigned nfillers = 0;
+  large_cache_test_enable(false); /* the runs' frees must empty their SuperSlab */
   struct large_ss *l = cached_large_superslab_with_a_hole(fillers, &nfillers);
   struct calloc_job job = { .region = l };
   pthread_t t;
