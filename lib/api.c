@@ -254,8 +254,9 @@ static void *aligned_alloc_checked(size_t align, size_t size) {
   if (align <= 16) return malloc(size);
   if (size <= SMALL_MAX && align <= SMALL_MAX) {
     size_t need = size > align ? size : align;
+    unsigned shift = (unsigned)__builtin_ctzl(align);
     for (unsigned cls = size_to_class(need); cls < CLASS_COUNT; cls++)
-      if (class_aligned_to(cls, align)) return small_alloc(cls);
+      if (class_alignment_shift(cls) >= shift) return small_alloc(cls);
   }
   return big_alloc(size, align, false);
 }

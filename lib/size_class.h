@@ -55,6 +55,18 @@ static inline bool class_aligned_to(unsigned cls, size_t align) {
   }
 }
 
+/* class_aligned_to for every class as the largest alignment, a shift;
+ * 0 until the first call fills it (size_class.c). */
+extern uint8_t class_alignment_shifts[CLASS_COUNT] HIDDEN;
+unsigned class_alignment_fill(unsigned cls);
+
+/* The largest power of two, as a shift, that every block a malloc of
+ * class cls can return is aligned to. */
+static inline unsigned class_alignment_shift(unsigned cls) {
+  unsigned shift = __atomic_load_n(&class_alignment_shifts[cls], __ATOMIC_RELAXED);
+  return likely(shift) ? shift : class_alignment_fill(cls);
+}
+
 /* Most blocks of a class a thread cache holds: a slab's worth (64 KiB),
  * so that a refill can take any slab's free list whole (heap.c). Capped
  * at 512, the small classes walked their long lists block by block: a

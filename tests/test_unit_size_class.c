@@ -205,3 +205,13 @@ Test(size_class, usable_size_of_a_small_block_is_its_class_size)
     free(p);
   }
 }
+
+Test(size_class, the_alignment_table_agrees_with_class_aligned_to)
+{
+  /* aligned_alloc reads each class's alignment from a table filled at
+   * its first call: every class and alignment agree with the rule. */
+  for (unsigned c = 0; c < CLASS_COUNT; c++)
+    for (size_t align = 16; align <= SMALL_MAX; align *= 2)
+      cr_assert_eq(class_alignment_shift(c) >= (unsigned)__builtin_ctzl(align), class_aligned_to(c, align),
+                   "class %u (%zu B), alignment %zu", c, class_to_size(c), align);
+}
