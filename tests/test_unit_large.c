@@ -817,3 +817,79 @@ Test(large_cache, malloc_trim_flushes_the_callers_cache)
   cr_assert_not(map_bit(l->head_map, i), "malloc_trim left the run claimed");
   free(keep);
 }
+
+/* The purge's check runs on the cache's operations too: a thread whose
+ * large mallocs and frees all hit its cache still gives back the free
+ * runs of its SuperSlabs a second after they were freed. */
+Test(large_cache, free_runs_go_back_while_the_cache_serves)
+{
+  enum { N = 32 };
+  const size_t size = 300 * KiB; /* 75 pages: never cached */
+  char *p[N];
+  for (unsigned i = 0; i < N; i++) {
+    p[i] = malloc(opaque_size(size));
+    cr_assert_not_null(p[i]);
+    fill(p[i], size, i);
+  }
+  for (unsigned i = 0; i < N; i++)
+    if (i % 4)
+      free(p[i]);
+  usleep(1100 * 1000);
+  /* All but the first from the cache; each look releases one SuperSlab's
+   * free runs, and these are spread over a few. */
+  for (unsigned i = 0; i < 4096; i++)
+    free(malloc(opaque_size(40 * KiB)));
+  size_t resident = 0;
+  unsigned char vec[300 * KiB / PAGE_SIZE + 1];
+  for (unsigned i = 0; i < N; i++) {
+    if (i % 4 == 0)
+      continue;
+    cr_assert_eq(mincore(p[i], round_page(size), vec), 0);
+    for (size_t k = 0; k < round_page(size) / PAGE_SIZE; k++)
+      resident += vec[k] & 1;
+  }
+  cr_assert_lt(resident, 24 * 75 / 4, "%zu of the %u pages of freed runs are still resident", resident, 24 * 75);
+  for (unsigned i = 0; i < N; i += 4) {
+    cr_assert_eq(check(p[i], size, i), (size_t)-1, "a surviving block changed");
+    free(p[i]);
+  }
+}
+
+static _Atomic unsigned threads_cached;
+
+static void *cache_one_run_and_wait(void *arg)
+{
+  free(malloc(16)); /* a heap: only a thread with one caches runs */
+  char *p = malloc(opaque_size(40 * KiB));
+  free(p);
+  if (large_of(p)->cached[page_index(p)]) threads_cached++;
+  pthread_barrier_wait(arg);
+  pthread_barrier_wait(arg);
+  return NULL;
+}
+
+/* A thread that cached one run holds a step of the budget (32 pages), not
+ * more: 80 such threads leave room for another thread's cache (in steps
+ * of 128 pages, 64 threads held all 8192). */
+Test(large_cache, idle_threads_do_not_hold_the_whole_budget)
+{
+  enum { T = 80 };
+  pthread_t t[T];
+  pthread_barrier_t b;
+  cr_assert_eq(pthread_barrier_init(&b, NULL, T + 1), 0);
+  for (unsigned i = 0; i < T; i++)
+    cr_assert_eq(pthread_create(&t[i], NULL, cache_one_run_and_wait, &b), 0);
+  pthread_barrier_wait(&b);
+  void *keep = malloc(opaque_size(200 * KiB));
+  char *p = malloc(opaque_size(40 * KiB));
+  cr_assert_not_null(p);
+  struct large_ss *l = large_of(p);
+  unsigned i = page_index(p);
+  free(p);
+  cr_assert_eq(threads_cached, T, "only %u of %u threads could cache a run", threads_cached, T);
+  cr_assert(l->cached[i], "with %u threads each holding one cached run, this thread could not cache", T);
+  pthread_barrier_wait(&b);
+  for (unsigned k = 0; k < T; k++)
+    pthread_join(t[k], NULL);
+  free(keep);
+}
