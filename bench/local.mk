@@ -21,6 +21,7 @@ bench_workload_programs = \
 	bench/regrow \
 	bench/calloc \
 	bench/large \
+	bench/midsize \
 	bench/larson \
 	bench/prodcons \
 	bench/churn
@@ -32,6 +33,7 @@ bench_static_programs = \
 	bench/regrow-static \
 	bench/calloc-static \
 	bench/large-static \
+	bench/midsize-static \
 	bench/larson-static \
 	bench/prodcons-static \
 	bench/churn-static
@@ -128,6 +130,15 @@ bench_large_static_CFLAGS = $(bench_workload_cflags)
 bench_large_static_CPPFLAGS = $(bench_static_cppflags)
 bench_large_static_LDADD = $(bench_static_ldadd)
 bench_large_static_LDFLAGS = -static
+
+bench_midsize_SOURCES = bench/midsize.c bench/workload.c bench/workload.h
+bench_midsize_CFLAGS = $(bench_workload_cflags)
+bench_midsize_LDADD = $(PTHREAD_LIBS)
+bench_midsize_static_SOURCES = $(bench_midsize_SOURCES)
+bench_midsize_static_CFLAGS = $(bench_workload_cflags)
+bench_midsize_static_CPPFLAGS = $(bench_static_cppflags)
+bench_midsize_static_LDADD = $(bench_static_ldadd)
+bench_midsize_static_LDFLAGS = -static
 
 bench_larson_SOURCES = bench/larson.c bench/workload.c bench/workload.h
 bench_larson_CFLAGS = $(bench_workload_cflags)
