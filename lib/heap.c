@@ -514,7 +514,7 @@ static struct heap *heap_attach(void) {
    * until now (a thread without a heap caches nothing). */
   for (unsigned c = 0; c < CLASS_COUNT; c++) {
     uint32_t max = class_cache_max(c);
-    hk_tcache.bins[c] = (struct tcache_bin){ h->stash[c].head, max - h->stash[c].count, max };
+    hk_tcache.bins[c] = (struct tcache_bin){ h->stash[c].head, (int32_t)(max - h->stash[c].count), (uint16_t)max, 0 };
     h->stash[c] = (struct block_list){ 0 };
   }
   hk_tcache.heap = h;
@@ -751,6 +751,7 @@ void *heap_alloc_slow(unsigned cls) {
   lru_tick();
   heap_purge_tick(h);
   heap_abandoned_tick();
+  hk_tcache.bins[cls].ahead = 0;
   if (unspill_bin(h, cls)) return tcache_pop(cls);
   if (h->carves[cls] < CARVE_STEADY && slab_refill_needs_a_page(h->partial[cls])) {
     void *p = borrow_from_next_class(cls);
@@ -815,6 +816,7 @@ void heap_free_small_checked(struct slab *s, void *p) {
    * slabs; the next refill takes the spill, or the slab's list, back in
    * one step. Only this may reach the kernel (an emptied SuperSlab's
    * release): the caller's errno is kept here, not by every free. */
+  tcache_watch_order(&hk_tcache.bins[s->cls], s, p);
   int saved = errno;
   if (!spill_bin(h, s->cls)) tcache_flush_newest(h, s->cls);
   if (!tcache_push(s, p) && return_block(h, s, b, false)) h->bytes_in_use -= (int64_t)s->block_size;

@@ -5,7 +5,7 @@
  * malloc fast path costs a size-class lookup, a TLS load, a pop, a
  * prefetch of the next block and the store that clears the free cookie
  * (18 instructions); free costs the region-map load, the slab's bounds
- * and block-grid checks, the cookie check and a push (33), whichever
+ * and block-grid checks, the cookie check, a prefetch and a push (35), whichever
  * thread's block it is. Everything else is in heap.c, out of line. */
 #ifndef HAKMEM_TCACHE_H
 #define HAKMEM_TCACHE_H
@@ -22,7 +22,10 @@ struct tcache_bin {
   void *head;
   int32_t room;   /* blocks the bin may still take; 0 until the thread has a
                      heap, so that every free goes slow */
-  uint32_t max;
+  uint16_t max;   /* at most UNIT_SIZE / 16 */
+  uint16_t ahead; /* free prefetches the block this many 8-byte words past
+                     the one it frees: set while the bin fills in address
+                     order (tcache_watch_order), else 0 */
 };
 
 struct tcache {
@@ -132,11 +135,28 @@ static inline int tcache_push(struct slab *s, void *p) {
     b->room = 0;
     return 0;
   }
+  /* The block free will read next, when the program frees in the order it
+   * allocated: its cookie is most likely cold then (a container torn
+   * down), and the load of a cookie that misses holds free up. */
+  __builtin_prefetch((char *)p + (uintptr_t)b->ahead * 8);
   struct free_block *blk = p;
   blk->next = b->head;
   blk->cookie = diag_cookie(p);
   b->head = blk;
   return 1;
+}
+
+/* At a full bin, before p goes in: whether its newest blocks, p's slab's
+ * size apart, were freed in address order, the pattern where free's
+ * prefetch 4 blocks ahead pays. Set and cleared on the slow paths only: a
+ * test on every free cost Random Mixed 6% in mispredicted branches, and
+ * a prefetch on every free cost frees in random order 8%. */
+static inline void tcache_watch_order(struct tcache_bin *b, const struct slab *s, const void *p) {
+  uintptr_t size = s->block_size;
+  const struct free_block *newest = b->head;
+  bool in_order = newest && (uintptr_t)p - (uintptr_t)newest == size && newest->next &&
+                  (uintptr_t)newest - (uintptr_t)newest->next == size;
+  b->ahead = in_order ? (uint16_t)(size / 2) : 0;
 }
 
 #endif /* HAKMEM_TCACHE_H */
