@@ -48,6 +48,14 @@ static NOINLINE void *big_alloc_unkept(size_t size, size_t align, bool zero) {
 }
 
 static NOINLINE void *big_alloc(size_t size, size_t align, bool zero) {
+  /* A run from the thread's cache makes no system call: errno needs no
+   * keeping (blocks just above powers of two up to 64 KiB, malloc'd and
+   * freed at random: 159M -> 171M ops/s). Runs are page aligned, and
+   * not known to be zero. */
+  if (size <= LARGE_CACHED_MAX && align <= PAGE_SIZE && !zero) {
+    void *p = large_cache_alloc(size);
+    if (p) return p;
+  }
   int saved = errno;
   return errno_kept_unless_null(big_alloc_unkept(size, align, zero), saved);
 }
@@ -87,8 +95,9 @@ EXPORT HOT_ENTRY void *malloc(size_t size) {
 
 static NOINLINE void free_not_small(void *p) {
   if (p == NULL) return;
-  int saved = errno;
   unsigned kind = region_map_kind((uintptr_t)p);
+  if (kind == REGION_LARGE && large_cache_free(p)) return; /* as in big_alloc */
+  int saved = errno;
   if (kind == REGION_LARGE) large_free(p);
   else if (kind >= REGION_HUGE) huge_free(p);
   else diag_fatal("free(): invalid pointer", p, "not allocated by hakmem");

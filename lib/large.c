@@ -460,7 +460,7 @@ static struct large_ss *find_room(struct large_arena *a, unsigned n, unsigned ap
  * (heap.c). calloc and alignments above a page go the locked way, which
  * knows clean pages and alignment. */
 #define CACHE_PAGES_MIN (SMALL_MAX / PAGE_SIZE + 1)
-#define CACHE_PAGES_MAX 64u  /* 256 KiB */
+#define CACHE_PAGES_MAX ((unsigned)(LARGE_CACHED_MAX / PAGE_SIZE))
 #define CACHE_LIST_MAX 16u
 #define CACHE_THREAD_PAGES 512u /* 2 MiB */
 #define CACHE_ALL_PAGES 8192u   /* 32 MiB, all threads */
@@ -578,21 +578,25 @@ void large_cache_flush(void) {
   c->budget = 0;
 }
 
-void *large_alloc(size_t size, size_t align, bool zero) {
-  unsigned n = (unsigned)((size + PAGE_SIZE - 1) / PAGE_SIZE);
-  unsigned ap = align > PAGE_SIZE ? (unsigned)(align / PAGE_SIZE) : 1;
-  unsigned i;
+void *large_cache_alloc(size_t size) {
   /* Due LRU releases go out on refills, and on large mallocs too: a
    * program whose small blocks all come from its thread caches would
    * otherwise keep freed regions resident until the age limit. */
   lru_tick();
-  if (ap == 1 && !zero) {
-    /* A run a page longer will do: waste stays under a page a block on
-     * average, and random sizes find one twice as often. */
-    void *p = cache_take(n);
-    if (!p) p = cache_take(n + 1);
-    if (p) return p;
-  }
+  unsigned n = (unsigned)((size + PAGE_SIZE - 1) / PAGE_SIZE);
+  /* A run a page longer will do: waste stays under a page a block on
+   * average, and random sizes find one twice as often. */
+  void *p = cache_take(n);
+  return p ? p : cache_take(n + 1);
+}
+
+bool large_cache_free(void *p) { return cache_put((struct large_ss *)superslab_of(p), p); }
+
+void *large_alloc(size_t size, size_t align, bool zero) {
+  unsigned n = (unsigned)((size + PAGE_SIZE - 1) / PAGE_SIZE);
+  unsigned ap = align > PAGE_SIZE ? (unsigned)(align / PAGE_SIZE) : 1;
+  unsigned i;
+  lru_tick(); /* as in large_cache_alloc, which api.c tried first where it may serve */
   struct large_arena *a = arena_of_thread();
   hk_lock(&a->lock);
   struct large_ss *l = find_room(a, n, ap, &i);
@@ -631,8 +635,7 @@ static unsigned run_index(const struct large_ss *l, const void *p, const char *o
 }
 
 void large_free(void *p) {
-  struct large_ss *l = (struct large_ss *)superslab_of(p);
-  if (!cache_put(l, p)) free_run(l, p);
+  if (!large_cache_free(p)) free_run((struct large_ss *)superslab_of(p), p);
 }
 
 static void free_run(struct large_ss *l, void *p) {

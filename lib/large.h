@@ -16,6 +16,16 @@ void *large_alloc(size_t size, size_t align, bool zero);
 /* Free; aborts on a pointer that is not the start of a live run. */
 void large_free(void *p);
 
+/* Runs up to this size go through the thread's cache of freed runs. */
+#define LARGE_CACHED_MAX ((size_t)256 << 10)
+
+/* The fast halves of the two, which make no system call and leave errno
+ * alone: a run of size bytes from the thread's cache of freed runs, or
+ * NULL (large_alloc does not look there); whether the cache took p
+ * (false: large_free must). */
+void *large_cache_alloc(size_t size);
+bool large_cache_free(void *p);
+
 /* Usable bytes of a live run; aborts (naming op) when p is not one. */
 size_t large_usable(const void *p, const char *op);
 
