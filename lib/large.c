@@ -510,8 +510,10 @@ static NOINLINE void cache_purge_check(struct run_cache *c) {
   c->ops = 0;
   struct large_arena *a = arena_of_thread();
   if (!hk_trylock(&a->lock)) return;
+  int saved = errno; /* the cache's callers do not keep it (large.h) */
   purge_due(a);
   hk_unlock(&a->lock);
+  errno = saved;
 }
 
 /* A free of p, a run of l: true when the thread's cache took it. */
@@ -579,10 +581,6 @@ void large_cache_flush(void) {
 }
 
 void *large_cache_alloc(size_t size) {
-  /* Due LRU releases go out on refills, and on large mallocs too: a
-   * program whose small blocks all come from its thread caches would
-   * otherwise keep freed regions resident until the age limit. */
-  lru_tick();
   unsigned n = (unsigned)((size + PAGE_SIZE - 1) / PAGE_SIZE);
   /* A run a page longer will do: waste stays under a page a block on
    * average, and random sizes find one twice as often. */
@@ -596,7 +594,6 @@ void *large_alloc(size_t size, size_t align, bool zero) {
   unsigned n = (unsigned)((size + PAGE_SIZE - 1) / PAGE_SIZE);
   unsigned ap = align > PAGE_SIZE ? (unsigned)(align / PAGE_SIZE) : 1;
   unsigned i;
-  lru_tick(); /* as in large_cache_alloc, which api.c tried first where it may serve */
   struct large_arena *a = arena_of_thread();
   hk_lock(&a->lock);
   struct large_ss *l = find_room(a, n, ap, &i);
@@ -634,9 +631,7 @@ static unsigned run_index(const struct large_ss *l, const void *p, const char *o
   diag_fatal(op, p, "not a block hakmem returned");
 }
 
-void large_free(void *p) {
-  if (!large_cache_free(p)) free_run((struct large_ss *)superslab_of(p), p);
-}
+void large_free(void *p) { free_run((struct large_ss *)superslab_of(p), p); }
 
 static void free_run(struct large_ss *l, void *p) {
   struct large_arena *a = arena_of(l);

@@ -9,22 +9,25 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* A run for size bytes aligned to align (a power of two up to LARGE_MAX);
- * zeroed when `zero`. NULL with errno ENOMEM. */
-void *large_alloc(size_t size, size_t align, bool zero);
-
-/* Free; aborts on a pointer that is not the start of a live run. */
-void large_free(void *p);
-
-/* Runs up to this size go through the thread's cache of freed runs. */
+/* Runs of up to this size go through the thread's cache of freed runs
+ * first: malloc and free try large_cache_alloc and large_cache_free,
+ * which leave errno alone, before the locked ways below, which may not. */
 #define LARGE_CACHED_MAX ((size_t)256 << 10)
 
-/* The fast halves of the two, which make no system call and leave errno
- * alone: a run of size bytes from the thread's cache of freed runs, or
- * NULL (large_alloc does not look there); whether the cache took p
- * (false: large_free must). */
+/* A run of size bytes from the thread's cache, or NULL. */
 void *large_cache_alloc(size_t size);
+
+/* Whether the thread's cache took p, a block in a large SuperSlab; false
+ * sends it to large_free. Aborts when p was freed already. */
 bool large_cache_free(void *p);
+
+/* A run for size bytes aligned to align (a power of two up to LARGE_MAX),
+ * from the arena: zeroed when `zero`. NULL with errno ENOMEM. */
+void *large_alloc(size_t size, size_t align, bool zero);
+
+/* Free to the arena; aborts on a pointer that is not the start of a live
+ * run. */
+void large_free(void *p);
 
 /* Usable bytes of a live run; aborts (naming op) when p is not one. */
 size_t large_usable(const void *p, const char *op);

@@ -6,6 +6,8 @@
  * tail afterwards. */
 #include "lru.h"
 
+#include <errno.h>
+
 #include "lock.h"
 #include "options.h"
 #include "os.h"
@@ -420,11 +422,13 @@ void lru_tick(void) {
   }
   struct lru_batch b = { 0 };
   if (!hk_trylock(&lru_lock)) return;
+  int saved = errno; /* large mallocs served from a thread's cache call here unkept */
   now = os_now_ns();
   lru_note_look(now);
   lru_collect(&b, now, false, false);
   hk_unlock(&lru_lock);
   lru_finish(&b);
+  errno = saved;
 }
 
 size_t lru_trim(int all) {

@@ -46,6 +46,7 @@ static inline uint32_t tcache_bin_count(const struct tcache_bin *b) { return b->
  * medians, on AMD EPYC): a segment base lengthens the address generation
  * of the loads and stores that chain one malloc or free to the next. */
 _Static_assert(sizeof(struct tcache_bin) == CLASS_STRIDE, "size_class_table holds bin offsets");
+_Static_assert(UNIT_SIZE / 16 <= UINT16_MAX && SMALL_MAX / 2 <= UINT16_MAX, "a bin's max and ahead fit 16 bits");
 
 /* The key of the bin of the class that size_to_class_stride() gave. */
 static inline intptr_t tcache_key_of_stride(unsigned stride) {

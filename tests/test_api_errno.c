@@ -2,11 +2,14 @@
  * it was, as glibc's do, on the default path and with the pager: a random
  * mix of every function over small, large and huge sizes, where huge
  * blocks grow by mremap (which may first be refused in place), large runs
- * grow in place and the pager moves pages (where a move may meet EEXIST). */
+ * grow in place and the pager moves pages (where a move may meet EEXIST);
+ * and large blocks from the thread's run cache while a purge's madvise
+ * fails. */
 #include "helpers.h"
 
 #include <malloc.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "hakmem.h"
 
@@ -101,6 +104,35 @@ Test(errno_kept, a_huge_block_grown_by_a_moving_mremap_leaves_errno_alone)
   cr_assert_eq(q[len - 1], 7);
   free(q);
   munmap(fence, 4096);
+}
+
+/* Large blocks served by the thread's run cache skip errno's keeping;
+ * the cache's rare look at the arena's purge keeps it itself. Here the
+ * purge's madvise fails (EINVAL on pages locked by mlockall), under mallocs
+ * and frees that all succeed. */
+Test(errno_kept, a_failed_purge_under_the_run_cache_leaves_errno_alone)
+{
+  free(malloc(16)); /* the thread gets a heap, so large frees are cached */
+  char *keep = malloc(40000); /* keeps the SuperSlab in use */
+  char *big = malloc(512 << 10); /* past the cache: its free goes to the arena */
+  cr_assert(keep && big);
+  memset(big, 1, 512 << 10);
+  free(big); /* resident free pages: their purge falls due after a second */
+  free(malloc(40000)); /* a run in the thread's cache */
+  if (mlockall(MCL_CURRENT | MCL_FUTURE) != 0)
+    cr_skip_test("mlockall failed (%s): no RLIMIT_MEMLOCK room or no CAP_IPC_LOCK", strerror(errno));
+  struct timespec wait = { 1, 200 * 1000 * 1000 };
+  nanosleep(&wait, NULL);
+  for (unsigned k = 0; k < 600; k++) {
+    errno = SENTINEL;
+    void *p = malloc(40000);
+    cr_assert_not_null(p);
+    cr_assert_eq(errno, SENTINEL, "malloc %u of a cached run succeeded but left errno %d (%s)", k, errno, strerror(errno));
+    free(p);
+    cr_assert_eq(errno, SENTINEL, "free %u of a cached run left errno %d (%s)", k, errno, strerror(errno));
+  }
+  munlockall();
+  free(keep);
 }
 
 Test(errno_kept, with_the_pager_a_call_that_succeeds_leaves_errno_alone)
