@@ -375,7 +375,7 @@ static struct region_header *find_shaped(const struct region_shape *want, bool l
   unsigned lo = size_bin(want->min), hi = size_bin(want->max);
   for (unsigned i = 0; i <= hi - lo; i++) {
     struct region_header *h = find_in_bin(largest ? hi - i : lo + i, want, largest);
-    if (h) return better(h, found, largest) ? h : found;
+    if (h) return h; /* before the SuperSlab (lru.h) */
   }
   return found;
 }

@@ -693,9 +693,13 @@ Test(lru, the_most_recently_cached_region_is_taken_first)
   cr_assert_eq(s1.ss_cached, 0);
 }
 
-/* Huge blocks' regions and SuperSlabs side by side: each request takes
- * the smallest that fits, whichever kind it is. */
-Test(lru, a_request_takes_the_smallest_fit_of_either_kind)
+/* Huge blocks' regions and SuperSlabs side by side: a request takes the
+ * smallest huge block's region that fits, and a SuperSlab only when none
+ * does. Taking the SuperSlab first left the huge regions unused while
+ * the next SuperSlabs were mapped anew: 64 buffers grown by realloc by
+ * half again to 4 MiB, ten rounds, took 208,000 faults and 365 MB of RSS,
+ * 54,000 and 165 MB so. */
+Test(lru, a_request_takes_a_huge_region_before_a_superslab)
 {
   set_policy(0);
   char *small = malloc(opaque_size(MiB + MiB / 2)), *big = malloc(opaque_size(3 * MiB));
@@ -711,9 +715,11 @@ Test(lru, a_request_takes_the_smallest_fit_of_either_kind)
   taken[0] = lru_take(MiB + MiB / 4, 5 * MiB);
   cr_assert_eq(taken[0], hs, "1.25 MiB took %p, not the 1.5 MiB region %p", (void *)taken[0], (void *)hs);
   taken[1] = lru_take(MiB + MiB * 3 / 4, 7 * MiB);
-  cr_assert_eq(taken[1], &ss->h, "1.75 MiB took %p, not the SuperSlab %p", (void *)taken[1], (void *)ss);
-  taken[2] = lru_take(2 * MiB + MiB / 2, 10 * MiB);
-  cr_assert_eq(taken[2], hb, "2.5 MiB took %p, not the 3 MiB region %p", (void *)taken[2], (void *)hb);
+  cr_assert_eq(taken[1], hb, "1.75 MiB took %p, not the 3 MiB region %p before the SuperSlab %p", (void *)taken[1],
+               (void *)hb, (void *)ss);
+  taken[2] = lru_take(MiB + MiB * 3 / 4, 7 * MiB);
+  cr_assert_eq(taken[2], &ss->h, "with no huge region left, 1.75 MiB took %p, not the SuperSlab %p", (void *)taken[2],
+               (void *)ss);
   cr_assert_null(lru_take(MiB, 10 * MiB), "the cache should be empty");
   for (int i = 0; i < 3; i++)
     region_unmap(taken[i]);
