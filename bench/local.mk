@@ -22,6 +22,7 @@ bench_workload_programs = \
 	bench/calloc \
 	bench/large \
 	bench/midsize \
+	bench/vector \
 	bench/larson \
 	bench/prodcons \
 	bench/churn
@@ -34,6 +35,7 @@ bench_static_programs = \
 	bench/calloc-static \
 	bench/large-static \
 	bench/midsize-static \
+	bench/vector-static \
 	bench/larson-static \
 	bench/prodcons-static \
 	bench/churn-static
@@ -139,6 +141,15 @@ bench_midsize_static_CFLAGS = $(bench_workload_cflags)
 bench_midsize_static_CPPFLAGS = $(bench_static_cppflags)
 bench_midsize_static_LDADD = $(bench_static_ldadd)
 bench_midsize_static_LDFLAGS = -static
+
+bench_vector_SOURCES = bench/vector.c bench/workload.c bench/workload.h
+bench_vector_CFLAGS = $(bench_workload_cflags)
+bench_vector_LDADD = $(PTHREAD_LIBS)
+bench_vector_static_SOURCES = $(bench_vector_SOURCES)
+bench_vector_static_CFLAGS = $(bench_workload_cflags)
+bench_vector_static_CPPFLAGS = $(bench_static_cppflags)
+bench_vector_static_LDADD = $(bench_static_ldadd)
+bench_vector_static_LDFLAGS = -static
 
 bench_larson_SOURCES = bench/larson.c bench/workload.c bench/workload.h
 bench_larson_CFLAGS = $(bench_workload_cflags)
