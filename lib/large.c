@@ -461,8 +461,12 @@ static struct large_ss *find_room(struct large_arena *a, unsigned n, unsigned ap
  * knows clean pages and alignment. */
 #define CACHE_PAGES_MIN (SMALL_MAX / PAGE_SIZE + 1)
 #define CACHE_PAGES_MAX ((unsigned)(LARGE_CACHED_MAX / PAGE_SIZE))
-#define CACHE_LIST_MAX 16u
-#define CACHE_THREAD_PAGES 512u /* 2 MiB */
+/* 8,192 live blocks of 16..64,000 B replaced at random (rpmalloc's alloc
+ * test), 10M operations: 0.75 s and 276 MB of peak RSS with 16 runs a list
+ * and 2 MiB a thread, 0.55 s and 206 MB so (tcmalloc, whose thread caches
+ * hold up to 4 MiB, 0.30 s). */
+#define CACHE_LIST_MAX 64u
+#define CACHE_THREAD_PAGES 2048u /* 8 MiB */
 #define CACHE_ALL_PAGES 8192u   /* 32 MiB, all threads */
 #define CACHE_BUDGET_STEP 32u /* 128 KiB: 256 threads holding one run each fit */
 #define CACHE_LISTS (CACHE_PAGES_MAX - CACHE_PAGES_MIN + 1)

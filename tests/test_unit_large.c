@@ -746,11 +746,11 @@ Test(large_cache, calloc_never_takes_a_cached_run)
   free(q);
 }
 
-/* A list keeps at most 16 runs: the rest of 20 freed runs of one size go
+/* A list keeps at most 64 runs: the rest of 70 freed runs of one size go
  * back to their SuperSlab at once. */
-Test(large_cache, a_list_keeps_sixteen_runs)
+Test(large_cache, a_list_keeps_sixty_four_runs)
 {
-  enum { N = 20 };
+  enum { N = 70 };
   char *runs[N];
   for (unsigned k = 0; k < N; k++) {
     runs[k] = malloc(opaque_size(40 * KiB));
@@ -766,7 +766,29 @@ Test(large_cache, a_list_keeps_sixteen_runs)
     if (!l->cached[i])
       cr_assert_not(map_bit(l->head_map, i), "run %u was neither cached nor freed", k);
   }
-  cr_assert_eq(cached, 16);
+  cr_assert_eq(cached, 64);
+  free(keep);
+}
+
+/* A thread keeps at most 8 MiB: of 40 freed runs of 256 KiB, 32. */
+Test(large_cache, a_thread_keeps_eight_mib)
+{
+  enum { N = 40 };
+  char *runs[N];
+  large_cache_flush(); /* what the test runner's own frees left */
+  for (unsigned k = 0; k < N; k++) {
+    runs[k] = malloc(opaque_size(256 * KiB));
+    cr_assert_not_null(runs[k]);
+  }
+  void *keep = malloc(opaque_size(100 * KiB));
+  unsigned cached = 0;
+  for (unsigned k = 0; k < N; k++) {
+    struct large_ss *l = large_of(runs[k]);
+    unsigned i = page_index(runs[k]);
+    free(runs[k]);
+    cached += (unsigned)l->cached[i];
+  }
+  cr_assert_eq(cached, 32, "%u runs of 256 KiB cached", cached);
   free(keep);
 }
 
