@@ -746,19 +746,18 @@ Test(large_cache, calloc_never_takes_a_cached_run)
   free(q);
 }
 
-/* A list keeps at most 64 runs: the rest of 70 freed runs of one size go
- * back to their SuperSlab at once. */
-Test(large_cache, a_list_keeps_sixty_four_runs)
+/* Mallocs n runs of size bytes and frees them, beside a live run of
+ * another size that keeps their SuperSlabs in use; returns how many the
+ * thread's cache kept. A run it did not keep must be free. */
+static unsigned free_runs_counting_cached(unsigned n, size_t size)
 {
-  enum { N = 70 };
-  char *runs[N];
-  for (unsigned k = 0; k < N; k++) {
-    runs[k] = malloc(opaque_size(40 * KiB));
-    cr_assert_not_null(runs[k]);
-  }
-  void *keep = malloc(opaque_size(100 * KiB)); /* another size: keeps the SuperSlabs in use */
+  char **runs = calloc(n, sizeof *runs);
+  cr_assert_not_null(runs);
+  for (unsigned k = 0; k < n; k++)
+    cr_assert_not_null(runs[k] = malloc(opaque_size(size)));
+  void *keep = malloc(opaque_size(100 * KiB));
   unsigned cached = 0;
-  for (unsigned k = 0; k < N; k++) {
+  for (unsigned k = 0; k < n; k++) {
     struct large_ss *l = large_of(runs[k]);
     unsigned i = page_index(runs[k]);
     free(runs[k]);
@@ -766,30 +765,25 @@ Test(large_cache, a_list_keeps_sixty_four_runs)
     if (!l->cached[i])
       cr_assert_not(map_bit(l->head_map, i), "run %u was neither cached nor freed", k);
   }
-  cr_assert_eq(cached, 64);
   free(keep);
+  free(runs);
+  return cached;
+}
+
+/* A list keeps at most 64 runs: the rest of 70 freed runs of one size go
+ * back to their SuperSlab at once. */
+Test(large_cache, a_list_keeps_sixty_four_runs)
+{
+  unsigned cached = free_runs_counting_cached(70, 40 * KiB);
+  cr_assert_eq(cached, 64, "%u runs of 40 KiB cached", cached);
 }
 
 /* A thread keeps at most 8 MiB: of 40 freed runs of 256 KiB, 32. */
 Test(large_cache, a_thread_keeps_eight_mib)
 {
-  enum { N = 40 };
-  char *runs[N];
   large_cache_flush(); /* what the test runner's own frees left */
-  for (unsigned k = 0; k < N; k++) {
-    runs[k] = malloc(opaque_size(256 * KiB));
-    cr_assert_not_null(runs[k]);
-  }
-  void *keep = malloc(opaque_size(100 * KiB));
-  unsigned cached = 0;
-  for (unsigned k = 0; k < N; k++) {
-    struct large_ss *l = large_of(runs[k]);
-    unsigned i = page_index(runs[k]);
-    free(runs[k]);
-    cached += (unsigned)l->cached[i];
-  }
+  unsigned cached = free_runs_counting_cached(40, 256 * KiB);
   cr_assert_eq(cached, 32, "%u runs of 256 KiB cached", cached);
-  free(keep);
 }
 
 static char *thread_runs[4];
