@@ -463,12 +463,16 @@ static struct large_ss *find_room(struct large_arena *a, unsigned n, unsigned ap
 #define CACHE_PAGES_MAX ((unsigned)(LARGE_CACHED_MAX / PAGE_SIZE))
 /* 8,192 live blocks of 16..64,000 B replaced at random (rpmalloc's alloc
  * test), 10M operations: 0.75 s and 276 MB of peak RSS with 16 runs a list
- * and 2 MiB a thread, 0.55 s and 206 MB so (tcmalloc, whose thread caches
- * hold up to 4 MiB, 0.30 s). */
+ * and 2 MiB a thread, 0.65 s and 271 MB with 64 and 4 MiB, 0.55 s and 206
+ * MB so (tcmalloc, whose thread caches hold up to 4 MiB, 0.30 s). The
+ * budget of all threads is eight threads' worth: idle threads keep what
+ * they cached, and four of them held all of 32 MiB, sending every other
+ * thread's large blocks to the arena's lock (13 times slower). */
 #define CACHE_LIST_MAX 64u
 #define CACHE_THREAD_PAGES 2048u /* 8 MiB */
-#define CACHE_ALL_PAGES 8192u   /* 32 MiB, all threads */
-#define CACHE_BUDGET_STEP 32u /* 128 KiB: 256 threads holding one run each fit */
+#define CACHE_ALL_PAGES 16384u  /* 64 MiB, all threads */
+#define CACHE_BUDGET_STEP 32u /* 128 KiB: 512 threads holding one run each fit */
+_Static_assert(CACHE_LIST_MAX <= UINT8_MAX, "run_cache.count is a byte");
 #define CACHE_LISTS (CACHE_PAGES_MAX - CACHE_PAGES_MIN + 1)
 
 struct run_cache {

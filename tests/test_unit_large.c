@@ -774,6 +774,7 @@ static unsigned free_runs_counting_cached(unsigned n, size_t size)
  * back to their SuperSlab at once. */
 Test(large_cache, a_list_keeps_sixty_four_runs)
 {
+  large_cache_flush(); /* what the test runner's own frees left */
   unsigned cached = free_runs_counting_cached(70, 40 * KiB);
   cr_assert_eq(cached, 64, "%u runs of 40 KiB cached", cached);
 }
@@ -784,6 +785,34 @@ Test(large_cache, a_thread_keeps_eight_mib)
   large_cache_flush(); /* what the test runner's own frees left */
   unsigned cached = free_runs_counting_cached(40, 256 * KiB);
   cr_assert_eq(cached, 32, "%u runs of 256 KiB cached", cached);
+}
+
+static void *fill_the_cache_and_wait(void *arg)
+{
+  free(malloc(16)); /* a heap: only a thread with one caches runs */
+  cr_assert_eq(free_runs_counting_cached(40, 256 * KiB), 32, "test premise: the thread's 8 MiB are full");
+  pthread_barrier_wait(arg);
+  pthread_barrier_wait(arg);
+  return NULL;
+}
+
+/* Four idle threads with full caches leave room for another's: the
+ * budget of all threads is eight threads' worth. */
+Test(large_cache, four_idle_threads_with_full_caches_leave_room_for_another)
+{
+  enum { T = 4 };
+  pthread_t t[T];
+  pthread_barrier_t b;
+  cr_assert_eq(pthread_barrier_init(&b, NULL, T + 1), 0);
+  for (unsigned i = 0; i < T; i++)
+    cr_assert_eq(pthread_create(&t[i], NULL, fill_the_cache_and_wait, &b), 0);
+  pthread_barrier_wait(&b);
+  large_cache_flush();
+  unsigned cached = free_runs_counting_cached(40, 256 * KiB);
+  cr_assert_eq(cached, 32, "beside %u idle threads with full caches, this thread cached %u runs of 256 KiB", T, cached);
+  pthread_barrier_wait(&b);
+  for (unsigned k = 0; k < T; k++)
+    pthread_join(t[k], NULL);
 }
 
 static char *thread_runs[4];
