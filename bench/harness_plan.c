@@ -25,7 +25,7 @@ const struct workload_def workload_defs[] = {
     {"midsize", "free and malloc 2^k+1 B, k=8..16, 64 live of each, first and last byte written", false,
      {"--pairs=20k", "--pairs=2M", "--pairs=10M"}},
     {"vector", "64 buffers grown side by side by realloc, half again each time, 16 B to 4 MiB; 10 rounds", true,
-     {"--buffers=8 --max=256Ki --rounds=1", "--rounds=3", "--rounds=10"}},
+     {"--buffers=4 --max=2Mi --rounds=1", "--rounds=3", "--rounds=10"}},
     {"larson", "4 threads, 1000 blocks each, arrays traded between live threads", false,
      {"--threads=2 --gens=2 --ops=2k --slots=100 --epoch=100", "--gens=8 --ops=100k",
       "--gens=20 --ops=250k"}},

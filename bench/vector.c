@@ -75,7 +75,7 @@ int main(int argc, char **argv) {
     calls += grow_and_free(buf, len, (unsigned)buffers, (size_t)max);
   double wall_s = (double)(bench_now_ns() - start) / 1e9;
 
-  char extra[96];
+  char extra[160];
   snprintf(extra, sizeof extra, " buffers=%llu max=%llu rounds=%llu reallocs=%llu", (unsigned long long)buffers,
            (unsigned long long)max, (unsigned long long)rounds, (unsigned long long)calls);
   bench_print_result(WORKLOAD, "ops_per_s", (double)calls / wall_s, 1, wall_s, extra);

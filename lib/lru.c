@@ -359,6 +359,13 @@ static struct region_header *find_in_bin(unsigned b, const struct region_shape *
   return found;
 }
 
+/* A huge block's region is taken before a SuperSlab that fits when it is
+ * at most this many times the request (lru.h): a 1.1 MiB block that took
+ * a cached 24 MiB region kept it all as slack, and the next 24 MiB block
+ * was mapped anew (20 rounds: 13,900 faults and 57 MB of peak RSS against
+ * 7,700 and 32 MB). */
+#define HUGE_BEFORE_SUPERSLAB_MAX 4
+
 /* Under lru_lock: the smallest (or largest) cached region of that shape,
  * the most recently cached of equals; of huge blocks' regions, the best
  * of the first bin that has one, in size order, among those looked at. */
@@ -375,7 +382,7 @@ static struct region_header *find_shaped(const struct region_shape *want, bool l
   unsigned lo = size_bin(want->min), hi = size_bin(want->max);
   for (unsigned i = 0; i <= hi - lo; i++) {
     struct region_header *h = find_in_bin(largest ? hi - i : lo + i, want, largest);
-    if (h) return h; /* before the SuperSlab (lru.h) */
+    if (h) return !found || largest || h->size / HUGE_BEFORE_SUPERSLAB_MAX <= want->min ? h : found;
   }
   return found;
 }

@@ -32,13 +32,17 @@ void lru_put(struct region_header *h);
 
 /* Take the smallest cached region of min..max bytes (the most recently
  * cached of equals) with one map chunk, or NULL. A huge block's region
- * that fits goes before a SuperSlab: SuperSlabs are kept for slabs and
- * runs, which can use nothing else. Of huge blocks' regions, only the
- * newest few of each size bin (four a doubling) are looked at, in the
- * first bin that has a fit: a bounded look, not a walk of the cache. Its
- * h->pages says what state the pages after its header are in. */
+ * that fits goes before a SuperSlab, if it is at most four times min:
+ * SuperSlabs are kept for slabs and runs, which can use nothing else; a
+ * request of exactly a SuperSlab's size takes a SuperSlab first. Of huge
+ * blocks' regions, only the newest few of each size bin (four a doubling)
+ * are looked at, in the first bin that has a fit: a bounded look, not a
+ * walk of the cache. Its h->pages says what state the pages after its
+ * header are in. */
 struct region_header *lru_take(size_t min, size_t max);
-/* The same, the largest cached region of min..max bytes. */
+/* The same, the largest cached region of min..max bytes, a huge block's
+ * before a SuperSlab (unless max is a SuperSlab's size), however they
+ * compare. */
 struct region_header *lru_take_largest(size_t min, size_t max);
 /* The same as lru_take(), of a region of `chunks` map chunks whose last
  * chunk is aligned to `align` (region_map_new()). */

@@ -725,6 +725,27 @@ Test(lru, a_request_takes_a_huge_region_before_a_superslab)
     region_unmap(taken[i]);
 }
 
+/* A huge block's region more than four times the request does not go
+ * before the SuperSlab: a 1.1 MiB block would keep all of a 24 MiB one. */
+Test(lru, a_much_bigger_huge_region_goes_after_a_superslab)
+{
+  set_policy(0);
+  char *big = malloc(opaque_size(24 * MiB));
+  cr_assert_not_null(big);
+  struct region_header *hb = region_of(big);
+  struct superslab *ss = superslab_new(&test_heap);
+  superslab_retire(ss);
+  free(big);
+  cr_assert(hb->in_lru && ss->h.in_lru, "test premise: both cached");
+  struct region_header *first = lru_take(MiB + MiB / 10, 40 * MiB);
+  cr_assert_eq(first, &ss->h, "1.1 MiB took %p, not the SuperSlab %p before the 24 MiB region %p", (void *)first,
+               (void *)&ss->h, (void *)hb);
+  struct region_header *second = lru_take(MiB + MiB / 10, 40 * MiB);
+  cr_assert_eq(second, hb, "with the SuperSlab gone, 1.1 MiB took %p, not the 24 MiB region", (void *)second);
+  region_unmap(first);
+  region_unmap(second);
+}
+
 /* Huge regions sit in bins by size: a request looks in the bins that can
  * hold it, smallest first (largest first for lru_take_largest), past a
  * bin whose regions are all too small, and in a crowded bin at its newest
