@@ -743,6 +743,33 @@ static struct free_block *heap_refill_bin(struct heap *h, unsigned cls) {
   return head;
 }
 
+/* A consumer's bins (heap_free_small_checked) hold this many blocks until
+ * a malloc of their class finds one empty: the blocks it keeps are its
+ * producers', which they cannot reuse meanwhile. 16 pairs of threads in
+ * prodcons: 38 MB of RSS with whole bins, 19 MB so (18 MB when each free
+ * went back on its own), at the same speed. */
+#define CONSUMER_BIN_MAX 32u
+
+static void consumer_bins_shrink(void) {
+  for (unsigned c = 0; c < CLASS_COUNT; c++) {
+    struct tcache_bin *b = &hk_tcache.bins[c];
+    if (b->max > CONSUMER_BIN_MAX && tcache_bin_count(b) <= CONSUMER_BIN_MAX) {
+      b->room -= (int32_t)(b->max - CONSUMER_BIN_MAX);
+      b->max = CONSUMER_BIN_MAX;
+    }
+  }
+}
+
+/* A bin a consumer's malloc finds empty holds what any bin does again. */
+static void bin_grow_full(unsigned cls) {
+  struct tcache_bin *b = &hk_tcache.bins[cls];
+  uint32_t max = class_cache_max(cls);
+  if (b->max < max) {
+    b->room += (int32_t)(max - b->max);
+    b->max = (uint16_t)max;
+  }
+}
+
 void *heap_alloc_slow(unsigned cls) {
   void *done;
   struct heap *h = heap_for_slow_path(cls, &done);
@@ -752,6 +779,7 @@ void *heap_alloc_slow(unsigned cls) {
   heap_purge_tick(h);
   heap_abandoned_tick();
   hk_tcache.bins[cls].ahead = 0;
+  bin_grow_full(cls);
   if (unspill_bin(h, cls)) return tcache_pop(cls);
   if (h->carves[cls] < CARVE_STEADY && slab_refill_needs_a_page(h->partial[cls])) {
     void *p = borrow_from_next_class(cls);
@@ -805,7 +833,19 @@ void heap_free_small_checked(struct slab *s, void *p) {
   struct free_block *b = p;
   b->cookie = diag_cookie(p);
   struct heap *h = hk_tcache.heap;
-  if (!h) { /* a thread that has allocated nothing, or is exiting: straight to the owner */
+  if (!h && !thread_exited) {
+    /* A thread that frees before it allocates (a consumer) gets its heap
+     * now: its frees then go into its cache and back to their owners a
+     * half bin at a time, where each went back on its own with a CAS on a
+     * line the owner's collection takes away again. prodcons, seven
+     * interleaved runs: 46M -> 98M ops/s (mimalloc 49M); 14M -> 22M in a
+     * stretch when the host made moving lines between the vCPUs slow. */
+    int saved = errno;
+    h = heap_attach();
+    errno = saved;
+    if (h) consumer_bins_shrink();
+  }
+  if (!h) { /* exiting, or no memory for a heap: straight to the owner */
     return_block(NULL, s, b, false);
     return;
   }

@@ -1,6 +1,8 @@
 /* Description: unit tests of cross-thread frees and of heaps whose thread
  * has exited (lib/heap.c, lib/slab.h). A block freed by a thread other
- * than its owner goes onto its slab's remote list with its free cookie,
+ * than its owner goes into that thread's cache (a thread that only frees
+ * gets a heap for it), and from there, a half bin or a trim at a time,
+ * onto its slab's remote list with its free cookie,
  * the slab onto the owner heap's pending list; the owner takes the blocks
  * back on its next refill, counts them in remote_frees (in one batch: the
  * freeing thread touches no shared counter) and hands them out again;
@@ -54,12 +56,65 @@ struct free_job {
   unsigned n;
 };
 
+/* Frees the job's blocks, then gives this thread's cache back with
+ * malloc_trim, as a full bin gives back its newest half: the blocks go to
+ * their owner's remote lists. */
 static void *free_all(void *arg)
 {
   struct free_job *j = arg;
   for (unsigned i = 0; i < j->n; i++)
     free(j->blocks[i]);
+  malloc_trim(0);
   return NULL;
+}
+
+struct consumer_job {
+  struct free_job job;
+  bool had_heap;
+  unsigned max, cached, max_after_malloc, full_max;
+};
+
+static void *free_all_then_malloc(void *arg)
+{
+  struct consumer_job *c = arg;
+  unsigned cls = slab_of(c->job.blocks[0])->cls;
+  for (unsigned i = 0; i < c->job.n; i++)
+    free(c->job.blocks[i]);
+  c->had_heap = hk_tcache.heap != NULL;
+  c->max = hk_tcache.bins[cls].max;
+  c->cached = tcache_bin_count(&hk_tcache.bins[cls]);
+  /* The bin's blocks, then one more: the refill of an empty bin. */
+  for (unsigned k = 0; k <= c->cached; k++)
+    cr_assert_not_null(malloc(opaque_size(class_to_size(cls))));
+  c->max_after_malloc = hk_tcache.bins[cls].max;
+  c->full_max = class_cache_max(cls);
+  return NULL;
+}
+
+/* A thread that frees before it allocates anything (a consumer) gets a
+ * heap: its frees go into its cache, not one CAS each onto the owner's
+ * slab (prodcons: 46M -> 98M ops/s), and back to the owner half a bin at
+ * a time. Its bins hold 32 blocks until a malloc of their class finds
+ * one empty:
+ * blocks it keeps, its producers cannot reuse (16 pairs of threads: 38
+ * MB of RSS with whole bins, 19 MB so, 18 MB before). */
+Test(remote, a_thread_that_only_frees_caches_a_few_of_what_it_frees)
+{
+  enum { N = 100 };
+  static void *blocks[N];
+  for (unsigned i = 0; i < N; i++)
+    cr_assert_not_null(blocks[i] = malloc(opaque_size(128)));
+  struct slab *s = slab_of(blocks[0]);
+  cr_assert_eq(slab_of(blocks[N - 1]), s, "test premise: one slab");
+  struct consumer_job c = { { blocks, N }, false, 0, 0, 0, 0 };
+  run_thread(free_all_then_malloc, &c);
+  cr_assert(c.had_heap, "a thread that only freed has no heap");
+  cr_assert_eq(c.max, 32, "a consumer's bin holds up to %u blocks", c.max);
+  cr_assert_leq(c.cached, 32);
+  cr_assert_eq(remote_list_length(s) + c.cached, N, "%u blocks on the remote list and %u cached, of %u freed",
+               remote_list_length(s), c.cached, N);
+  cr_assert_eq(c.max_after_malloc, c.full_max, "after a malloc of its class, the bin holds up to %u, not %u",
+               c.max_after_malloc, c.full_max);
 }
 
 Test(remote, freed_blocks_are_counted_and_reused_after_the_next_refill)
