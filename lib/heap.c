@@ -190,17 +190,23 @@ static void heap_push_pending(struct heap *h, struct slab *s) {
 /* A freed block (its cookie set) goes back to its slab: onto the local list
  * when heap h owns it, else onto the slab's remote list for its owner.
  * Returns whether it was local. */
-static bool return_block(struct heap *h, struct slab *s, struct free_block *b, bool force) {
+/* n blocks of s, another heap's, linked from head to tail: onto the
+ * slab's remote list for its owner. */
+static void return_remote(struct slab *s, struct free_block *head, struct free_block *tail, unsigned n) {
   struct heap *owner = s->owner;
-  if (owner == h) {
+  if (slab_put_remote_chain(s, head, tail, n)) {
+    heap_push_pending(owner, s);
+    if (__atomic_load_n(&owner->abandoned, __ATOMIC_RELAXED)) heap_abandoned_wake();
+  }
+}
+
+static bool return_block(struct heap *h, struct slab *s, struct free_block *b, bool force) {
+  if (s->owner == h) {
     slab_put_local(s, b);
     heap_slab_refresh(h, s, force);
     return true;
   }
-  if (slab_put_remote(s, b)) {
-    heap_push_pending(owner, s);
-    if (__atomic_load_n(&owner->abandoned, __ATOMIC_RELAXED)) heap_abandoned_wake();
-  }
+  return_remote(s, b, b, 1);
   return false;
 }
 
@@ -231,8 +237,23 @@ static uint32_t return_list(struct heap *h, struct free_block *list, bool force)
   uint32_t n = 0;
   int64_t local_bytes = 0;
   while (list) {
-    struct free_block *next = list->next;
     struct slab *s = slab_of(list);
+    if (s->owner != h) {
+      /* Another heap's blocks one after the other in the list, as a
+       * consumer's bin holds its producer's, go back with one CAS. */
+      struct free_block *tail = list;
+      unsigned k = 1;
+      while (tail->next && slab_of(tail->next) == s) {
+        tail = tail->next;
+        k++;
+      }
+      struct free_block *next = tail->next;
+      return_remote(s, list, tail, k);
+      list = next;
+      n += k;
+      continue;
+    }
+    struct free_block *next = list->next;
     uint32_t size = s->block_size; /* s may be gone once its last block is back */
     if (return_block(h, s, list, force)) local_bytes += size;
     list = next;

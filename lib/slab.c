@@ -87,13 +87,13 @@ struct free_block *slab_take_list(struct slab *s, unsigned max, unsigned *count)
   return list;
 }
 
-bool slab_put_remote(struct slab *s, struct free_block *b) {
+bool slab_put_remote_chain(struct slab *s, struct free_block *head, struct free_block *tail, unsigned n) {
   _Atomic uintptr_t *remote = &slab_cold(s)->remote;
   uintptr_t old = atomic_load_explicit(remote, memory_order_relaxed), count;
   do {
-    b->next = remote_head(old);
-    count = remote_count(old) + 1;
-  } while (!atomic_compare_exchange_weak_explicit(remote, &old, count << REMOTE_COUNT_SHIFT | (uintptr_t)b | 1,
+    tail->next = remote_head(old);
+    count = remote_count(old) + n;
+  } while (!atomic_compare_exchange_weak_explicit(remote, &old, count << REMOTE_COUNT_SHIFT | (uintptr_t)head | 1,
                                                   memory_order_release, memory_order_relaxed));
   return (old & 1) == 0;
 }

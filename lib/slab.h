@@ -81,9 +81,12 @@ static inline void slab_put_local(struct slab *s, struct free_block *b) {
 static inline struct free_block *remote_head(uintptr_t word) { return (struct free_block *)(word & REMOTE_HEAD_MASK); }
 static inline uintptr_t remote_count(uintptr_t word) { return word >> REMOTE_COUNT_SHIFT; }
 
-/* Another thread returns a block. Returns true when this call queued the
- * slab, so the caller must push it onto the owner's pending list. */
-bool slab_put_remote(struct slab *s, struct free_block *b);
+/* Another thread returns n blocks of s, linked from head to tail, with one
+ * CAS. Returns true when this call queued the slab, so the caller must
+ * push it onto the owner's pending list. */
+bool slab_put_remote_chain(struct slab *s, struct free_block *head, struct free_block *tail, unsigned n);
+
+static inline bool slab_put_remote(struct slab *s, struct free_block *b) { return slab_put_remote_chain(s, b, b, 1); }
 
 /* The owner takes the remotely freed blocks into the local list (only for a
  * slab it took from its pending list). Returns how many. The list goes in
