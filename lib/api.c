@@ -119,9 +119,9 @@ EXPORT HOT_ENTRY void free(void *p) {
   if (likely(s != NULL)) {
     if (likely(slab_block_in_use(s, p))) {
       if (likely(tcache_push(s, p))) return;
-      /* A full bin, or a thread that frees others' blocks and allocates
-       * none (a consumer: no heap, no room), the checks passed: not made
-       * twice. heap_free_small_checked keeps errno. */
+      /* A full bin, or a thread with no heap yet (no room: one that has
+       * only freed), the checks passed: not made twice.
+       * heap_free_small_checked keeps errno. */
       heap_free_small_checked(s, p);
       return;
     }
