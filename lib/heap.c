@@ -514,10 +514,12 @@ static void heap_thread_exit(void *arg);
  * block it allocates later comes from a heap adopted for that block only. */
 static __thread bool thread_exited __attribute__((tls_model("initial-exec")));
 
-static struct heap *heap_attach(void) {
+/* The thread's heap: an exited thread's, with its cache, when `adopt`,
+ * else a new one. */
+static struct heap *heap_attach(bool adopt) {
   heap_global_init();
   hk_lock(&heaps_lock);
-  struct heap *h = heaps_abandoned;
+  struct heap *h = adopt ? heaps_abandoned : NULL;
   if (h) heaps_abandoned = h->abandoned_next;
   else h = heap_meta_new();
   if (h) {
@@ -598,7 +600,7 @@ static inline void heap_abandoned_tick(void) {
  * again, might never be abandoned, and 2 MiB would leak with each thread.
  * So the heap is adopted for this one block and abandoned at once. */
 static NOINLINE void *heap_alloc_after_exit(unsigned cls) {
-  struct heap *h = heap_attach();
+  struct heap *h = heap_attach(true);
   if (!h) {
     errno = ENOMEM;
     return NULL;
@@ -713,7 +715,7 @@ static struct heap *heap_for_slow_path(unsigned cls, void **done) {
     *done = heap_alloc_after_exit(cls);
     return NULL;
   }
-  h = heap_attach();
+  h = heap_attach(true);
   if (!h) {
     errno = ENOMEM;
     *done = NULL;
@@ -768,14 +770,15 @@ static struct free_block *heap_refill_bin(struct heap *h, unsigned cls) {
  * (heap_free_small_checked), not at its first: a thread whose first free
  * comes in the last round of key destructors, with no round left to hand
  * its heap on, would leave it behind (1,000 threads that each freed one
- * block there: 6.3 MB of RSS against 1.9). */
+ * block there: 6.3 MB of RSS against 1.8). One that frees more there
+ * still leaves its heap and what it caches (README). */
 #define CONSUMER_FREES_BEFORE_HEAP 64u
 static __thread uint32_t frees_without_heap __attribute__((tls_model("initial-exec")));
 
 /* A consumer's bins (heap_free_small_checked) hold this many blocks until
  * a malloc of their class finds one empty: the blocks it keeps are its
  * producers', which they cannot reuse meanwhile. 16 pairs of threads in
- * prodcons: 38 MB of RSS with whole bins, 19 MB so (18 MB when each free
+ * prodcons: 38 MB of RSS with whole bins, 20 MB so (18 MB when each free
  * went back on its own), at the same speed. */
 #define CONSUMER_BIN_MAX 32u
 
@@ -871,7 +874,10 @@ void heap_free_small_checked(struct slab *s, void *p) {
      * 14M -> 24M in a stretch when the host made moving lines between the
      * vCPUs slow. */
     int saved = errno;
-    h = heap_attach();
+    /* A new heap, not an exited thread's: a consumer would never collect
+     * what other threads free into that one's slabs, nor would a trim
+     * (another thread's malloc_trim left 16 MB resident against 3.4). */
+    h = heap_attach(false);
     errno = saved;
     if (h) consumer_bins_shrink();
   }
