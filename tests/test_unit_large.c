@@ -787,10 +787,30 @@ Test(large_cache, a_thread_keeps_eight_mib)
   cr_assert_eq(cached, 32, "%u runs of 256 KiB cached", cached);
 }
 
+/* Idle threads: n threads run fn(b), which waits on b twice, idling
+ * between; the test runs between idle_threads_start and _stop. */
+static void idle_threads_start(pthread_t *t, unsigned n, pthread_barrier_t *b, void *(*fn)(void *))
+{
+  cr_assert_eq(pthread_barrier_init(b, NULL, n + 1), 0);
+  for (unsigned i = 0; i < n; i++)
+    cr_assert_eq(pthread_create(&t[i], NULL, fn, b), 0);
+  pthread_barrier_wait(b);
+}
+
+static void idle_threads_stop(pthread_t *t, unsigned n, pthread_barrier_t *b)
+{
+  pthread_barrier_wait(b);
+  for (unsigned k = 0; k < n; k++)
+    pthread_join(t[k], NULL);
+  pthread_barrier_destroy(b);
+}
+
+static _Atomic unsigned threads_with_full_caches;
+
 static void *fill_the_cache_and_wait(void *arg)
 {
   free(malloc(16)); /* a heap: only a thread with one caches runs */
-  cr_assert_eq(free_runs_counting_cached(40, 256 * KiB), 32, "test premise: the thread's 8 MiB are full");
+  if (free_runs_counting_cached(40, 256 * KiB) == 32) threads_with_full_caches++;
   pthread_barrier_wait(arg);
   pthread_barrier_wait(arg);
   return NULL;
@@ -803,16 +823,12 @@ Test(large_cache, four_idle_threads_with_full_caches_leave_room_for_another)
   enum { T = 4 };
   pthread_t t[T];
   pthread_barrier_t b;
-  cr_assert_eq(pthread_barrier_init(&b, NULL, T + 1), 0);
-  for (unsigned i = 0; i < T; i++)
-    cr_assert_eq(pthread_create(&t[i], NULL, fill_the_cache_and_wait, &b), 0);
-  pthread_barrier_wait(&b);
+  idle_threads_start(t, T, &b, fill_the_cache_and_wait);
+  cr_assert_eq(threads_with_full_caches, T, "test premise: %u of %u threads filled their 8 MiB", threads_with_full_caches, T);
   large_cache_flush();
   unsigned cached = free_runs_counting_cached(40, 256 * KiB);
   cr_assert_eq(cached, 32, "beside %u idle threads with full caches, this thread cached %u runs of 256 KiB", T, cached);
-  pthread_barrier_wait(&b);
-  for (unsigned k = 0; k < T; k++)
-    pthread_join(t[k], NULL);
+  idle_threads_stop(t, T, &b);
 }
 
 static char *thread_runs[4];
@@ -920,10 +936,7 @@ Test(large_cache, idle_threads_do_not_hold_the_whole_budget)
   enum { T = 80 };
   pthread_t t[T];
   pthread_barrier_t b;
-  cr_assert_eq(pthread_barrier_init(&b, NULL, T + 1), 0);
-  for (unsigned i = 0; i < T; i++)
-    cr_assert_eq(pthread_create(&t[i], NULL, cache_one_run_and_wait, &b), 0);
-  pthread_barrier_wait(&b);
+  idle_threads_start(t, T, &b, cache_one_run_and_wait);
   void *keep = malloc(opaque_size(200 * KiB));
   char *p = malloc(opaque_size(40 * KiB));
   cr_assert_not_null(p);
@@ -932,8 +945,6 @@ Test(large_cache, idle_threads_do_not_hold_the_whole_budget)
   free(p);
   cr_assert_eq(threads_cached, T, "only %u of %u threads could cache a run", threads_cached, T);
   cr_assert(l->cached[i], "with %u threads each holding one cached run, this thread could not cache", T);
-  pthread_barrier_wait(&b);
-  for (unsigned k = 0; k < T; k++)
-    pthread_join(t[k], NULL);
+  idle_threads_stop(t, T, &b);
   free(keep);
 }

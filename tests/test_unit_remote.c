@@ -68,6 +68,16 @@ static void *free_all(void *arg)
   return NULL;
 }
 
+/* n fresh blocks of 128 B, all of one slab (a test's premise): the slab. */
+static struct slab *malloc_blocks_of_one_slab(void **blocks, unsigned n)
+{
+  for (unsigned i = 0; i < n; i++)
+    cr_assert_not_null(blocks[i] = malloc(opaque_size(128)));
+  struct slab *s = slab_of(blocks[0]);
+  cr_assert_eq(slab_of(blocks[n - 1]), s, "test premise: one slab");
+  return s;
+}
+
 struct consumer_job {
   struct free_job job;
   bool had_heap, malloc_failed;
@@ -102,10 +112,7 @@ Test(remote, a_thread_that_only_frees_caches_a_few_of_what_it_frees)
 {
   enum { N = 100 };
   static void *blocks[N];
-  for (unsigned i = 0; i < N; i++)
-    cr_assert_not_null(blocks[i] = malloc(opaque_size(128)));
-  struct slab *s = slab_of(blocks[0]);
-  cr_assert_eq(slab_of(blocks[N - 1]), s, "test premise: one slab");
+  struct slab *s = malloc_blocks_of_one_slab(blocks, N);
   struct consumer_job c = { { blocks, N }, false, false, 0, 0, 0, 0 };
   run_thread(free_all_then_malloc, &c);
   cr_assert(c.had_heap, "a thread that only freed has no heap");
@@ -170,10 +177,7 @@ Test(remote, a_thread_that_frees_a_few_blocks_gets_no_heap)
 {
   enum { N = 64 };
   static void *blocks[N];
-  for (unsigned i = 0; i < N; i++)
-    cr_assert_not_null(blocks[i] = malloc(opaque_size(128)));
-  struct slab *s = slab_of(blocks[0]);
-  cr_assert_eq(slab_of(blocks[N - 1]), s, "test premise: one slab");
+  struct slab *s = malloc_blocks_of_one_slab(blocks, N);
   struct consumer_job c = { { blocks, N }, false, false, 0, 0, 0, 0 };
   run_thread(free_all_noting_the_heap, &c);
   cr_assert_not(c.had_heap, "a thread that freed %u blocks got a heap", N);
