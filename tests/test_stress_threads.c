@@ -244,8 +244,8 @@ static void run(int nthreads, void *(*fn_even)(void *), void *(*fn_odd)(void *),
    * ring of 1024 blocks (about 4 MiB live): if remotely freed memory were
    * not reused RSS would grow by hundreds of MiB. 96 MiB leaves room for thread caches, slabs held
    * by four threads, the SuperSlab cache and the four threads' caches of
-   * large runs, 8 MiB each (57-63 MiB grown in twelve runs, two at a
-   * time, against 64 MiB allowed when those caches held 2 MiB). */
+   * large runs, 8 MiB each: 57-63 MiB grown in twelve runs, two at a
+   * time, and 30-34 MiB in eight when those caches held 2 MiB. */
   size_t rss1 = rss_bytes();
   cr_assert_lt(rss1, rss0 + 96 * MiB, "RSS grew by %zu MiB", (rss1 - rss0) / MiB);
 
