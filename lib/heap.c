@@ -187,9 +187,6 @@ static void heap_push_pending(struct heap *h, struct slab *s) {
                                                   memory_order_relaxed));
 }
 
-/* A freed block (its cookie set) goes back to its slab: onto the local list
- * when heap h owns it, else onto the slab's remote list for its owner.
- * Returns whether it was local. */
 /* n blocks of s, another heap's, linked from head to tail: onto the
  * slab's remote list for its owner. */
 static void return_remote(struct slab *s, struct free_block *head, struct free_block *tail, unsigned n) {
@@ -200,6 +197,9 @@ static void return_remote(struct slab *s, struct free_block *head, struct free_b
   }
 }
 
+/* A freed block (its cookie set) goes back to its slab: onto the local list
+ * when heap h owns it, else onto the slab's remote list for its owner.
+ * Returns whether it was local. */
 static bool return_block(struct heap *h, struct slab *s, struct free_block *b, bool force) {
   if (s->owner == h) {
     slab_put_local(s, b);
