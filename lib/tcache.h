@@ -5,8 +5,9 @@
  * malloc fast path costs a size-class lookup, a TLS load, a pop, a
  * prefetch of the next block and the store that clears the free cookie
  * (18 instructions); free costs the region-map load, the slab's bounds
- * and block-grid checks, the cookie check, a prefetch and a push (35), whichever
- * thread's block it is. Everything else is in heap.c, out of line. */
+ * and block-grid checks, the cookie check, a prefetch and a push (35),
+ * whichever thread's block it is. Everything else is in heap.c, out of
+ * line. */
 #ifndef HAKMEM_TCACHE_H
 #define HAKMEM_TCACHE_H
 
