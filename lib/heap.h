@@ -64,6 +64,11 @@ void heap_free_small(struct slab *s, void *p);
  * the thread cache did not take: a full bin, or a thread without a heap. */
 void heap_free_small_checked(struct slab *s, void *p);
 
+/* The heap of a thread that frees: its own, or for a thread that has
+ * freed more than 64 blocks without allocating a small one, a new one;
+ * NULL before that, while it exits, or without memory for one. */
+struct heap *heap_of_freeing_thread(void);
+
 /* Validate a small block for realloc / malloc_usable_size; aborts with
  * `op` in the message when p is not a live block. Returns its slab. */
 struct slab *heap_check_small(const void *p, const char *op);

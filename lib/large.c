@@ -26,6 +26,7 @@
 #include <sys/mman.h>
 
 #include "diag.h"
+#include "heap.h"
 #include "lock.h"
 #include "lru.h"
 #include "options.h"
@@ -456,9 +457,10 @@ static struct large_ss *find_room(struct large_arena *a, unsigned n, unsigned ap
  * instruction waits for the block's cold line, and runs beside it belong
  * to other threads' caches. Bounded per list and per thread, and in all
  * by a budget threads reserve CACHE_BUDGET_STEP pages at a time; only
- * threads with a heap cache, for the heap's exit hook flushes the cache
- * (heap.c). calloc and alignments above a page go the locked way, which
- * knows clean pages and alignment. */
+ * threads with a heap cache, for the heap's exit hook flushes the cache,
+ * and a thread of large blocks only gets one at its 65th free
+ * (heap_of_freeing_thread). calloc and alignments above a page go the
+ * locked way, which knows clean pages and alignment. */
 #define CACHE_PAGES_MIN (SMALL_MAX / PAGE_SIZE + 1)
 #define CACHE_PAGES_MAX ((unsigned)(LARGE_CACHED_MAX / PAGE_SIZE))
 /* 8,192 live blocks of 16..64,000 B replaced at random (rpmalloc's alloc
@@ -531,7 +533,7 @@ static bool cache_put(struct large_ss *l, void *p) {
   if ((off & (PAGE_SIZE - 1)) || i == 0 || !head_get(l, i)) return false; /* the locked way says what it is */
   unsigned n = run_length(l, i);
   struct run_cache *c = &run_cache;
-  if (n < CACHE_PAGES_MIN || n > CACHE_PAGES_MAX || !hk_tcache.heap || cache_disabled) return false;
+  if (n < CACHE_PAGES_MIN || n > CACHE_PAGES_MAX || cache_disabled || !heap_of_freeing_thread()) return false;
   /* Before the bounds: a run cached already is a double free whether
    * this one would be kept or not. */
   if (cached_get(l, i)) diag_fatal_freed("free()", p);
