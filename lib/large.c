@@ -533,7 +533,8 @@ static bool cache_put(struct large_ss *l, void *p) {
   if ((off & (PAGE_SIZE - 1)) || i == 0 || !head_get(l, i)) return false; /* the locked way says what it is */
   unsigned n = run_length(l, i);
   struct run_cache *c = &run_cache;
-  if (n < CACHE_PAGES_MIN || n > CACHE_PAGES_MAX || cache_disabled || !heap_of_freeing_thread()) return false;
+  if (n < CACHE_PAGES_MIN || n > CACHE_PAGES_MAX || cache_disabled) return false;
+  if (unlikely(!hk_tcache.heap) && !heap_of_freeing_thread()) return false;
   /* Before the bounds: a run cached already is a double free whether
    * this one would be kept or not. */
   if (cached_get(l, i)) diag_fatal_freed("free()", p);
