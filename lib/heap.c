@@ -344,8 +344,8 @@ static bool heap_reclaim_aged_abandoned(void) {
  *
  * A thread caches every small block it frees, its own heap's or another's,
  * as tcmalloc does: a cross-thread free costs what a local one does. The
- * blocks of other heaps go back to their slabs, with one CAS each, only
- * when the bin overflows or the thread exits. */
+ * blocks of other heaps go back to their slabs, one CAS for each run of a
+ * slab's blocks, only when the bin overflows or the thread exits. */
 
 /* Return every block of a bin to its slab. */
 static void tcache_flush(struct heap *h, unsigned cls, bool force) {
@@ -888,7 +888,7 @@ void heap_free_small_checked(struct slab *s, void *p) {
   struct free_block *b = p;
   b->cookie = diag_cookie(p);
   struct heap *h = heap_of_freeing_thread();
-  if (!h) { /* exiting, or no memory for a heap: straight to the owner */
+  if (!h) { /* no heap yet, exiting, or no memory for one: straight to the owner */
     return_block(NULL, s, b, false);
     return;
   }
