@@ -787,13 +787,20 @@ Test(large_cache, a_thread_keeps_eight_mib)
   cr_assert_eq(cached, 32, "%u runs of 256 KiB cached", cached);
 }
 
-/* Idle threads: n threads run fn(b), which waits on b twice, idling
- * between; the test runs between idle_threads_start and _stop. */
+/* Idle threads: n threads run fn(b), which ends in idle_until_stopped(b);
+ * the test runs between idle_threads_start and _stop. */
 static void idle_threads_start(pthread_t *t, unsigned n, pthread_barrier_t *b, void *(*fn)(void *))
 {
   cr_assert_eq(pthread_barrier_init(b, NULL, n + 1), 0);
   for (unsigned i = 0; i < n; i++)
     cr_assert_eq(pthread_create(&t[i], NULL, fn, b), 0);
+  pthread_barrier_wait(b);
+}
+
+/* An idle thread's part: ready, then idle until the test stops it. */
+static void idle_until_stopped(pthread_barrier_t *b)
+{
+  pthread_barrier_wait(b);
   pthread_barrier_wait(b);
 }
 
@@ -811,8 +818,7 @@ static void *fill_the_cache_and_wait(void *arg)
 {
   free(malloc(16)); /* a heap: only a thread with one caches runs */
   if (free_runs_counting_cached(40, 256 * KiB) == 32) threads_with_full_caches++;
-  pthread_barrier_wait(arg);
-  pthread_barrier_wait(arg);
+  idle_until_stopped(arg);
   return NULL;
 }
 
@@ -961,8 +967,7 @@ static void *cache_one_run_and_wait(void *arg)
   char *p = malloc(opaque_size(40 * KiB));
   free(p);
   if (large_of(p)->cached[page_index(p)]) threads_cached++;
-  pthread_barrier_wait(arg);
-  pthread_barrier_wait(arg);
+  idle_until_stopped(arg);
   return NULL;
 }
 

@@ -80,7 +80,8 @@ static struct slab *malloc_blocks_of_one_slab(void **blocks, unsigned n)
 
 struct consumer_job {
   struct free_job job;
-  bool had_heap, malloc_failed;
+  struct heap *heap; /* the consumer's, after its frees */
+  bool malloc_failed;
   unsigned max, cached, max_after_malloc, full_max;
 };
 
@@ -90,7 +91,7 @@ static void *free_all_then_malloc(void *arg)
   unsigned cls = slab_of(c->job.blocks[0])->cls;
   for (unsigned i = 0; i < c->job.n; i++)
     free(c->job.blocks[i]);
-  c->had_heap = hk_tcache.heap != NULL;
+  c->heap = hk_tcache.heap;
   c->max = hk_tcache.bins[cls].max;
   c->cached = tcache_bin_count(&hk_tcache.bins[cls]);
   /* The bin's blocks, then one more: the refill of an empty bin. */
@@ -113,9 +114,9 @@ Test(remote, a_thread_that_only_frees_caches_a_few_of_what_it_frees)
   enum { N = 100 };
   static void *blocks[N];
   struct slab *s = malloc_blocks_of_one_slab(blocks, N);
-  struct consumer_job c = { { blocks, N }, false, false, 0, 0, 0, 0 };
+  struct consumer_job c = { .job = { blocks, N } };
   run_thread(free_all_then_malloc, &c);
-  cr_assert(c.had_heap, "a thread that only freed has no heap");
+  cr_assert_not_null(c.heap, "a thread that only freed has no heap");
   cr_assert_eq(c.max, 32, "a consumer's bin holds up to %u blocks", c.max);
   /* Frees 1-64 went to the owner one by one; 65-96 filled the bin; 97
    * sent its newest 16 back and, with 98-100, left 20. */
@@ -131,7 +132,7 @@ static void *free_all_noting_the_heap(void *arg)
   struct consumer_job *c = arg;
   for (unsigned i = 0; i < c->job.n; i++)
     free(c->job.blocks[i]);
-  c->had_heap = hk_tcache.heap != NULL;
+  c->heap = hk_tcache.heap;
   return NULL;
 }
 
@@ -139,15 +140,6 @@ static void *allocate_noting_the_heap(void *arg)
 {
   free(malloc(opaque_size(64)));
   *(struct heap **)arg = hk_tcache.heap;
-  return NULL;
-}
-
-static void *free_all_noting_which_heap(void *arg)
-{
-  struct consumer_job *c = arg;
-  for (unsigned i = 0; i < c->job.n; i++)
-    free(c->job.blocks[i]);
-  c->job.blocks[0] = hk_tcache.heap;
   return NULL;
 }
 
@@ -162,12 +154,11 @@ Test(remote, a_consumer_does_not_adopt_an_exited_threads_heap)
   cr_assert_not_null(exited);
   enum { N = 100 };
   static void *blocks[N];
-  for (unsigned i = 0; i < N; i++)
-    cr_assert_not_null(blocks[i] = malloc(opaque_size(128)));
-  struct consumer_job c = { { blocks, N }, false, false, 0, 0, 0, 0 };
-  run_thread(free_all_noting_which_heap, &c);
-  cr_assert_not_null(blocks[0], "the consumer has no heap");
-  cr_assert_neq((struct heap *)blocks[0], exited, "the consumer adopted the exited thread's heap");
+  malloc_blocks_of_one_slab(blocks, N);
+  struct consumer_job c = { .job = { blocks, N } };
+  run_thread(free_all_noting_the_heap, &c);
+  cr_assert_not_null(c.heap, "the consumer has no heap");
+  cr_assert_neq(c.heap, exited, "the consumer adopted the exited thread's heap");
 }
 
 /* Up to 64 frees, a thread that has not allocated stays without a heap:
@@ -178,9 +169,9 @@ Test(remote, a_thread_that_frees_a_few_blocks_gets_no_heap)
   enum { N = 64 };
   static void *blocks[N];
   struct slab *s = malloc_blocks_of_one_slab(blocks, N);
-  struct consumer_job c = { { blocks, N }, false, false, 0, 0, 0, 0 };
+  struct consumer_job c = { .job = { blocks, N } };
   run_thread(free_all_noting_the_heap, &c);
-  cr_assert_not(c.had_heap, "a thread that freed %u blocks got a heap", N);
+  cr_assert_null(c.heap, "a thread that freed %u blocks got a heap", N);
   cr_assert_eq(remote_list_length(s), N, "%u of %u blocks on the remote list", remote_list_length(s), N);
 }
 
