@@ -92,7 +92,6 @@ static inline void *malloc_small(size_t size, unsigned stride) {
 }
 
 EXPORT HOT_ENTRY void *malloc(size_t size) {
-  if (likely(size <= HOT_CLASS_MAX)) return malloc_small(size, size_to_class_stride_hot(size));
   if (likely(size <= SMALL_MAX)) return malloc_small(size, size_to_class_stride(size));
   return big_alloc(size, 0, false);
 }

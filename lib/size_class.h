@@ -13,21 +13,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "hot.h"
 #include "types.h"
 
-/* The table holds each class times CLASS_STRIDE, the size of a thread
- * cache bin (tcache.h), so that malloc goes from a size to its bin with
- * one load and no shift. */
+/* The table holds each class times CLASS_STRIDE / 8, CLASS_STRIDE being
+ * the size of a thread cache bin (tcache.h): in a byte, and scaled by 8 in
+ * the address of the bin, malloc goes from a size to its bin with one
+ * load and no shift. */
 #define CLASS_STRIDE 16u
-extern const uint16_t size_class_table[] HIDDEN; /* by (size + 15) >> 4, for size <= SMALL_MAX */
+#define CLASS_TABLE_SCALE 8u
+extern const uint8_t size_class_table[] HIDDEN; /* by (size + 15) >> 4, for size <= SMALL_MAX */
 extern const uint32_t size_class_sizes[CLASS_COUNT] HIDDEN;
 
 /* The class of a size in 1..SMALL_MAX (0 counts as 1), times CLASS_STRIDE. */
-static inline unsigned size_to_class_stride(size_t size) { return size_class_table[(size + 15) >> 4]; }
-
-/* The same for a size up to HOT_CLASS_MAX, from the copy in hk_hot. */
-static inline unsigned size_to_class_stride_hot(size_t size) { return hk_hot.class_stride[(size + 15) >> 4]; }
+static inline unsigned size_to_class_stride(size_t size) {
+  return size_class_table[(size + 15) >> 4] * CLASS_TABLE_SCALE;
+}
 
 /* The class of a size in 1..SMALL_MAX (0 counts as 1). */
 static inline unsigned size_to_class(size_t size) { return size_to_class_stride(size) / CLASS_STRIDE; }

@@ -71,7 +71,7 @@ Test(size_class, table_agrees_with_the_class_sizes)
   /* The table serves every small size: (size + 15) >> 4 indexes it, and
    * each entry is the smallest class that holds the bucket's sizes. */
   for (size_t size = 1; size <= SMALL_MAX; size++) {
-    unsigned cls = size_class_table[(size + 15) >> 4] / CLASS_STRIDE;
+    unsigned cls = size_class_table[(size + 15) >> 4] * CLASS_TABLE_SCALE / CLASS_STRIDE;
     cr_assert_geq(class_to_size(cls), size, "table entry for %zu: class %u (%zu B)", size, cls,
                   class_to_size(cls));
     cr_assert(cls == 0 || class_to_size(cls - 1) < size, "table entry for %zu: class %u, class %u holds it", size,
@@ -82,13 +82,12 @@ Test(size_class, table_agrees_with_the_class_sizes)
   cr_assert_eq(size_to_class(SMALL_MAX), CLASS_COUNT - 1);
 }
 
-Test(size_class, the_hot_copy_agrees_with_the_table)
+Test(size_class, the_stride_is_the_class_times_the_bin_size)
 {
-  /* malloc reads sizes up to HOT_CLASS_MAX from hk_hot (hot.h), and the
-   * rest from size_class_table: the two must give the same classes. */
-  for (size_t size = 0; size <= HOT_CLASS_MAX; size++)
-    cr_assert_eq(size_to_class_stride_hot(size), size_to_class_stride(size), "size %zu", size);
-  cr_assert_eq(sizeof hk_hot.class_stride / sizeof hk_hot.class_stride[0], (HOT_CLASS_MAX + 15) / 16 + 1);
+  /* malloc finds a bin by size_to_class_stride() alone (tcache.h), from
+   * the table's bytes scaled in the bin's address. */
+  for (size_t size = 0; size <= SMALL_MAX; size++)
+    cr_assert_eq(size_to_class_stride(size), size_to_class(size == 0 ? 1 : size) * CLASS_STRIDE, "size %zu", size);
 }
 
 /* Waste: under 16 bytes up to 128 B (16 B steps), and above that a step is
