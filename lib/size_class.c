@@ -24,8 +24,8 @@ HIDDEN const uint32_t size_class_sizes[CLASS_COUNT] = {
  * In .data.rel.ro, the page that relocation writes in every process,
  * where .data would take one page more: in .rodata, 8 of 60 runs of Tiny
  * Hot fell near 500M ops/s against 0 to 1 of 60 for the head copy in
- * .data (hot.h), and here 3 of 120 did (mimalloc 8 of 120, in the same
- * runs). */
+ * .data (hot.h), and here 3 of 120 did (mimalloc 6 of the 60 beside the
+ * first half). */
 #define T_LOG2(x) (31 - __builtin_clz(x))
 #define T_CLASS(i) ((i) <= 8 ? ((i) == 0 ? 0 : (i) - 1)                                     \
                     : 8 + (T_LOG2(16 * (i) - 1) - 7) * 4 + (((16 * (i) - 1) >> (T_LOG2(16 * (i) - 1) - 2)) & 3))
@@ -35,7 +35,7 @@ HIDDEN const uint32_t size_class_sizes[CLASS_COUNT] = {
 #define T64(i) T16(i), T16(i + 16), T16(i + 32), T16(i + 48)
 #define T256(i) T64(i), T64(i + 64), T64(i + 128), T64(i + 192)
 #define T1024(i) T256(i), T256(i + 256), T256(i + 512), T256(i + 768)
-HIDDEN const uint8_t size_class_table[SMALL_MAX / 16 + 1] __attribute__((aligned(64), section(".data.rel.ro"))) = {
+HIDDEN uint8_t size_class_table[SMALL_MAX / 16 + 1] __attribute__((aligned(64), section(".data.rel.ro"))) = {
   T1024(0), T1024(1024), T(2048),
 };
 

@@ -18,10 +18,13 @@
 /* The table holds each class times CLASS_STRIDE / 8, CLASS_STRIDE being
  * the size of a thread cache bin (tcache.h): in a byte, and scaled by 8 in
  * the address of the bin, malloc goes from a size to its bin with one
- * load and no shift. */
+ * load and, built by gcc, no shift. Not const, so that every compiler
+ * gives its section (size_class.c) the writable flag that puts it in
+ * RELRO: clang marks a const one read-only, and lld then maps it with
+ * .rodata. Nothing writes it. */
 #define CLASS_STRIDE 16u
 #define CLASS_TABLE_SCALE 8u
-extern const uint8_t size_class_table[] HIDDEN; /* by (size + 15) >> 4, for size <= SMALL_MAX */
+extern uint8_t size_class_table[] HIDDEN; /* by (size + 15) >> 4, for size <= SMALL_MAX */
 extern const uint32_t size_class_sizes[CLASS_COUNT] HIDDEN;
 
 /* The class of a size in 1..SMALL_MAX (0 counts as 1), times CLASS_STRIDE. */

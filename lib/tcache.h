@@ -4,8 +4,8 @@
  * or free of a cached size takes no lock and no atomic instruction. The
  * malloc fast path costs a size-class lookup, a TLS load, a pop, a
  * prefetch of the next block and the store that clears the free cookie
- * (19 instructions); free costs the region-map load, the slab's bounds
- * and block-grid checks, the cookie check, a prefetch and a push (35),
+ * (20 instructions with the ret); free costs the region-map load, the slab's bounds
+ * and block-grid checks, the cookie check, a prefetch and a push (37 with the ret),
  * whichever thread's block it is. Everything else is in heap.c, out of
  * line. */
 #ifndef HAKMEM_TCACHE_H
@@ -39,9 +39,9 @@ extern __thread struct tcache hk_tcache __attribute__((tls_model("initial-exec")
 static inline uint32_t tcache_bin_count(const struct tcache_bin *b) { return b->max - (uint32_t)b->room; }
 
 /* The hot paths reach a bin by its offset in hk_tcache, its key: malloc
- * reads it from the size-class table (size_class.h),
- * and a slab keeps its class's, which spares free the two instructions
- * that would compute it from the class. Through %fs (__seg_fs, the offset
+ * reads it from the size-class table (size_class.h), and a slab keeps its
+ * class's, which spares free the two instructions that would compute it
+ * from the class. Through %fs (__seg_fs, the offset
  * from the thread pointer as the key) the paths took two instructions
  * fewer but ran Tiny Hot at 533M against 587M ops/s (25 interleaved runs,
  * medians, on AMD EPYC): a segment base lengthens the address generation

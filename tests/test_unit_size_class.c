@@ -82,12 +82,23 @@ Test(size_class, table_agrees_with_the_class_sizes)
   cr_assert_eq(size_to_class(SMALL_MAX), CLASS_COUNT - 1);
 }
 
-Test(size_class, the_stride_is_the_class_times_the_bin_size)
+/* The smallest class that holds size (0 counts as 1), from the class
+ * sizes alone. */
+static unsigned smallest_class_holding(size_t size) {
+  unsigned c = 0;
+  while (class_to_size(c) < (size == 0 ? 1 : size)) c++;
+  return c;
+}
+
+Test(size_class, the_table_leads_malloc_to_the_bin_of_the_class)
 {
-  /* malloc finds a bin by size_to_class_stride() alone (tcache.h), from
-   * the table's bytes scaled in the bin's address. */
-  for (size_t size = 0; size <= SMALL_MAX; size++)
-    cr_assert_eq(size_to_class_stride(size), size_to_class(size == 0 ? 1 : size) * CLASS_STRIDE, "size %zu", size);
+  /* malloc goes from a size to its bin by size_to_class_stride() alone
+   * (tcache.h): the table's byte, scaled in the bin's address. */
+  for (size_t size = 0; size <= SMALL_MAX; size++) {
+    unsigned c = smallest_class_holding(size);
+    cr_assert_eq(tcache_bin_of_key(tcache_key_of_stride(size_to_class_stride(size))), &hk_tcache.bins[c],
+                 "size %zu: not the bin of class %u", size, c);
+  }
 }
 
 /* Waste: under 16 bytes up to 128 B (16 B steps), and above that a step is
