@@ -52,9 +52,7 @@ static size_t lru_resident, lru_resident_bytes; /* cached regions with their pag
  * 400 MB freed at once, then released all at the first refill 100 ms
  * later, stalled that refill for milliseconds. */
 #define LRU_RELEASE_BATCH_BYTES ((size_t)16 << 20)
-/* When lru_tick() has work: the oldest pending release, or the least
- * recently cached region reaching the age limit; 0: none. */
-static _Atomic uint64_t lru_release_due;
+HIDDEN _Atomic uint64_t lru_release_due;
 
 /* A release waits LRU_RELEASE_DELAY_NS from the region's caching, and
  * longer in two cases, so that a program that frees its working set,
@@ -418,9 +416,9 @@ struct region_header *lru_take_aligned(size_t min, size_t max, unsigned chunks, 
   return lru_take_sized(&(struct region_shape){ min, max, chunks, align }, false);
 }
 
-void lru_tick(void) {
+NOINLINE void lru_tick_due(void) {
   uint64_t due = atomic_load_explicit(&lru_release_due, memory_order_relaxed);
-  if (likely(due == 0)) return;
+  if (due == 0) return;
   /* Every refill passes here: the coarse clock, a release a tick late. */
   uint64_t now = os_coarse_now_ns();
   if (now < due) {

@@ -18,6 +18,7 @@
 #ifndef HAKMEM_LRU_H
 #define HAKMEM_LRU_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "os.h"
@@ -48,9 +49,18 @@ struct region_header *lru_take_largest(size_t min, size_t max);
  * chunk is aligned to `align` (region_map_new()). */
 struct region_header *lru_take_aligned(size_t min, size_t max, unsigned chunks, size_t align);
 
-/* Release the regions that waited long enough, if any: cheap when none
- * does (one relaxed load), for the allocator's slow paths. */
-void lru_tick(void);
+/* When lru_tick() has work: the oldest pending release, or the least
+ * recently cached region reaching the age limit; 0: none. */
+extern _Atomic uint64_t lru_release_due HIDDEN;
+
+void lru_tick_due(void);
+
+/* Release the regions that waited long enough, if any: one relaxed load
+ * when none does, inline in the allocator's slow paths and its large
+ * mallocs. */
+static inline void lru_tick(void) {
+  if (unlikely(atomic_load_explicit(&lru_release_due, memory_order_relaxed) != 0)) lru_tick_due();
+}
 
 /* Release every pending region, and with `all` unmap every cached one.
  * Returns the bytes given back to the kernel. */
