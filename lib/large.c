@@ -474,8 +474,9 @@ static struct large_ss *find_room(struct large_arena *a, unsigned n, unsigned ap
 #define CACHE_THREAD_PAGES 2048u /* 8 MiB */
 #define CACHE_ALL_PAGES 16384u  /* 64 MiB, all threads */
 #define CACHE_BUDGET_STEP 32u /* 128 KiB: 512 threads holding one run each fit */
-/* A thread reserves whole steps, and only for pages + n within its bound:
- * its budget never passes the bound, which a put then need not test. */
+/* A thread reserves whole steps, and only for pages + n within its bound
+ * (cache_budget): its budget never passes the bound, which a put within
+ * the budget then need not test. */
 _Static_assert(CACHE_THREAD_PAGES % CACHE_BUDGET_STEP == 0, "a thread's budget stays within its bound");
 _Static_assert(CACHE_LIST_MAX <= UINT8_MAX, "run_cache.count is a byte");
 #define CACHE_LISTS (CACHE_PAGES_MAX - CACHE_PAGES_MIN + 1)
@@ -496,11 +497,12 @@ static bool cached_get(const struct large_ss *l, unsigned i) { return __atomic_l
 
 static void cached_set(struct large_ss *l, unsigned i, bool on) { __atomic_store_n(&l->cached[i], on, __ATOMIC_RELEASE); }
 
-/* Room for n more pages in the thread's share of the budget, reserved a
- * step at a time: with an atomic add on every put and take, those two
- * instructions, each waiting for the block's cold line, took 40% of the
- * alloc test's time in a profile (README). */
+/* Room for n more pages in the thread's share of the budget, within its
+ * bound, reserved a step at a time: with an atomic add on every put and
+ * take, those two instructions, each waiting for the block's cold line,
+ * took 40% of the alloc test's time in a profile (README). */
 static bool cache_budget(struct run_cache *c, unsigned n) {
+  if (c->pages + n > CACHE_THREAD_PAGES) return false;
   if (c->pages + n <= c->budget) return true;
   uint32_t need = (c->pages + n - c->budget + CACHE_BUDGET_STEP - 1) / CACHE_BUDGET_STEP * CACHE_BUDGET_STEP;
   if (atomic_fetch_add_explicit(&cached_budget_all, need, memory_order_relaxed) + need > CACHE_ALL_PAGES) {
@@ -529,8 +531,8 @@ static void cache_purge_check(struct run_cache *c) {
   errno = saved;
 }
 
-/* What a put or take does but rarely, out of line so that theirs need
- * no stack frame: every CACHE_PURGE_OPS operations the purge check, and
+/* What a put or take does but rarely, out of line so that theirs save
+ * few registers: every CACHE_PURGE_OPS operations the purge check, and
  * when the cache shrank well below what the thread reserved, a give-back
  * of reserved steps, which it keeps a few of so that a cache going up and
  * down does not reserve and give back at every operation. With these, the
@@ -566,8 +568,7 @@ static inline void cache_push(struct run_cache *c, struct large_ss *l, unsigned 
 static NOINLINE bool cache_put_reserving(struct large_ss *l, unsigned i, void *p, unsigned n) {
   struct run_cache *c = &run_cache;
   if (!hk_tcache.heap && !heap_of_freeing_thread()) return false;
-  if (c->count[n - CACHE_PAGES_MIN] >= CACHE_LIST_MAX || c->pages + n > CACHE_THREAD_PAGES || !cache_budget(c, n))
-    return false;
+  if (c->count[n - CACHE_PAGES_MIN] >= CACHE_LIST_MAX || !cache_budget(c, n)) return false;
   cache_push(c, l, i, p, n);
   return true;
 }
