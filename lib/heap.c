@@ -329,7 +329,7 @@ static bool heap_reclaim_aged_abandoned(void) {
       if (!due || at < due) due = at;
       continue;
     }
-    if (a->stashed || a->spill_bytes) {
+    if (a->stashed || a->spill_reserved) {
       heap_flush_stash(a);
       flushed = true;
     }
@@ -393,18 +393,48 @@ static void tcache_flush_newest(struct heap *h, unsigned cls) {
  * freed in bulk and went idle must not hold 400 MiB. */
 #define SPILL_BYTES ((size_t)4 << 20)
 #define SPILL_TOTAL ((size_t)32 << 20)
-static _Atomic size_t spill_total;
+static _Atomic size_t spill_total; /* reserved by all heaps */
+
+/* A heap reserves its share of SPILL_TOTAL a step at a time: a locked
+ * add on every spill and refill waited for the stores to the cold blocks
+ * just freed, and took 14% of the alloc test's time (8,192 live blocks of
+ * 16..64,000 B replaced at random) in a profile; 0.55 -> 0.51 s (nine
+ * runs, medians, tcmalloc 0.31). A heap whose spills were all taken back
+ * keeps one step at most, and 128 heaps holding a step each fit. */
+#define SPILL_STEP ((size_t)256 << 10)
+_Static_assert(SPILL_TOTAL % SPILL_STEP == 0 && SPILL_BYTES % SPILL_STEP == 0, "whole steps");
+
+static bool spill_reserve(struct heap *h, size_t bytes) {
+  size_t want = h->spill_bytes + bytes;
+  if (want <= h->spill_reserved) return true;
+  size_t need = (want - h->spill_reserved + SPILL_STEP - 1) / SPILL_STEP * SPILL_STEP;
+  if (atomic_fetch_add_explicit(&spill_total, need, memory_order_relaxed) + need > SPILL_TOTAL) {
+    atomic_fetch_sub_explicit(&spill_total, need, memory_order_relaxed);
+    return false;
+  }
+  h->spill_reserved += need;
+  return true;
+}
+
+/* After a refill took a spilled bin: a step back once two are unused, so
+ * that a heap spilling and refilling in turn does not reserve and give
+ * back every time. */
+static void spill_unreserve(struct heap *h) {
+  while (h->spill_reserved - h->spill_bytes >= 2 * SPILL_STEP) {
+    h->spill_reserved -= SPILL_STEP;
+    atomic_fetch_sub_explicit(&spill_total, SPILL_STEP, memory_order_relaxed);
+  }
+}
 
 static bool spill_bin(struct heap *h, unsigned cls) {
   struct tcache_bin *b = &hk_tcache.bins[cls];
   uint32_t count = tcache_bin_count(b);
   size_t bytes = (size_t)count * class_to_size(cls);
   if (h->spilled[cls] == SPILL_BINS || h->spill_bytes + bytes > SPILL_BYTES) return false;
-  if (atomic_load_explicit(&spill_total, memory_order_relaxed) + bytes > SPILL_TOTAL) return false;
   if (!b->head || slab_of(b->head)->owner != h) return false;
+  if (!spill_reserve(h, bytes)) return false;
   h->spill[cls][h->spilled[cls]++] = (struct block_list){ b->head, count };
   h->spill_bytes += bytes;
-  atomic_fetch_add_explicit(&spill_total, bytes, memory_order_relaxed);
   b->head = NULL;
   b->room = b->max;
   return true;
@@ -417,16 +447,15 @@ static bool unspill_bin(struct heap *h, unsigned cls) {
   struct tcache_bin *b = &hk_tcache.bins[cls];
   b->head = s->head;
   b->room = b->max - s->count;
-  size_t bytes = (size_t)s->count * class_to_size(cls);
-  h->spill_bytes -= bytes;
-  atomic_fetch_sub_explicit(&spill_total, bytes, memory_order_relaxed);
+  h->spill_bytes -= (size_t)s->count * class_to_size(cls);
+  spill_unreserve(h);
   *s = (struct block_list){ 0 };
   return true;
 }
 
 /* Every spilled bin of h back to the slabs. */
 static void spill_return(struct heap *h, bool force) {
-  if (!h->spill_bytes) return; /* nothing set aside: every spilled bin has bytes */
+  if (!h->spill_reserved) return; /* nothing set aside: every spilled bin has bytes */
   for (unsigned c = 0; c < CLASS_COUNT; c++) {
     while (h->spilled[c]) {
       struct block_list *s = &h->spill[c][--h->spilled[c]];
@@ -434,8 +463,9 @@ static void spill_return(struct heap *h, bool force) {
       *s = (struct block_list){ 0 };
     }
   }
-  atomic_fetch_sub_explicit(&spill_total, h->spill_bytes, memory_order_relaxed);
+  atomic_fetch_sub_explicit(&spill_total, h->spill_reserved, memory_order_relaxed);
   h->spill_bytes = 0;
+  h->spill_reserved = 0;
 }
 
 static struct slab *heap_new_slab(struct heap *h, unsigned cls) {

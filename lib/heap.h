@@ -29,6 +29,7 @@ struct heap {
   bool stashed;                       /* stash holds a cache (under heaps_lock) */
   uint8_t spilled[CLASS_COUNT];       /* bins in spill[cls] */
   size_t spill_bytes;
+  size_t spill_reserved;              /* of spill_total, whole SPILL_STEPs, at least spill_bytes */
   uint64_t purge_due_ns;              /* when free units' pages are next due to go; 0: none */
   uint32_t superslabs;                /* small SuperSlabs it owns */
   /* Whole bins set aside when they overflowed, taken back whole by the

@@ -229,6 +229,10 @@ Test(tcache, a_full_bin_is_set_aside_whole_then_its_newest_half_goes_back_to_its
   }
   cr_assert_eq(spills, SPILL_BINS);
   cr_assert_geq(flushes, 1, "freeing %u blocks into a bin of %u flushed it %u times", n, max, flushes);
+  /* Spills take their bytes from a reservation the heap makes a step at a
+   * time from the budget of all heaps. */
+  cr_assert_geq(h->spill_reserved, h->spill_bytes);
+  cr_assert_gt(h->spill_bytes, 0);
 
   /* The next refills take the spills back whole, the last set aside first. */
   for (unsigned k = 0; bin->head; k++) {
@@ -244,6 +248,7 @@ Test(tcache, a_full_bin_is_set_aside_whole_then_its_newest_half_goes_back_to_its
   hakmem_trim();
   cr_assert_eq(h->spilled[cls], 0, "malloc_trim left spilled bins");
   cr_assert_eq(h->spill_bytes, 0);
+  cr_assert_eq(h->spill_reserved, 0, "malloc_trim kept the heap's reservation");
   free(blocks);
 }
 
