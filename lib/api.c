@@ -48,7 +48,7 @@ static NOINLINE void *big_alloc_unkept(size_t size, size_t align, bool zero) {
   return huge_alloc(size, align, zero);
 }
 
-static NOINLINE void *big_alloc_locked(size_t size, size_t align, bool zero) {
+static NOINLINE void *big_alloc_uncached(size_t size, size_t align, bool zero) {
   int saved = errno;
   return errno_kept_unless_null(big_alloc_unkept(size, align, zero), saved);
 }
@@ -65,7 +65,7 @@ static NOINLINE void *big_alloc(size_t size, size_t align, bool zero) {
     void *p = large_cache_alloc(size);
     if (p) return p;
   }
-  return big_alloc_locked(size, align, zero);
+  return big_alloc_uncached(size, align, zero);
 }
 
 static NOINLINE void *small_alloc_slow(unsigned cls) {
@@ -100,7 +100,7 @@ EXPORT HOT_ENTRY void *malloc(size_t size) {
   return big_alloc(size, 0, false);
 }
 
-static NOINLINE void free_not_small_locked(void *p, unsigned kind) {
+static NOINLINE void free_not_small_uncached(void *p, unsigned kind) {
   int saved = errno;
   if (kind == REGION_LARGE) large_free(p);
   else if (kind >= REGION_HUGE) huge_free(p);
@@ -112,7 +112,7 @@ static NOINLINE void free_not_small(void *p) {
   if (p == NULL) return;
   unsigned kind = region_map_kind((uintptr_t)p);
   if (kind == REGION_LARGE && large_cache_free(p)) return; /* as in big_alloc */
-  free_not_small_locked(p, kind);
+  free_not_small_uncached(p, kind);
 }
 
 static NOINLINE void free_small_slow(struct slab *s, void *p) {
