@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "diag.h"
 #include "heap.h"
@@ -292,6 +294,103 @@ Test(tcache, a_bin_of_other_threads_blocks_is_not_set_aside)
       cr_assert_neq((void *)b, blocks[i], "block %u of a flushed half is still cached", i);
   for (unsigned i = 0; i < nmine; i++)
     free(mine[i]);
+}
+
+/* Spills and the budget of all heaps (SPILL_TOTAL, heap.c): 65 blocks of
+ * 1 KiB freed into an empty bin of 64 set the bin aside at the 65th. */
+#define SPILL_THREADS 200
+#define SPILL_BLOCKS 65
+
+static void malloc_1k_blocks(void **blocks)
+{
+  for (unsigned i = 0; i < SPILL_BLOCKS; i++)
+    cr_assert_not_null(blocks[i] = malloc(opaque_size(1024)));
+}
+
+static void free_1k_blocks(void **blocks)
+{
+  for (unsigned i = 0; i < SPILL_BLOCKS; i++)
+    free(blocks[i]);
+}
+
+/* Whether freeing 65 blocks of its own sets a bin of this thread aside. */
+static bool frees_set_a_bin_aside(void **blocks)
+{
+  unsigned cls = size_to_class(1024);
+  malloc_1k_blocks(blocks); /* the thread's heap is there from here */
+  unsigned before = hk_tcache.heap->spilled[cls];
+  free_1k_blocks(blocks);
+  return hk_tcache.heap->spilled[cls] > before;
+}
+
+struct spill_thread {
+  pthread_barrier_t *barrier;
+  bool take_back; /* malloc the blocks again before idling */
+};
+
+static void *spill_then_idle(void *arg)
+{
+  struct spill_thread *t = arg;
+  void *blocks[SPILL_BLOCKS];
+  frees_set_a_bin_aside(blocks);
+  if (t->take_back)
+    malloc_1k_blocks(blocks); /* the refill takes the spilled bin back */
+  pthread_barrier_wait(t->barrier);
+  pthread_barrier_wait(t->barrier);
+  if (t->take_back)
+    free_1k_blocks(blocks);
+  return NULL;
+}
+
+static void spill_threads_start(pthread_t *t, pthread_barrier_t *b, struct spill_thread *arg)
+{
+  cr_assert_eq(pthread_barrier_init(b, NULL, SPILL_THREADS + 1), 0);
+  for (unsigned i = 0; i < SPILL_THREADS; i++)
+    cr_assert_eq(pthread_create(&t[i], NULL, spill_then_idle, arg), 0);
+  pthread_barrier_wait(b);
+}
+
+static void spill_threads_stop(pthread_t *t, pthread_barrier_t *b)
+{
+  pthread_barrier_wait(b);
+  for (unsigned i = 0; i < SPILL_THREADS; i++)
+    pthread_join(t[i], NULL);
+  pthread_barrier_destroy(b);
+}
+
+/* A thread that set a bin aside and took it back holds no share of the
+ * budget: 200 of them idle, another thread still sets its bin aside. */
+Test(tcache, idle_threads_that_took_their_spills_back_leave_the_budget_to_others)
+{
+  static pthread_t t[SPILL_THREADS];
+  pthread_barrier_t b;
+  struct spill_thread arg = { &b, true };
+  spill_threads_start(t, &b, &arg);
+  attach();
+  void *blocks[SPILL_BLOCKS];
+  cr_assert(frees_set_a_bin_aside(blocks), "no bin set aside beside %d idle threads", SPILL_THREADS);
+  spill_threads_stop(t, &b);
+}
+
+/* The heaps of the threads alive at a fork hold spills the child can
+ * never take back: their reservations do not count in the child. */
+Test(tcache, a_fork_child_sets_bins_aside_whatever_other_threads_held)
+{
+  static pthread_t t[SPILL_THREADS];
+  pthread_barrier_t b;
+  struct spill_thread arg = { &b, false };
+  spill_threads_start(t, &b, &arg);
+  attach();
+  pid_t pid = fork();
+  cr_assert_neq(pid, -1);
+  if (pid == 0) {
+    void *blocks[SPILL_BLOCKS];
+    _exit(frees_set_a_bin_aside(blocks) ? 0 : 1);
+  }
+  int status;
+  cr_assert_eq(waitpid(pid, &status, 0), pid);
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child set no bin aside");
+  spill_threads_stop(t, &b);
 }
 
 /* A refill takes a slab's whole free list in one step when the bin can
