@@ -342,45 +342,49 @@ static void *spill_then_idle(void *arg)
   return NULL;
 }
 
-static void spill_threads_start(pthread_t *t, pthread_barrier_t *b, struct spill_thread *arg)
+/* SPILL_THREADS threads that set a bin aside, took it back or not, and
+ * idle until spill_threads_stop(); the calling thread has a heap. */
+struct spill_threads {
+  pthread_t t[SPILL_THREADS];
+  pthread_barrier_t barrier;
+  struct spill_thread arg;
+};
+
+static void spill_threads_start(struct spill_threads *s, bool take_back)
 {
-  cr_assert_eq(pthread_barrier_init(b, NULL, SPILL_THREADS + 1), 0);
+  s->arg = (struct spill_thread){ &s->barrier, take_back };
+  cr_assert_eq(pthread_barrier_init(&s->barrier, NULL, SPILL_THREADS + 1), 0);
   for (unsigned i = 0; i < SPILL_THREADS; i++)
-    cr_assert_eq(pthread_create(&t[i], NULL, spill_then_idle, arg), 0);
-  pthread_barrier_wait(b);
+    cr_assert_eq(pthread_create(&s->t[i], NULL, spill_then_idle, &s->arg), 0);
+  pthread_barrier_wait(&s->barrier);
+  attach();
 }
 
-static void spill_threads_stop(pthread_t *t, pthread_barrier_t *b)
+static void spill_threads_stop(struct spill_threads *s)
 {
-  pthread_barrier_wait(b);
+  pthread_barrier_wait(&s->barrier);
   for (unsigned i = 0; i < SPILL_THREADS; i++)
-    pthread_join(t[i], NULL);
-  pthread_barrier_destroy(b);
+    pthread_join(s->t[i], NULL);
+  pthread_barrier_destroy(&s->barrier);
 }
 
 /* A thread that set a bin aside and took it back holds no share of the
  * budget: 200 of them idle, another thread still sets its bin aside. */
 Test(tcache, idle_threads_that_took_their_spills_back_leave_the_budget_to_others)
 {
-  static pthread_t t[SPILL_THREADS];
-  pthread_barrier_t b;
-  struct spill_thread arg = { &b, true };
-  spill_threads_start(t, &b, &arg);
-  attach();
+  static struct spill_threads s;
+  spill_threads_start(&s, true);
   void *blocks[SPILL_BLOCKS];
   cr_assert(frees_set_a_bin_aside(blocks), "no bin set aside beside %d idle threads", SPILL_THREADS);
-  spill_threads_stop(t, &b);
+  spill_threads_stop(&s);
 }
 
 /* The heaps of the threads alive at a fork hold spills the child can
  * never take back: their reservations do not count in the child. */
 Test(tcache, a_fork_child_sets_bins_aside_whatever_other_threads_held)
 {
-  static pthread_t t[SPILL_THREADS];
-  pthread_barrier_t b;
-  struct spill_thread arg = { &b, false };
-  spill_threads_start(t, &b, &arg);
-  attach();
+  static struct spill_threads s;
+  spill_threads_start(&s, false);
   pid_t pid = fork();
   cr_assert_neq(pid, -1);
   if (pid == 0) {
@@ -390,7 +394,7 @@ Test(tcache, a_fork_child_sets_bins_aside_whatever_other_threads_held)
   int status;
   cr_assert_eq(waitpid(pid, &status, 0), pid);
   cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child set no bin aside");
-  spill_threads_stop(t, &b);
+  spill_threads_stop(&s);
 }
 
 /* A refill takes a slab's whole free list in one step when the bin can
