@@ -398,8 +398,8 @@ static _Atomic size_t spill_total; /* reserved by all heaps */
 /* A heap reserves its share of SPILL_TOTAL a step at a time: a locked
  * add on every spill and refill waited for the stores to the cold blocks
  * just freed, and took 14% of the alloc test's time (8,192 live blocks of
- * 16..64,000 B replaced at random) in a profile; 0.55 -> 0.51 s (nine
- * runs, medians, tcmalloc 0.31). A heap holds at most a step more than
+ * 16..64,000 B replaced at random) in a profile; 0.56 -> 0.53 s with the
+ * give-back below (seven runs, medians, tcmalloc 0.33). A heap holds at most a step more than
  * it has set aside, and none when it has set nothing aside. */
 #define SPILL_STEP ((size_t)256 << 10)
 _Static_assert(SPILL_TOTAL % SPILL_STEP == 0 && SPILL_BYTES % SPILL_STEP == 0, "whole steps");
