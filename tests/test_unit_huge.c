@@ -447,7 +447,7 @@ Test(huge, alignments_up_to_1g)
   free(p);
   /* Alignments no address space can satisfy fail cleanly. */
   errno = 0;
-  cr_assert_null(aligned_alloc((size_t)1 << 62, opaque_size(100)));
+  cr_assert_null(aligned_alloc(opaque_size((size_t)1 << 62), opaque_size(100)));
   cr_assert_eq(errno, ENOMEM);
 }
 

@@ -247,7 +247,7 @@ Test(stats, fresh_pages_of_first_allocations)
   struct hakmem_stats s1 = snap();
   cr_assert_eq(ROW(s1, s0, FRESH, pages), SS_SLAB_PAGES, "fresh pages %lld for %zu slab pages",
                ROW(s1, s0, FRESH, pages), SS_SLAB_PAGES);
-  cr_assert_geq(ROW(s1, s0, FRESH, events), UNITS_PER_SS - 1, "one supply call per slab at least");
+  cr_assert_geq(ROW(s1, s0, FRESH, events), (long long)(UNITS_PER_SS - 1), "one supply call per slab at least");
   cr_assert_gt(ROW(s1, s0, FRESH, wait_ns), 0, "populating fresh pages took no time");
   cr_assert_eq(ROW(s1, s0, REFAULT, pages), 0);
   cr_assert_eq(ROW(s1, s0, REUSE, pages), 0);
