@@ -416,9 +416,7 @@ struct region_header *lru_take_aligned(size_t min, size_t max, unsigned chunks, 
   return lru_take_sized(&(struct region_shape){ min, max, chunks, align }, false);
 }
 
-NOINLINE void lru_tick_due(void) {
-  uint64_t due = atomic_load_explicit(&lru_release_due, memory_order_relaxed);
-  if (due == 0) return;
+NOINLINE void lru_tick_due(uint64_t due) {
   /* Every refill passes here: the coarse clock, a release a tick late. */
   uint64_t now = os_coarse_now_ns();
   if (now < due) {

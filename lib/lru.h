@@ -53,13 +53,15 @@ struct region_header *lru_take_aligned(size_t min, size_t max, unsigned chunks, 
  * recently cached region reaching the age limit; 0: none. */
 extern _Atomic uint64_t lru_release_due HIDDEN;
 
-void lru_tick_due(void);
+/* lru_tick()'s slow half, given the nonzero lru_release_due it read. */
+void lru_tick_due(uint64_t due);
 
 /* Release the regions that waited long enough, if any: one relaxed load
  * when none does, inline in the allocator's slow paths and its large
  * mallocs. */
 static inline void lru_tick(void) {
-  if (unlikely(atomic_load_explicit(&lru_release_due, memory_order_relaxed) != 0)) lru_tick_due();
+  uint64_t due = atomic_load_explicit(&lru_release_due, memory_order_relaxed);
+  if (unlikely(due != 0)) lru_tick_due(due);
 }
 
 /* Release every pending region, and with `all` unmap every cached one.
