@@ -433,12 +433,43 @@ static void spill_unreserve(struct heap *h) {
   }
 }
 
+/* Only a bin of blocks from one slab is set aside. A spilled bin is handed
+ * out again newest first, so a bin of blocks freed all over the heap (a
+ * tree torn down) would spread the program's next allocations over a page
+ * each; back in their slabs, the blocks let slabs empty, and a slab
+ * carved again hands out its blocks in address order. A tree of 1M nodes
+ * of 32..64 B built again after it was freed: its first 8,192 nodes lay on
+ * 6,643 pages, and lie on 1,286 (mimalloc 174); the tree built in
+ * 2.69 s against 3.05, and a Python program that builds and drops trees
+ * ran in 2.21 s against 2.64 (README). The newest blocks of the bin tell,
+ * and the verdict holds until a refill empties the bin (its older blocks
+ * are as scattered). Blocks of 4 KiB and more take a page each anyway:
+ * their bins (of at most 16) are always set aside. */
+#define SPILL_SAMPLE 8
+#define SPILL_ANY_MAX 16
+
+static bool bin_newest_in_one_slab(const struct tcache_bin *b) {
+  const struct free_block *blk = b->head;
+  const struct slab *s = slab_of(blk);
+  for (unsigned i = 1; i < SPILL_SAMPLE && (blk = blk->next) != NULL; i++)
+    if (slab_of(blk) != s) return false;
+  return true;
+}
+
+static bool bin_spans_slabs(struct heap *h, unsigned cls) {
+  const struct tcache_bin *b = &hk_tcache.bins[cls];
+  if (b->max <= SPILL_ANY_MAX) return false;
+  if (!h->bin_scattered[cls] && !bin_newest_in_one_slab(b)) h->bin_scattered[cls] = true;
+  return h->bin_scattered[cls];
+}
+
 static bool spill_bin(struct heap *h, unsigned cls) {
   struct tcache_bin *b = &hk_tcache.bins[cls];
   uint32_t count = tcache_bin_count(b);
   size_t bytes = (size_t)count * class_to_size(cls);
   if (h->spilled[cls] == SPILL_BINS || h->spill_bytes + bytes > SPILL_BYTES) return false;
   if (!b->head || slab_of(b->head)->owner != h) return false;
+  if (bin_spans_slabs(h, cls)) return false;
   if (!spill_reserve(h, bytes)) return false;
   h->spill[cls][h->spilled[cls]++] = (struct block_list){ b->head, count };
   h->spill_bytes += bytes;
@@ -853,6 +884,7 @@ void *heap_alloc_slow(unsigned cls) {
   heap_purge_tick(h);
   heap_abandoned_tick();
   hk_tcache.bins[cls].ahead = 0;
+  h->bin_scattered[cls] = false;
   bin_grow_full(cls);
   if (unspill_bin(h, cls)) return tcache_pop(cls);
   if (h->carves[cls] < CARVE_STEADY && slab_refill_needs_a_page(h->partial[cls])) {

@@ -3,8 +3,9 @@
  * block, last in first out; each bin's count follows its frees and
  * mallocs and never exceeds class_cache_max; a free into a full bin
  * sets it aside whole, and past the spills returns its newest half to
- * the slabs (the counters see them go) and keeps the older half; a
- * thread that adopts an exited thread's heap starts every class at one
+ * the slabs (the counters see them go) and keeps the older half; a full
+ * bin of blocks from many slabs is never set aside until a refill, unless
+ * its blocks take a page each; a thread that adopts an exited thread's heap starts every class at one
  * page a refill; a free block carries its cookie in its second
  * word and a block handed out never does; an empty bin is refilled from a
  * slab with at most half a bin, or, when that would touch a new page,
@@ -294,6 +295,80 @@ Test(tcache, a_bin_of_other_threads_blocks_is_not_set_aside)
       cr_assert_neq((void *)b, blocks[i], "block %u of a flushed half is still cached", i);
   for (unsigned i = 0; i < nmine; i++)
     free(mine[i]);
+}
+
+/* Frees `count` blocks of `per_slab` slabs' worth each, taking one block
+ * of each slab in turn: consecutive frees come from different slabs. */
+static void free_across_slabs(void **blocks, unsigned slabs, unsigned per_slab)
+{
+  for (unsigned i = 0; i < per_slab; i++)
+    for (unsigned j = 0; j < slabs; j++)
+      free(blocks[j * per_slab + i]);
+}
+
+/* `slabs` slabs' worth of blocks of `size` bytes, in the order malloc gave
+ * them. */
+static void **malloc_slab_runs(size_t size, unsigned slabs, unsigned per_slab)
+{
+  void **blocks = calloc((size_t)slabs * per_slab, sizeof *blocks);
+  cr_assert_not_null(blocks);
+  for (unsigned k = 0; k < slabs * per_slab; k++)
+    cr_assert_not_null(blocks[k] = malloc(opaque_size(size)));
+  return blocks;
+}
+
+/* A full bin whose newest blocks come from several slabs is not set aside:
+ * its newest half goes back to the slabs, and no later overflow sets it
+ * aside until a refill has emptied it. */
+Test(tcache, a_bin_of_blocks_from_many_slabs_is_not_set_aside)
+{
+  attach();
+  const size_t size = 1024;
+  const unsigned cls = size_to_class(size), slabs = 8;
+  struct heap *h = hk_tcache.heap;
+  struct tcache_bin *bin = bin_of_size(size);
+  cr_assert_eq(bin->max, 64);
+  void **blocks = malloc_slab_runs(size, slabs, bin->max);
+  unsigned distinct = 0;
+  for (unsigned k = 0; k < slabs * bin->max; k++)
+    distinct += k == 0 || slab_of(blocks[k]) != slab_of(blocks[k - 1]);
+  cr_assert_geq(distinct, slabs, "test premise: blocks of %u slabs, got %u", slabs, distinct);
+  while (bin->head) /* an empty bin to start from */
+    cr_assert_not_null(malloc(opaque_size(size)));
+
+  struct hakmem_stats s0 = snap();
+  free_across_slabs(blocks, slabs, bin->max);
+  struct hakmem_stats s1 = snap();
+  cr_assert_eq(h->spilled[cls], 0, "a bin of blocks from %u slabs was set aside", slabs);
+  cr_assert(h->bin_scattered[cls]);
+  cr_assert_leq(tcache_bin_count(bin), bin->max);
+  cr_assert_eq(s0.bytes_in_use - s1.bytes_in_use, (uint64_t)(slabs * bin->max - tcache_bin_count(bin)) * size,
+               "what the bin does not hold went back to the slabs");
+  /* A refill empties the bin: the next full bin is judged afresh. */
+  while (bin->head)
+    cr_assert_not_null(malloc(opaque_size(size)));
+  cr_assert_not_null(malloc(opaque_size(size)));
+  cr_assert_not(h->bin_scattered[cls], "a refill kept the verdict on the bin's earlier blocks");
+  free(blocks);
+}
+
+/* Blocks of 4 KiB and more take a page each: their bins go aside whoever
+ * their slabs are. */
+Test(tcache, a_bin_of_page_blocks_is_set_aside_from_many_slabs)
+{
+  attach();
+  const size_t size = 4096;
+  const unsigned cls = size_to_class(size), slabs = 4;
+  struct heap *h = hk_tcache.heap;
+  struct tcache_bin *bin = bin_of_size(size);
+  cr_assert_eq(bin->max, 16);
+  void **blocks = malloc_slab_runs(size, slabs, bin->max);
+  while (bin->head)
+    cr_assert_not_null(malloc(opaque_size(size)));
+  free_across_slabs(blocks, slabs, bin->max);
+  cr_assert_eq(h->spilled[cls], slabs - 1, "%u bins of 4 KiB blocks from %u slabs, %u set aside", slabs, slabs,
+               h->spilled[cls]);
+  free(blocks);
 }
 
 /* Spills and the budget of all heaps (SPILL_TOTAL, heap.c): 65 blocks of
