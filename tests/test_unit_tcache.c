@@ -297,13 +297,13 @@ Test(tcache, a_bin_of_other_threads_blocks_is_not_set_aside)
     free(mine[i]);
 }
 
-/* Frees `count` blocks of `per_slab` slabs' worth each, taking one block
- * of each slab in turn: consecutive frees come from different slabs. */
-static void free_across_slabs(void **blocks, unsigned slabs, unsigned per_slab)
+/* Frees the `from`th to the `to`th block (excluded) of blocks[], `slabs`
+ * runs of `per_slab`, in the order that takes one of each run in turn:
+ * consecutive frees come from different slabs. */
+static void free_across_slabs(void **blocks, unsigned slabs, unsigned per_slab, unsigned from, unsigned to)
 {
-  for (unsigned i = 0; i < per_slab; i++)
-    for (unsigned j = 0; j < slabs; j++)
-      free(blocks[j * per_slab + i]);
+  for (unsigned k = from; k < to; k++)
+    free(blocks[(k % slabs) * per_slab + k / slabs]);
 }
 
 /* `slabs` slabs' worth of blocks of `size` bytes, in the order malloc gave
@@ -318,37 +318,48 @@ static void **malloc_slab_runs(size_t size, unsigned slabs, unsigned per_slab)
 }
 
 /* A full bin whose newest blocks come from several slabs is not set aside:
- * its newest half goes back to the slabs, and no later overflow sets it
- * aside until a refill has emptied it. */
-Test(tcache, a_bin_of_blocks_from_many_slabs_is_not_set_aside)
+ * its newest blocks go back to the slabs until it holds half of
+ * SCATTERED_BIN_MAX (128), which bounds it until a refill has emptied it. */
+Test(tcache, a_bin_of_blocks_from_many_slabs_goes_back_to_them_and_shrinks)
 {
   attach();
-  const size_t size = 1024;
+  const size_t size = 64;
   const unsigned cls = size_to_class(size), slabs = 8;
   struct heap *h = hk_tcache.heap;
   struct tcache_bin *bin = bin_of_size(size);
-  cr_assert_eq(bin->max, 64);
-  void **blocks = malloc_slab_runs(size, slabs, bin->max);
+  const uint32_t max = bin->max;
+  cr_assert_eq(max, 1024);
+  void **blocks = malloc_slab_runs(size, slabs, max);
   unsigned distinct = 0;
-  for (unsigned k = 0; k < slabs * bin->max; k++)
+  for (unsigned k = 0; k < slabs * max; k++)
     distinct += k == 0 || slab_of(blocks[k]) != slab_of(blocks[k - 1]);
   cr_assert_geq(distinct, slabs, "test premise: blocks of %u slabs, got %u", slabs, distinct);
   while (bin->head) /* an empty bin to start from */
     cr_assert_not_null(malloc(opaque_size(size)));
 
+  /* Up to the first overflow the bin takes every block. */
+  free_across_slabs(blocks, slabs, max, 0, max);
+  cr_assert_eq(tcache_bin_count(bin), max);
+  cr_assert_not(h->bin_scattered[cls]);
   struct hakmem_stats s0 = snap();
-  free_across_slabs(blocks, slabs, bin->max);
+  free_across_slabs(blocks, slabs, max, max, max + 1);
   struct hakmem_stats s1 = snap();
-  cr_assert_eq(h->spilled[cls], 0, "a bin of blocks from %u slabs was set aside", slabs);
   cr_assert(h->bin_scattered[cls]);
-  cr_assert_leq(tcache_bin_count(bin), bin->max);
-  cr_assert_eq(s0.bytes_in_use - s1.bytes_in_use, (uint64_t)(slabs * bin->max - tcache_bin_count(bin)) * size,
-               "what the bin does not hold went back to the slabs");
-  /* A refill empties the bin: the next full bin is judged afresh. */
+  cr_assert_eq(h->spilled[cls], 0, "a bin of blocks from %u slabs was set aside", slabs);
+  cr_assert_eq(bin->max, 128, "the scattered bin holds up to %u", bin->max);
+  cr_assert_eq(tcache_bin_count(bin), 65, "the overflow left %u blocks", tcache_bin_count(bin));
+  cr_assert_eq(s0.bytes_in_use - s1.bytes_in_use, (uint64_t)(max - 64) * size, "what the bin let go went back to the slabs");
+
+  free_across_slabs(blocks, slabs, max, max + 1, slabs * max);
+  cr_assert_eq(h->spilled[cls], 0);
+  cr_assert_leq(tcache_bin_count(bin), 128);
+  /* A refill empties the bin: it holds a slab's worth again, and the next
+   * full bin is judged afresh. */
   while (bin->head)
     cr_assert_not_null(malloc(opaque_size(size)));
   cr_assert_not_null(malloc(opaque_size(size)));
   cr_assert_not(h->bin_scattered[cls], "a refill kept the verdict on the bin's earlier blocks");
+  cr_assert_eq(bin->max, max);
   free(blocks);
 }
 
@@ -365,7 +376,7 @@ Test(tcache, a_bin_of_page_blocks_is_set_aside_from_many_slabs)
   void **blocks = malloc_slab_runs(size, slabs, bin->max);
   while (bin->head)
     cr_assert_not_null(malloc(opaque_size(size)));
-  free_across_slabs(blocks, slabs, bin->max);
+  free_across_slabs(blocks, slabs, bin->max, 0, slabs * bin->max);
   cr_assert_eq(h->spilled[cls], slabs - 1, "%u bins of 4 KiB blocks from %u slabs, %u set aside", slabs, slabs,
                h->spilled[cls]);
   free(blocks);
