@@ -11,6 +11,8 @@ const char *metric_unit(const char *metric) {
     return "ns/page";
   if (strcmp(metric, "threads_per_s") == 0)
     return "threads/s";
+  if (strcmp(metric, "ns_per_node") == 0)
+    return "ns/node";
   return metric;
 }
 

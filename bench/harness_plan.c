@@ -33,6 +33,8 @@ const struct workload_def workload_defs[] = {
      {"--items=5k", "--items=500k", "--items=2M"}},
     {"churn", "waves of 4 threads, 1000 blocks each, half freed by the main thread", false,
      {"--waves=3 --threads=2 --blocks=100", "--waves=250", "--waves=2000"}},
+    {"rebuild", "a search tree of 32..64 B nodes built, freed in tree order and built again", false,
+     {"--nodes=2k --rounds=2", "--nodes=200k", "--nodes=500k"}},
 };
 const size_t workload_count = sizeof workload_defs / sizeof workload_defs[0];
 

@@ -25,7 +25,8 @@ bench_workload_programs = \
 	bench/vector \
 	bench/larson \
 	bench/prodcons \
-	bench/churn
+	bench/churn \
+	bench/rebuild
 
 bench_static_programs = \
 	bench/random_mixed-static \
@@ -38,7 +39,8 @@ bench_static_programs = \
 	bench/vector-static \
 	bench/larson-static \
 	bench/prodcons-static \
-	bench/churn-static
+	bench/churn-static \
+	bench/rebuild-static
 
 bench_harness_sources = \
 	bench/harness_config.c \
@@ -177,6 +179,15 @@ bench_churn_static_CFLAGS = $(bench_workload_cflags)
 bench_churn_static_CPPFLAGS = $(bench_static_cppflags)
 bench_churn_static_LDADD = $(bench_static_ldadd)
 bench_churn_static_LDFLAGS = -static
+
+bench_rebuild_SOURCES = bench/rebuild.c bench/workload.c bench/workload.h
+bench_rebuild_CFLAGS = $(bench_workload_cflags)
+bench_rebuild_LDADD = $(PTHREAD_LIBS)
+bench_rebuild_static_SOURCES = $(bench_rebuild_SOURCES)
+bench_rebuild_static_CFLAGS = $(bench_workload_cflags)
+bench_rebuild_static_CPPFLAGS = $(bench_static_cppflags)
+bench_rebuild_static_LDADD = $(bench_static_ldadd)
+bench_rebuild_static_LDFLAGS = -static
 
 bench_pager_probe_SOURCES = bench/pager_probe.c
 
