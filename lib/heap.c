@@ -355,15 +355,14 @@ static void tcache_flush(struct heap *h, unsigned cls, bool force) {
   b->room += return_list(h, all, force);
 }
 
-/* Return the newest half of a full bin to its slabs; the older half
- * stays. The walk goes down blocks freed a moment ago, still in the
+/* Return the newest n blocks of a bin to its slabs: half of a full bin,
+ * and the older half stays. The walk goes down blocks freed a moment ago, still in the
  * cache; the older ones, cold once many frees came between (1M blocks
  * freed in random order), are not touched until malloc hands them out.
  * Flushing the whole bin read each cold block's link in turn: 48.5 ns a
  * free there, against 8.9 for mimalloc. */
-static void tcache_flush_newest(struct heap *h, unsigned cls) {
+static void tcache_flush_newest(struct heap *h, unsigned cls, uint32_t n) {
   struct tcache_bin *b = &hk_tcache.bins[cls];
-  uint32_t n = tcache_bin_count(b) / 2;
   if (!n) return;
   struct free_block *first = b->head, *last = first;
   for (uint32_t i = 1; i < n; i++) last = last->next;
@@ -380,7 +379,8 @@ static void tcache_flush_newest(struct heap *h, unsigned cls) {
  * allocated again in bulk never go back to their slabs one by one, a walk
  * down a list of cooled blocks. Up to SPILL_BINS a class and SPILL_BYTES
  * a heap; beyond, a full bin's newest half goes back to its slabs
- * (tcache_flush_newest). So does a bin of
+ * (tcache_flush_newest), or, when the bin is scattered, more (below). So
+ * does a bin of
  * other threads' blocks (judged by its newest): their owners may need
  * them, and their slabs could not empty (thread churn: 24,600 against
  * 26,700 threads/s when those were set aside too). 4 MiB in up to eight
@@ -433,36 +433,6 @@ static void spill_unreserve(struct heap *h) {
   }
 }
 
-/* Only a bin of blocks from one slab is set aside. A bin is handed out
- * again newest first, so a bin of blocks freed all over the heap (a tree
- * torn down) spreads the program's next allocations over a page each.
- * Such a bin (its newest blocks tell) sends its blocks back to their
- * slabs, where they let slabs empty, and a slab carved again hands out
- * its blocks in address order; it holds at most SCATTERED_BIN_MAX until a
- * refill empties it (scattered_bin_flush). A tree of 1M nodes of 32..64
- * B, built again after it was freed: its first 8,192 nodes lay on 6,643
- * pages, and lie on 299 (mimalloc 174); README has the times. Blocks of
- * 4 KiB and more take a page each anyway: their bins (of at most 16) are
- * always set aside. */
-#define SPILL_SAMPLE 8
-#define SPILL_ANY_MAX 16
-
-static bool bin_newest_in_one_slab(const struct tcache_bin *b) {
-  const struct free_block *blk = b->head;
-  if (!blk) return true;
-  const struct slab *s = slab_of(blk);
-  for (unsigned i = 1; i < SPILL_SAMPLE && (blk = blk->next) != NULL; i++)
-    if (slab_of(blk) != s) return false;
-  return true;
-}
-
-static bool bin_spans_slabs(struct heap *h, unsigned cls) {
-  const struct tcache_bin *b = &hk_tcache.bins[cls];
-  if (b->max <= SPILL_ANY_MAX) return false;
-  if (!h->bin_scattered[cls] && !bin_newest_in_one_slab(b)) h->bin_scattered[cls] = true;
-  return h->bin_scattered[cls];
-}
-
 static bool spill_bin(struct heap *h, unsigned cls) {
   struct tcache_bin *b = &hk_tcache.bins[cls];
   uint32_t count = tcache_bin_count(b);
@@ -503,6 +473,71 @@ static void spill_return(struct heap *h, bool force) {
   atomic_fetch_sub_explicit(&spill_total, h->spill_reserved, memory_order_relaxed);
   h->spill_bytes = 0;
   h->spill_reserved = 0;
+}
+
+/* ---- scattered bins ----
+ *
+ * A bin is handed out again newest first, and so is a spilled one: blocks
+ * freed all over the heap (a tree torn down) would spread the program's
+ * next allocations over a page each. Once a class has set aside all its
+ * spills and a full bin's newest blocks lie in several slabs, its spills
+ * and most of the bin go back to their slabs, where they let slabs empty,
+ * and a slab carved again hands out its blocks in address order; the bin
+ * then holds at most SCATTERED_BIN_MAX until it next runs empty
+ * (bin_judge_afresh). A tree of 1M nodes of 32..64 B built again after
+ * it was freed had its first 8,192 nodes on 6,643 pages with spills kept,
+ * and has them on 426 (mimalloc 174): README has the times. Judging
+ * every full bin so, spills or not, sent a few thousand blocks freed at
+ * random from a heap that stays in use back to slabs that do not empty,
+ * and refills then took 2 blocks each (50% slower). Blocks of a page and
+ * more gain nothing from their neighbours and are never judged. */
+#define SCATTERED_SAMPLE 8
+#define SCATTERED_BIN_MAX 128u
+
+static bool bin_newest_in_one_slab(const struct tcache_bin *b) {
+  const struct free_block *blk = b->head;
+  if (!blk) return true;
+  const struct slab *s = slab_of(blk);
+  for (unsigned i = 1; i < SCATTERED_SAMPLE && (blk = blk->next) != NULL; i++)
+    if (slab_of(blk) != s) return false;
+  return true;
+}
+
+/* The spilled bins of cls back to their slabs. */
+static void spill_return_class(struct heap *h, unsigned cls) {
+  while (h->spilled[cls]) {
+    struct block_list *s = &h->spill[cls][--h->spilled[cls]];
+    h->spill_bytes -= (size_t)s->count * class_to_size(cls);
+    return_list(h, s->head, false);
+    *s = (struct block_list){ 0 };
+  }
+  spill_unreserve(h);
+}
+
+/* A full scattered bin of cls: all but its oldest SCATTERED_BIN_MAX / 2
+ * blocks (half, if that is fewer) go back to their slabs, and its max
+ * drops to SCATTERED_BIN_MAX. Unlike a half flush, this walks blocks that
+ * may have cooled, once for each run of the bin. */
+static void scattered_bin_flush(struct heap *h, unsigned cls) {
+  struct tcache_bin *b = &hk_tcache.bins[cls];
+  uint32_t count = tcache_bin_count(b);
+  uint32_t keep = count / 2 < SCATTERED_BIN_MAX / 2 ? count / 2 : SCATTERED_BIN_MAX / 2;
+  tcache_flush_newest(h, cls, count - keep);
+  if (b->max > SCATTERED_BIN_MAX) {
+    b->room -= (int32_t)(b->max - SCATTERED_BIN_MAX);
+    b->max = SCATTERED_BIN_MAX;
+  }
+}
+
+/* A full bin of cls that spill_bin did not take: whether it is scattered
+ * (judged now, or earlier since it last ran empty). */
+static bool bin_judged_scattered(struct heap *h, unsigned cls) {
+  if (!h->bin_scattered[cls] && class_to_size(cls) < PAGE_SIZE &&
+      !bin_newest_in_one_slab(&hk_tcache.bins[cls])) {
+    h->bin_scattered[cls] = true;
+    spill_return_class(h, cls);
+  }
+  return h->bin_scattered[cls];
 }
 
 static struct slab *heap_new_slab(struct heap *h, unsigned cls) {
@@ -865,28 +900,7 @@ static void consumer_bins_shrink(void) {
   }
 }
 
-/* A bin of blocks from many slabs (bin_spans_slabs) holds at most this
- * many until a refill: what it holds is handed out first, a page each, by
- * the next mallocs. The tree rebuilt after it was freed (heap.c: spill):
- * its first 1,024 nodes lay on 812 pages with whole bins, and lie on 137
- * (mimalloc 46); 1M blocks of 48 B freed in random order and allocated
- * again took 25 ns a malloc, and take 11 (mimalloc 3.5). */
-#define SCATTERED_BIN_MAX 128u
-
-/* A full scattered bin: its newest blocks go back to their slabs until
- * it is half its new max. */
-static void scattered_bin_flush(struct heap *h, unsigned cls) {
-  struct tcache_bin *b = &hk_tcache.bins[cls];
-  do tcache_flush_newest(h, cls);
-  while (tcache_bin_count(b) > SCATTERED_BIN_MAX / 2);
-  if (b->max > SCATTERED_BIN_MAX) {
-    b->room -= (int32_t)(b->max - SCATTERED_BIN_MAX);
-    b->max = SCATTERED_BIN_MAX;
-  }
-}
-
-/* A bin a consumer's malloc finds empty, or a scattered one, holds what
- * any bin does again. */
+/* A bin a consumer's malloc finds empty holds what any bin does again. */
 static void bin_grow_full(unsigned cls) {
   struct tcache_bin *b = &hk_tcache.bins[cls];
   uint32_t max = class_cache_max(cls);
@@ -894,6 +908,22 @@ static void bin_grow_full(unsigned cls) {
     b->room += (int32_t)(max - b->max);
     b->max = (uint16_t)max;
   }
+}
+
+/* A bin that ran empty: what it holds next is judged afresh. */
+static void bin_judge_afresh(struct heap *h, unsigned cls) {
+  if (!h->bin_scattered[cls]) return;
+  h->bin_scattered[cls] = false;
+  bin_grow_full(cls);
+}
+
+/* A full bin of cls, before the block that found it full goes in: set
+ * aside whole, or, scattered, flushed down, or its newest half back to its
+ * slabs. */
+static void bin_make_room(struct heap *h, unsigned cls) {
+  if (!h->bin_scattered[cls] && spill_bin(h, cls)) return;
+  if (bin_judged_scattered(h, cls)) scattered_bin_flush(h, cls);
+  else tcache_flush_newest(h, cls, tcache_bin_count(&hk_tcache.bins[cls]) / 2);
 }
 
 void *heap_alloc_slow(unsigned cls) {
@@ -905,7 +935,7 @@ void *heap_alloc_slow(unsigned cls) {
   heap_purge_tick(h);
   heap_abandoned_tick();
   hk_tcache.bins[cls].ahead = 0;
-  h->bin_scattered[cls] = false;
+  bin_judge_afresh(h, cls);
   bin_grow_full(cls);
   if (unspill_bin(h, cls)) return tcache_pop(cls);
   if (h->carves[cls] < CARVE_STEADY && slab_refill_needs_a_page(h->partial[cls])) {
@@ -923,6 +953,7 @@ void *heap_alloc_slow(unsigned cls) {
 
 void *heap_calloc_fresh(unsigned cls) {
   struct heap *h = hk_tcache.heap;
+  if (h) bin_judge_afresh(h, cls); /* calloc found the bin empty */
   struct slab *s = h ? h->partial[cls] : NULL;
   if (!s || s->free || s->carve + s->block_size > s->end ||
       s->carve < slab_cold(s)->zero_from)
@@ -996,8 +1027,7 @@ void heap_free_small_checked(struct slab *s, void *p) {
    * release): the caller's errno is kept here, not by every free. */
   tcache_watch_order(&hk_tcache.bins[s->cls], s, p);
   int saved = errno;
-  if (bin_spans_slabs(h, s->cls)) scattered_bin_flush(h, s->cls);
-  else if (!spill_bin(h, s->cls)) tcache_flush_newest(h, s->cls);
+  bin_make_room(h, s->cls);
   if (!tcache_push(s, p) && return_block(h, s, b, false)) h->bytes_in_use -= (int64_t)s->block_size;
   errno = saved;
 }
@@ -1014,7 +1044,10 @@ size_t heap_trim(void) {
   size_t released;
   large_cache_flush();
   if (h) {
-    for (unsigned c = 0; c < CLASS_COUNT; c++) tcache_flush(h, c, true);
+    for (unsigned c = 0; c < CLASS_COUNT; c++) {
+      tcache_flush(h, c, true);
+      bin_judge_afresh(h, c);
+    }
     spill_return(h, true);
   }
   /* Before this heap's collection: abandoned stashes hold its blocks too. */

@@ -3,9 +3,10 @@
  * block, last in first out; each bin's count follows its frees and
  * mallocs and never exceeds class_cache_max; a free into a full bin
  * sets it aside whole, and past the spills returns its newest half to
- * the slabs (the counters see them go) and keeps the older half; a full
- * bin of blocks from many slabs is never set aside until a refill, unless
- * its blocks take a page each; a thread that adopts an exited thread's heap starts every class at one
+ * the slabs (the counters see them go) and keeps the older half; past
+ * the spills, a full bin of blocks from many slabs sends the spills back
+ * and holds at most 128 until it runs empty (a refill, malloc_trim),
+ * unless its blocks take a page each; a thread that adopts an exited thread's heap starts every class at one
  * page a refill; a free block carries its cookie in its second
  * word and a block handed out never does; an empty bin is refilled from a
  * slab with at most half a bin, or, when that would touch a new page,
@@ -297,88 +298,125 @@ Test(tcache, a_bin_of_other_threads_blocks_is_not_set_aside)
     free(mine[i]);
 }
 
-/* Frees the `from`th to the `to`th block (excluded) of blocks[], `slabs`
- * runs of `per_slab`, in the order that takes one of each run in turn:
- * consecutive frees come from different slabs. */
-static void free_across_slabs(void **blocks, unsigned slabs, unsigned per_slab, unsigned from, unsigned to)
+/* The `k`th block of blocks[] (`slabs` runs of `per_slab`) in the order
+ * that takes one of each run in turn. */
+static void *across_slabs(void **blocks, unsigned slabs, unsigned per_slab, unsigned k)
 {
-  for (unsigned k = from; k < to; k++)
-    free(blocks[(k % slabs) * per_slab + k / slabs]);
+  return blocks[(k % slabs) * per_slab + k / slabs];
 }
 
-/* `slabs` slabs' worth of blocks of `size` bytes, in the order malloc gave
- * them. */
+/* `slabs` slabs' worth of blocks of `size` bytes, malloc'd in order, then
+ * the bin emptied without a refill; checks that freeing them across the
+ * runs frees each from another slab than the one before. */
 static void **malloc_slab_runs(size_t size, unsigned slabs, unsigned per_slab)
 {
   void **blocks = calloc((size_t)slabs * per_slab, sizeof *blocks);
   cr_assert_not_null(blocks);
   for (unsigned k = 0; k < slabs * per_slab; k++)
     cr_assert_not_null(blocks[k] = malloc(opaque_size(size)));
+  for (unsigned k = 1; k < slabs * per_slab; k++)
+    cr_assert_neq(slab_of(across_slabs(blocks, slabs, per_slab, k)), slab_of(across_slabs(blocks, slabs, per_slab, k - 1)),
+                  "test premise: frees %u and %u come from one slab", k - 1, k);
+  struct tcache_bin *bin = bin_of_size(size);
+  while (bin->head)
+    cr_assert_not_null(malloc(opaque_size(size)));
   return blocks;
 }
 
-/* A full bin whose newest blocks come from several slabs is not set aside:
- * its newest blocks go back to the slabs until it holds half of
- * SCATTERED_BIN_MAX (128), which bounds it until a refill has emptied it. */
-Test(tcache, a_bin_of_blocks_from_many_slabs_goes_back_to_them_and_shrinks)
+static void free_across_slabs(void **blocks, unsigned slabs, unsigned per_slab, unsigned from, unsigned to)
+{
+  for (unsigned k = from; k < to; k++)
+    free(across_slabs(blocks, slabs, per_slab, k));
+}
+
+/* Blocks of 64 B freed across 10 slabs into bins of 1024: the first
+ * SPILL_BINS full bins are set aside as any are. The next, its newest
+ * blocks from several slabs, is judged scattered: the spills go back to
+ * their slabs, and so do the bin's blocks but the oldest 64; the bin holds
+ * at most 128 until it runs empty. Then a full bin is set aside again. */
+Test(tcache, a_scattered_bin_past_the_spills_sends_them_back_and_shrinks)
 {
   attach();
   const size_t size = 64;
-  const unsigned cls = size_to_class(size), slabs = 8;
+  const unsigned cls = size_to_class(size), slabs = SPILL_BINS + 2;
   struct heap *h = hk_tcache.heap;
   struct tcache_bin *bin = bin_of_size(size);
   const uint32_t max = bin->max;
   cr_assert_eq(max, 1024);
   void **blocks = malloc_slab_runs(size, slabs, max);
-  unsigned distinct = 0;
-  for (unsigned k = 0; k < slabs * max; k++)
-    distinct += k == 0 || slab_of(blocks[k]) != slab_of(blocks[k - 1]);
-  cr_assert_geq(distinct, slabs, "test premise: blocks of %u slabs, got %u", slabs, distinct);
-  while (bin->head) /* an empty bin to start from */
-    cr_assert_not_null(malloc(opaque_size(size)));
 
-  /* Up to the first overflow the bin takes every block. */
-  free_across_slabs(blocks, slabs, max, 0, max);
+  const unsigned spilling = SPILL_BINS * max + max; /* the frees that fill the spills and the bin */
+  free_across_slabs(blocks, slabs, max, 0, spilling);
+  cr_assert_eq(h->spilled[cls], SPILL_BINS);
   cr_assert_eq(tcache_bin_count(bin), max);
   cr_assert_not(h->bin_scattered[cls]);
   struct hakmem_stats s0 = snap();
-  free_across_slabs(blocks, slabs, max, max, max + 1);
+  free_across_slabs(blocks, slabs, max, spilling, spilling + 1);
   struct hakmem_stats s1 = snap();
   cr_assert(h->bin_scattered[cls]);
-  cr_assert_eq(h->spilled[cls], 0, "a bin of blocks from %u slabs was set aside", slabs);
+  cr_assert_eq(h->spilled[cls], 0, "a scattered class kept %u spilled bins", h->spilled[cls]);
+  cr_assert_eq(h->spill_bytes, 0);
   cr_assert_eq(bin->max, 128, "the scattered bin holds up to %u", bin->max);
   cr_assert_eq(tcache_bin_count(bin), 65, "the overflow left %u blocks", tcache_bin_count(bin));
-  cr_assert_eq(s0.bytes_in_use - s1.bytes_in_use, (uint64_t)(max - 64) * size, "what the bin let go went back to the slabs");
+  cr_assert_eq(s0.bytes_in_use - s1.bytes_in_use, (uint64_t)(SPILL_BINS * max + max - 64) * size,
+               "what the class let go went back to the slabs");
 
-  free_across_slabs(blocks, slabs, max, max + 1, slabs * max);
+  free_across_slabs(blocks, slabs, max, spilling + 1, slabs * max);
   cr_assert_eq(h->spilled[cls], 0);
   cr_assert_leq(tcache_bin_count(bin), 128);
-  /* A refill empties the bin: it holds a slab's worth again, and the next
-   * full bin is judged afresh. */
+  /* A refill empties the bin: it holds a slab's worth again, and its next
+   * overflow sets it aside. */
   while (bin->head)
     cr_assert_not_null(malloc(opaque_size(size)));
-  cr_assert_not_null(malloc(opaque_size(size)));
+  for (unsigned k = 0; k <= max; k++)
+    cr_assert_not_null(blocks[k] = malloc(opaque_size(size)));
   cr_assert_not(h->bin_scattered[cls], "a refill kept the verdict on the bin's earlier blocks");
+  cr_assert_eq(bin->max, max);
+  while (bin->head)
+    cr_assert_not_null(malloc(opaque_size(size)));
+  for (unsigned k = 0; k <= max; k++)
+    free(blocks[k]);
+  cr_assert_eq(h->spilled[cls], 1, "a full bin after the refill was not set aside");
+  free(blocks);
+}
+
+/* Blocks of a page take a page each wherever they are: their class is
+ * never judged scattered, and past the spills a full bin's newest half
+ * goes back as before. */
+Test(tcache, a_bin_of_page_blocks_is_never_judged_scattered)
+{
+  attach();
+  const size_t size = 4096;
+  const unsigned cls = size_to_class(size), slabs = SPILL_BINS + 2;
+  struct heap *h = hk_tcache.heap;
+  struct tcache_bin *bin = bin_of_size(size);
+  const uint32_t max = bin->max;
+  cr_assert_eq(max, 16);
+  void **blocks = malloc_slab_runs(size, slabs, max);
+  free_across_slabs(blocks, slabs, max, 0, slabs * max);
+  cr_assert_not(h->bin_scattered[cls]);
+  cr_assert_eq(h->spilled[cls], SPILL_BINS, "%u bins of 4 KiB blocks set aside", h->spilled[cls]);
   cr_assert_eq(bin->max, max);
   free(blocks);
 }
 
-/* Blocks of 4 KiB and more take a page each: their bins go aside whoever
- * their slabs are. */
-Test(tcache, a_bin_of_page_blocks_is_set_aside_from_many_slabs)
+/* malloc_trim empties every bin: a scattered one holds a slab's worth again. */
+Test(tcache, malloc_trim_ends_a_bins_scattered_verdict)
 {
   attach();
-  const size_t size = 4096;
-  const unsigned cls = size_to_class(size), slabs = 4;
+  const size_t size = 64;
+  const unsigned cls = size_to_class(size), slabs = SPILL_BINS + 2;
   struct heap *h = hk_tcache.heap;
   struct tcache_bin *bin = bin_of_size(size);
-  cr_assert_eq(bin->max, 16);
-  void **blocks = malloc_slab_runs(size, slabs, bin->max);
-  while (bin->head)
-    cr_assert_not_null(malloc(opaque_size(size)));
-  free_across_slabs(blocks, slabs, bin->max, 0, slabs * bin->max);
-  cr_assert_eq(h->spilled[cls], slabs - 1, "%u bins of 4 KiB blocks from %u slabs, %u set aside", slabs, slabs,
-               h->spilled[cls]);
+  const uint32_t max = bin->max;
+  void **blocks = malloc_slab_runs(size, slabs, max);
+  free_across_slabs(blocks, slabs, max, 0, slabs * max);
+  cr_assert(h->bin_scattered[cls]);
+  cr_assert_eq(bin->max, 128);
+  hakmem_trim();
+  cr_assert_not(h->bin_scattered[cls]);
+  cr_assert_eq(bin->max, max);
+  cr_assert_eq(tcache_bin_count(bin), 0);
   free(blocks);
 }
 
