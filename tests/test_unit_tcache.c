@@ -380,42 +380,44 @@ Test(tcache, a_scattered_bin_past_the_spills_sends_them_back_and_shrinks)
   free(blocks);
 }
 
+/* attach(), then `slabs` slabs' worth (a bin's max each) of blocks of
+ * `size` bytes, all freed across the slabs; returns blocks[] to free. */
+static void **free_slab_runs_across(size_t size, unsigned slabs)
+{
+  attach();
+  const uint32_t max = bin_of_size(size)->max;
+  void **blocks = malloc_slab_runs(size, slabs, max);
+  free_across_slabs(blocks, slabs, max, 0, slabs * max);
+  return blocks;
+}
+
 /* Blocks of a page take a page each wherever they are: their class is
  * never judged scattered, and past the spills a full bin's newest half
  * goes back as before. */
 Test(tcache, a_bin_of_page_blocks_is_never_judged_scattered)
 {
-  attach();
-  const size_t size = 4096;
-  const unsigned cls = size_to_class(size), slabs = SPILL_BINS + 2;
+  const unsigned cls = size_to_class(4096);
+  cr_assert_eq(class_cache_max(cls), 16);
+  void **blocks = free_slab_runs_across(4096, SPILL_BINS + 2);
   struct heap *h = hk_tcache.heap;
-  struct tcache_bin *bin = bin_of_size(size);
-  const uint32_t max = bin->max;
-  cr_assert_eq(max, 16);
-  void **blocks = malloc_slab_runs(size, slabs, max);
-  free_across_slabs(blocks, slabs, max, 0, slabs * max);
   cr_assert_not(h->bin_scattered[cls]);
   cr_assert_eq(h->spilled[cls], SPILL_BINS, "%u bins of 4 KiB blocks set aside", h->spilled[cls]);
-  cr_assert_eq(bin->max, max);
+  cr_assert_eq(hk_tcache.bins[cls].max, 16);
   free(blocks);
 }
 
 /* malloc_trim empties every bin: a scattered one holds a slab's worth again. */
 Test(tcache, malloc_trim_ends_a_bins_scattered_verdict)
 {
-  attach();
-  const size_t size = 64;
-  const unsigned cls = size_to_class(size), slabs = SPILL_BINS + 2;
+  const unsigned cls = size_to_class(64);
+  void **blocks = free_slab_runs_across(64, SPILL_BINS + 2);
   struct heap *h = hk_tcache.heap;
-  struct tcache_bin *bin = bin_of_size(size);
-  const uint32_t max = bin->max;
-  void **blocks = malloc_slab_runs(size, slabs, max);
-  free_across_slabs(blocks, slabs, max, 0, slabs * max);
+  struct tcache_bin *bin = &hk_tcache.bins[cls];
   cr_assert(h->bin_scattered[cls]);
   cr_assert_eq(bin->max, 128);
   hakmem_trim();
   cr_assert_not(h->bin_scattered[cls]);
-  cr_assert_eq(bin->max, max);
+  cr_assert_eq(bin->max, class_cache_max(cls));
   cr_assert_eq(tcache_bin_count(bin), 0);
   free(blocks);
 }
