@@ -479,15 +479,17 @@ static void spill_return(struct heap *h, bool force) {
  *
  * A bin is handed out again newest first, and so is a spilled one: blocks
  * freed all over the heap (a tree torn down) would spread the program's
- * next allocations over a page each. Once a class has set aside all its
- * spills and a full bin's newest blocks lie in several slabs, its spills
+ * next allocations over a page each. Once a class can set aside no more
+ * (its SPILL_BINS, or the heap's SPILL_BYTES, or all heaps' SPILL_TOTAL
+ * are taken) and a full bin of its own blocks has its newest ones in
+ * several slabs, its spills
  * and most of the bin go back to their slabs, where they let slabs empty,
  * and a slab carved again hands out its blocks in address order; the bin
  * then holds at most SCATTERED_BIN_MAX until it next runs empty
  * (bin_judge_afresh). A tree of 1M nodes of 32..64 B built again after
  * it was freed had its first 8,192 nodes on 6,643 pages with spills kept,
  * and has them on 426 (mimalloc 174): README has the times. Judging
- * every full bin so, spills or not, sent a few thousand blocks freed at
+ * every full bin so, while spills were to be had, sent a few thousand blocks freed at
  * random from a heap that stays in use back to slabs that do not empty,
  * and refills then took 2 blocks each (50% slower). Blocks of a page and
  * more gain nothing from their neighbours and are never judged. */
@@ -530,10 +532,12 @@ static void scattered_bin_flush(struct heap *h, unsigned cls) {
 }
 
 /* A full bin of cls that spill_bin did not take: whether it is scattered
- * (judged now, or earlier since it last ran empty). */
+ * (judged now, or earlier since it last ran empty). A bin of other
+ * threads' blocks is not judged: it goes back half at a time, as ever. */
 static bool bin_judged_scattered(struct heap *h, unsigned cls) {
-  if (!h->bin_scattered[cls] && class_to_size(cls) < PAGE_SIZE &&
-      !bin_newest_in_one_slab(&hk_tcache.bins[cls])) {
+  const struct tcache_bin *b = &hk_tcache.bins[cls];
+  if (!h->bin_scattered[cls] && class_to_size(cls) < PAGE_SIZE && b->head && slab_of(b->head)->owner == h &&
+      !bin_newest_in_one_slab(b)) {
     h->bin_scattered[cls] = true;
     spill_return_class(h, cls);
   }
@@ -914,7 +918,7 @@ static void bin_grow_full(unsigned cls) {
 static void bin_judge_afresh(struct heap *h, unsigned cls) {
   if (!h->bin_scattered[cls]) return;
   h->bin_scattered[cls] = false;
-  bin_grow_full(cls);
+  if (hk_tcache.bins[cls].max == SCATTERED_BIN_MAX) bin_grow_full(cls); /* a consumer's bins stay small */
 }
 
 /* A full bin of cls, before the block that found it full goes in: set
@@ -953,7 +957,6 @@ void *heap_alloc_slow(unsigned cls) {
 
 void *heap_calloc_fresh(unsigned cls) {
   struct heap *h = hk_tcache.heap;
-  if (h) bin_judge_afresh(h, cls); /* calloc found the bin empty */
   struct slab *s = h ? h->partial[cls] : NULL;
   if (!s || s->free || s->carve + s->block_size > s->end ||
       s->carve < slab_cold(s)->zero_from)

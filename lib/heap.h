@@ -28,7 +28,7 @@ struct heap {
   struct block_list stash[CLASS_COUNT];
   bool stashed;                       /* stash holds a cache (under heaps_lock) */
   uint8_t spilled[CLASS_COUNT];       /* bins in spill[cls] */
-  bool bin_scattered[CLASS_COUNT];    /* bin of blocks from many slabs, until a refill (heap.c: spill) */
+  bool bin_scattered[CLASS_COUNT];    /* bin of blocks from many slabs, until it runs empty (heap.c) */
   size_t spill_bytes;
   size_t spill_reserved;              /* of spill_total, whole SPILL_STEPs, at least spill_bytes */
   uint64_t purge_due_ns;              /* when free units' pages are next due to go; 0: none */

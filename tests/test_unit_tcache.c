@@ -356,6 +356,7 @@ Test(tcache, a_scattered_bin_past_the_spills_sends_them_back_and_shrinks)
   cr_assert(h->bin_scattered[cls]);
   cr_assert_eq(h->spilled[cls], 0, "a scattered class kept %u spilled bins", h->spilled[cls]);
   cr_assert_eq(h->spill_bytes, 0);
+  cr_assert_eq(h->spill_reserved, 0, "the class's spills went back but the heap kept %zu reserved", h->spill_reserved);
   cr_assert_eq(bin->max, 128, "the scattered bin holds up to %u", bin->max);
   cr_assert_eq(tcache_bin_count(bin), 65, "the overflow left %u blocks", tcache_bin_count(bin));
   cr_assert_eq(s0.bytes_in_use - s1.bytes_in_use, (uint64_t)(SPILL_BINS * max + max - 64) * size,
