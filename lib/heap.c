@@ -356,11 +356,11 @@ static void tcache_flush(struct heap *h, unsigned cls, bool force) {
 }
 
 /* Return the newest n blocks of a bin to its slabs: half of a full bin,
- * and the older half stays. The walk goes down blocks freed a moment ago, still in the
- * cache; the older ones, cold once many frees came between (1M blocks
- * freed in random order), are not touched until malloc hands them out.
- * Flushing the whole bin read each cold block's link in turn: 48.5 ns a
- * free there, against 8.9 for mimalloc. */
+ * and the older half stays. The walk goes down blocks freed a moment ago,
+ * still in the cache; the older ones, cold once many frees came between
+ * (1M blocks freed in random order), are not touched until malloc hands
+ * them out. Flushing the whole bin read each cold block's link in turn:
+ * 48.5 ns a free there, against 8.9 for mimalloc. */
 static void tcache_flush_newest(struct heap *h, unsigned cls, uint32_t n) {
   struct tcache_bin *b = &hk_tcache.bins[cls];
   if (!n) return;
@@ -480,19 +480,19 @@ static void spill_return(struct heap *h, bool force) {
  * A bin is handed out again newest first, and so is a spilled one: blocks
  * freed all over the heap (a tree torn down) would spread the program's
  * next allocations over a page each. Once a class can set aside no more
- * (its SPILL_BINS, or the heap's SPILL_BYTES, or all heaps' SPILL_TOTAL
- * are taken) and a full bin of its own blocks has its newest ones in
- * several slabs, its spills
- * and most of the bin go back to their slabs, where they let slabs empty,
- * and a slab carved again hands out its blocks in address order; the bin
- * then holds at most SCATTERED_BIN_MAX until it next runs empty
- * (bin_judge_afresh). A tree of 1M nodes of 32..64 B built again after
- * it was freed had its first 8,192 nodes on 6,643 pages with spills kept,
- * and has them on 426 (mimalloc 174): README has the times. Judging
- * every full bin so, while spills were to be had, sent a few thousand blocks freed at
- * random from a heap that stays in use back to slabs that do not empty,
- * and refills then took 2 blocks each (50% slower). Blocks of a page and
- * more gain nothing from their neighbours and are never judged. */
+ * (its SPILL_BINS, the heap's SPILL_BYTES or all heaps' SPILL_TOTAL are
+ * taken) and a full bin of its own blocks has its newest ones in several
+ * slabs, its spills and most of the bin go back to their slabs, where
+ * they let slabs empty, and a slab carved again hands out its blocks in
+ * address order; the bin then holds at most SCATTERED_BIN_MAX until it
+ * next runs empty (bin_judge_afresh). A tree of 1M nodes of 32..64 B
+ * built again after it was freed had its first 8,192 nodes on 6,643
+ * pages with spills kept, and has them on 426 (mimalloc 174): README has
+ * the times. Judging every full bin so, while spills were to be had, sent
+ * a few thousand blocks freed at random from a heap that stays in use
+ * back to slabs that do not empty, and refills then took 2 blocks each
+ * (50% slower). Blocks of a page and more gain nothing from their
+ * neighbours and are never judged. */
 #define SCATTERED_SAMPLE 8
 #define SCATTERED_BIN_MAX 128u
 
@@ -939,7 +939,7 @@ void *heap_alloc_slow(unsigned cls) {
   heap_purge_tick(h);
   heap_abandoned_tick();
   hk_tcache.bins[cls].ahead = 0;
-  bin_judge_afresh(h, cls);
+  h->bin_scattered[cls] = false; /* the bin ran empty; bin_grow_full lifts any cap */
   bin_grow_full(cls);
   if (unspill_bin(h, cls)) return tcache_pop(cls);
   if (h->carves[cls] < CARVE_STEADY && slab_refill_needs_a_page(h->partial[cls])) {
