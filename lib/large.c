@@ -144,26 +144,25 @@ static unsigned bits_count(const uint64_t *map, const uint64_t *both, unsigned l
   return count;
 }
 
-/* A run's head bit and length are read without the lock by
- * large_usable(), realloc's first step: a live block's own bit and length
- * change only by its own free or resize, which its holder does not race
- * with. Other runs' bits share the words, so both sides use relaxed
+/* A run's head mark and length are read without the lock by
+ * large_usable(), realloc's first step, and by the run cache's put: a
+ * live block's own mark and length change only by its own free or
+ * resize, which its holder does not race with. Both sides use relaxed
  * atomics; writers still hold the lock. */
 static inline bool head_get(const struct large_ss *l, unsigned i) {
-  return (__atomic_load_n(&l->head_map[i / 64], __ATOMIC_RELAXED) >> (i % 64)) & 1;
+  return __atomic_load_n(&l->pages[i].head, __ATOMIC_RELAXED);
 }
 
 static inline void head_set(struct large_ss *l, unsigned i, bool on) {
-  uint64_t w = l->head_map[i / 64], bit = (uint64_t)1 << (i % 64);
-  __atomic_store_n(&l->head_map[i / 64], on ? w | bit : w & ~bit, __ATOMIC_RELAXED);
+  __atomic_store_n(&l->pages[i].head, on, __ATOMIC_RELAXED);
 }
 
 static inline unsigned run_length(const struct large_ss *l, unsigned i) {
-  return __atomic_load_n(&l->run_pages[i], __ATOMIC_RELAXED);
+  return __atomic_load_n(&l->pages[i].run_pages, __ATOMIC_RELAXED);
 }
 
 static inline void run_length_set(struct large_ss *l, unsigned i, unsigned n) {
-  __atomic_store_n(&l->run_pages[i], (uint16_t)n, __ATOMIC_RELAXED);
+  __atomic_store_n(&l->pages[i].run_pages, (uint16_t)n, __ATOMIC_RELAXED);
 }
 
 /* Runs of 1..7 pages have a bin each; longer ones four bins to a power
@@ -451,7 +450,7 @@ static struct large_ss *find_room(struct large_arena *a, unsigned n, unsigned ap
  * malloc'd and freed at random, took 0.52 s for 10M operations under the
  * arena lock, and take 0.13 s, against 0.07 s for tcmalloc, whose thread
  * caches hold objects up to 256 KiB (README). A cached run keeps
- * its head bit, and its byte in `cached` says it is free: a second free, a
+ * its head mark, and its page's `cached` byte says it is free: a second free, a
  * realloc or a malloc_usable_size of it aborts as for any freed block.
  * The byte is stored, not set by an atomic read-modify-write: a locked
  * instruction waits for the block's cold line, and runs beside it belong
@@ -493,9 +492,9 @@ static __thread struct run_cache run_cache __attribute__((tls_model("initial-exe
 static _Atomic uint32_t cached_budget_all;
 static bool cache_disabled; /* tests only */
 
-static bool cached_get(const struct large_ss *l, unsigned i) { return __atomic_load_n(&l->cached[i], __ATOMIC_ACQUIRE); }
+static bool cached_get(const struct large_ss *l, unsigned i) { return __atomic_load_n(&l->pages[i].cached, __ATOMIC_ACQUIRE); }
 
-static void cached_set(struct large_ss *l, unsigned i, bool on) { __atomic_store_n(&l->cached[i], on, __ATOMIC_RELEASE); }
+static void cached_set(struct large_ss *l, unsigned i, bool on) { __atomic_store_n(&l->pages[i].cached, on, __ATOMIC_RELEASE); }
 
 /* Room for n more pages in the thread's share of the budget, within its
  * bound, reserved a step at a time: with an atomic add on every put and

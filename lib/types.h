@@ -170,13 +170,17 @@ struct large_ss {
   uint8_t arena;           /* the arena it belongs to while in use (large.c) */
   uint64_t free_since_ns;  /* free pages may be resident since then; 0: none */
   uint64_t free_map[PAGES_PER_REGION / 64];  /* page is free */
-  uint64_t head_map[PAGES_PER_REGION / 64];  /* page starts a run in use */
   uint64_t freed_map[PAGES_PER_REGION / 64]; /* page started a run now free: a free of it is a double free */
   uint64_t dirty_map[PAGES_PER_REGION / 64]; /* page may hold non-zero bytes */
   uint64_t absent_map[PAGES_PER_REGION / 64];/* page is not resident (released) */
   uint64_t released_map[PAGES_PER_REGION / 64];/* absent since a trim: it refaults */
-  uint16_t run_pages[PAGES_PER_REGION];      /* length of the run at a head page */
-  uint8_t cached[PAGES_PER_REGION];          /* the run at a head page is in a thread's cache (large.c) */
+  /* What a free reads of a run's first page, in one line: a free had
+   * missed the cache three times on separate arrays (large.c). */
+  struct large_page {
+    uint16_t run_pages;    /* length of the run at a head page */
+    uint8_t head;          /* the page starts a run in use */
+    uint8_t cached;        /* the run at a head page is in a thread's cache (large.c) */
+  } pages[PAGES_PER_REGION];
 };
 
 struct huge_header {

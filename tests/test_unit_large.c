@@ -110,10 +110,10 @@ Test(large, runs_of_33k_to_1020k_are_whole_pages)
     unsigned first = page_index(p[i]);
     cr_assert_eq(l->h.kind, REGION_LARGE);
     cr_assert_geq(first, 1, "a run starts in the header page");
-    cr_assert(map_bit(l->head_map, first), "page %u does not start a run", first);
-    cr_assert_eq((size_t)l->run_pages[first] * PAGE_SIZE, usable);
-    cr_assert_leq(first + l->run_pages[first], PAGES_PER_REGION, "the run runs out of its SuperSlab");
-    for (unsigned q = first; q < first + l->run_pages[first]; q++)
+    cr_assert(l->pages[first].head, "page %u does not start a run", first);
+    cr_assert_eq((size_t)l->pages[first].run_pages * PAGE_SIZE, usable);
+    cr_assert_leq(first + l->pages[first].run_pages, PAGES_PER_REGION, "the run runs out of its SuperSlab");
+    for (unsigned q = first; q < first + l->pages[first].run_pages; q++)
       cr_assert_not(map_bit(l->free_map, q), "page %u of a live run is marked free", q);
     cr_assert_eq(s1.bytes_in_use - s0.bytes_in_use, usable, "bytes_in_use grew by %llu for %zu usable bytes",
                  (unsigned long long)(s1.bytes_in_use - s0.bytes_in_use), usable);
@@ -195,7 +195,7 @@ Test(large, a_freed_run_is_found_again_first_fit)
   unsigned first = page_index(p);
   struct large_ss *l = large_of(p);
   free(p);
-  cr_assert_not(map_bit(l->head_map, first), "a freed run still has its head");
+  cr_assert_not(l->pages[first].head, "a freed run still has its head");
   for (unsigned q = first; q < first + 50; q++)
     cr_assert(map_bit(l->free_map, q), "page %u of a freed run is not free", q);
   char *q = malloc(opaque_size(200 * KiB));
@@ -254,7 +254,7 @@ Test(large, realloc_shrinks_in_place_and_grows_back_in_place)
   struct hakmem_stats s1 = snap();
   cr_assert_eq(q, p, "shrinking a run moved it");
   cr_assert_eq(malloc_usable_size(q), 40 * KiB);
-  cr_assert_eq(l->run_pages[first], 10);
+  cr_assert_eq(l->pages[first].run_pages, 10);
   for (unsigned i = first + 10; i < first + 50; i++)
     cr_assert(map_bit(l->free_map, i), "page %u after a shrunk run is not free", i);
   cr_assert_eq(s0.bytes_in_use - s1.bytes_in_use, 160 * KiB);
@@ -265,7 +265,7 @@ Test(large, realloc_shrinks_in_place_and_grows_back_in_place)
   struct hakmem_stats s2 = snap();
   cr_assert_eq(r, p, "growing into free pages moved the run");
   cr_assert_eq(malloc_usable_size(r), 200 * KiB);
-  cr_assert_eq(l->run_pages[first], 50);
+  cr_assert_eq(l->pages[first].run_pages, 50);
   for (unsigned i = first; i < first + 50; i++)
     cr_assert_not(map_bit(l->free_map, i));
   cr_assert_eq(s2.bytes_in_use - s1.bytes_in_use, 160 * KiB);
@@ -306,7 +306,7 @@ Test(large, realloc_moves_a_run_whose_next_pages_are_taken)
   cr_assert_eq(check(q, 40 * KiB, 3), (size_t)-1, "moving the run lost its contents");
   cr_assert_eq(realloc(q, opaque_size(usable)), q, "growing within the headroom moved the block");
   if ((void *)large_of(q) != (void *)l || page_index(q) != first)
-    cr_assert_not(map_bit(l->head_map, first), "the old run was not freed");
+    cr_assert_not(l->pages[first].head, "the old run was not freed");
   for (unsigned i = 0; i < n; i++)
     free(blockers[i]);
   free(q);
@@ -676,11 +676,11 @@ Test(large_cache, a_freed_run_is_kept_claimed_and_taken_by_the_next_malloc_of_as
   struct large_ss *l = large_of(p);
   unsigned i = page_index(p);
   free(p);
-  cr_assert(map_bit(l->head_map, i), "a cached run lost its head");
-  cr_assert(l->cached[i], "a freed run of 10 pages was not cached");
+  cr_assert(l->pages[i].head, "a cached run lost its head");
+  cr_assert(l->pages[i].cached, "a freed run of 10 pages was not cached");
   char *q = malloc(opaque_size(37 * KiB)); /* 10 pages too */
   cr_assert_eq(q, p, "the next 10-page malloc took %p, not the cached %p", (void *)q, (void *)p);
-  cr_assert_not(l->cached[i], "a run taken back is still marked cached");
+  cr_assert_not(l->pages[i].cached, "a run taken back is still marked cached");
   free(q);
   free(keep);
 }
@@ -712,7 +712,7 @@ static void *cached_run(void)
   char *p = malloc(opaque_size(40 * KiB));
   cr_assert_not_null(p);
   free(p);
-  cr_assert(large_of(p)->cached[page_index(p)], "test premise: cached");
+  cr_assert(large_of(p)->pages[page_index(p)].cached, "test premise: cached");
   return opaque(p);
 }
 
@@ -761,9 +761,9 @@ static unsigned free_runs_counting_cached(unsigned n, size_t size)
     struct large_ss *l = large_of(runs[k]);
     unsigned i = page_index(runs[k]);
     free(runs[k]);
-    cached += (unsigned)l->cached[i];
-    if (!l->cached[i])
-      cr_assert_not(map_bit(l->head_map, i), "run %u was neither cached nor freed", k);
+    cached += (unsigned)l->pages[i].cached;
+    if (!l->pages[i].cached)
+      cr_assert_not(l->pages[i].head, "run %u was neither cached nor freed", k);
   }
   free(keep);
   free(runs);
@@ -854,7 +854,7 @@ static void *free_runs_without_a_heap(void *arg)
     struct large_ss *l = large_of(runs[k]);
     unsigned i = page_index(runs[k]);
     free(runs[k]);
-    j->cached += l->cached[i];
+    j->cached += l->pages[i].cached;
   }
   j->has_heap_after = hk_tcache.heap != NULL;
   return NULL;
@@ -887,7 +887,7 @@ static void *free_runs_and_exit(void *arg)
   }
   for (unsigned k = 0; k < 4; k++)
     free(thread_runs[k]);
-  cr_assert(large_of(thread_runs[0])->cached[page_index(thread_runs[0])], "test premise: cached");
+  cr_assert(large_of(thread_runs[0])->pages[page_index(thread_runs[0])].cached, "test premise: cached");
   return NULL;
 }
 
@@ -901,8 +901,8 @@ Test(large_cache, a_threads_exit_flushes_its_cache)
   for (unsigned k = 0; k < 4; k++) {
     struct large_ss *l = large_of(thread_runs[k]);
     unsigned i = page_index(thread_runs[k]);
-    cr_assert_not(l->cached[i], "run %u is still cached after its thread exited", k);
-    cr_assert_not(map_bit(l->head_map, i), "run %u is not free after its thread exited", k);
+    cr_assert_not(l->pages[i].cached, "run %u is still cached after its thread exited", k);
+    cr_assert_not(l->pages[i].head, "run %u is not free after its thread exited", k);
   }
   free(keep);
 }
@@ -915,10 +915,10 @@ Test(large_cache, malloc_trim_flushes_the_callers_cache)
   struct large_ss *l = large_of(p);
   unsigned i = page_index(p);
   free(p);
-  cr_assert(l->cached[i], "test premise: cached");
+  cr_assert(l->pages[i].cached, "test premise: cached");
   malloc_trim(0);
-  cr_assert_not(l->cached[i], "malloc_trim left the run cached");
-  cr_assert_not(map_bit(l->head_map, i), "malloc_trim left the run claimed");
+  cr_assert_not(l->pages[i].cached, "malloc_trim left the run cached");
+  cr_assert_not(l->pages[i].head, "malloc_trim left the run claimed");
   free(keep);
 }
 
@@ -966,7 +966,7 @@ static void *cache_one_run_and_wait(void *arg)
   free(malloc(16)); /* a heap: only a thread with one caches runs */
   char *p = malloc(opaque_size(40 * KiB));
   free(p);
-  if (large_of(p)->cached[page_index(p)]) threads_cached++;
+  if (large_of(p)->pages[page_index(p)].cached) threads_cached++;
   idle_until_stopped(arg);
   return NULL;
 }
@@ -987,7 +987,7 @@ Test(large_cache, idle_threads_do_not_hold_the_whole_budget)
   unsigned i = page_index(p);
   free(p);
   cr_assert_eq(threads_cached, T, "only %u of %u threads could cache a run", threads_cached, T);
-  cr_assert(l->cached[i], "with %u threads each holding one cached run, this thread could not cache", T);
+  cr_assert(l->pages[i].cached, "with %u threads each holding one cached run, this thread could not cache", T);
   idle_threads_stop(t, T, &b);
   free(keep);
 }
