@@ -460,19 +460,22 @@ static bool unspill_bin(struct heap *h, unsigned cls) {
   return true;
 }
 
+/* The spilled bins of cls back to their slabs; the caller gives back
+ * the reservation (spill_unreserve). */
+static void spill_return_class(struct heap *h, unsigned cls, bool force) {
+  while (h->spilled[cls]) {
+    struct block_list *s = &h->spill[cls][--h->spilled[cls]];
+    h->spill_bytes -= (size_t)s->count * class_to_size(cls);
+    return_list(h, s->head, force);
+    *s = (struct block_list){ 0 };
+  }
+}
+
 /* Every spilled bin of h back to the slabs. */
 static void spill_return(struct heap *h, bool force) {
   if (!h->spill_reserved) return; /* nothing set aside: every spilled bin has bytes */
-  for (unsigned c = 0; c < CLASS_COUNT; c++) {
-    while (h->spilled[c]) {
-      struct block_list *s = &h->spill[c][--h->spilled[c]];
-      return_list(h, s->head, force);
-      *s = (struct block_list){ 0 };
-    }
-  }
-  atomic_fetch_sub_explicit(&spill_total, h->spill_reserved, memory_order_relaxed);
-  h->spill_bytes = 0;
-  h->spill_reserved = 0;
+  for (unsigned c = 0; c < CLASS_COUNT; c++) spill_return_class(h, c, force);
+  spill_unreserve(h); /* nothing left: all of it */
 }
 
 /* ---- scattered bins ----
@@ -505,17 +508,6 @@ static bool bin_newest_in_one_slab(const struct tcache_bin *b) {
   return true;
 }
 
-/* The spilled bins of cls back to their slabs. */
-static void spill_return_class(struct heap *h, unsigned cls) {
-  while (h->spilled[cls]) {
-    struct block_list *s = &h->spill[cls][--h->spilled[cls]];
-    h->spill_bytes -= (size_t)s->count * class_to_size(cls);
-    return_list(h, s->head, false);
-    *s = (struct block_list){ 0 };
-  }
-  spill_unreserve(h);
-}
-
 /* A full scattered bin of cls: all but its oldest SCATTERED_BIN_MAX / 2
  * blocks (half, if that is fewer) go back to their slabs, and its max
  * drops to SCATTERED_BIN_MAX. Unlike a half flush, this walks blocks that
@@ -539,7 +531,8 @@ static bool bin_judged_scattered(struct heap *h, unsigned cls) {
   if (!h->bin_scattered[cls] && class_to_size(cls) < PAGE_SIZE && b->head && slab_of(b->head)->owner == h &&
       !bin_newest_in_one_slab(b)) {
     h->bin_scattered[cls] = true;
-    spill_return_class(h, cls);
+    spill_return_class(h, cls, false);
+    spill_unreserve(h);
   }
   return h->bin_scattered[cls];
 }
