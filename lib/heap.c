@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 
+#include "budget.h"
 #include "diag.h"
 #include "huge.h"
 #include "large.h"
@@ -408,10 +409,7 @@ static bool spill_reserve(struct heap *h, size_t bytes) {
   size_t want = h->spill_bytes + bytes;
   if (want <= h->spill_reserved) return true;
   size_t need = (want - h->spill_reserved + SPILL_STEP - 1) / SPILL_STEP * SPILL_STEP;
-  if (atomic_fetch_add_explicit(&spill_total, need, memory_order_relaxed) + need > SPILL_TOTAL) {
-    atomic_fetch_sub_explicit(&spill_total, need, memory_order_relaxed);
-    return false;
-  }
+  if (!budget_reserve(&spill_total, need, SPILL_TOTAL)) return false;
   h->spill_reserved += need;
   return true;
 }
@@ -423,13 +421,13 @@ static bool spill_reserve(struct heap *h, size_t bytes) {
  * all of SPILL_TOTAL, and another thread's bulk frees ran 18% slower). */
 static void spill_unreserve(struct heap *h) {
   if (!h->spill_bytes) {
-    atomic_fetch_sub_explicit(&spill_total, h->spill_reserved, memory_order_relaxed);
+    budget_release(&spill_total, h->spill_reserved);
     h->spill_reserved = 0;
     return;
   }
   while (h->spill_reserved - h->spill_bytes >= 2 * SPILL_STEP) {
     h->spill_reserved -= SPILL_STEP;
-    atomic_fetch_sub_explicit(&spill_total, SPILL_STEP, memory_order_relaxed);
+    budget_release(&spill_total, SPILL_STEP);
   }
 }
 

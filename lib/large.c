@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "budget.h"
 #include "diag.h"
 #include "heap.h"
 #include "lock.h"
@@ -489,7 +490,7 @@ struct run_cache {
 };
 
 static __thread struct run_cache run_cache __attribute__((tls_model("initial-exec")));
-static _Atomic uint32_t cached_budget_all;
+static _Atomic size_t cached_budget_all;
 static bool cache_disabled; /* tests only */
 
 static bool cached_get(const struct large_ss *l, unsigned i) { return __atomic_load_n(&l->pages[i].cached, __ATOMIC_ACQUIRE); }
@@ -504,10 +505,7 @@ static bool cache_budget(struct run_cache *c, unsigned n) {
   if (c->pages + n > CACHE_THREAD_PAGES) return false;
   if (c->pages + n <= c->budget) return true;
   uint32_t need = (c->pages + n - c->budget + CACHE_BUDGET_STEP - 1) / CACHE_BUDGET_STEP * CACHE_BUDGET_STEP;
-  if (atomic_fetch_add_explicit(&cached_budget_all, need, memory_order_relaxed) + need > CACHE_ALL_PAGES) {
-    atomic_fetch_sub_explicit(&cached_budget_all, need, memory_order_relaxed);
-    return false;
-  }
+  if (!budget_reserve(&cached_budget_all, need, CACHE_ALL_PAGES)) return false;
   c->budget += need;
   return true;
 }
@@ -543,7 +541,7 @@ static void cache_purge_check(struct run_cache *c) {
 static NOINLINE void cache_tidy(struct run_cache *c) {
   if (c->budget - c->pages >= 4 * CACHE_BUDGET_STEP) {
     c->budget -= 2 * CACHE_BUDGET_STEP;
-    atomic_fetch_sub_explicit(&cached_budget_all, 2 * CACHE_BUDGET_STEP, memory_order_relaxed);
+    budget_release(&cached_budget_all, 2 * CACHE_BUDGET_STEP);
   }
   if (c->ops >= CACHE_PURGE_OPS) cache_purge_check(c);
 }
@@ -620,7 +618,7 @@ void large_cache_flush(void) {
       free_run((struct large_ss *)superslab_of(p), p);
     }
   }
-  if (c->budget) atomic_fetch_sub_explicit(&cached_budget_all, c->budget, memory_order_relaxed);
+  if (c->budget) budget_release(&cached_budget_all, c->budget);
   c->budget = 0;
 }
 

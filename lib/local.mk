@@ -3,6 +3,7 @@
 noinst_LTLIBRARIES += lib/libhakmem_core.la
 lib_libhakmem_core_la_SOURCES = \
 	lib/api.c \
+	lib/budget.h \
 	lib/diag.c \
 	lib/diag.h \
 	lib/fd.c \

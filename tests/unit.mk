@@ -20,6 +20,7 @@ hakmem_unit_tests = \
 	tests/test_unit_os \
 	tests/test_unit_zero \
 	tests/test_unit_lock \
+	tests/test_unit_budget \
 	tests/test_unit_fd
 check_PROGRAMS += $(hakmem_unit_tests)
 TESTS += $(hakmem_unit_tests)
@@ -28,6 +29,11 @@ tests_test_unit_fd_SOURCES = tests/test_unit_fd.c
 tests_test_unit_fd_CPPFLAGS = $(AM_CPPFLAGS)
 tests_test_unit_fd_CFLAGS = $(hakmem_unit_cflags)
 tests_test_unit_fd_LDADD = $(hakmem_unit_ldadd)
+
+tests_test_unit_budget_SOURCES = tests/test_unit_budget.c
+tests_test_unit_budget_CPPFLAGS = $(AM_CPPFLAGS)
+tests_test_unit_budget_CFLAGS = $(hakmem_unit_cflags)
+tests_test_unit_budget_LDADD = $(hakmem_unit_ldadd)
 
 tests_test_unit_lock_SOURCES = tests/test_unit_lock.c
 tests_test_unit_lock_CPPFLAGS = $(AM_CPPFLAGS)
