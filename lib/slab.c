@@ -94,21 +94,28 @@ bool slab_put_remote_chain(struct slab *s, struct free_block *head, struct free_
     tail->next = remote_head(old);
     count = remote_count(old) + n;
   } while (!atomic_compare_exchange_weak_explicit(remote, &old, count << REMOTE_COUNT_SHIFT | (uintptr_t)head | 1,
-                                                  memory_order_release, memory_order_relaxed));
-  return (old & 1) == 0;
+                                                  memory_order_acq_rel, memory_order_relaxed));
+  if (old & 1) return false;
+  /* The first chain of the list ends it: its owner reads the tail once the
+   * caller's push onto the pending list (a release) has published it. */
+  slab_cold(s)->remote_tail = tail;
+  return true;
 }
 
 unsigned slab_collect_remote(struct slab *s, unsigned *warm) {
-  uintptr_t word = atomic_exchange_explicit(&slab_cold(s)->remote, 0, memory_order_acquire);
+  struct slab_cold *c = slab_cold(s);
+  /* Read before the exchange, which lets a free queue s again and set the
+   * next list's tail (the free's CAS acquires what the exchange releases). */
+  struct free_block *tail = c->remote_tail;
+  uintptr_t word = atomic_exchange_explicit(&c->remote, 0, memory_order_acq_rel);
   struct free_block *list = remote_head(word);
   unsigned n = (unsigned)remote_count(word);
   if (!list) return 0;
-  if (s->free || n <= *warm) {
-    *warm -= n < *warm ? n : *warm;
-    struct free_block *last = list;
-    while (last->next) last = last->next;
-    last->next = s->free;
+  if (n <= *warm) {
+    *warm -= n;
+    for (tail = list; tail->next; tail = tail->next) {}
   }
+  tail->next = s->free;
   s->free = list;
   s->used -= n;
   return n;

@@ -141,6 +141,7 @@ struct slab_cold {
   struct slab *next, *prev;/* owner's partial list of this class */
   /* Other threads. */
   _Atomic uintptr_t remote; /* remote-freed blocks, their count and a queued bit (slab.h) */
+  struct free_block *remote_tail; /* the remote list's last block, set by the free that queued s */
   struct slab *pending_next;
 };
 

@@ -293,6 +293,52 @@ Test(remote, concurrent_remote_frees_all_arrive)
   cr_assert_eq(on_free_list, n);
 }
 
+/* Blocks freed remotely in several chains (one a thread) join a local
+ * list that holds blocks already, with no walk (warm 0): the chain that
+ * queued the slab noted the list's tail. Every block ends up on the local
+ * list once, and the list ends. */
+Test(remote, remote_chains_join_a_local_list_by_the_noted_tail)
+{
+  enum { THREADS = 2 };
+  const size_t size = 64;
+  static void *all[4 * UNIT_SIZE / 64];
+  unsigned nall = 0;
+  struct slab *s = hold_a_whole_slab(size, all, &nall, NULL);
+  unsigned local = s->capacity / 2;
+  for (unsigned i = 0; i < local; i++) {
+    struct free_block *b = (struct free_block *)(s->start + (size_t)i * s->block_size);
+    b->cookie = diag_cookie(b);
+    slab_put_local(s, b);
+  }
+  static void *remote[UNIT_SIZE / 64];
+  unsigned nremote = 0;
+  for (unsigned i = local; i < s->capacity; i++)
+    remote[nremote++] = s->start + (size_t)i * s->block_size;
+  struct free_job jobs[THREADS];
+  for (int i = 0; i < THREADS; i++) {
+    jobs[i] = (struct free_job){ remote + i * (nremote / THREADS), nremote / THREADS };
+    run_thread(free_all, &jobs[i]); /* one after the other: two chains */
+  }
+  cr_assert_eq(remote_list_length(s), nremote);
+  cr_assert(heap_has_pending(hk_tcache.heap, s));
+  unsigned warm = 0;
+  cr_assert_eq(slab_collect_remote(s, &warm), nremote);
+  cr_assert_eq(s->used, 0);
+  static unsigned char seen[UNIT_SIZE / 64];
+  unsigned on_free_list = 0;
+  for (struct free_block *b = s->free; b && on_free_list <= s->capacity; b = b->next) {
+    cr_assert(slab_holds_block(s, b), "%p on the free list is not a block of the slab", (void *)b);
+    size_t i = (size_t)((char *)b - s->start) / s->block_size;
+    cr_assert_eq(seen[i]++, 0, "block %zu is on the free list twice", i);
+    on_free_list++;
+  }
+  cr_assert_eq(on_free_list, s->capacity, "%u blocks on the free list of a slab of %u", on_free_list,
+               s->capacity);
+  for (unsigned i = 0; i < nall; i++)
+    if (slab_of(all[i]) != s)
+      free(all[i]);
+}
+
 /* ---- exited threads and their heaps ---- */
 
 struct exiting {
