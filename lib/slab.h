@@ -82,8 +82,9 @@ static inline struct free_block *remote_head(uintptr_t word) { return (struct fr
 static inline uintptr_t remote_count(uintptr_t word) { return word >> REMOTE_COUNT_SHIFT; }
 
 /* Another thread returns n blocks of s, linked from head to tail, with one
- * CAS. Returns true when this call queued the slab, so the caller must
- * push it onto the owner's pending list. */
+ * CAS. Returns true when this call queued the slab, its tail then the
+ * list's (noted for slab_collect_remote), so the caller must push it onto
+ * the owner's pending list. */
 bool slab_put_remote_chain(struct slab *s, struct free_block *head, struct free_block *tail, unsigned n);
 
 static inline bool slab_put_remote(struct slab *s, struct free_block *b) { return slab_put_remote_chain(s, b, b, 1); }
