@@ -1,6 +1,6 @@
 /* budget.h: a bound that all threads share, which each reserves from and
- * gives back to in steps of its own (the spilled bins of heap.c, the run
- * caches of large.c).
+ * gives back to (the spilled bins of heap.c, the run caches of large.c,
+ * the slack of huge.c's blocks).
  *
  * A reservation compares and swaps: an add that undid itself when it went
  * past the bound made the total look fuller than it was meanwhile, and a

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "budget.h"
 #include "diag.h"
 #include "lru.h"
 #include "options.h"
@@ -48,17 +49,6 @@ static size_t round_page(size_t n) { return (n + PAGE_SIZE - 1) & ~(PAGE_SIZE - 
 
 static _Atomic size_t huge_slack_total; /* the slack of live blocks */
 
-/* Whether `wanted` more bytes of slack fit under HUGE_SLACK_MAX; if so
- * they are counted. */
-static bool huge_slack_reserve(size_t wanted) {
-  size_t total = atomic_load_explicit(&huge_slack_total, memory_order_relaxed);
-  do {
-    if (total + wanted > HUGE_SLACK_MAX) return false;
-  } while (!atomic_compare_exchange_weak_explicit(&huge_slack_total, &total, total + wanted, memory_order_relaxed,
-                                                  memory_order_relaxed));
-  return true;
-}
-
 /* Of a cached region of `size` bytes taken for `map`: the bytes to keep,
  * and in *slack those past twice map. The whole region, else up to
  * HUGE_KEEP_MIN more for a block below it, else twice map. */
@@ -66,10 +56,10 @@ static size_t huge_keep(size_t size, size_t map, size_t *slack) {
   size_t keep = 2 * map, wanted = size - keep;
   *slack = 0;
   if (size <= keep) return keep;
-  if (!huge_slack_reserve(wanted)) {
+  if (!budget_reserve(&huge_slack_total, wanted, HUGE_SLACK_MAX)) {
     if (map >= HUGE_KEEP_MIN) return keep;
     wanted = (size < map + HUGE_KEEP_MIN ? size : map + HUGE_KEEP_MIN) - keep;
-    if (!huge_slack_reserve(wanted)) return keep;
+    if (!budget_reserve(&huge_slack_total, wanted, HUGE_SLACK_MAX)) return keep;
   }
   *slack = wanted;
   return keep + wanted;
@@ -83,7 +73,7 @@ static size_t huge_take_max(size_t map) {
 }
 
 static void huge_slack_drop(struct huge_header *hh) {
-  if (hh->slack) atomic_fetch_sub_explicit(&huge_slack_total, hh->slack, memory_order_relaxed);
+  if (hh->slack) budget_release(&huge_slack_total, hh->slack);
   hh->slack = 0;
 }
 
@@ -94,8 +84,11 @@ static struct region_header *huge_from_lru(size_t map, unsigned chunks, size_t a
   size_t keep = huge_keep(h->size, map, slack);
   if (h->size > keep) {
     const struct os_page_supplier *s = os_page_supplier();
-    if (s && s->region_unmapping) s->region_unmapping((char *)h + keep, h->size - keep);
-    region_shrink(h, keep);
+    size_t cut = h->size - keep;
+    if (s && s->region_unmapping) s->region_unmapping((char *)h + keep, cut);
+    /* A refused cut (at the limit of mappings) leaves the region whole,
+     * its tail the block's too (usable size) and the supplier's again. */
+    if (!region_shrink(h, keep) && s && s->region_mapped) s->region_mapped((char *)h + keep, cut);
   }
   if (h->kind != REGION_HUGE) region_set_kind(h, REGION_HUGE);
   region_supply_by_faults(h, false);
@@ -142,6 +135,21 @@ static size_t clean_from_state(const struct region_header *h, size_t offset) {
   }
 }
 
+/* Where the block's pages start: the header's page holds the start of a
+ * block aligned to less than a page; one aligned further starts pages or
+ * chunks after the header, and the pages between are never the
+ * program's, neither in use (bytes_in_use) nor supplied (the ledger). */
+static size_t huge_block_page(const struct huge_header *hh) { return hh->offset & ~(PAGE_SIZE - 1); }
+
+/* The first page past the header that the block can reach. */
+static size_t huge_body_start(const struct huge_header *hh) {
+  size_t b = huge_block_page(hh);
+  return b > PAGE_SIZE ? b : PAGE_SIZE;
+}
+
+/* The bytes a block holds in the statistics: from its first page on. */
+static size_t huge_block_bytes(const struct huge_header *hh) { return hh->h.size - huge_block_page(hh); }
+
 /* The absent pages from `from` to the region's end. Without a page
  * supplier they are counted on `path` and the program faults them in
  * itself. With one (the pager) the first of them come in now, pre-zeroed,
@@ -151,11 +159,9 @@ static size_t clean_from_state(const struct region_header *h, size_t offset) {
  * reads is mapped to the zero page there, where direct supply would move
  * in a pre-zeroed page (calloc workload: 136 against 233 ns/page). */
 static void huge_supply_absent(struct region_header *h, size_t from, enum hakmem_supply_path path, bool zero) {
-  /* An aligned block starts chunks after its header: the pages between
-   * are never the program's. */
-  size_t block = ((struct huge_header *)h)->offset & ~(PAGE_SIZE - 1);
-  size_t start = from > block ? from : block;
-  if (!os_page_supplier()) stats_supply(path, (h->size - from) / PAGE_SIZE, 0, 0);
+  size_t body = huge_body_start((struct huge_header *)h);
+  size_t start = from > body ? from : body;
+  if (!os_page_supplier()) stats_supply(path, (h->size - start) / PAGE_SIZE, 0, 0);
   else if (!zero) os_supply_direct((char *)h + start, h->size - start);
 }
 
@@ -168,10 +174,11 @@ static void huge_supply_body(struct huge_header *hh, bool zero, size_t grown_fro
   struct region_header *h = &hh->h;
   enum hakmem_supply_path state = (enum hakmem_supply_path)h->pages;
   if (grown_from) {
-    stats_supply(state, (grown_from - PAGE_SIZE) / PAGE_SIZE, 0, 0);
+    size_t body = huge_body_start(hh);
+    if (grown_from > body) stats_supply(state, (grown_from - body) / PAGE_SIZE, 0, 0);
     huge_supply_absent(h, grown_from, HAKMEM_SUPPLY_FRESH, zero);
   } else if (region_body_resident(h)) {
-    stats_supply(state, (h->size - PAGE_SIZE) / PAGE_SIZE, 0, 0);
+    stats_supply(state, (h->size - huge_body_start(hh)) / PAGE_SIZE, 0, 0);
   } else {
     huge_supply_absent(h, PAGE_SIZE, state, zero);
   }
@@ -183,7 +190,8 @@ static void huge_supply_body(struct huge_header *hh, bool zero, size_t grown_fro
 static void huge_clear_reused(struct huge_header *hh, char *p, size_t size, size_t grown_from) {
   struct region_header *h = &hh->h;
   size_t resident_end = grown_from ? grown_from : h->size;
-  size_t body_pages = (resident_end - PAGE_SIZE) / PAGE_SIZE, absent = 0;
+  size_t body = huge_body_start(hh);
+  size_t body_pages = resident_end > body ? (resident_end - body) / PAGE_SIZE : 0, absent = 0;
   char *end = p + size;
   char *from = (char *)round_page((uintptr_t)p), *to = (char *)((uintptr_t)end & ~(PAGE_SIZE - 1));
   if (from < to) {
@@ -228,7 +236,7 @@ void *huge_alloc(size_t size, size_t align, bool zero) {
   hh->clean_from = clean_from_state(h, offset);
   if (grown_from && hh->clean_from > grown_from) hh->clean_from = grown_from;
   stats_add(STAT_huge_live, 1);
-  stats_add(STAT_bytes_in_use, (int64_t)h->size);
+  stats_add(STAT_bytes_in_use, (int64_t)huge_block_bytes(hh));
   char *p = (char *)h + offset;
   size_t dirty = hh->clean_from > offset ? hh->clean_from - offset : 0;
   if (dirty > size) dirty = size;
@@ -262,7 +270,7 @@ static struct huge_header *huge_check(const void *p, const char *op) {
 static void huge_release(struct region_header *h, bool discard) {
   huge_slack_drop((struct huge_header *)h);
   stats_add(STAT_huge_live, -1);
-  stats_add(STAT_bytes_in_use, -(int64_t)h->size);
+  stats_add(STAT_bytes_in_use, -(int64_t)huge_block_bytes((struct huge_header *)h));
   if (discard || h->size > ((size_t)hakmem_options.lru_max_mb << 20) / 16) region_unmap(h);
   else lru_put(h);
 }

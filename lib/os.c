@@ -69,7 +69,14 @@ static void *timed_mmap(void *addr, size_t len, int flags) {
   return p;
 }
 
+static _Atomic unsigned refused_unmap; /* tests: the nth next munmap fails */
+
 static int timed_munmap(void *addr, size_t len) {
+  unsigned nth = atomic_load_explicit(&refused_unmap, memory_order_relaxed);
+  if (unlikely(nth) && atomic_fetch_sub(&refused_unmap, 1) == 1) {
+    errno = ENOMEM;
+    return -ENOMEM;
+  }
   uint64_t t0 = os_now_ns();
   int rc = munmap(addr, len);
   stats_add(STAT_munmap_calls, 1);
@@ -119,8 +126,13 @@ static void *map_trimmed(size_t len, size_t align, size_t offset) {
   if (raw == MAP_FAILED) return NULL;
   char *p = (char *)((((uintptr_t)raw + offset + align - 1) & ~(uintptr_t)(align - 1)) - offset);
   size_t head = (size_t)(p - raw), tail = over - head - len;
-  if (head) timed_munmap(raw, head);
-  if (tail) timed_munmap(p + len, tail);
+  /* A cut splits a mapping the kernel merged with a neighbour, which it
+   * refuses at the process's limit of mappings (ENOMEM). Then what was
+   * mapped goes, and the request fails as an mmap would there; should
+   * that be refused too, the mapping is kept, its untouched head and tail
+   * costing address space only. */
+  if (head && timed_munmap(raw, head) != 0) return timed_munmap(raw, over) == 0 ? NULL : p;
+  if (tail && timed_munmap(p + len, tail) != 0) return timed_munmap(p, len + tail) == 0 ? NULL : p;
   return p;
 }
 
@@ -330,3 +342,4 @@ void os_test_disable_populate(bool disable) { atomic_store(&populate_missing, di
 void os_test_disable_madv_free(bool disable) { atomic_store(&madv_free_missing, disable); }
 void os_test_set_threaded(bool is_threaded) { atomic_store(&threaded, is_threaded); }
 void os_test_after_unmap(void (*fn)(void *addr, size_t len)) { atomic_store(&after_unmap, fn); }
+void os_test_refuse_unmap(unsigned nth) { atomic_store(&refused_unmap, nth); }

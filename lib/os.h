@@ -137,5 +137,8 @@ void os_test_set_threaded(bool threaded);
 /* For the tests of what others see while a range goes: fn runs right
  * after each successful munmap (NULL: none). */
 void os_test_after_unmap(void (*fn)(void *addr, size_t len));
+/* For the tests of a refused cut: the nth munmap from now on (1 the
+ * next, 0 none) fails with ENOMEM, as at the limit of mappings. */
+void os_test_refuse_unmap(unsigned nth);
 
 #endif /* HAKMEM_OS_H */

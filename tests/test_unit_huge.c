@@ -225,6 +225,27 @@ Test(huge, a_cached_region_much_larger_than_the_request_is_cut)
   free(s);
 }
 
+/* A cut the kernel refuses (at the limit of mappings) leaves the cached
+ * region whole: the block is served from it, its usable size the whole
+ * region's, every byte of it writable, and it frees as any other. */
+Test(huge, a_refused_cut_of_a_cached_region_serves_the_block_from_all_of_it)
+{
+  char *p;
+  struct region_header *h = cached_block(76 * MiB, &p);
+  size_t whole = h->size;
+  os_test_refuse_unmap(1);
+  char *s = malloc(opaque_size(20 * MiB));
+  os_test_refuse_unmap(0);
+  cr_assert_not_null(s);
+  cr_assert_eq((void *)region_of(s), (void *)h, "a 20 MiB request did not take the cached 76 MiB region");
+  cr_assert_eq(h->size, whole, "the region is %zu bytes after a refused cut of %zu", h->size, whole);
+  size_t usable = malloc_usable_size(s);
+  cr_assert_eq(usable, whole - HUGE_OFFSET);
+  memset(s, 0x5a, usable);
+  free(s);
+  cr_assert_eq(h->in_lru, 1, "the whole region was not cached again");
+}
+
 /* Within the slack a bigger region is kept whole: a buffer grown by
  * realloc to 8 MiB, freed and grown again, takes the old region at its
  * first huge size and grows in it, mapping nothing and faulting nothing
@@ -416,8 +437,23 @@ Test(huge, alignments_up_to_1g)
   for (size_t a = 0; a < sizeof aligns / sizeof aligns[0]; a++) {
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
       lru_trim(1); /* mapped anew, not a cached region kept up to twice the size */
+      struct hakmem_stats s0 = snap();
       char *p = aligned_alloc(aligns[a], opaque_size(sizes[s]));
+      struct hakmem_stats s1 = snap();
       cr_assert_not_null(p, "aligned_alloc(%zu, %zu)", aligns[a], sizes[s]);
+      /* The pages between the header and the block are never the program's:
+       * in use and in the ledger are the block's pages only. */
+      struct region_header *rh = region_of(p);
+      uintptr_t first_page = (uintptr_t)p & ~(PAGE_SIZE - 1);
+      size_t block_pages = ((uintptr_t)rh + rh->size - first_page) / PAGE_SIZE;
+      cr_assert_eq(DELTA(s1, s0, bytes_in_use), (long long)(block_pages * PAGE_SIZE),
+                   "aligned_alloc(%zu, %zu) counts %lld bytes in use for %zu pages", aligns[a], sizes[s],
+                   DELTA(s1, s0, bytes_in_use), block_pages);
+      /* The header's page is the ledger's when the block starts on it. */
+      size_t supplied = block_pages - (first_page == (uintptr_t)rh);
+      cr_assert_eq(DELTA(s1, s0, supply[HAKMEM_SUPPLY_FRESH].pages), (long long)supplied,
+                   "aligned_alloc(%zu, %zu): the ledger counts %lld fresh pages for %zu", aligns[a], sizes[s],
+                   DELTA(s1, s0, supply[HAKMEM_SUPPLY_FRESH].pages), supplied);
       cr_assert_eq((uintptr_t)p % aligns[a], 0, "aligned_alloc(%zu, %zu) = %p", aligns[a], sizes[s], (void *)p);
       size_t chunks_above = aligns[a] >= REGION_SIZE ? 1 : 0;
       cr_assert_eq(region_map_kind((uintptr_t)p), REGION_HUGE + chunks_above,

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
@@ -173,6 +174,54 @@ static void expect_bounded_spread(unsigned live)
     if (queue[i]) os_unmap(queue[i], len);
   cr_assert_lt(hi - lo, (uintptr_t)4 << 30, "%u live regions at a time spread over %zu MiB", live,
                (size_t)((hi - lo) >> 20));
+}
+
+static unsigned mappings_of_the_process(void)
+{
+  FILE *f = fopen("/proc/self/maps", "r");
+  cr_assert_not_null(f);
+  unsigned n = 0;
+  for (int c; (c = fgetc(f)) != EOF;)
+    n += c == '\n';
+  fclose(f);
+  return n;
+}
+
+/* An aligned mapping is over-mapped and cut to size; a cut the kernel
+ * refuses (a merged mapping split at the limit of mappings) fails the
+ * request with ENOMEM and leaves nothing mapped. With the hint cleared
+ * (its region unmapped), the next mapping is over-mapped: its first
+ * munmap is a cut. When only a later cut is refused, the mapping may have
+ * needed none, and is whole. */
+Test(os, a_refused_cut_fails_the_mapping_and_leaves_nothing_behind)
+{
+  const size_t len = 4 * MiB, align = 2 * MiB;
+  for (unsigned nth = 1; nth <= 2; nth++) {
+    char *hinted = os_map_aligned(len, align);
+    cr_assert_not_null(hinted);
+    cr_assert_eq(os_unmap(hinted, len), 0); /* clears the hint */
+    unsigned maps = mappings_of_the_process();
+    struct hakmem_stats s0 = snap();
+    os_test_refuse_unmap(nth);
+    errno = 0;
+    char *p = os_map_aligned(len, align);
+    int err = errno;
+    os_test_refuse_unmap(0);
+    struct hakmem_stats s1 = snap();
+    if (nth == 1)
+      cr_assert_null(p, "the first cut was refused, and the mapping kept");
+    if (p) {
+      cr_assert_eq((uintptr_t)p % align, 0);
+      memset(p, 1, len);
+      cr_assert_eq(DELTA(s1, s0, bytes_mapped), (long long)len);
+      cr_assert_eq(os_unmap(p, len), 0);
+    } else {
+      cr_assert_eq(err, ENOMEM);
+      cr_assert_eq(DELTA(s1, s0, bytes_mapped), 0);
+      cr_assert_eq(DELTA(s1, s0, mmap_calls), 1, "an over-mapping, not a hinted one");
+    }
+    cr_assert_eq(mappings_of_the_process(), maps, "refusing cut %u left a mapping behind", nth);
+  }
 }
 
 Test(os, mapping_and_unmapping_one_region_reuses_its_space) { expect_bounded_spread(1); }
