@@ -17,7 +17,7 @@ void slab_init(struct slab *s, struct heap *owner, char *unit, unsigned cls) {
   s->end = unit + (size_t)capacity * size;
   s->block_size = (uint16_t)size;
   s->divides = UINT64_MAX / size + 1;
-  s->bin_key = (int32_t)tcache_key(cls);
+  s->bin_key = tcache_slab_key(cls);
   s->cls = (uint8_t)cls;
   s->in_partial = 0;
   s->capacity = (uint16_t)capacity;

@@ -5,7 +5,7 @@
  * malloc fast path costs a size-class lookup, a TLS load, a pop, a
  * prefetch of the next block and the store that clears the free cookie
  * (20 instructions with the ret); free costs the region-map load, the slab's bounds
- * and block-grid checks, the cookie check, a prefetch and a push (37 with the ret),
+ * and block-grid checks, the cookie check, a prefetch and a push (35 with the ret),
  * whichever thread's block it is. Everything else is in heap.c, out of
  * line. */
 #ifndef HAKMEM_TCACHE_H
@@ -40,12 +40,13 @@ static inline uint32_t tcache_bin_count(const struct tcache_bin *b) { return b->
 
 /* The hot paths reach a bin by its offset in hk_tcache, its key: malloc
  * reads it from the size-class table (size_class.h), and a slab keeps its
- * class's, which spares free the two instructions that would compute it
- * from the class. Through %fs (__seg_fs, the offset
+ * class's (tcache_slab_key), which spares free the two instructions that
+ * would compute it from the class. Through %fs (__seg_fs, the offset
  * from the thread pointer as the key) the paths took two instructions
  * fewer but ran Tiny Hot at 533M against 587M ops/s (25 interleaved runs,
  * medians, on AMD EPYC): a segment base lengthens the address generation
- * of the loads and stores that chain one malloc or free to the next. */
+ * of the loads and stores that chain one malloc or free to the next. The
+ * slab's key is added to the thread pointer in a register instead. */
 _Static_assert(sizeof(struct tcache_bin) == CLASS_STRIDE, "size_class_table holds bin offsets");
 _Static_assert(UNIT_SIZE / 16 <= UINT16_MAX && SMALL_MAX / 2 <= UINT16_MAX, "a bin's max and ahead fit 16 bits");
 
@@ -59,6 +60,32 @@ static inline struct tcache_bin *tcache_bin_of_key(intptr_t key) {
 }
 
 static inline intptr_t tcache_key(unsigned cls) { return tcache_key_of_stride(cls * CLASS_STRIDE); }
+
+/* A slab's key is its bin's offset from the thread pointer, the same in
+ * every thread (initial-exec TLS): free then adds the thread pointer to
+ * the key in one instruction, where hk_tcache's address takes a load from
+ * the GOT and two adds. */
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_thread_pointer)
+#define HK_HAVE_THREAD_POINTER 1
+#endif
+#endif
+
+static inline char *tcache_slab_key_base(void) {
+#ifdef HK_HAVE_THREAD_POINTER
+  return __builtin_thread_pointer();
+#else
+  return (char *)&hk_tcache;
+#endif
+}
+
+static inline int32_t tcache_slab_key(unsigned cls) {
+  return (int32_t)((char *)tcache_bin_of_key(tcache_key(cls)) - tcache_slab_key_base());
+}
+
+static inline struct tcache_bin *tcache_bin_of_slab_key(int32_t key) {
+  return (struct tcache_bin *)(tcache_slab_key_base() + key);
+}
 
 /* A free block: word 0 links it, word 1 holds its cookie. */
 struct free_block {
@@ -135,7 +162,7 @@ static inline int slab_block_in_use(const struct slab *s, const void *p) {
 /* Push a freed block, this thread's or another's; 0 when the bin is full
  * or the thread has no heap yet (no room): the caller goes slow. */
 static inline int tcache_push(struct slab *s, void *p) {
-  struct tcache_bin *b = tcache_bin_of_key(s->bin_key);
+  struct tcache_bin *b = tcache_bin_of_slab_key(s->bin_key);
   /* Signed, so that the decrement and its test are one subl and a js. */
   if (unlikely(--b->room < 0)) {
     b->room = 0;

@@ -5,7 +5,9 @@
  * are aligned to their size, which aligned allocation relies on); the
  * internal waste is bounded; class_cache_max is a slab's worth (at least 4) and the
  * thread cache's bins take their bounds from it; malloc_usable_size of a
- * small block is the size of its class. */
+ * small block is the size of its class. The table's stride leads malloc,
+ * and a slab's key (an offset from the thread pointer) leads free in any
+ * thread, to the bin of the class. */
 #include <criterion/criterion.h>
 #include <malloc.h>
 #include <stdint.h>
@@ -99,6 +101,38 @@ Test(size_class, the_table_leads_malloc_to_the_bin_of_the_class)
     cr_assert_eq(tcache_bin_of_key(tcache_key_of_stride(size_to_class_stride(size))), &hk_tcache.bins[c],
                  "size %zu: not the bin of class %u", size, c);
   }
+}
+
+/* free goes from a slab to its class's bin by the key the slab keeps, an
+ * offset from the thread pointer: the keys one thread computed lead every
+ * thread to its own bins. */
+struct slab_keys {
+  int32_t key[CLASS_COUNT];
+  bool all_to_own_bins;
+};
+
+static void *follow_slab_keys(void *arg)
+{
+  struct slab_keys *k = arg;
+  k->all_to_own_bins = true;
+  for (unsigned c = 0; c < CLASS_COUNT; c++)
+    k->all_to_own_bins &= tcache_bin_of_slab_key(k->key[c]) == &hk_tcache.bins[c];
+  return NULL;
+}
+
+Test(size_class, a_slabs_key_leads_free_to_the_bin_of_its_class_in_every_thread)
+{
+  struct slab_keys k;
+  for (unsigned c = 0; c < CLASS_COUNT; c++)
+    k.key[c] = tcache_slab_key(c);
+  follow_slab_keys(&k);
+  cr_assert(k.all_to_own_bins, "a slab key led this thread elsewhere than its bin");
+  run_thread(follow_slab_keys, &k);
+  cr_assert(k.all_to_own_bins, "a key computed in one thread led another elsewhere than its own bin");
+  void *p = malloc(opaque_size(100));
+  struct slab *s = slab_of(p);
+  cr_assert_eq(s->bin_key, k.key[s->cls]);
+  free(p);
 }
 
 /* Waste: under 16 bytes up to 128 B (16 B steps), and above that a step is
