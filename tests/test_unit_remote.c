@@ -244,6 +244,22 @@ struct racing_job {
   pthread_barrier_t *start;
 };
 
+/* Every block of s (of 64 B at least) is on its local list, once, and the
+ * list ends. */
+static void expect_every_block_free_once(struct slab *s)
+{
+  static unsigned char seen[UNIT_SIZE / 64];
+  memset(seen, 0, sizeof seen);
+  unsigned on_free_list = 0;
+  for (struct free_block *b = s->free; b && on_free_list <= s->capacity; b = b->next) {
+    cr_assert(slab_holds_block(s, b), "%p on the free list is not a block of the slab", (void *)b);
+    size_t i = (size_t)((char *)b - s->start) / s->block_size;
+    cr_assert_eq(seen[i]++, 0, "block %zu is on the free list twice", i);
+    on_free_list++;
+  }
+  cr_assert_eq(on_free_list, s->capacity, "%u blocks on the free list of a slab of %u", on_free_list, s->capacity);
+}
+
 static void *free_all_at_once(void *arg)
 {
   struct racing_job *r = arg;
@@ -282,15 +298,7 @@ Test(remote, concurrent_remote_frees_all_arrive)
   unsigned warm = 0;
   cr_assert_eq(slab_collect_remote(s, &warm), n);
   cr_assert_eq(s->used, 0);
-  static unsigned char seen[UNIT_SIZE / 64];
-  unsigned on_free_list = 0;
-  for (struct free_block *b = s->free; b; b = b->next) {
-    cr_assert(slab_holds_block(s, b), "%p on the free list is not a block of the slab", (void *)b);
-    size_t i = (size_t)((char *)b - s->start) / s->block_size;
-    cr_assert_eq(seen[i]++, 0, "block %zu is on the free list twice", i);
-    on_free_list++;
-  }
-  cr_assert_eq(on_free_list, n);
+  expect_every_block_free_once(s);
 }
 
 /* Blocks freed remotely in several chains (one a thread) join a local
@@ -324,16 +332,7 @@ Test(remote, remote_chains_join_a_local_list_by_the_noted_tail)
   unsigned warm = 0;
   cr_assert_eq(slab_collect_remote(s, &warm), nremote);
   cr_assert_eq(s->used, 0);
-  static unsigned char seen[UNIT_SIZE / 64];
-  unsigned on_free_list = 0;
-  for (struct free_block *b = s->free; b && on_free_list <= s->capacity; b = b->next) {
-    cr_assert(slab_holds_block(s, b), "%p on the free list is not a block of the slab", (void *)b);
-    size_t i = (size_t)((char *)b - s->start) / s->block_size;
-    cr_assert_eq(seen[i]++, 0, "block %zu is on the free list twice", i);
-    on_free_list++;
-  }
-  cr_assert_eq(on_free_list, s->capacity, "%u blocks on the free list of a slab of %u", on_free_list,
-               s->capacity);
+  expect_every_block_free_once(s);
   for (unsigned i = 0; i < nall; i++)
     if (slab_of(all[i]) != s)
       free(all[i]);
