@@ -71,9 +71,15 @@ static void *timed_mmap(void *addr, size_t len, int flags) {
 
 static _Atomic unsigned refused_unmap; /* tests: the nth next munmap fails */
 
-static int timed_munmap(void *addr, size_t len) {
+/* Counts a munmap down to the refused one (os_test_refuse_unmap). */
+static NOINLINE bool unmap_refused_for_test(void) {
   unsigned nth = atomic_load_explicit(&refused_unmap, memory_order_relaxed);
-  if (unlikely(nth) && atomic_fetch_sub(&refused_unmap, 1) == 1) {
+  while (nth && !atomic_compare_exchange_weak(&refused_unmap, &nth, nth - 1)) {}
+  return nth == 1;
+}
+
+static int timed_munmap(void *addr, size_t len) {
+  if (unlikely(atomic_load_explicit(&refused_unmap, memory_order_relaxed)) && unmap_refused_for_test()) {
     errno = ENOMEM;
     return -ENOMEM;
   }

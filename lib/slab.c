@@ -94,10 +94,13 @@ bool slab_put_remote_chain(struct slab *s, struct free_block *head, struct free_
     tail->next = remote_head(old);
     count = remote_count(old) + n;
   } while (!atomic_compare_exchange_weak_explicit(remote, &old, count << REMOTE_COUNT_SHIFT | (uintptr_t)head | 1,
-                                                  memory_order_acq_rel, memory_order_relaxed));
+                                                  memory_order_release, memory_order_relaxed));
   if (old & 1) return false;
-  /* The first chain of the list ends it: its owner reads the tail once the
-   * caller's push onto the pending list (a release) has published it. */
+  /* The first chain of the list ends it. The fence orders the tail's store
+   * after the owner's read of the last one (before its exchange emptied
+   * the list); the caller's push onto the pending list (a release)
+   * publishes it to the owner's next collection. */
+  atomic_thread_fence(memory_order_acquire);
   slab_cold(s)->remote_tail = tail;
   return true;
 }

@@ -91,16 +91,12 @@ static inline bool slab_put_remote(struct slab *s, struct free_block *b) { retur
 
 /* The owner takes the remotely freed blocks into the local list (only for a
  * slab it took from its pending list). Returns how many. The list goes in
- * front of the local one, linked by the tail the free that queued s noted.
- * The list is walked only while *warm (a budget of blocks, decreased)
- * lasts, to bring the blocks into this core's cache ahead of the mallocs
- * that take them, which then do not wait for them one by one (a
- * producer's blocks freed by its consumer: heap.c). A long list of blocks
- * freed long ago is cold anyway: walking it to its tail, as the link took
- * before the tail was noted, cost a miss a block: 8 threads freeing each
- * other's 200,000 blocks spent a fifth of the run there, and mstress
- * (threads whose survivors later threads free) 14% of its samples; seven
- * interleaved runs of it, 2.70 -> 2.33 s (mimalloc 2.41). */
+ * front of the local one, linked by the tail the free that queued s noted,
+ * not found by a walk: a long list of blocks freed long ago costs a miss a
+ * block (README). It is walked only while *warm (a budget of blocks,
+ * decreased) lasts, to bring the blocks into this core's cache ahead of the
+ * mallocs that take them (a producer's blocks freed by its consumer:
+ * heap.c). */
 unsigned slab_collect_remote(struct slab *s, unsigned *warm);
 
 #endif /* HAKMEM_SLAB_H */

@@ -45,8 +45,10 @@ static inline uint32_t tcache_bin_count(const struct tcache_bin *b) { return b->
  * from the thread pointer as the key) the paths took two instructions
  * fewer but ran Tiny Hot at 533M against 587M ops/s (25 interleaved runs,
  * medians, on AMD EPYC): a segment base lengthens the address generation
- * of the loads and stores that chain one malloc or free to the next. The
- * slab's key is added to the thread pointer in a register instead. */
+ * of the loads and stores that chain one malloc or free to the next. A
+ * slab's key is such an offset too, but free adds it to the thread
+ * pointer (read from %fs:0) in a register, and reaches the bin through
+ * that register without a segment prefix. */
 _Static_assert(sizeof(struct tcache_bin) == CLASS_STRIDE, "size_class_table holds bin offsets");
 _Static_assert(UNIT_SIZE / 16 <= UINT16_MAX && SMALL_MAX / 2 <= UINT16_MAX, "a bin's max and ahead fit 16 bits");
 

@@ -22,7 +22,8 @@
  *  - the header of the region holding p is at p & ~REGION_MASK, for every
  *    p that hakmem returned;
  *  - a slab is touched by its owner heap's thread only, except its cold
- *    `remote` and `pending_next`, which other threads push to atomically;
+ *    `remote` and `pending_next`, which other threads push to atomically,
+ *    and `remote_tail`, which the free that queues it sets (slab.h);
  *  - a free block's second word holds its free cookie (diag.h), a block
  *    in use never does (malloc clears it).
  */

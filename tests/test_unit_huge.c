@@ -227,18 +227,39 @@ Test(huge, a_cached_region_much_larger_than_the_request_is_cut)
 
 /* A cut the kernel refuses (at the limit of mappings) leaves the cached
  * region whole: the block is served from it, its usable size the whole
- * region's, every byte of it writable, and it frees as any other. */
+ * region's, every byte of it writable, and it frees as any other. A page
+ * supplier told the tail was going is told it is mapped again. */
+static struct {
+  char *base;
+  size_t len;
+} tail_unmapping, tail_mapped;
+
+static void note_unmapping(void *base, size_t len) { tail_unmapping.base = base, tail_unmapping.len = len; }
+
+static void note_mapped(void *base, size_t len) { tail_mapped.base = base, tail_mapped.len = len; }
+
+static const struct os_page_supplier tail_watcher = {
+  .region_mapped = note_mapped,
+  .region_unmapping = note_unmapping,
+};
+
 Test(huge, a_refused_cut_of_a_cached_region_serves_the_block_from_all_of_it)
 {
   char *p;
   struct region_header *h = cached_block(76 * MiB, &p);
   size_t whole = h->size;
+  os_set_page_supplier(&tail_watcher);
   os_test_refuse_unmap(1);
   char *s = malloc(opaque_size(20 * MiB));
   os_test_refuse_unmap(0);
+  os_set_page_supplier(NULL);
   cr_assert_not_null(s);
   cr_assert_eq((void *)region_of(s), (void *)h, "a 20 MiB request did not take the cached 76 MiB region");
   cr_assert_eq(h->size, whole, "the region is %zu bytes after a refused cut of %zu", h->size, whole);
+  cr_assert_not_null(tail_unmapping.base, "the supplier was not told of the cut");
+  cr_assert_eq(tail_mapped.base, tail_unmapping.base, "the supplier was not given the tail back");
+  cr_assert_eq(tail_mapped.len, tail_unmapping.len);
+  cr_assert_eq(tail_mapped.base + tail_mapped.len, (char *)h + whole);
   size_t usable = malloc_usable_size(s);
   cr_assert_eq(usable, whole - HUGE_OFFSET);
   memset(s, 0x5a, usable);
@@ -449,7 +470,8 @@ Test(huge, alignments_up_to_1g)
       cr_assert_eq(DELTA(s1, s0, bytes_in_use), (long long)(block_pages * PAGE_SIZE),
                    "aligned_alloc(%zu, %zu) counts %lld bytes in use for %zu pages", aligns[a], sizes[s],
                    DELTA(s1, s0, bytes_in_use), block_pages);
-      /* The header's page is the ledger's when the block starts on it. */
+      /* The ledger leaves out the header's page, which a block aligned to
+       * less than a page starts on. */
       size_t supplied = block_pages - (first_page == (uintptr_t)rh);
       cr_assert_eq(DELTA(s1, s0, supply[HAKMEM_SUPPLY_FRESH].pages), (long long)supplied,
                    "aligned_alloc(%zu, %zu): the ledger counts %lld fresh pages for %zu", aligns[a], sizes[s],

@@ -301,10 +301,11 @@ Test(remote, concurrent_remote_frees_all_arrive)
   expect_every_block_free_once(s);
 }
 
-/* Blocks freed remotely in several chains (one a thread) join a local
- * list that holds blocks already, with no walk (warm 0): the chain that
- * queued the slab noted the list's tail. Every block ends up on the local
- * list once, and the list ends. */
+/* Blocks freed remotely by two threads, each in several chains (its first
+ * frees one at a time, then half bins, then its trim), join a local list
+ * that holds blocks already, with no walk (warm 0): the chain that queued
+ * the slab noted the list's tail. Every block ends up on the local list
+ * once, and the list ends. */
 Test(remote, remote_chains_join_a_local_list_by_the_noted_tail)
 {
   enum { THREADS = 2 };
