@@ -7,6 +7,7 @@
 #include "lru.h"
 
 #include <errno.h>
+#include <sys/resource.h>
 
 #include "lock.h"
 #include "options.h"
@@ -195,13 +196,32 @@ static bool over_resident_bounds(void) {
   return lru_resident > (size_t)hakmem_options.lru_max || lru_resident_bytes > ((size_t)hakmem_options.lru_max_mb << 20);
 }
 
+/* Under a limit on the address space (RLIMIT_AS, `ulimit -v`) the cache
+ * holds at most a sixteenth of it, released regions included: they count
+ * against the limit as the program's own mappings do. A Ruby program that
+ * filled a 2 GiB limit with strings of 1 MB, freed them and went on had
+ * its own mmap refused (jemalloc and tcmalloc the same; glibc and
+ * mimalloc went on) while up to 2 GiB stayed cached. Read at the first
+ * look, under lru_lock. */
+static size_t mapped_bytes_max(void) {
+  static size_t max;
+  if (!max) {
+    size_t mb = MAPPED_FACTOR * ((size_t)hakmem_options.lru_max_mb << 20);
+    struct rlimit as;
+    int saved = errno;
+    if (getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY && as.rlim_cur / 16 < mb) mb = as.rlim_cur / 16;
+    errno = saved;
+    max = mb ? mb : 1; /* 0 bytes: any cached region is past the bound */
+  }
+  return max;
+}
+
 /* Past these the least recently cached region is unmapped: the mapped
  * bounds, the age limit, or the resident bounds when no release can
  * bring the cache under them. */
 static bool over_mapped_bounds(uint64_t now) {
   if (!lru_tail) return false;
-  return lru_count > MAPPED_FACTOR * (size_t)hakmem_options.lru_max ||
-         lru_bytes > MAPPED_FACTOR * ((size_t)hakmem_options.lru_max_mb << 20) ||
+  return lru_count > MAPPED_FACTOR * (size_t)hakmem_options.lru_max || lru_bytes > mapped_bytes_max() ||
          now - lru_tail->lru_since_ns > age_limit_ns() || (!pending_tail && over_resident_bounds());
 }
 

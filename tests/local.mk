@@ -118,3 +118,7 @@ EXTRA_DIST += tests/test_fork_handlers.sh
 # The pages of hakmem's .bss that a small program touches.
 TESTS += tests/test_footprint.sh
 EXTRA_DIST += tests/test_footprint.sh
+
+# The cache of freed regions under a limit on the address space.
+TESTS += tests/test_address_limit.sh
+EXTRA_DIST += tests/test_address_limit.sh
