@@ -96,6 +96,20 @@ static void serve_chunk_around(uintptr_t addr, bool wr, uintptr_t *start, uintpt
   }
 }
 
+/* The ledger's rows for one fault's supply: its pages (with the one
+ * event, on the first row that has any) when `pages`, else the wait ns,
+ * shared by the pages of each row. */
+static void count_served(const struct supply_result *r, bool pages, uint64_t ns) {
+  static const enum hakmem_supply_path paths[3] = { HAKMEM_SUPPLY_UFFD_MOVE, HAKMEM_SUPPLY_UFFD_COPY, HAKMEM_SUPPLY_UFFD_ZERO };
+  const uint64_t n[3] = { r->moved, r->copied, r->zeroed };
+  uint64_t total = n[0] + n[1] + n[2], before = 0;
+  for (unsigned i = 0; i < 3; before += n[i], i++) {
+    if (!n[i]) continue;
+    if (pages) stats_supply(paths[i], n[i], before == 0, 0);
+    else stats_supply(paths[i], 0, 0, ns * n[i] / total);
+  }
+}
+
 /* 0, or -errno when the faulting thread could not be woken: the uffd
  * refuses its ioctls (a seccomp filter installed after the pager started),
  * and the pager must stop, which wakes every waiting thread. */
@@ -112,15 +126,16 @@ static int serve_fault(uintptr_t addr, bool wr, struct served *last) {
    * again and meet the range as it is now. */
   if (wr && region_map_kind(addr) != REGION_SMALL) serve_block_write(addr, &start, &end, &r);
   else serve_chunk_around(addr, wr, &start, &end, &r);
+  /* The pages are counted before the thread wakes, so that a snapshot it
+   * takes next sees them; the wait, which includes the wake, after. */
+  count_served(&r, 1, 0);
   err = uffd_wake(&pager.uffd, start, end - start);
   ns = os_now_ns() - t0;
   last->start = start;
   last->end = end;
   stats_add(STAT_pager_faults, 1);
   stats_fault_wait(ns);
-  if (r.moved) stats_supply(HAKMEM_SUPPLY_UFFD_MOVE, r.moved, 1, ns * r.moved / (r.moved + r.copied + r.zeroed));
-  if (r.copied) stats_supply(HAKMEM_SUPPLY_UFFD_COPY, r.copied, r.moved ? 0 : 1, ns * r.copied / (r.moved + r.copied + r.zeroed));
-  if (r.zeroed) stats_supply(HAKMEM_SUPPLY_UFFD_ZERO, r.zeroed, r.moved + r.copied ? 0 : 1, ns * r.zeroed / (r.moved + r.copied + r.zeroed));
+  count_served(&r, 0, ns);
   return err;
 }
 

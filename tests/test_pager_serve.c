@@ -229,6 +229,28 @@ Test(pager_serve, write_faults_of_a_huge_block_are_served_by_move)
   free(p);
 }
 
+/* A fault's pages are in the ledger before the faulting thread wakes: a
+ * snapshot taken right after the writes counts every page they faulted,
+ * the last window's too. */
+Test(pager_serve, a_snapshot_right_after_the_writes_counts_every_page_they_faulted)
+{
+  restart_without_direct();
+  char *p[4];
+  for (int round = 0; round < 4; round++) {
+    /* Bigger than anything cached, and live till the end: all fresh. */
+    size_t len = (size_t)(24 + round) << 20;
+    struct hakmem_stats s0 = stats_now();
+    p[round] = malloc(len);
+    cr_assert_not_null(p[round]);
+    for (size_t i = 0; i < len; i += TPAGE) p[round][i] = 1;
+    struct hakmem_stats s1 = stats_now();
+    uint64_t counted = supplied_pages(&s0, &s1) + s1.supply[HAKMEM_SUPPLY_DIRECT].pages - s0.supply[HAKMEM_SUPPLY_DIRECT].pages;
+    cr_assert_geq(counted, len / TPAGE - 1, "round %d: %llu pages counted of %zu written", round,
+                  (unsigned long long)counted, len / TPAGE);
+  }
+  for (int round = 0; round < 4; round++) free(p[round]);
+}
+
 Test(pager_serve, read_faults_map_the_zero_page)
 {
   restart_without_direct();
