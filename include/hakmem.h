@@ -54,8 +54,8 @@ struct hakmem_supply_row {
 #define HAKMEM_STATS_COUNTERS(X)                                                  \
   X(ss_live,           "SuperSlabs in use")                                      \
   X(ss_cached,         "SuperSlabs in the LRU cache")                            \
-  X(ss_mapped_total,   "SuperSlabs mapped since start")                          \
-  X(ss_unmapped_total, "SuperSlabs returned to the kernel")                      \
+  X(ss_mapped_total,   "SuperSlabs mapped since start, or made of a huge block's region") \
+  X(ss_unmapped_total, "SuperSlabs returned to the kernel, or made a huge block's region") \
   X(ss_reused_total,   "SuperSlabs taken from the LRU cache")                    \
   X(huge_live,         "huge blocks in use")                                     \
   X(bytes_in_use,      "bytes in blocks handed out, thread caches included")    \
@@ -68,7 +68,7 @@ struct hakmem_supply_row {
   X(munmap_ns,         "time in munmap")                                         \
   X(madvise_calls,     "madvise calls")                                          \
   X(madvise_ns,        "time in madvise")                                        \
-  X(pages_released,    "pages returned to the kernel (madvise, munmap)")         \
+  X(pages_released,    "pages returned to the kernel (madvise, munmap, mremap)") \
   X(minor_faults,      "minor page faults of the process (getrusage)")           \
   X(pager_faults,      "faults served by the pager")                             \
   X(pager_zero_pages,  "pages zeroed in the background by the pager")            \

@@ -1035,6 +1035,13 @@ int64_t heap_small_bytes_in_use(void) {
   return total;
 }
 
+uint64_t heap_run_cache_pages(void) {
+  uint64_t total = 0;
+  for (struct heap *h = atomic_load_explicit(&heaps_all, memory_order_acquire); h; h = h->all_next)
+    total += h->run_cache_pages;
+  return total;
+}
+
 size_t heap_trim(void) {
   struct heap *h = hk_tcache.heap;
   size_t released;

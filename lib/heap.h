@@ -20,6 +20,7 @@ struct heap {
   bool abandoned;                     /* its thread has exited */
   uint64_t abandoned_ns;              /* when (coarse clock), under heaps_lock */
   int64_t bytes_in_use;               /* in small blocks out of its slabs (owner only) */
+  uint64_t run_cache_pages;           /* of large runs its thread's run cache handed out again (owner only) */
   uint8_t carves[CLASS_COUNT];        /* refills of each class that took never-used blocks */
   /* While abandoned: the thread cache of the thread that exited, kept
    * whole for the next thread that adopts the heap (heap_attach), so that
@@ -81,5 +82,10 @@ size_t heap_trim(void);
 
 /* Bytes in small blocks handed out (thread caches included), all heaps. */
 int64_t heap_small_bytes_in_use(void);
+
+/* Pages of large runs that threads' run caches handed out again, all
+ * heaps: the ledger's reuse row counts them at a snapshot, where a count
+ * at each malloc would make every thread's large mallocs write one line. */
+uint64_t heap_run_cache_pages(void);
 
 #endif /* HAKMEM_HEAP_H */

@@ -11,6 +11,7 @@
 #include "os.h"
 #include "region_map.h"
 #include "stats.h"
+#include "superslab.h"
 #include "zero.h"
 
 #define HUGE_OFFSET ((size_t)128) /* the header's two cache lines */
@@ -77,7 +78,19 @@ static void huge_slack_drop(struct huge_header *hh) {
   hh->slack = 0;
 }
 
-static struct region_header *huge_from_lru(size_t map, unsigned chunks, size_t align, size_t *slack) {
+/* A cached region becomes a huge block's: a SuperSlab's leaves the
+ * SuperSlabs' counts as if unmapped (superslab.c counts the way back).
+ * Returns how many of its absent pages a release gave back, read from the
+ * header of the kind it had: those refault, the others come fresh. */
+static unsigned huge_take_kind(struct region_header *h) {
+  if (h->kind == REGION_HUGE) return 0;
+  unsigned released = region_body_resident(h) ? region_released_absent_pages(h) : 0;
+  stats_add(STAT_ss_unmapped_total, 1);
+  region_set_kind(h, REGION_HUGE);
+  return released;
+}
+
+static struct region_header *huge_from_lru(size_t map, unsigned chunks, size_t align, size_t *slack, unsigned *released) {
   struct region_header *h = lru_take_aligned(map, huge_take_max(map), chunks, align);
   *slack = 0;
   if (!h) return NULL;
@@ -92,7 +105,7 @@ static struct region_header *huge_from_lru(size_t map, unsigned chunks, size_t a
      * The tail past the slack huge_keep reserved goes uncounted. */
     if (!region_shrink(h, keep) && s && s->region_mapped) s->region_mapped((char *)h + keep, cut);
   }
-  if (h->kind != REGION_HUGE) region_set_kind(h, REGION_HUGE);
+  *released = huge_take_kind(h);
   region_supply_by_faults(h, false);
   return h;
 }
@@ -105,15 +118,14 @@ static void huge_publish(struct region_header *h);
  * extension comes fresh. large workload, three runs: 194-211 ns/page,
  * 32,500 faults, 126 MB of RSS, against 213-219, 39,800 and 158 MB when
  * such a request mapped a new region (mimalloc 187-211, 28,400, 114 MB).
- * Sets *grown_from to the old size when the old part is resident (the
- * ledger and calloc tell the two parts apart), else to 0: the whole body
- * is absent anyway. */
-static struct region_header *huge_grow_cached(size_t map, size_t *grown_from) {
+ * Sets *grown_from to the old size (the ledger and calloc tell the two
+ * parts apart) and *released as huge_take_kind() returns. */
+static struct region_header *huge_grow_cached(size_t map, size_t *grown_from, unsigned *released) {
   struct region_header *h = lru_take_largest(map / 2, map - PAGE_SIZE);
   *grown_from = 0;
   if (!h) return NULL;
   size_t old = h->size;
-  if (h->kind != REGION_HUGE) region_set_kind(h, REGION_HUGE);
+  *released = huge_take_kind(h);
   huge_unpublish(h);
   struct region_header *n = os_remap_aligned(h, old, map, REGION_SIZE);
   if (!n) { /* no address space: the cached region goes, a new one is tried */
@@ -124,7 +136,7 @@ static struct region_header *huge_grow_cached(size_t map, size_t *grown_from) {
   n->size = map;
   huge_publish(n);
   region_supply_by_faults(n, false); /* huge_publish registered it anew */
-  if (region_body_resident(n)) *grown_from = old;
+  *grown_from = old;
   return n;
 }
 
@@ -153,43 +165,49 @@ static size_t huge_body_start(const struct huge_header *hh) {
 static size_t huge_block_bytes(const struct huge_header *hh) { return hh->h.size - huge_block_page(hh); }
 
 /* The absent pages from `from` to the region's end. Without a page
- * supplier they are counted on `path` and the program faults them in
- * itself. With one (the pager) the first of them come in now, pre-zeroed,
- * and the rest by the faults it serves (pager/readahead.h): it counts
- * them all.
+ * supplier they are counted on `path` up to fresh_from, as fresh past it,
+ * and the program faults them in itself. With one (the pager) the first
+ * of them come in now, pre-zeroed, and the rest by the faults it serves
+ * (pager/readahead.h): it counts them all.
  * calloc's are left to the supplier's fault path: a page the program only
  * reads is mapped to the zero page there, where direct supply would move
  * in a pre-zeroed page (calloc workload: 136 against 233 ns/page). */
-static void huge_supply_absent(struct region_header *h, size_t from, enum hakmem_supply_path path, bool zero) {
+static void huge_supply_absent(struct region_header *h, size_t from, enum hakmem_supply_path path, size_t fresh_from,
+                               bool zero) {
   size_t body = huge_body_start((struct huge_header *)h);
-  size_t start = from > body ? from : body;
-  if (!os_page_supplier()) stats_supply(path, (h->size - start) / PAGE_SIZE, 0, 0);
-  else if (!zero) os_supply_direct((char *)h + start, h->size - start);
+  size_t start = from > body ? from : body, split = fresh_from > start ? fresh_from : start;
+  if (os_page_supplier()) {
+    if (!zero) os_supply_direct((char *)h + start, h->size - start);
+    return;
+  }
+  if (split > start) stats_supply(path, (split - start) / PAGE_SIZE, 0, 0);
+  stats_supply(HAKMEM_SUPPLY_FRESH, (h->size - split) / PAGE_SIZE, 0, 0);
 }
 
 /* The pages after the header, as the block is handed out: resident ones
  * counted by the region's state, absent ones by huge_supply_absent(); a
- * grown region is resident up to grown_from and fresh beyond. (Handing a
+ * grown region is as it was up to grown_from and fresh beyond. (Handing a
  * resident body back to the pager instead of clearing it for calloc was
  * measured: 439 ns a page of wall time against 263 for memset.) */
 static void huge_supply_body(struct huge_header *hh, bool zero, size_t grown_from) {
   struct region_header *h = &hh->h;
   enum hakmem_supply_path state = (enum hakmem_supply_path)h->pages;
-  if (grown_from) {
-    size_t body = huge_body_start(hh);
+  size_t body = huge_body_start(hh);
+  if (!region_body_resident(h)) {
+    huge_supply_absent(h, PAGE_SIZE, state, grown_from ? grown_from : h->size, zero);
+  } else if (grown_from) {
     if (grown_from > body) stats_supply(state, (grown_from - body) / PAGE_SIZE, 0, 0);
-    huge_supply_absent(h, grown_from, HAKMEM_SUPPLY_FRESH, zero);
-  } else if (region_body_resident(h)) {
-    stats_supply(state, (h->size - huge_body_start(hh)) / PAGE_SIZE, 0, 0);
+    huge_supply_absent(h, grown_from, HAKMEM_SUPPLY_FRESH, h->size, zero);
   } else {
-    huge_supply_absent(h, PAGE_SIZE, state, zero);
+    stats_supply(state, (h->size - body) / PAGE_SIZE, 0, 0);
   }
 }
 
 /* calloc of a block on a reused region: its first size bytes at p are
  * cleared page by page (zero.h). The body's pages count as reused, except
- * the absent ones, which fault in: refaults, or the supplier's to count. */
-static void huge_clear_reused(struct huge_header *hh, char *p, size_t size, size_t grown_from) {
+ * the absent ones, which fault in: refaults up to the `released` pages a
+ * release gave back, fresh past them, or the supplier's to count. */
+static void huge_clear_reused(struct huge_header *hh, char *p, size_t size, size_t grown_from, size_t released) {
   struct region_header *h = &hh->h;
   size_t resident_end = grown_from ? grown_from : h->size;
   size_t body = huge_body_start(hh);
@@ -204,8 +222,12 @@ static void huge_clear_reused(struct huge_header *hh, char *p, size_t size, size
     memset(p, 0, size);
   }
   stats_supply((enum hakmem_supply_path)h->pages, body_pages - absent, 0, 0);
-  if (!os_page_supplier()) stats_supply(HAKMEM_SUPPLY_REFAULT, absent, 0, 0);
-  if (grown_from) huge_supply_absent(h, grown_from, HAKMEM_SUPPLY_FRESH, true);
+  if (!os_page_supplier()) {
+    size_t refault = absent < released ? absent : released;
+    stats_supply(HAKMEM_SUPPLY_REFAULT, refault, 0, 0);
+    stats_supply(HAKMEM_SUPPLY_FRESH, absent - refault, 0, 0);
+  }
+  if (grown_from) huge_supply_absent(h, grown_from, HAKMEM_SUPPLY_FRESH, h->size, true);
 }
 
 /* Alignments of 2 MiB and more: the block starts at the second chunk of
@@ -223,9 +245,10 @@ void *huge_alloc(size_t size, size_t align, bool zero) {
     return NULL;
   }
   size_t map = round_page(offset + size), grown_from = 0, slack = 0;
+  unsigned released = 0;
   size_t region_align = align > REGION_SIZE ? align : REGION_SIZE;
-  struct region_header *h = huge_from_lru(map, (unsigned)chunks, region_align, &slack);
-  if (!h && chunks == 1) h = huge_grow_cached(map, &grown_from);
+  struct region_header *h = huge_from_lru(map, (unsigned)chunks, region_align, &slack, &released);
+  if (!h && chunks == 1) h = huge_grow_cached(map, &grown_from, &released);
   if (!h && !(h = region_map_new(map, region_align, REGION_HUGE, (unsigned)chunks))) {
     errno = ENOMEM;
     return NULL;
@@ -243,7 +266,7 @@ void *huge_alloc(size_t size, size_t align, bool zero) {
   size_t dirty = hh->clean_from > offset ? hh->clean_from - offset : 0;
   if (dirty > size) dirty = size;
   if (zero && dirty && region_body_resident(h)) {
-    huge_clear_reused(hh, p, dirty, grown_from);
+    huge_clear_reused(hh, p, dirty, grown_from, released);
     return p;
   }
   huge_supply_body(hh, zero, grown_from);

@@ -221,7 +221,7 @@ static void bin_refile(struct large_ss *l) {
 
 /* Set up the header of a region from superslab_region_acquire(), for
  * arena a. Pages resident before keep their state; released ones are
- * absent and clean. */
+ * absent and clean, and refault (the others absent come fresh). */
 static struct large_ss *large_ss_init(struct region_header *h, const struct large_arena *a) {
   struct large_ss *l = (struct large_ss *)h;
   uint64_t absent[PAGES_PER_REGION / 64], dirty[PAGES_PER_REGION / 64], released[PAGES_PER_REGION / 64] = { 0 };
@@ -245,7 +245,10 @@ static struct large_ss *large_ss_init(struct region_header *h, const struct larg
     }
     for (unsigned w = 0; w < PAGES_PER_REGION / 64; w++) dirty[w] = ~absent[w];
   } else {
-    h->absent_path = h->pages;
+    /* Released whole: what its last use had resident refaults. */
+    h->absent_path = h->pages == HAKMEM_SUPPLY_REFAULT ? HAKMEM_SUPPLY_FRESH : h->pages;
+    for (unsigned u = 1; h->pages == HAKMEM_SUPPLY_REFAULT && u < UNITS_PER_SS; u++)
+      for (unsigned p = 0, touched = region_touched_pages(h, u); p < touched; p++) bit_set(released, u * UNIT_PAGES + p);
     memset(absent, 0xff, sizeof absent);
     memset(dirty, 0, sizeof dirty);
   }
@@ -627,7 +630,10 @@ void *large_cache_alloc(size_t size) {
   /* A run a page longer will do: waste stays under a page a block on
    * average, and random sizes find one twice as often. */
   void *p = cache_take(n);
-  return p ? p : cache_take(n + 1);
+  if (!p && (p = cache_take(n + 1)) != NULL) n++;
+  /* Only a thread with a heap caches runs (cache_put); its exit flushes them. */
+  if (p && likely(hk_tcache.heap != NULL)) hk_tcache.heap->run_cache_pages += n;
+  return p;
 }
 
 bool large_cache_free(void *p) { return cache_put((struct large_ss *)superslab_of(p), p); }

@@ -55,6 +55,7 @@ static void stats_snapshot(struct hakmem_stats *out) {
     out->supply[p].events = atomic_load_explicit(&supply_rows[p][1], memory_order_relaxed);
     out->supply[p].wait_ns = atomic_load_explicit(&supply_rows[p][2], memory_order_relaxed);
   }
+  out->supply[HAKMEM_SUPPLY_REUSE].pages += heap_run_cache_pages();
   for (int b = 0; b < HAKMEM_WAIT_BUCKETS; b++)
     out->fault_wait_hist[b] = atomic_load_explicit(&wait_hist[b], memory_order_relaxed);
 }

@@ -34,7 +34,10 @@
 struct region_header *superslab_region_acquire(enum region_kind kind) {
   struct region_header *h = lru_take(REGION_SIZE, REGION_SIZE);
   if (h) {
-    stats_add(STAT_ss_reused_total, 1);
+    /* A cached huge block's region made a SuperSlab counts as mapped, as a
+     * SuperSlab's made a huge block's counts as unmapped (huge.c): mapped
+     * stays live + cached + unmapped. */
+    stats_add(h->kind == REGION_HUGE ? STAT_ss_mapped_total : STAT_ss_reused_total, 1);
   } else {
     h = region_map_new(REGION_SIZE, REGION_SIZE, kind, 1);
     if (!h) {
@@ -75,6 +78,21 @@ static uint8_t released_pages_of(const struct region_header *h, unsigned u) {
   return unit_prefix(((const struct large_ss *)h)->released_map, u, false);
 }
 
+uint8_t region_touched_pages(const struct region_header *h, unsigned u) {
+  uint8_t resident = resident_pages_of(h, u), released = released_pages_of(h, u);
+  return resident > released ? resident : released;
+}
+
+unsigned region_released_absent_pages(const struct region_header *h) {
+  unsigned n = 0;
+  if (h->kind == REGION_HUGE) return 0; /* released whole, or not at all */
+  for (unsigned u = 1; u < UNITS_PER_SS; u++) {
+    uint8_t resident = resident_pages_of(h, u), released = released_pages_of(h, u);
+    if (released > resident) n += released - resident;
+  }
+  return n;
+}
+
 static uint32_t lazyfree_units_of(const struct region_header *h) {
   if (h->kind == REGION_SMALL) return ((const struct superslab *)h)->lazyfree_units;
   if (h->kind == REGION_LARGE && ((const struct large_ss *)h)->lazyfree) return ALL_UNITS & ~1u;
@@ -95,8 +113,11 @@ struct superslab *superslab_new(struct heap *owner) {
     if (h->pages == HAKMEM_SUPPLY_LAZYFREE)
       for (unsigned u = 1; u < UNITS_PER_SS; u++)
         if (present[u]) lazyfree |= 1u << u;
+  } else if (h->pages == HAKMEM_SUPPLY_REFAULT) {
+    for (unsigned u = 1; u < UNITS_PER_SS; u++) released[u] = region_touched_pages(h, u);
+    h->absent_path = HAKMEM_SUPPLY_FRESH;
   } else {
-    h->absent_path = h->pages; /* FRESH, or REFAULT after a release */
+    h->absent_path = h->pages;
   }
   if (h->kind != REGION_SMALL) region_set_kind(h, REGION_SMALL);
   struct superslab *ss = (struct superslab *)h;

@@ -13,6 +13,16 @@
  * ENOMEM) when the kernel refuses. */
 struct region_header *superslab_region_acquire(enum region_kind kind);
 
+/* Unit u of a cached region released whole: the prefix of its pages that
+ * its last use had resident, read from the header of the kind it had
+ * (all of a huge block's). They refault; the pages past them come fresh. */
+uint8_t region_touched_pages(const struct region_header *h, unsigned u);
+
+/* Of a cached resident region's absent pages, how many a release gave
+ * back (slab trims, large runs' purges): they refault, the others were
+ * never touched and come fresh. */
+unsigned region_released_absent_pages(const struct region_header *h);
+
 /* A small SuperSlab owned by heap `owner`. */
 struct superslab *superslab_new(struct heap *owner);
 

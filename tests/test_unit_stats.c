@@ -2,10 +2,14 @@
  * snapshot carries its version and size and fills every field; stats_add,
  * stats_set, stats_supply and stats_fault_wait move exactly what they name;
  * the counters follow SuperSlabs, huge blocks, remote frees and kernel
- * calls; the page-supply ledger counts pages by the path that supplied
- * them: fresh pages of a first allocation (timed), refaults of a region
- * released by lazy zeroing and reused, resident reuse with policy 0, reuse
- * after MADV_FREE with policy 2, for slabs and huge blocks alike; and
+ * calls, and mapped SuperSlabs add up to live, cached and unmapped ones
+ * when huge blocks take their regions; the page-supply ledger counts pages
+ * by the path that supplied them: fresh pages of a first allocation
+ * (timed), refaults of a region released by lazy zeroing and reused (only
+ * of the pages its last use touched; a grown huge region's extension is
+ * fresh), resident reuse with policy 0, reuse after MADV_FREE with policy
+ * 2, for slabs and huge blocks alike, runs from a thread's run cache as
+ * reuse, and mremap's cut tail as released; and
  * hakmem_stats_print writes the counters and the ledger ("hakmem: supply
  * fresh ...") to a file descriptor, with numbers that match the snapshot. */
 #include <criterion/criterion.h>
@@ -398,6 +402,137 @@ Test(stats, refault_after_a_region_released_by_lazy_zeroing_is_reused)
   cr_assert_eq(ROW(s1, s0, REUSE, pages), 0);
   empty_superslab(ss);
   superslab_retire(ss);
+}
+
+/* A region released whole by lazy zeroing: the pages its last use had
+ * resident refault when supplied again, its never-used units come fresh. */
+Test(stats, a_region_released_whole_refaults_only_what_its_last_use_touched)
+{
+  lru_trim(1);
+  OPTION_SET(SS_LAZY_ZERO, ss_lazy_zero, 1);
+  struct superslab *ss = superslab_new(&test_heap);
+  cr_assert_not_null(ss);
+  const unsigned used = 3;
+  for (unsigned u = 0; u < used; u++) {
+    struct slab *s = superslab_carve_slab(ss, size_to_class(PAGE_SIZE));
+    cr_assert_not_null(s);
+    struct free_block *head, *tail;
+    while (slab_take(s, 16, 1, &head, &tail))
+      ;
+  }
+  empty_superslab(ss);
+  superslab_retire(ss);
+  lru_trim(0);
+  cr_assert_eq(ss->h.pages, HAKMEM_SUPPLY_REFAULT, "test premise: the region was released");
+  struct hakmem_stats s0 = snap();
+  struct superslab *again = superslab_new(&test_heap);
+  cr_assert_eq(again, ss, "the cached SuperSlab was not reused");
+  fill_superslab(again);
+  struct hakmem_stats s1 = snap();
+  cr_assert_eq(ROW(s1, s0, REFAULT, pages), used * SLAB_PAGES, "refault pages %lld", ROW(s1, s0, REFAULT, pages));
+  cr_assert_eq(ROW(s1, s0, FRESH, pages), SS_SLAB_PAGES - used * SLAB_PAGES, "fresh pages %lld",
+               ROW(s1, s0, FRESH, pages));
+  empty_superslab(again);
+  superslab_retire(again);
+}
+
+/* A released huge region grown by mremap for a bigger block: its old
+ * pages refault, the extension is fresh. */
+Test(stats, a_released_region_grown_for_a_bigger_block_is_fresh_past_its_old_end)
+{
+  lru_trim(1);
+  OPTION_SET(SS_LAZY_ZERO, ss_lazy_zero, 1);
+  char *p = malloc(opaque_size(3 * MiB));
+  cr_assert_not_null(p);
+  memset(p, 0x5C, 3 * MiB);
+  size_t old = region_of(p)->size;
+  free(p);
+  lru_trim(0);
+  struct hakmem_stats s0 = snap();
+  char *q = malloc(opaque_size(5 * MiB));
+  struct hakmem_stats s1 = snap();
+  cr_assert_not_null(q);
+  size_t grown = region_of(q)->size;
+  cr_assert_gt(grown, old);
+  cr_assert_eq(ROW(s1, s0, REFAULT, pages), (long long)(old / PAGE_SIZE - 1), "refault pages %lld",
+               ROW(s1, s0, REFAULT, pages));
+  cr_assert_eq(ROW(s1, s0, FRESH, pages), (long long)((grown - old) / PAGE_SIZE), "fresh pages %lld",
+               ROW(s1, s0, FRESH, pages));
+  free(q);
+}
+
+static void assert_superslabs_add_up(const struct hakmem_stats *s, const char *when)
+{
+  cr_assert_eq(s->ss_mapped_total, s->ss_live + s->ss_cached + s->ss_unmapped_total,
+               "%s: mapped %llu, live %llu + cached %llu + unmapped %llu", when, (unsigned long long)s->ss_mapped_total,
+               (unsigned long long)s->ss_live, (unsigned long long)s->ss_cached,
+               (unsigned long long)s->ss_unmapped_total);
+}
+
+/* A cached SuperSlab's region made a huge block's leaves the SuperSlabs'
+ * counts, and one made a SuperSlab again joins them. */
+Test(stats, superslabs_add_up_when_huge_blocks_take_their_regions)
+{
+  lru_trim(1);
+  OPTION_SET(SS_LAZY_ZERO, ss_lazy_zero, 0);
+  struct superslab *ss = superslab_new(&test_heap);
+  cr_assert_not_null(ss);
+  superslab_retire(ss);
+  struct hakmem_stats s0 = snap();
+  assert_superslabs_add_up(&s0, "cached");
+  void *p = malloc(opaque_size(3 * MiB / 2));
+  cr_assert_eq(region_of(p), &ss->h, "test premise: the huge block takes the cached SuperSlab");
+  struct hakmem_stats s1 = snap();
+  cr_assert_eq(DELTA(s1, s0, ss_unmapped_total), 1);
+  cr_assert_eq(DELTA(s1, s0, ss_reused_total), 0);
+  assert_superslabs_add_up(&s1, "taken by a huge block");
+  free(p);
+  struct superslab *back = superslab_new(&test_heap);
+  cr_assert_not_null(back);
+  struct hakmem_stats s2 = snap();
+  assert_superslabs_add_up(&s2, "a SuperSlab again");
+  superslab_retire(back);
+  lru_trim(1);
+  struct hakmem_stats s3 = snap();
+  assert_superslabs_add_up(&s3, "unmapped");
+}
+
+/* A large run the thread's run cache hands out again is counted, as
+ * every block's pages are, by the state they were in: reused. */
+Test(stats, runs_from_the_run_cache_count_as_reuse)
+{
+  free(malloc(16)); /* the thread gets a heap, which a run cache needs */
+  void *p = malloc(opaque_size(40000));
+  cr_assert_not_null(p);
+  memset(p, 0x5C, 40000);
+  free(p);
+  struct hakmem_stats s0 = snap();
+  for (int i = 0; i < 100; i++) {
+    void *q = malloc(opaque_size(40000));
+    cr_assert_eq(q, p, "round %d: the run did not come from the thread's cache", i);
+    free(q);
+  }
+  struct hakmem_stats s1 = snap();
+  cr_assert_eq(ROW(s1, s0, REUSE, pages), 100 * 10, "reuse pages %lld", ROW(s1, s0, REUSE, pages));
+  cr_assert_eq(ROW(s1, s0, FRESH, pages), 0);
+}
+
+/* A huge block shrunk by mremap gives its tail back to the kernel. */
+Test(stats, a_huge_block_shrunk_by_mremap_counts_its_tail_released)
+{
+  char *p = malloc(opaque_size(8 * MiB));
+  cr_assert_not_null(p);
+  memset(p, 0x5C, 8 * MiB);
+  size_t old = region_of(p)->size;
+  struct hakmem_stats s0 = snap();
+  char *q = realloc(p, opaque_size(2 * MiB));
+  cr_assert_eq(q, p, "test premise: the block shrinks in place");
+  size_t now = region_of(q)->size;
+  struct hakmem_stats s1 = snap();
+  cr_assert_lt(now, old);
+  cr_assert_eq(DELTA(s1, s0, pages_released), (long long)((old - now) / PAGE_SIZE));
+  cr_assert_eq(DELTA(s1, s0, bytes_mapped), -(long long)(old - now));
+  free(q);
 }
 
 Test(stats, reuse_with_policy_0)
