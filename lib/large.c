@@ -590,8 +590,10 @@ static inline bool cache_put(struct large_ss *l, void *p) {
   return true;
 }
 
-/* A run of n pages from the thread's cache, or NULL. */
-static inline void *cache_take(unsigned n) {
+/* A run of n pages from the thread's cache, or NULL. Runs `handed_out`
+ * to the program count in its heap's ledger (heap_run_cache_pages): only
+ * a thread with a heap caches runs (cache_put), and its exit flushes them. */
+static inline void *cache_take(unsigned n, bool handed_out) {
   if (n < CACHE_PAGES_MIN || n > CACHE_PAGES_MAX) return NULL;
   struct run_cache *c = &run_cache;
   unsigned k = n - CACHE_PAGES_MIN;
@@ -602,6 +604,7 @@ static inline void *cache_take(unsigned n) {
   c->head[k] = *(void **)p;
   c->count[k]--;
   c->pages -= n;
+  if (handed_out && likely(hk_tcache.heap != NULL)) hk_tcache.heap->run_cache_pages += n;
   cache_count_op(c);
   return p;
 }
@@ -617,7 +620,7 @@ void large_cache_flush(void) {
   struct run_cache *c = &run_cache;
   for (unsigned k = 0; k < CACHE_LISTS; k++) {
     while (c->head[k]) {
-      void *p = cache_take(k + CACHE_PAGES_MIN);
+      void *p = cache_take(k + CACHE_PAGES_MIN, false);
       free_run((struct large_ss *)superslab_of(p), p);
     }
   }
@@ -629,11 +632,8 @@ void *large_cache_alloc(size_t size) {
   unsigned n = (unsigned)((size + PAGE_SIZE - 1) / PAGE_SIZE);
   /* A run a page longer will do: waste stays under a page a block on
    * average, and random sizes find one twice as often. */
-  void *p = cache_take(n);
-  if (!p && (p = cache_take(n + 1)) != NULL) n++;
-  /* Only a thread with a heap caches runs (cache_put); its exit flushes them. */
-  if (p && likely(hk_tcache.heap != NULL)) hk_tcache.heap->run_cache_pages += n;
-  return p;
+  void *p = cache_take(n, true);
+  return p ? p : cache_take(n + 1, true);
 }
 
 bool large_cache_free(void *p) { return cache_put((struct large_ss *)superslab_of(p), p); }
