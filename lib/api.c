@@ -169,8 +169,11 @@ EXPORT void *calloc(size_t n, size_t m) {
       void *p = heap_calloc_fresh(cls);
       if (p) return errno_kept_unless_null(p, saved);
     }
+    /* All of the block, which may be of a larger class (class_may_borrow):
+     * a program may use its usable size, and the bytes past size hold an
+     * earlier user's data and, in the smallest classes, free-list links. */
     void *p = small_alloc(cls);
-    if (likely(p != NULL)) memset(p, 0, size);
+    if (likely(p != NULL)) memset(p, 0, slab_of(p)->block_size);
     return p;
   }
   return big_alloc(size, 0, true);

@@ -257,14 +257,16 @@ void *huge_alloc(size_t size, size_t align, bool zero) {
   h->chunks = (uint8_t)chunks;
   hh->slack = slack;
   hh->offset = offset;
-  hh->usable = h->size - offset;
+  /* A calloc'd block is usable, and zero, to the end of its last page; the
+   * rest of a bigger cached region stays as its last user left it. */
+  hh->usable = zero ? map - offset : h->size - offset;
   hh->clean_from = clean_from_state(h, offset);
   if (grown_from && hh->clean_from > grown_from) hh->clean_from = grown_from;
   stats_add(STAT_huge_live, 1);
   stats_add(STAT_bytes_in_use, (int64_t)huge_block_bytes(hh));
   char *p = (char *)h + offset;
   size_t dirty = hh->clean_from > offset ? hh->clean_from - offset : 0;
-  if (dirty > size) dirty = size;
+  if (dirty > hh->usable) dirty = hh->usable;
   if (zero && dirty && region_body_resident(h)) {
     huge_clear_reused(hh, p, dirty, grown_from, released);
     return p;
@@ -339,7 +341,10 @@ void *huge_realloc(void *p, size_t size) {
   size_t map = round_page(offset + size), old = h->size;
   /* Within the region, in place unless it would hold more than twice the
    * block, past the slack it was given. */
-  if (map <= old && (map >= old / 2 || old - 2 * map <= hh->slack)) return p;
+  if (map <= old && (map >= old / 2 || old - 2 * map <= hh->slack)) {
+    hh->usable = old - offset; /* a calloc'd block's too (huge_alloc) */
+    return p;
+  }
   /* A block that grows grows again: an eighth more than asked, address
    * space only until the program writes there. 64 buffers grown side by
    * side by 1..8 KiB reallocs to 4 MiB took an mremap a realloc past

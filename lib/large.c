@@ -662,7 +662,7 @@ void *large_alloc(size_t size, size_t align, bool zero) {
   hk_unlock(&a->lock);
   stats_add(STAT_bytes_in_use, (int64_t)n * (int64_t)PAGE_SIZE);
   char *p = (char *)l + (size_t)i * PAGE_SIZE;
-  if (zero && !clean) memset(p, 0, size);
+  if (zero && !clean) memset(p, 0, (size_t)n * PAGE_SIZE); /* all that is usable */
   return p;
 }
 

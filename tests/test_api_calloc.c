@@ -1,8 +1,9 @@
-/* Description: calloc. Memory comes back zeroed for every size class,
- * large and huge sizes, including memory just dirtied and freed by the
- * program (hakmem skips clearing memory it knows to be zero, so reused
- * memory is where a bug would show); count * size overflow gives NULL
- * with ENOMEM; calloc with a zero count or size gives a freeable pointer.
+/* Description: calloc. Memory comes back zeroed, over its whole usable
+ * size, for every size class, large and huge sizes, including memory just
+ * dirtied and freed by the program (hakmem skips clearing memory it knows
+ * to be zero, so reused memory is where a bug would show); count * size
+ * overflow gives NULL with ENOMEM; calloc with a zero count or size gives
+ * a freeable pointer.
  * The reuse tests are repeated under every HAKMEM_SS_LAZY_ZERO policy and
  * with the LRU cache disabled, since each changes what reused memory holds. */
 #include "helpers.h"
@@ -42,9 +43,37 @@ Test(calloc, zeroes_reused_dirty_memory)
       free(d);
       unsigned char *p = calloc(1, launder_size(size));
       cr_assert_not_null(p);
-      cr_assert(all_zero(p, size), "calloc(1, %zu) after a dirty free is not zeroed (round %d)",
+      cr_assert(all_zero(p, malloc_usable_size(p)), "calloc(1, %zu) after a dirty free is not zeroed (round %d)",
                 size, r);
       memset(p, 0xAA, malloc_usable_size(p));
+      free(p);
+    }
+  }
+}
+
+/* The whole usable size is zero, not only the bytes asked for: a calloc a
+ * little smaller than the dirty block it reuses (in the smallest classes
+ * the bytes past the request held free-list links). */
+Test(calloc, zeroes_the_whole_usable_size)
+{
+  static const size_t sizes[] = {16, 32, 48, 160, 1000, 4096, 20000, 32 * KiB, 40 * KiB, 290000, 3 * MiB};
+  for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+    size_t size = sizes[k];
+    for (size_t less = 1; less <= 15 && less < size; less += 7) {
+      unsigned char *d[2];
+      for (int i = 0; i < 2; i++) {
+        d[i] = malloc(launder_size(size));
+        cr_assert_not_null(d[i]);
+        memset(d[i], 0xAA, malloc_usable_size(d[i]));
+      }
+      free(d[0]);
+      free(d[1]);
+      unsigned char *p = calloc(1, launder_size(size - less));
+      cr_assert_not_null(p);
+      size_t usable = malloc_usable_size(p);
+      cr_assert_geq(usable, size - less);
+      for (size_t i = 0; i < usable; i++)
+        cr_assert_eq(p[i], 0, "calloc(1, %zu): byte %zu of %zu usable is 0x%02x", size - less, i, usable, p[i]);
       free(p);
     }
   }
