@@ -47,7 +47,8 @@ struct hakmem_supply_row {
 };
 
 /* Buckets of the faulting thread's wait, from fault message to wake:
- * bucket i counts waits below 2^(i+8) ns (256 ns .. 4 ms and above). */
+ * bucket i counts waits from 2^(i+7) up to 2^(i+8) ns (bucket 0 all waits
+ * below 256 ns), the last bucket every wait of 2^22 ns (4.2 ms) or more. */
 #define HAKMEM_WAIT_BUCKETS 16
 
 /* Scalar counters: name, description. */
@@ -110,9 +111,12 @@ void hakmem_stats_print(int fd);
 size_t hakmem_trim(void);
 
 /* The userfaultfd pager (./configure --enable-uffd). Start returns 0, or
- * -1 with errno set (ENOSYS when built without the pager, EPERM when no
- * full userfaultfd may be had, EMFILE, ENFILE or ENOMEM when the process
- * is out of descriptors or memory); the default fault path then serves. */
+ * -1 with errno set (ENOSYS when built without the pager or on a kernel
+ * without userfaultfd or MADV_WIPEONFORK, EPERM when no full userfaultfd
+ * may be had, EPROTO when the kernel refuses its API handshake, EMFILE,
+ * ENFILE or ENOMEM when the process is out of descriptors or memory, EIO
+ * when the pager thread failed as it started); the default fault path
+ * then serves. */
 int hakmem_pager_start(void);
 void hakmem_pager_stop(void);
 int hakmem_pager_active(void);

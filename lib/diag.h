@@ -29,7 +29,8 @@ __attribute__((noreturn, cold)) void diag_fatal_freed(const char *op, const void
 
 /* Write a message to stderr without allocating. */
 void diag_write(int fd, const char *s);
-/* Format v into buf (hex with base 16); returns buf. Needs 19 bytes. */
+/* Format v into buf (hex, with 0x, for base 16); returns buf. Needs 19
+ * bytes for base 16, 21 for base 10. */
 char *diag_format_u64(char *buf, uint64_t v, unsigned base);
 
 #endif /* HAKMEM_DIAG_H */

@@ -308,7 +308,7 @@ static size_t heap_return_abandoned(bool trim) {
  * thread left: all of it goes back when this thread needs a SuperSlab or
  * trims (then waiting for the lock). Returns the bytes released. */
 static size_t heap_reclaim_abandoned(bool trim) {
-  if (!heaps_abandoned) return 0;
+  if (!__atomic_load_n(&heaps_abandoned, __ATOMIC_RELAXED)) return 0; /* a look without the lock */
   if (trim) hk_lock(&heaps_lock);
   else if (!hk_trylock(&heaps_lock)) return 0;
   atomic_store_explicit(&abandoned_reclaim_due, 0, memory_order_relaxed);
@@ -619,10 +619,10 @@ static struct heap *heap_attach(bool adopt) {
   heap_global_init();
   hk_lock(&heaps_lock);
   struct heap *h = adopt ? heaps_abandoned : NULL;
-  if (h) heaps_abandoned = h->abandoned_next;
+  if (h) __atomic_store_n(&heaps_abandoned, h->abandoned_next, __ATOMIC_RELAXED);
   else h = heap_meta_new();
   if (h) {
-    h->abandoned = false;
+    __atomic_store_n(&h->abandoned, false, __ATOMIC_RELAXED); /* return_remote() reads it */
     if (h->stashed) heaps_stashed--;
     h->stashed = false;
     /* How fast classes grew was the last thread's: a new thread carves a
@@ -670,10 +670,10 @@ static void heap_thread_exit(void *arg) {
   hk_tcache.heap = NULL;
   memset(hk_tcache.bins, 0, sizeof hk_tcache.bins); /* later frees go the remote way */
   hk_lock(&heaps_lock);
-  h->abandoned = true;
+  __atomic_store_n(&h->abandoned, true, __ATOMIC_RELAXED);
   h->abandoned_ns = os_coarse_now_ns();
   h->abandoned_next = heaps_abandoned;
-  heaps_abandoned = h;
+  __atomic_store_n(&heaps_abandoned, h, __ATOMIC_RELAXED);
   if (!atomic_load_explicit(&abandoned_reclaim_due, memory_order_relaxed))
     atomic_store_explicit(&abandoned_reclaim_due, h->abandoned_ns + ABANDONED_RECLAIM_NS, memory_order_relaxed);
   hk_unlock(&heaps_lock);
@@ -1038,7 +1038,7 @@ int64_t heap_small_bytes_in_use(void) {
 uint64_t heap_run_cache_pages(void) {
   uint64_t total = 0;
   for (struct heap *h = atomic_load_explicit(&heaps_all, memory_order_acquire); h; h = h->all_next)
-    total += h->run_cache_pages;
+    total += __atomic_load_n(&h->run_cache_pages, __ATOMIC_RELAXED);
   return total;
 }
 

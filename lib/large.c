@@ -7,10 +7,11 @@
  * allocation), and a free locks the arena of the block's SuperSlab. With
  * one lock for all, two threads allocating and freeing blocks of 32-200
  * KB spent half their time waiting for it: 0.16 s, against 0.07 for
- * mimalloc (README). A lock is held for the search and the bitmap update
- * only: clearing memory for calloc and putting an empty SuperSlab in the
- * LRU happen after it is dropped, and a live block's size is read without
- * it.
+ * mimalloc (README). A lock is held for the search and the bitmap update,
+ * and for what is rare: mapping a SuperSlab, a purge's or a trim's
+ * madvise. Clearing memory for calloc and giving a SuperSlab a free
+ * emptied to the LRU happen after it is dropped, and a live block's size
+ * is read without it.
  *
  * A SuperSlab with free pages sits in a bin by its longest free run
  * (max_run), four bins to a power of two. An allocation takes the first
@@ -219,6 +220,15 @@ static void bin_refile(struct large_ss *l) {
   else forget_free_pages(l);
 }
 
+/* Clear the bits of absent for the pages of region h that are resident;
+ * without mincore, absent stays as it is. */
+static void mark_resident(const struct region_header *h, uint64_t absent[PAGES_PER_REGION / 64]) {
+  unsigned char vec[PAGES_PER_REGION];
+  if (mincore((void *)h, REGION_SIZE, vec) != 0) return;
+  for (unsigned p = 1; p < PAGES_PER_REGION; p++)
+    if (vec[p] & 1) bit_clear(absent, p);
+}
+
 /* Set up the header of a region from superslab_region_acquire(), for
  * arena a. Pages resident before keep their state; released ones are
  * absent and clean, and refault (the others absent come fresh). */
@@ -243,6 +253,10 @@ static struct large_ss *large_ss_init(struct region_header *h, const struct larg
         }
       }
     }
+    /* A page supplier (the pager) moved pages into the small SuperSlab
+     * ahead of the slabs it was asked for, which its counts miss: mincore()
+     * sees them, and they are purged and trimmed as any resident page. */
+    if (os_page_supplier()) mark_resident(h, absent);
     for (unsigned w = 0; w < PAGES_PER_REGION / 64; w++) dirty[w] = ~absent[w];
   } else {
     /* Released whole: what its last use had resident refaults. */
@@ -331,22 +345,14 @@ static int find_run(const struct large_ss *l, unsigned n, unsigned ap) {
 /* Claim free pages [i, i+n), counting them in the ledger by the path they
  * take. Returns whether they were all clean (zero). */
 static bool claim_pages(struct large_ss *l, unsigned i, unsigned n) {
-  uint64_t absent = 0, refault = 0;
   /* l's longest run is counted again only when the pages come from it. */
   bool from_longest = run_around(l, i) == l->max_run;
-  /* A large SuperSlab's absent pages come by the kernel's faults
-   * (superslab_region_acquire); were a supplier to serve it, the run's
-   * first pages would come in now, the rest by its faults, all counted by
-   * the supplier. */
-  bool by_supplier = os_page_supplier() && !l->h.by_faults;
-  unsigned supplied =
-      by_supplier ? (unsigned)(os_supply_direct((char *)l + (size_t)i * PAGE_SIZE, (size_t)n * PAGE_SIZE) / PAGE_SIZE) : 0;
   bool clean = bits_count(l->dirty_map, NULL, i, n) == 0;
-  uint64_t resident = n - bits_count(l->absent_map, NULL, i, n);
-  if (supplied < n) {
-    refault = bits_count(l->absent_map, l->released_map, i + supplied, n - supplied);
-    absent = bits_count(l->absent_map, NULL, i + supplied, n - supplied) - refault;
-  }
+  /* Absent pages come by the kernel's faults, never a page supplier's
+   * (superslab_region_acquire): counted here, as the run is handed out. */
+  uint64_t refault = bits_count(l->absent_map, l->released_map, i, n);
+  uint64_t absent = bits_count(l->absent_map, NULL, i, n) - refault;
+  uint64_t resident = n - absent - refault;
   bits_assign(l->free_map, i, n, false);
   bits_assign(l->freed_map, i, n, false);
   bits_assign(l->dirty_map, i, n, true);
@@ -357,12 +363,8 @@ static bool claim_pages(struct large_ss *l, unsigned i, unsigned n) {
     l->max_run = (uint16_t)longest_run(l);
     bin_refile(l);
   }
-  /* Absent pages the supplier did not bring fault in later: the supplier
-   * counts those it serves, the ledger the ones the kernel does. */
-  if (!by_supplier) {
-    if (absent) stats_supply((enum hakmem_supply_path)l->h.absent_path, absent, 0, 0);
-    if (refault) stats_supply(HAKMEM_SUPPLY_REFAULT, refault, 0, 0);
-  }
+  if (absent) stats_supply((enum hakmem_supply_path)l->h.absent_path, absent, 0, 0);
+  if (refault) stats_supply(HAKMEM_SUPPLY_REFAULT, refault, 0, 0);
   if (resident) stats_supply(l->lazyfree ? HAKMEM_SUPPLY_LAZYFREE : HAKMEM_SUPPLY_REUSE, resident, 0, 0);
   return clean;
 }
@@ -379,12 +381,6 @@ static size_t release_free_pages(struct large_ss *l) {
   uint64_t resident_free[PAGES_PER_REGION / 64];
   size_t released = 0;
   for (unsigned w = 0; w < PAGES_PER_REGION / 64; w++) resident_free[w] = l->free_map[w] & ~l->absent_map[w];
-  /* A page supplier (the pager) moves pages in ahead of the runs it was
-   * asked for, which the absent map does not see: mincore() does. */
-  unsigned char vec[PAGES_PER_REGION];
-  if (os_page_supplier() && !l->h.by_faults && mincore(l, REGION_SIZE, vec) == 0)
-    for (unsigned p = 1; p < PAGES_PER_REGION; p++)
-      if ((vec[p] & 1) && bit_get(l->free_map, p)) bit_set(resident_free, p);
   for (unsigned i = next_bit(resident_free, 0, true); i < PAGES_PER_REGION;) {
     unsigned end = next_bit(resident_free, i, false);
     if (os_release((char *)l + (size_t)i * PAGE_SIZE, (size_t)(end - i) * PAGE_SIZE, OS_RELEASE_DONTNEED) == 0) {
@@ -397,6 +393,9 @@ static size_t release_free_pages(struct large_ss *l) {
     }
     i = next_bit(resident_free, end, true);
   }
+  /* Pages the kernel would not release (locked: mlock, mlockall) are not
+   * tried again until a run of l is freed again, rather than at every
+   * purge. */
   forget_free_pages(l);
   return released;
 }
@@ -604,7 +603,9 @@ static inline void *cache_take(unsigned n, bool handed_out) {
   c->head[k] = *(void **)p;
   c->count[k]--;
   c->pages -= n;
-  if (handed_out && likely(hk_tcache.heap != NULL)) hk_tcache.heap->run_cache_pages += n;
+  struct heap *h = hk_tcache.heap;
+  if (handed_out && likely(h != NULL)) /* the owner's add; heap_run_cache_pages() reads it from any thread */
+    __atomic_store_n(&h->run_cache_pages, h->run_cache_pages + n, __ATOMIC_RELAXED);
   cache_count_op(c);
   return p;
 }

@@ -77,7 +77,7 @@ HIDDEN _Atomic uint64_t lru_release_due;
  * One that goes on running with less memory gives the rest back after
  * the delay, as before; the age limit unmaps them in any case. */
 #define LRU_GROWTH_MIN 2
-static _Atomic uint64_t lru_active_ns;  /* the last refill or LRU operation (coarse clock) */
+static _Atomic uint64_t lru_active_ns;  /* the last refill or LRU operation (either clock) */
 static uint64_t lru_resumed_ns;         /* the end of the last gap granted; under lru_lock */
 static uint64_t lru_resumed_before_ns;  /* the end of the one before it; under lru_lock */
 static uint64_t lru_growing_ns;         /* the last take of a growing program; under lru_lock */

@@ -1,5 +1,9 @@
 /* os.c: mmap, munmap, mremap and madvise, counted and timed, and the page
  * supplier hook. Every result is checked; the fallbacks are:
+ *  - munmap of a range mapped here and given up before any use (a hint
+ *    the kernel misplaced, a mapping past the region map, a failed move's
+ *    target, the MADV_FREE probe page) refused: the range is leaked, out
+ *    of every map, as nothing else can be done with it;
  *  - MAP_FIXED_NOREPLACE refused or ignored: over-map by the alignment and
  *    trim (three calls instead of one);
  *  - MADV_FREE unsupported (EINVAL): MADV_DONTNEED;
@@ -161,16 +165,19 @@ void os_close_file(int fd) {
   errno = saved;
 }
 
+/* Threads that map at once may each read the file; they store the same. */
 static bool thp_is_always(void) {
-  if (thp_always < 0) {
+  int always = __atomic_load_n(&thp_always, __ATOMIC_RELAXED);
+  if (always < 0) {
     char buf[64] = { 0 };
     int fd = os_open_file("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
     int saved = errno;
-    thp_always = fd >= 0 && syscall(SYS_read, fd, buf, sizeof buf - 1) > 0 && strstr(buf, "[always]") != NULL;
+    always = fd >= 0 && syscall(SYS_read, fd, buf, sizeof buf - 1) > 0 && strstr(buf, "[always]") != NULL;
     errno = saved;
     if (fd >= 0) os_close_file(fd);
+    __atomic_store_n(&thp_always, always, __ATOMIC_RELAXED);
   }
-  return thp_always;
+  return always;
 }
 
 void *os_map_aligned_at(size_t len, size_t align, size_t offset) {
@@ -197,13 +204,13 @@ void *os_map_aligned_at(size_t len, size_t align, size_t offset) {
 
 static void (*_Atomic after_unmap)(void *addr, size_t len);
 
-int os_unmap(void *addr, size_t len) {
+int os_unmap(void *addr, size_t len, size_t released) {
   int rc = timed_munmap(addr, len);
   if (rc == 0) {
     uintptr_t hint = (uintptr_t)addr;
     atomic_compare_exchange_strong_explicit(&map_hint, &hint, 0, memory_order_relaxed, memory_order_relaxed);
     stats_add(STAT_bytes_mapped, -(int64_t)len);
-    stats_add(STAT_pages_released, (int64_t)(len / PAGE_SIZE));
+    stats_add(STAT_pages_released, (int64_t)(released / PAGE_SIZE));
     void (*fn)(void *, size_t) = atomic_load_explicit(&after_unmap, memory_order_relaxed);
     if (unlikely(fn != NULL)) fn(addr, len);
   }
@@ -228,7 +235,7 @@ void *os_remap_aligned(void *addr, size_t old_len, size_t new_len, size_t align)
   stats_add(STAT_mmap_calls, 1);
   stats_add(STAT_mmap_ns, (int64_t)(os_now_ns() - t0));
   if (p == MAP_FAILED) {
-    os_unmap(dst, new_len);
+    os_unmap(dst, new_len, 0); /* never used; a refusal leaks it (above) */
     return NULL;
   }
   /* dst's pages were replaced and addr's range is gone. */

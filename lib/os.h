@@ -36,8 +36,10 @@ void *os_map_aligned_at(size_t len, size_t align, size_t offset);
 
 static inline void *os_map_aligned(size_t len, size_t align) { return os_map_aligned_at(len, align, 0); }
 
-/* Unmap a range previously mapped by os_map_aligned (or part of one). */
-int os_unmap(void *addr, size_t len);
+/* Unmap a range previously mapped by os_map_aligned (or part of one),
+ * counting `released` of its bytes as returned to the kernel (the others
+ * were released before, or never used). */
+int os_unmap(void *addr, size_t len, size_t released);
 
 /* Grow or shrink a mapping to new_len at an address aligned to align; the
  * contents move with it. Returns the new address or NULL (old one intact). */
@@ -69,8 +71,9 @@ size_t os_supply_direct(void *addr, size_t len);
 
 /* The page supplier. All hooks are called from application threads on the
  * allocator's slow paths, possibly with allocator locks held: they must not
- * call malloc, must not block on anything but their own short locks, and
- * must not touch the ranges they are given. */
+ * call malloc, must not block on anything but their own short locks (but
+ * trim, which malloc_trim calls without them), and must not touch the
+ * ranges they are given. */
 struct os_page_supplier {
   /* A region (a SuperSlab or a huge block's mapping) was mapped: all of it
    * absent except, possibly, its first page (the header). */

@@ -78,13 +78,15 @@ void region_unmap(struct region_header *h) {
   const struct os_page_supplier *s = os_page_supplier();
   /* Policy 3: the pages go to the supplier's pool, not back to the kernel
    * (a move of the region costs less than munmap freeing them). */
+  bool body_gone = !region_body_resident(h); /* released before: counted then */
   if (s && s->reclaim && lru_release_policy() == OS_RELEASE_PAGER)
-    s->reclaim((char *)h + PAGE_SIZE, size - PAGE_SIZE);
+    body_gone = s->reclaim((char *)h + PAGE_SIZE, size - PAGE_SIZE) == 0 || body_gone;
   if (s && s->region_unmapping) s->region_unmapping(h, size);
   region_withdraw(h);
   /* Unmapping a whole mapping splits no VMA and does not fail; if it did,
    * the range is merely leaked: it is out of the map and never reused. */
-  if (os_unmap(h, size) != 0) diag_write(2, "hakmem: munmap of a region failed; its range is leaked\n");
+  if (os_unmap(h, size, body_gone ? PAGE_SIZE : size) != 0)
+    diag_write(2, "hakmem: munmap of a region failed; its range is leaked\n");
 }
 
 void region_supply_by_faults(struct region_header *h, bool by_faults) {
@@ -104,7 +106,7 @@ bool region_shrink(struct region_header *h, size_t size) {
   hk_lock(&regions_lock);
   h->size = size;
   hk_unlock(&regions_lock);
-  if (os_unmap((char *)h + size, old - size) == 0) return true;
+  if (os_unmap((char *)h + size, old - size, region_body_resident(h) ? old - size : 0) == 0) return true;
   hk_lock(&regions_lock);
   h->size = old;
   hk_unlock(&regions_lock);

@@ -1,7 +1,7 @@
 /* region_map.h: which 2 MiB chunks of the address space hold hakmem regions.
  *
  * One byte per chunk of the 47-bit user address space (64 MiB of virtual
- * memory in .bss, of which only the pages covering hakmem's regions are ever
+ * memory in .lbss, of which only the pages covering hakmem's regions are ever
  * touched). free() reads it before it reads anything at p & ~REGION_MASK, so
  * a pointer hakmem never returned is reported, not followed. The list of all
  * regions serves stats, trimming and the pager's registration. */

@@ -87,8 +87,6 @@ static inline uintptr_t remote_count(uintptr_t word) { return word >> REMOTE_COU
  * the owner's pending list. */
 bool slab_put_remote_chain(struct slab *s, struct free_block *head, struct free_block *tail, unsigned n);
 
-static inline bool slab_put_remote(struct slab *s, struct free_block *b) { return slab_put_remote_chain(s, b, b, 1); }
-
 /* The owner takes the remotely freed blocks into the local list (only for a
  * slab it took from its pending list). Returns how many. The list goes in
  * front of the local one, linked by the tail the free that queued s noted,

@@ -117,8 +117,9 @@ static void print_wait_histogram(int fd, const struct hakmem_stats *s) {
   diag_write(fd, "hakmem: fault wait histogram (faulting thread, message to wake)\n");
   for (int b = 0; b < HAKMEM_WAIT_BUCKETS; b++) {
     if (!s->fault_wait_hist[b]) continue;
-    snprintf(line, sizeof line, "hakmem: wait < %10llu ns %10llu\n", (unsigned long long)256 << b,
-             (unsigned long long)s->fault_wait_hist[b]);
+    bool last = b == HAKMEM_WAIT_BUCKETS - 1; /* every longer wait too (stats_fault_wait) */
+    snprintf(line, sizeof line, "hakmem: wait %s %10llu ns %10llu\n", last ? ">=" : "< ",
+             (unsigned long long)256 << (last ? b - 1 : b), (unsigned long long)s->fault_wait_hist[b]);
     diag_write(fd, line);
   }
 }

@@ -5,8 +5,8 @@
  * resident. A slab's pages are made present just before its blocks are
  * first written (os_supply: the pager's direct supply, or
  * MADV_POPULATE_WRITE: 900 ns a page here against 1.5-3 us for a fault),
- * a page or two at a time, so that a class with few blocks costs few
- * pages. The time is measured and
+ * a few pages at a time as the slab grows (the pager's direct supply: the
+ * whole unit), so that a class with few blocks costs few pages. The time is measured and
  * the pages counted in the ledger by the path they take: fresh, refault
  * after lazy zeroing, reuse after MADV_FREE, or resident reuse. */
 #include "superslab.h"
@@ -314,6 +314,8 @@ size_t superslab_release_free_units(struct superslab *ss) {
       ss->present_pages[u] = 0;
     }
   }
+  /* A run the kernel would not release (locked pages) waits, as the
+   * others, for units to be freed again: no retry at every purge. */
   ss->units_free_since_ns = 0;
   return released;
 }

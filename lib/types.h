@@ -78,7 +78,6 @@
 #endif
 #define EXPORT __attribute__((visibility("default")))
 #define NOINLINE __attribute__((noinline))
-#define COLD __attribute__((cold, noinline))
 
 enum region_kind {
   REGION_NONE = 0,

@@ -1,9 +1,10 @@
 /* hooks.c: the page-supplier hooks the allocator calls (os.h).
  *
  * They run on application threads, on the allocator's slow paths and
- * possibly under its locks: none calls malloc, none blocks on anything but
- * the pool's short lock, none touches the pages of the ranges it is given
- * (it only moves pages in or out of them). */
+ * possibly under its locks: none calls malloc, none but hook_trim (for
+ * malloc_trim, which waits up to 200 ms for the pager's trim in flight)
+ * blocks on anything but the pool's short lock, none touches the pages of
+ * the ranges it is given (it only moves pages in or out of them). */
 #include "config.h"
 
 #include <errno.h>

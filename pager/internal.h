@@ -4,8 +4,9 @@
  *   hooks.c  the page-supplier hooks, on application threads
  *   loop.c   the pager thread: faults, background work, the ring
  *
- * `state` and `users` are the only fields application threads read
- * without a lock besides the pool (which has its own); every other field
+ * `state`, `users` and `sleeping` (exchanged by pager_kick()) are the only
+ * fields application threads use without a lock besides the pool (which
+ * has its own); every other field
  * is written before RUNNING is published and read-only until the hooks
  * have drained, except those marked "pager thread". */
 #ifndef HAKMEM_PAGER_INTERNAL_H

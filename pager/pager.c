@@ -260,7 +260,7 @@ static int here_map(void) {
   page = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (page == MAP_FAILED) return -ENOMEM;
   if (madvise(page, PAGE_SIZE, MADV_WIPEONFORK)) {
-    munmap(page, PAGE_SIZE);
+    munmap(page, PAGE_SIZE); /* a whole mapping of its own: a refusal would leak one page */
     return -ENOSYS;
   }
   pager_here = page;
@@ -427,10 +427,11 @@ __attribute__((constructor)) static void pager_at_load(void) {
   int saved = errno, err;
 
   heap_global_init(); /* reads the options; idempotent */
-  if (!hakmem_options.uffd) return;
-  pager_config_from_options(&c);
-  err = pager_start(&c);
-  if (err && err != -EALREADY) say_why(err);
+  if (hakmem_options.uffd) {
+    pager_config_from_options(&c);
+    err = pager_start(&c);
+    if (err && err != -EALREADY) say_why(err);
+  }
   errno = saved;
 }
 

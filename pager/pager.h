@@ -33,7 +33,6 @@ struct pager_config {
   bool direct;         /* direct supply on application threads */
   bool read_zeropage;  /* a read fault maps the zero page over its chunk */
   bool no_move;        /* act as if the kernel lacked UFFDIO_MOVE (tests) */
-  bool quiet;          /* no line on stderr when no full uffd can be had */
 };
 
 /* The configuration HAKMEM_* asks for. */

@@ -2,7 +2,10 @@
  * into bins, refilling, zeroing and trimming (the life cycle is in pool.h).
  *
  * Everything that moves or writes pages runs without the lock, on a bin or
- * span its caller owns; the lock only guards the bookkeeping. */
+ * span its caller owns; the lock only guards the bookkeeping. The munmaps
+ * of the pool's own mappings (at its end, or when its start fails) are not
+ * checked: unmapping whole mappings of its own does not fail, and were one
+ * refused, its range would only be leaked, used by nothing. */
 #include "config.h"
 
 #include "pool.h"
@@ -436,7 +439,7 @@ uint32_t pool_refill_step(struct pool *p, uint32_t max_pages) {
     if (i >= 0) p->bins[i].state = BIN_FILLING;
     hk_unlock(&p->lock);
     if (i < 0) return 0;
-    p->filling = i;
+    __atomic_store_n(&p->filling, i, __ATOMIC_RELAXED); /* read by pool_wants_refill() */
     p->fill_pos = 0;
   }
   n = POOL_BIN_PAGES - p->fill_pos;
@@ -463,7 +466,7 @@ uint32_t pool_refill_step(struct pool *p, uint32_t max_pages) {
       list_push_tail(p, &p->clean, (uint32_t)p->filling);
     }
     hk_unlock(&p->lock);
-    p->filling = -1;
+    __atomic_store_n(&p->filling, -1, __ATOMIC_RELAXED);
   }
   return got;
 }
@@ -680,7 +683,8 @@ uint64_t pool_level(struct pool *p) {
 }
 
 bool pool_wants_refill(struct pool *p) {
-  return p->filling >= 0 || __atomic_load_n(&p->clean_pages, __ATOMIC_RELAXED) < __atomic_load_n(&p->target_pages, __ATOMIC_RELAXED);
+  return __atomic_load_n(&p->filling, __ATOMIC_RELAXED) >= 0 ||
+         __atomic_load_n(&p->clean_pages, __ATOMIC_RELAXED) < __atomic_load_n(&p->target_pages, __ATOMIC_RELAXED);
 }
 
 bool pool_has_dirty(struct pool *p) {

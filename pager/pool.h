@@ -77,7 +77,7 @@ struct pool {
   struct pool_list empty, clean, dirty;
   int32_t zeroing;   /* the bin the pager is zeroing, -1 none */
   uint32_t zero_pos; /* pages of it zeroed so far */
-  int32_t filling;   /* the bin the pager is refilling, -1 none */
+  int32_t filling;   /* the bin the pager is refilling, -1 none (read by any thread) */
   uint32_t fill_pos; /* pages of it filled so far */
   bool swap;         /* the system swaps: reclaim clears swap entries too */
   bool can_move;     /* UFFDIO_MOVE negotiated and allowed on the area */

@@ -32,8 +32,9 @@ uintptr_t supply_range_from(struct pool *p, enum supply_source from, uintptr_t d
                             struct supply_result *r);
 
 /* Supply the absent pages of [dst, end) (page-aligned). `use_pool`: take
- * pages from the pool (UFFDIO_MOVE negotiated); `mode`: the DONTWAKE bit
- * or 0. Returns how far the range is done: `end` unless r->err. */
+ * pages from the pool (UFFDIO_MOVE negotiated); `dontwake`: leave the
+ * faulting threads asleep (the caller wakes them). Returns how far the
+ * range is done: `end` unless r->err. */
 uintptr_t supply_range(struct pool *p, bool use_pool, uintptr_t dst, uintptr_t end, bool dontwake,
                        struct supply_result *r);
 

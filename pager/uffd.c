@@ -23,7 +23,6 @@
 static int open_dev(void) {
   int dev, fd, err;
 
-  err = -errno;
   dev = (int)syscall(SYS_openat, AT_FDCWD, "/dev/userfaultfd", O_RDWR | O_CLOEXEC);
   if (dev < 0) {
     err = -errno;

@@ -42,7 +42,7 @@ struct uffdio_move {
 struct uffd {
   int fd;            /* O_NONBLOCK | O_CLOEXEC; -1 when closed */
   uint64_t features; /* the features negotiated */
-  bool can_move;     /* UFFDIO_MOVE negotiated and allowed on registrations */
+  bool can_move;     /* UFFDIO_MOVE negotiated (the pool checks it is allowed) */
   bool via_dev;      /* opened through /dev/userfaultfd */
 };
 
@@ -56,7 +56,11 @@ void uffd_close(struct uffd *u);
 
 /* Register / unregister [addr, addr+len) for MISSING faults. *ioctls
  * (may be NULL) receives the UFFDIO_* operations the range allows, as
- * bits numbered by _UFFDIO_COPY, _UFFDIO_MOVE and so on. */
+ * bits numbered by _UFFDIO_COPY, _UFFDIO_MOVE and so on. Returns 0 or
+ * -errno. The hooks and the pager's start and stop go on past a refusal:
+ * a range left unregistered faults as the kernel's, one left registered
+ * is served by the pager as before, and unmapping a range ends its
+ * registration in any case. */
 int uffd_register(const struct uffd *u, uintptr_t addr, size_t len, uint64_t *ioctls);
 int uffd_unregister(const struct uffd *u, uintptr_t addr, size_t len);
 

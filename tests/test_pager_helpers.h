@@ -58,7 +58,6 @@ static inline struct pager_config test_config(void)
   struct pager_config c;
   pager_config_from_options(&c);
   c.pool_bytes = (size_t)16 << 20;
-  c.quiet = true;
   return c;
 }
 

@@ -10,8 +10,10 @@
  * that held old bytes clears it; every SuperSlab knows its longest free
  * run, and a request goes to one that holds it before a new one is mapped
  * (a_run_is_found_among_superslabs_with_runs_just_too_short); free runs
- * idle for a second go back to
- * the kernel (but for HAKMEM_SS_LAZY_ZERO=0); a double free, or a free of a pointer inside a run, aborts. */
+ * idle for a second go back to the kernel (but for HAKMEM_SS_LAZY_ZERO=0),
+ * and a trim gives back pages a supplier moved into the region while it
+ * was a small SuperSlab; a double free, or a free of a pointer inside a
+ * run, aborts. */
 #include <criterion/criterion.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -25,7 +27,9 @@
 
 #include "heap.h"
 #include "large.h"
+#include "lru.h"
 #include "options.h"
+#include "os.h"
 #include "region_map.h"
 #include "superslab.h"
 #include "types.h"
@@ -627,6 +631,41 @@ Test(large, free_runs_stay_resident_under_lazy_zero_0)
   heap_trim(); /* forget the purges the test harness's blocks scheduled */
   size_t resident = idle_free_runs_resident();
   cr_assert_eq(resident, 56 * 25, "HAKMEM_SS_LAZY_ZERO=0 keeps every page, %zu of %u are resident", resident, 56 * 25);
+}
+
+/* A page supplier (the pager) moves pages into a small SuperSlab ahead of
+ * the slabs it was asked for, which the SuperSlab's counts miss. A large
+ * SuperSlab made of its region sees them resident (mincore), and a trim
+ * gives them back. */
+static const struct os_page_supplier idle_supplier = { 0 };
+static struct heap small_owner;
+
+Test(large, pages_moved_in_ahead_of_a_small_superslab_are_trimmed_in_a_large_one)
+{
+  lru_trim(1);
+  OPTION_SET(SS_LAZY_ZERO, ss_lazy_zero, 1);
+  struct superslab *ss = superslab_new(&small_owner);
+  cr_assert_not_null(ss);
+  char *ahead = (char *)ss + 5 * UNIT_SIZE; /* a unit never carved */
+  memset(ahead, 0, UNIT_SIZE);              /* present and zero, as a move leaves them */
+  superslab_retire(ss);
+  /* Large SuperSlabs with room from before take the first runs. */
+  static void *before[512];
+  unsigned n = 0;
+  void *p;
+  os_set_page_supplier(&idle_supplier);
+  while ((void *)large_of(p = large_alloc(64 * KiB, 0, false)) != (void *)ss && n < 512) before[n++] = p;
+  os_set_page_supplier(NULL);
+  cr_assert_eq((void *)large_of(p), (void *)ss, "test premise: a large block takes the cached region");
+  for (unsigned pg = 5 * UNIT_PAGES; pg < 6 * UNIT_PAGES; pg++)
+    cr_assert_eq(map_bit(large_of(p)->absent_map, pg), 0, "page %u, resident, is taken for absent", pg);
+  heap_trim();
+  unsigned char vec[UNIT_PAGES];
+  cr_assert_eq(mincore(ahead, UNIT_SIZE, vec), 0);
+  for (unsigned k = 0; k < UNIT_PAGES; k++)
+    cr_assert_eq(vec[k] & 1, 0, "page %u moved in ahead is still resident after a trim", k);
+  large_free(p);
+  while (n) large_free(before[--n]);
 }
 
 Test(large, a_double_free_aborts, .signal = SIGABRT)

@@ -94,7 +94,7 @@ Test(os, map_aligned_at_aligns_the_address_at_the_offset)
     cr_assert_eq(DELTA(s1, s0, bytes_mapped), (long long)len, "the excess was not unmapped");
     p[0] = 1;
     p[len - 1] = 2;
-    cr_assert_eq(os_unmap(p, len), 0);
+    cr_assert_eq(os_unmap(p, len, len), 0);
   }
 }
 
@@ -114,7 +114,7 @@ Test(os, map_aligned_honours_the_alignment)
       cr_assert_eq(region_map_kind((uintptr_t)p), REGION_NONE, "a bare mapping is in the region map");
       p[0] = 1;
       p[lens[l] - 1] = 2;
-      cr_assert_eq(os_unmap(p, lens[l]), 0);
+      cr_assert_eq(os_unmap(p, lens[l], lens[l]), 0);
       struct hakmem_stats s2 = snap();
       cr_assert_eq(DELTA(s2, s1, bytes_mapped), -(long long)lens[l]);
       cr_assert_eq(DELTA(s2, s1, munmap_calls), 1);
@@ -149,7 +149,7 @@ Test(os, map_costs_one_call_below_the_last_region)
   }
   cr_assert_geq(one_call, N / 2, "only %d of the %d mappings after the first took one mmap call", one_call, N - 1);
   for (int i = 0; i < N; i++)
-    os_unmap(p[i], lens[i % 2]);
+    os_unmap(p[i], lens[i % 2], lens[i % 2]);
 }
 
 /* Mapping and unmapping regions, one at a time or a queue of them, reuses
@@ -167,11 +167,11 @@ static void expect_bounded_spread(unsigned live)
     cr_assert_not_null(p);
     if ((uintptr_t)p < lo) lo = (uintptr_t)p;
     if ((uintptr_t)p + len > hi) hi = (uintptr_t)p + len;
-    if (queue[i % live]) cr_assert_eq(os_unmap(queue[i % live], len), 0);
+    if (queue[i % live]) cr_assert_eq(os_unmap(queue[i % live], len, len), 0);
     queue[i % live] = p;
   }
   for (unsigned i = 0; i < live; i++)
-    if (queue[i]) os_unmap(queue[i], len);
+    if (queue[i]) os_unmap(queue[i], len, len);
   cr_assert_lt(hi - lo, (uintptr_t)4 << 30, "%u live regions at a time spread over %zu MiB", live,
                (size_t)((hi - lo) >> 20));
 }
@@ -199,7 +199,7 @@ Test(os, a_refused_cut_fails_the_mapping_and_leaves_nothing_behind)
   for (unsigned nth = 1; nth <= 2; nth++) {
     char *hinted = os_map_aligned(len, align);
     cr_assert_not_null(hinted);
-    cr_assert_eq(os_unmap(hinted, len), 0); /* clears the hint */
+    cr_assert_eq(os_unmap(hinted, len, len), 0); /* clears the hint */
     unsigned maps = mappings_of_the_process();
     struct hakmem_stats s0 = snap();
     os_test_refuse_unmap(nth);
@@ -214,7 +214,7 @@ Test(os, a_refused_cut_fails_the_mapping_and_leaves_nothing_behind)
       cr_assert_eq((uintptr_t)p % align, 0);
       memset(p, 1, len);
       cr_assert_eq(DELTA(s1, s0, bytes_mapped), (long long)len);
-      cr_assert_eq(os_unmap(p, len), 0);
+      cr_assert_eq(os_unmap(p, len, len), 0);
     } else {
       cr_assert_eq(err, ENOMEM);
       cr_assert_eq(DELTA(s1, s0, bytes_mapped), 0);
@@ -248,7 +248,7 @@ Test(os, remap_grows_and_shrinks_keeping_the_contents)
   cr_assert_eq(DELTA(s2, s1, bytes_mapped), -(long long)(5 * MiB));
   cr_assert(page_is(r + 2 * MiB, 0x44));
   cr_assert(page_is(r, 4));
-  cr_assert_eq(os_unmap(r, 3 * MiB), 0);
+  cr_assert_eq(os_unmap(r, 3 * MiB, 3 * MiB), 0);
 }
 
 /* ---- releasing ---- */
@@ -267,7 +267,7 @@ Test(os, release_keep_changes_nothing)
   cr_assert_eq(resident_pages(p, len), 64);
   for (size_t i = 0; i < 64; i++)
     cr_assert(page_is(p + i * PAGE_SIZE, (unsigned char)(10 + i + 1)));
-  os_unmap(p, len);
+  os_unmap(p, len, len);
 }
 
 Test(os, release_dontneed_drops_the_pages)
@@ -285,7 +285,7 @@ Test(os, release_dontneed_drops_the_pages)
   expect_absent(p, len, "pages after MADV_DONTNEED");
   for (size_t i = 0; i < 64; i++)
     cr_assert(page_is(p + i * PAGE_SIZE, 0), "page %zu is not zero after MADV_DONTNEED", i);
-  os_unmap(p, len);
+  os_unmap(p, len, len);
 }
 
 Test(os, release_free_lets_the_kernel_take_the_pages)
@@ -307,7 +307,7 @@ Test(os, release_free_lets_the_kernel_take_the_pages)
   /* A page written after MADV_FREE is the program's again. */
   memset(p, 0x66, PAGE_SIZE);
   cr_assert(page_is(p, 0x66));
-  os_unmap(p, len);
+  os_unmap(p, len, len);
 }
 
 Test(os, a_failed_release_is_reported_and_not_counted)
@@ -321,7 +321,7 @@ Test(os, a_failed_release_is_reported_and_not_counted)
   cr_assert_eq(DELTA(s1, s0, pages_released), 0);
   /* The region stays resident: its pages take the reuse path. */
   cr_assert_eq(os_release_region(p + 1, len - PAGE_SIZE, OS_RELEASE_DONTNEED), HAKMEM_SUPPLY_REUSE);
-  os_unmap(p, len);
+  os_unmap(p, len, len);
 }
 
 /* MADV_FREE fails with EINVAL on a kernel before 4.5, but also on a locked
@@ -341,7 +341,7 @@ Test(os, an_einval_from_madv_free_on_one_range_keeps_madv_free)
     cr_assert_eq(os_release_region(p, len, OS_RELEASE_FREE), HAKMEM_SUPPLY_LAZYFREE,
                  "MADV_FREE is off after an EINVAL for a locked range");
   }
-  os_unmap(p, len);
+  os_unmap(p, len, len);
 }
 
 Test(os, release_region_names_the_path_the_pages_take_next)
@@ -358,7 +358,7 @@ Test(os, release_region_names_the_path_the_pages_take_next)
                "without a pager, the pager mode falls back to MADV_DONTNEED");
   struct hakmem_stats s1 = snap();
   cr_assert_eq(DELTA(s1, s0, madvise_calls), 1);
-  os_unmap(p, len);
+  os_unmap(p, len, len);
 }
 
 /* ---- supplying ---- */
@@ -381,7 +381,7 @@ Test(os, supply_populates_and_counts_by_path)
   cr_assert_eq(ROW(s2, s1, REFAULT, pages), 8);
   cr_assert_eq(ROW(s2, s1, FRESH, pages), 0);
   cr_assert_eq(resident_pages(p + len, len), 8);
-  os_unmap(p, 2 * len);
+  os_unmap(p, 2 * len, 2 * len);
 }
 
 /* Once a second thread allocates, a single page is left to its fault
@@ -408,7 +408,7 @@ Test(os, a_threaded_process_leaves_single_pages_to_their_faults)
   struct hakmem_stats s3 = snap();
   cr_assert_eq(ROW(s3, s2, FRESH, events), 1, "threaded: two pages were not populated in one call");
   cr_assert_eq(resident_pages(p + 2 * PAGE_SIZE, 2 * PAGE_SIZE), 2);
-  os_unmap(p, 4 * PAGE_SIZE);
+  os_unmap(p, 4 * PAGE_SIZE, 4 * PAGE_SIZE);
 }
 
 Test(os, without_populate_supply_counts_pages_with_no_time)
@@ -451,7 +451,7 @@ Test(os, without_populate_supply_counts_pages_with_no_time)
   cr_assert_eq(DELTA(s5, s4, madvise_calls), 1, "populate stays off after it was enabled again");
   superslab_return_slab(ss, s);
   superslab_retire(ss);
-  os_unmap(p, len);
+  os_unmap(p, len, len);
 }
 
 Test(os, without_madv_free_the_free_mode_drops_the_pages)
@@ -472,7 +472,7 @@ Test(os, without_madv_free_the_free_mode_drops_the_pages)
   fill(p, len, 41);
   cr_assert_eq(os_release_region(p, len, OS_RELEASE_FREE), HAKMEM_SUPPLY_REFAULT,
                "without MADV_FREE the pages refault");
-  os_unmap(p, len);
+  os_unmap(p, len, len);
 }
 
 /* Policy 2 without MADV_FREE: a cached SuperSlab's pages are dropped, and
@@ -642,7 +642,7 @@ Test(os, a_supplier_that_cannot_reclaim_falls_back_to_dontneed)
   cr_assert(called_with(reclaimed, nreclaimed, p, len));
   cr_assert_eq(DELTA(s1, s0, madvise_calls), 1, "no MADV_DONTNEED after the supplier declined");
   cr_assert(page_is(p, 0));
-  os_unmap(p, len);
+  os_unmap(p, len, len);
 }
 
 Test(os, now_is_monotonic)

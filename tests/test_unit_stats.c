@@ -230,7 +230,7 @@ Test(stats, kernel_calls_are_counted_and_timed)
   cr_assert_geq(DELTA(s3, s2, mmap_calls), 1);
   cr_assert_gt(DELTA(s3, s2, mmap_ns), 0);
   cr_assert_eq(DELTA(s3, s2, bytes_mapped), (long long)len);
-  cr_assert_eq(os_unmap(m, len), 0);
+  cr_assert_eq(os_unmap(m, len, len), 0);
   struct hakmem_stats s4 = snap();
   cr_assert_eq(DELTA(s4, s3, munmap_calls), 1);
   cr_assert_gt(DELTA(s4, s3, munmap_ns), 0);
@@ -495,6 +495,27 @@ Test(stats, superslabs_add_up_when_huge_blocks_take_their_regions)
   lru_trim(1);
   struct hakmem_stats s3 = snap();
   assert_superslabs_add_up(&s3, "unmapped");
+}
+
+/* A region that lazy zeroing released counts its pages as released then,
+ * and its unmapping later only the header page the release kept. */
+Test(stats, a_released_region_unmapped_later_counts_its_pages_once)
+{
+  lru_trim(1);
+  OPTION_SET(SS_LAZY_ZERO, ss_lazy_zero, 1);
+  struct superslab *ss = superslab_new(&test_heap);
+  cr_assert_not_null(ss);
+  fill_superslab(ss);
+  empty_superslab(ss);
+  superslab_retire(ss);
+  struct hakmem_stats s0 = snap();
+  lru_trim(0);
+  struct hakmem_stats s1 = snap();
+  cr_assert_eq(DELTA(s1, s0, pages_released), (long long)(PAGES_PER_REGION - 1));
+  lru_trim(1);
+  struct hakmem_stats s2 = snap();
+  cr_assert_eq(DELTA(s2, s1, ss_unmapped_total), 1);
+  cr_assert_eq(DELTA(s2, s1, pages_released), 1, "the unmapping counted %lld pages", DELTA(s2, s1, pages_released));
 }
 
 /* A large run the thread's run cache hands out again is counted, as
