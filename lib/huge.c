@@ -260,12 +260,12 @@ void *huge_alloc(size_t size, size_t align, bool zero) {
   /* A calloc'd block is usable, and zero, to the end of its last page; the
    * rest of a bigger cached region stays as its last user left it. */
   hh->usable = zero ? map - offset : h->size - offset;
-  hh->clean_from = clean_from_state(h, offset);
-  if (grown_from && hh->clean_from > grown_from) hh->clean_from = grown_from;
+  size_t clean_from = clean_from_state(h, offset);
+  if (grown_from && clean_from > grown_from) clean_from = grown_from;
   stats_add(STAT_huge_live, 1);
   stats_add(STAT_bytes_in_use, (int64_t)huge_block_bytes(hh));
   char *p = (char *)h + offset;
-  size_t dirty = hh->clean_from > offset ? hh->clean_from - offset : 0;
+  size_t dirty = clean_from > offset ? clean_from - offset : 0;
   if (dirty > hh->usable) dirty = hh->usable;
   if (zero && dirty && region_body_resident(h)) {
     huge_clear_reused(hh, p, dirty, grown_from, released);
@@ -361,7 +361,6 @@ void *huge_realloc(void *p, size_t size) {
   huge_slack_drop(nh);
   n->size = map;
   nh->usable = map - offset;
-  if (nh->clean_from > map) nh->clean_from = map;
   if (map > old && !os_page_supplier()) stats_supply(HAKMEM_SUPPLY_FRESH, (map - old) / PAGE_SIZE, 0, 0);
   stats_add(STAT_bytes_in_use, (int64_t)map - (int64_t)old);
   huge_publish(n);

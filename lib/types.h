@@ -188,7 +188,6 @@ struct huge_header {
   struct region_header h;
   size_t offset;           /* of the user block from the region's base */
   size_t usable;           /* usable bytes from the user pointer */
-  size_t clean_from;       /* bytes from here to the end are known to be zero */
   size_t slack;            /* bytes kept past twice the block's size (huge.c) */
 };
 
