@@ -6,9 +6,10 @@
  * first written (os_supply: the pager's direct supply, or
  * MADV_POPULATE_WRITE: 900 ns a page here against 1.5-3 us for a fault),
  * a few pages at a time as the slab grows (the pager's direct supply: the
- * whole unit), so that a class with few blocks costs few pages. The time is measured and
- * the pages counted in the ledger by the path they take: fresh, refault
- * after lazy zeroing, reuse after MADV_FREE, or resident reuse. */
+ * whole unit), so that a class with few blocks costs few pages. The time
+ * is measured and the pages counted in the ledger by the path they take:
+ * fresh, refault after lazy zeroing, reuse after MADV_FREE, or resident
+ * reuse. */
 #include "superslab.h"
 
 #include <errno.h>
