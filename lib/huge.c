@@ -90,7 +90,8 @@ static unsigned huge_take_kind(struct region_header *h) {
   return released;
 }
 
-static struct region_header *huge_from_lru(size_t map, unsigned chunks, size_t align, size_t *slack, unsigned *released) {
+static struct region_header *huge_from_lru(size_t map, unsigned chunks, size_t align, size_t *slack,
+                                           unsigned *released) {
   struct region_header *h = lru_take_aligned(map, huge_take_max(map), chunks, align);
   *slack = 0;
   if (!h) return NULL;

@@ -262,7 +262,8 @@ static struct large_ss *large_ss_init(struct region_header *h, const struct larg
     /* Released whole: what its last use had resident refaults. */
     h->absent_path = h->pages == HAKMEM_SUPPLY_REFAULT ? HAKMEM_SUPPLY_FRESH : h->pages;
     for (unsigned u = 1; h->pages == HAKMEM_SUPPLY_REFAULT && u < UNITS_PER_SS; u++)
-      for (unsigned p = 0, touched = region_touched_pages(h, u); p < touched; p++) bit_set(released, u * UNIT_PAGES + p);
+      for (unsigned p = 0, touched = region_touched_pages(h, u); p < touched; p++)
+        bit_set(released, u * UNIT_PAGES + p);
     memset(absent, 0xff, sizeof absent);
     memset(dirty, 0, sizeof dirty);
   }

@@ -224,7 +224,8 @@ void *os_remap_aligned(void *addr, size_t old_len, size_t new_len, size_t align)
   stats_add(STAT_mmap_ns, (int64_t)(os_now_ns() - t0));
   if (p != MAP_FAILED) {
     stats_add(STAT_bytes_mapped, (int64_t)new_len - (int64_t)old_len);
-    if (new_len < old_len) stats_add(STAT_pages_released, (int64_t)((old_len - new_len) / PAGE_SIZE)); /* the cut tail */
+    if (new_len < old_len) /* the tail cut off */
+      stats_add(STAT_pages_released, (int64_t)((old_len - new_len) / PAGE_SIZE));
     return p;
   }
   if (new_len <= old_len) return NULL;

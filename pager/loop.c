@@ -100,7 +100,8 @@ static void serve_chunk_around(uintptr_t addr, bool wr, uintptr_t *start, uintpt
  * event, on the first row that has any) when `pages`, else the wait ns,
  * shared by the pages of each row. */
 static void count_served(const struct supply_result *r, bool pages, uint64_t ns) {
-  static const enum hakmem_supply_path paths[3] = { HAKMEM_SUPPLY_UFFD_MOVE, HAKMEM_SUPPLY_UFFD_COPY, HAKMEM_SUPPLY_UFFD_ZERO };
+  static const enum hakmem_supply_path paths[3] = { HAKMEM_SUPPLY_UFFD_MOVE, HAKMEM_SUPPLY_UFFD_COPY,
+                                                    HAKMEM_SUPPLY_UFFD_ZERO };
   const uint64_t n[3] = { r->moved, r->copied, r->zeroed };
   uint64_t total = n[0] + n[1] + n[2], before = 0;
   for (unsigned i = 0; i < 3; before += n[i], i++) {
