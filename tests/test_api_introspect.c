@@ -61,9 +61,15 @@ Test(mallinfo2, keepcost_is_the_cached_superslabs)
   }
   for (size_t i = 0; i < N; i++)
     free(p[i]);
+  /* The frees emptied SuperSlabs, which wait in the LRU. */
+  struct hakmem_stats s;
+  size_t keepcost = mallinfo2().keepcost;
+  hakmem_stats_get(&s);
+  cr_assert_gt(s.ss_cached, 0, "test premise: 16 MiB freed left no SuperSlab cached");
+  cr_assert_eq(keepcost, s.ss_cached * ((size_t)2 << 20), "keepcost %zu for %llu cached SuperSlabs", keepcost,
+               (unsigned long long)s.ss_cached);
   hakmem_trim(); /* thread cache and slabs back, empty SuperSlabs unmapped */
   cr_assert_eq(mallinfo2().keepcost, 0);
-  struct hakmem_stats s;
   hakmem_stats_get(&s);
   cr_assert_eq(s.ss_cached, 0);
 }
@@ -152,12 +158,17 @@ Test(mallopt, answers_as_glibc_does)
   cr_assert_eq(mallopt(M_MXFAST, 80 * sizeof(size_t) / 4), 1);
   cr_assert_eq(mallopt(M_MXFAST, 100000), 0);
   cr_assert_eq(mallopt(M_MXFAST, -1), 0);
-  /* Without effect: M_PERTURB would make glibc fill new blocks. */
+  /* Without effect: M_PERTURB would make glibc fill a block malloc hands
+   * out with 0x55 (0xAA ^ 0xff). */
   cr_assert_eq(mallopt(M_PERTURB, 0xAA), 1);
-  unsigned char *p = calloc(1, launder_size(100));
+  unsigned char *p = malloc(launder_size(64)); /* a power of two: its own class's block (no borrowing) */
   cr_assert_not_null(p);
-  cr_assert(all_zero(p, 100));
+  memset(p, 0x11, 64);
   free(p);
+  unsigned char *q = malloc(launder_size(64));
+  cr_assert_eq(q, p, "test premise: the same block comes back");
+  cr_assert_eq(q[40], 0x11, "the block was filled (0x%02x)", q[40]);
+  free(q);
 }
 
 static void *alloc(size_t size, size_t align)

@@ -410,7 +410,9 @@ static int close_the_pagers_descriptors(void)
   if (n != 4) return 3; /* userfaultfd, eventfd, io_uring, /proc/self/stat */
   if (syscall(SYS_close_range, 3u, ~0u, 0u) != 0) return 4;
   if (!raise_soft_nofile()) return 13;
-  usleep(300000); /* the pager's next look at its ring finds it gone */
+  /* The pager's next look at its ring finds it gone: wait for that (up
+   * to 20 s on a loaded machine) before the numbers are reused. */
+  for (int i = 0; i < 2000 && hakmem_pager_active(); i++) usleep(10000);
   char path[] = "/tmp/hakmem-fds-XXXXXX";
   int f = mkstemp(path);
   if (f < 0) return 5;
@@ -455,13 +457,14 @@ static int put_dev_zero_on_the_uffd(void)
   if (uffd < 0) return 3;
   int zero = open("/dev/zero", O_RDONLY);
   if (zero < 0 || !raise_soft_nofile() || dup2(zero, uffd) < 0) return 4;
-  alarm(20); /* a pager reading zeros for ever: the child dies, the test fails */
-  for (int i = 0; i < 20 && hakmem_pager_active(); i++) {
+  alarm(30); /* a pager reading zeros for ever: the child dies, the test fails */
+  for (int i = 0; i < 400 && hakmem_pager_active(); i++) {
     char *p = malloc(8 << 20);
     memset(p, 1, 8 << 20);
     free(p);
     usleep(50000);
   }
+  if (hakmem_pager_active()) return 6; /* it did not stop itself */
   hakmem_pager_stop();
   return hakmem_pager_active() ? 5 : 0;
 }

@@ -463,7 +463,8 @@ Test(pager_serve, realloc_moves_huge_blocks_and_they_stay_served)
     len = nlen;
   }
   p = realloc(p, 5 << 20); /* and shrinks */
-  cr_assert_eq(p[(4 << 20)], (char)(4 << 8));
+  cr_assert_not_null(p);
+  for (size_t i = 0; i < (5 << 20); i += TPAGE) cr_assert_eq(p[i], (char)(i >> 12), "contents kept at %zu", i);
   free(p);
 }
 
@@ -536,7 +537,7 @@ Test(pager_serve, superslabs_are_recycled_through_the_pool)
   }
   struct hakmem_stats s = stats_now();
   cr_assert_gt(s.pager_recycled, 0, "pages of empty SuperSlabs went to the pool");
-  for (int i = 0; i < 200 && stats_now().pager_zero_pages == 0; i++) usleep(10000);
+  for (int i = 0; i < 3000 && stats_now().pager_zero_pages == 0; i++) usleep(10000); /* up to 30 s */
   cr_assert_gt(stats_now().pager_zero_pages, 0, "and were zeroed in the background");
   for (int i = 0; i < N; i++) {
     b[i] = calloc(1, 512);
@@ -599,7 +600,7 @@ Test(pager_serve, malloc_trim_gives_back_the_pool_but_one_bin)
   munmap(b, N * sizeof *b);
   lru_trim(0);
   struct pager_info before, after;
-  for (int wait = 0; wait < 100; wait++) { /* the pager refills in the background */
+  for (int wait = 0; wait < 3000; wait++) { /* the pager refills in the background (up to 30 s) */
     pager_get_info(&before);
     if (before.clean_pages + before.dirty_pages > POOL_BIN_PAGES) break;
     usleep(10000);
