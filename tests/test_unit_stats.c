@@ -65,14 +65,21 @@ static void empty_superslab(struct superslab *ss)
       superslab_return_slab(ss, &ss->slabs[u]);
 }
 
-/* A SuperSlab used whole, cached with `policy` and released (lru_trim(0)),
- * then taken again: returns it and the stats before its second filling. */
-static struct superslab *reused_superslab(int policy, struct hakmem_stats *before)
+/* A SuperSlab of a cache emptied first, under lazy-zero `policy`. */
+static struct superslab *superslab_under_policy(int policy)
 {
   lru_trim(1);
   OPTION_SET(SS_LAZY_ZERO, ss_lazy_zero, policy);
   struct superslab *ss = superslab_new(&test_heap);
   cr_assert_not_null(ss);
+  return ss;
+}
+
+/* A SuperSlab used whole, cached with `policy` and released (lru_trim(0)),
+ * then taken again: returns it and the stats before its second filling. */
+static struct superslab *reused_superslab(int policy, struct hakmem_stats *before)
+{
+  struct superslab *ss = superslab_under_policy(policy);
   fill_superslab(ss);
   empty_superslab(ss);
   superslab_retire(ss);
@@ -408,10 +415,7 @@ Test(stats, refault_after_a_region_released_by_lazy_zeroing_is_reused)
  * resident refault when supplied again, its never-used units come fresh. */
 Test(stats, a_region_released_whole_refaults_only_what_its_last_use_touched)
 {
-  lru_trim(1);
-  OPTION_SET(SS_LAZY_ZERO, ss_lazy_zero, 1);
-  struct superslab *ss = superslab_new(&test_heap);
-  cr_assert_not_null(ss);
+  struct superslab *ss = superslab_under_policy(1);
   const unsigned used = 3;
   for (unsigned u = 0; u < used; u++) {
     struct slab *s = superslab_carve_slab(ss, size_to_class(PAGE_SIZE));
@@ -473,10 +477,7 @@ static void assert_superslabs_add_up(const struct hakmem_stats *s, const char *w
  * counts, and one made a SuperSlab again joins them. */
 Test(stats, superslabs_add_up_when_huge_blocks_take_their_regions)
 {
-  lru_trim(1);
-  OPTION_SET(SS_LAZY_ZERO, ss_lazy_zero, 0);
-  struct superslab *ss = superslab_new(&test_heap);
-  cr_assert_not_null(ss);
+  struct superslab *ss = superslab_under_policy(0);
   superslab_retire(ss);
   struct hakmem_stats s0 = snap();
   assert_superslabs_add_up(&s0, "cached");
@@ -501,10 +502,7 @@ Test(stats, superslabs_add_up_when_huge_blocks_take_their_regions)
  * and its unmapping later only the header page the release kept. */
 Test(stats, a_released_region_unmapped_later_counts_its_pages_once)
 {
-  lru_trim(1);
-  OPTION_SET(SS_LAZY_ZERO, ss_lazy_zero, 1);
-  struct superslab *ss = superslab_new(&test_heap);
-  cr_assert_not_null(ss);
+  struct superslab *ss = superslab_under_policy(1);
   fill_superslab(ss);
   empty_superslab(ss);
   superslab_retire(ss);
