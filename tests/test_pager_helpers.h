@@ -112,7 +112,8 @@ static inline uint64_t pager_pages(const struct hakmem_stats *s)
 }
 
 /* Wait until the running pager's pool holds `pages` clean pages (up to
- * 2 s), and return what it holds. The pool fills only once the pager has
+ * 20 s, else the test fails: its premise), and return what it holds. The
+ * pool fills only once the pager has
  * supplied pages; a huge block written in part, each round, makes it
  * supply some (by faults, or directly), and a dry pool grows. The trim
  * first makes that block a fresh mapping, not a cached one whose page is
@@ -121,7 +122,7 @@ static inline struct pager_info fill_pool(uint64_t pages)
 {
   struct pager_info info;
   malloc_trim(0);
-  for (int i = 0; i < 400; i++) {
+  for (int i = 0; i < 4000; i++) {
     pager_get_info(&info);
     if (info.clean_pages >= pages) break;
     char *warm = malloc(4 << 20);
@@ -133,6 +134,8 @@ static inline struct pager_info fill_pool(uint64_t pages)
     free(warm);
     usleep(5000);
   }
+  cr_assert_geq(info.clean_pages, pages, "test premise: the pool filled to %llu pages (%llu clean)",
+                (unsigned long long)pages, (unsigned long long)info.clean_pages);
   return info;
 }
 
