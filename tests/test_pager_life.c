@@ -71,8 +71,11 @@ Test(pager_life, stopping_leaves_the_program_its_own_threads)
   hakmem_pager_stop();
   cr_assert_eq(threads_in_process(), before, "a stopped pager left %d threads, not %d", threads_in_process(),
                before);
-  if (before != 1)
+  if (before != 1) {
+    cr_log_warn("the test process has %d threads, so unshare(CLONE_NEWUSER) is refused anyway: "
+                "the check of the stop against it is skipped", before);
     return;
+  }
   /* A child starts its own pager: unshare is refused while it runs and
    * granted once it is stopped (or refused for reasons of this machine's,
    * which the child reports as such). */

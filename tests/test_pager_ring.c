@@ -99,8 +99,11 @@ Test(pager_ring, madvise_is_batched_and_completes_with_its_id)
 {
   char *m = map_units(4 * TUNIT);
   memset(m, 1, 4 * TUNIT);
-  for (uint64_t i = 0; i < 4; i++)
-    cr_assert_eq(ring_madvise(&r, m + i * TUNIT, (uint32_t)TUNIT, MADV_DONTNEED, i + 1), 0);
+  for (uint64_t i = 0; i < 4; i++) {
+    int rc = ring_madvise(&r, m + i * TUNIT, (uint32_t)TUNIT, MADV_DONTNEED, i + 1);
+    if (rc == -EOPNOTSUPP) cr_skip_test("this kernel's io_uring has no IORING_OP_MADVISE: nothing to batch");
+    cr_assert_eq(rc, 0);
+  }
   struct seen s = { 0 };
   while (s.madvise < 4) cr_assert_geq(ring_wait(&r, true, count, &s), 0);
   cr_assert_eq(s.madvise_ids, 1 + 2 + 3 + 4);
