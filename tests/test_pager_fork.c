@@ -13,6 +13,8 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include "internal.h"
+
 static atomic_bool running;
 
 static void *churn(void *arg)
@@ -104,6 +106,26 @@ static void fork_beside_threads(bool restart)
 Test(pager_fork, the_child_allocates_without_a_pager) { fork_beside_threads(false); }
 
 Test(pager_fork, the_child_may_start_its_own_pager) { fork_beside_threads(true); }
+
+/* The pool is MADV_DONTFORK: a child has none of it (its own allocations
+ * go the kernel's way, above), so the parent's pages are never shared. */
+Test(pager_fork, the_pool_is_not_in_the_child)
+{
+  fill_pool(64);
+  char *base = (char *)pager.pool.base;
+  cr_assert_not_null(base);
+  unsigned char vec[1];
+  cr_assert_eq(mincore(base, TPAGE, vec), 0, "test premise: the pool is mapped in the parent");
+  pid_t pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) _exit(mincore(base, TPAGE, vec) == 0 ? 1 : errno == ENOMEM ? 0 : 2);
+  int status;
+  cr_assert_eq(waitpid(pid, &status, 0), pid);
+  cr_assert(WIFEXITED(status));
+  cr_assert_eq(WEXITSTATUS(status), 0, "the pool is %s in the child",
+               WEXITSTATUS(status) == 1 ? "mapped" : "not what mincore expects");
+  assert_parent_pager_serves();
+}
 
 /* The child's status, or -1 if it did not exit within 30 s (killed). */
 static int wait_bounded(pid_t pid)
