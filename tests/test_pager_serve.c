@@ -109,6 +109,14 @@ Test(pager_serve, a_huge_block_written_in_order_comes_in_growing_windows)
   cr_assert_leq(first, 16, "%llu pages supplied ahead of any write", (unsigned long long)first);
   cr_assert_eq(s1.supply[HAKMEM_SUPPLY_UFFD_COPY].pages, s0.supply[HAKMEM_SUPPLY_UFFD_COPY].pages,
                "a huge block is never allocated by COPY on the allocating thread");
+  /* Past the first window, the first fault brings the next 64 pages. */
+  memset(p, 1, (first + 64) * TPAGE);
+  struct hakmem_stats s15 = stats_now();
+  cr_assert_leq(s15.pager_faults - s1.pager_faults, 2, "%llu faults for the first %llu pages",
+                (unsigned long long)(s15.pager_faults - s1.pager_faults), (unsigned long long)(first + 64));
+  uint64_t second = supplied_pages(&s1, &s15);
+  cr_assert(second >= 64 && second < 256, "the window after the first brought %llu pages, not 64",
+            (unsigned long long)second);
   memset(p, 1, len);
   struct hakmem_stats s2 = stats_now();
   uint64_t faults = s2.pager_faults - s1.pager_faults;
