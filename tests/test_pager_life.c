@@ -207,6 +207,8 @@ Test(pager_life, a_sandbox_refusing_its_ioctls_stops_it_and_nobody_waits, .timeo
     memset(p, 0x5a, len);
     for (size_t i = 0; i < len; i += 4096)
       if (p[i] != 0x5a) _exit(4);
+    for (int i = 0; i < 1000 && hakmem_pager_active(); i++) usleep(10000);
+    if (hakmem_pager_active()) _exit(5); /* it did not stop */
     free(p);
     _exit(0);
   }
