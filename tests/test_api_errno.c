@@ -123,6 +123,8 @@ Test(errno_kept, a_failed_purge_under_the_run_cache_leaves_errno_alone)
     cr_skip_test("mlockall failed (%s): no RLIMIT_MEMLOCK room or no CAP_IPC_LOCK", strerror(errno));
   struct timespec wait = { 1, 200 * 1000 * 1000 };
   nanosleep(&wait, NULL);
+  struct hakmem_stats s0, s1;
+  hakmem_stats_get(&s0);
   for (unsigned k = 0; k < 600; k++) {
     errno = SENTINEL;
     void *p = malloc(40000);
@@ -131,6 +133,9 @@ Test(errno_kept, a_failed_purge_under_the_run_cache_leaves_errno_alone)
     free(p);
     cr_assert_eq(errno, SENTINEL, "free %u of a cached run left errno %d (%s)", k, errno, strerror(errno));
   }
+  hakmem_stats_get(&s1);
+  cr_assert_gt(s1.madvise_calls, s0.madvise_calls, "test premise: the purge's madvise was tried");
+  cr_assert_eq(s1.pages_released, s0.pages_released, "test premise: the locked pages were not released");
   munlockall();
   free(keep);
 }
