@@ -4,8 +4,9 @@
 # mmap, subprocess, threads, the garbage collector) runs by `python3 -m
 # test` under LD_PRELOAD=libhakmem.so with HAKMEM_UFFD=1 and
 # PYTHONMALLOC=malloc, so that every object CPython allocates comes from
-# hakmem and every fresh page of hakmem's from the pager, in each worker
-# process. The whole suite was run so too (README, "The pager").
+# hakmem and fresh pages from the pager; a probe first checks, in one
+# process of that python, that the pager does start there. The whole
+# suite was run so too (README, "The pager").
 #
 # Skips (exit 77) with its reason when python3 has no test package
 # (Debian: libpython3.11-testsuite, which tests/install-deps.sh installs)
