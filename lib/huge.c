@@ -101,7 +101,7 @@ static struct region_header *huge_from_lru(size_t map, unsigned chunks, size_t a
     size_t cut = h->size - keep;
     if (s && s->region_unmapping) s->region_unmapping((char *)h + keep, cut);
     /* A refused cut (at the limit of mappings) leaves the region whole,
-     * its tail the block's too (usable size) and the supplier's again
+     * its tail the block's too (malloc's usable size) and the supplier's again
      * (the pager keeps an end at the cut: its reads-ahead stop there).
      * The tail past the slack huge_keep reserved goes uncounted. */
     if (!region_shrink(h, keep) && s && s->region_mapped) s->region_mapped((char *)h + keep, cut);
