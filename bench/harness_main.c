@@ -5,6 +5,7 @@
  *                [--workloads=a,b] [--configs=a,b] [--timeout=S] [--budget=S]
  *
  * make bench and make bench-quick call it from the build directory. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,9 @@ static int parse_args(int argc, char **argv, struct suite_options *o) {
 }
 
 int main(int argc, char **argv) {
+  /* A SIGCHLD ignored by whoever started the harness would leave no child
+   * to reap: waitpid fails, and a run's status would be unknown. */
+  signal(SIGCHLD, SIG_DFL);
   struct suite_options o = {
       .mode = MODE_QUICK,
       .bindir = "bench",

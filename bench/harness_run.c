@@ -40,8 +40,10 @@ static int wait_until(pid_t pid, double deadline, int *status) {
     pid_t done = waitpid(pid, status, WNOHANG);
     if (done == pid)
       break;
-    if (done < 0 && errno != EINTR)
+    if (done < 0 && errno != EINTR) { /* never reaped (SIGCHLD ignored): no status to trust */
+      *status = 255 << 8;                /* a failure: exit status 255 */
       break;
+    }
     double left = deadline - now_s();
     if (left <= 0) {
       if (pidfd >= 0)

@@ -4,6 +4,7 @@
 #include "harness_suite.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -77,6 +78,14 @@ static void judge(struct measurement *m, const struct bench_config *c, const str
                   double timeout_s) {
   if (!run_succeeded(out) || result_parse_output(out->out, &m->result) != 0) {
     run_describe_failure(out, timeout_s, m->error, sizeof m->error);
+    return;
+  }
+  /* A line from another program, or a figure that is no measurement,
+   * would be taken for this one's. */
+  const char *name = workload_defs[m->workload].name;
+  if (strcmp(m->result.workload, name) != 0 || !isfinite(m->result.value) || m->result.value <= 0) {
+    snprintf(m->error, sizeof m->error, "printed workload=%.40s value=%g, not a figure of %s", m->result.workload,
+             m->result.value, name);
     return;
   }
   if (strcmp(m->result.allocator, c->expect) != 0) {

@@ -190,6 +190,7 @@ bench_rebuild_static_LDADD = $(bench_static_ldadd)
 bench_rebuild_static_LDFLAGS = -static
 
 bench_pager_probe_SOURCES = bench/pager_probe.c
+bench_pager_probe_CFLAGS = $(bench_workload_cflags) # its malloc must not be folded away
 
 bench_hakmem_bench_SOURCES = bench/harness_main.c $(bench_harness_sources)
 bench_hakmem_bench_LDADD = -lm

@@ -66,7 +66,8 @@ static void round_build_and_free(uint64_t nodes, uint32_t *state) {
     if (n == NULL)
       bench_fail(WORKLOAD, "malloc returned NULL");
     n->left = n->right = NULL;
-    n->key = (uint64_t)bench_xorshift32(state) << 32 | bench_xorshift32(state);
+    uint64_t high = bench_xorshift32(state); /* two statements: the order of two calls in one is unspecified */
+    n->key = high << 32 | bench_xorshift32(state);
     root = tree_insert(root, n);
     if (i % 2) {
       struct cell *c = malloc(sizeof *c);
