@@ -2,10 +2,13 @@
  * every workload program runs as its own process under glibc and, when
  * libhakmem.so is built, under hakmem with HAKMEM_STATS=1; the report
  * files are written and hold every measurement. Nothing is timed: only
- * that the runs succeed, are parsed and are reported is checked. */
+ * that the runs succeed, are parsed and are reported is checked. A run
+ * whose result line is not a figure of the workload that ran (another
+ * workload's name, a value of nan) fails. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "harness_suite.h"
@@ -96,4 +99,36 @@ Test(e2e, tiny_suite_on_glibc_and_hakmem, .timeout = 240) {
   cr_expect_gt(lines_of("report.svg"), 10);
   suite_free(&s);
   remove_outputs();
+}
+
+/* Fake workload programs that print result lines the harness must refuse. */
+static void refuses(const char *printed, const char *why) {
+  char dir[] = "/tmp/hakmem-bench-fake-XXXXXX", path[128], out[] = "/tmp/hakmem-bench-fake-out-XXXXXX";
+  cr_assert_not_null(mkdtemp(dir));
+  cr_assert_not_null(mkdtemp(out));
+  snprintf(path, sizeof path, "%s/random_mixed", dir);
+  FILE *f = fopen(path, "w");
+  cr_assert_not_null(f);
+  fprintf(f, "#!/bin/sh\necho '%s'\n", printed);
+  fclose(f);
+  cr_assert_eq(chmod(path, 0755), 0);
+  struct suite_options opt = {
+      .mode = MODE_TINY, .bindir = dir, .outdir = out, .hakmem_so = "/nonexistent",
+      .workloads = "random_mixed", .configs = "glibc", .hakmem_version = "test", .log = stderr,
+  };
+  struct suite s;
+  cr_assert_eq(suite_prepare(&s, &opt), 0);
+  cr_assert_eq(s.nm, 1u);
+  cr_assert_eq(suite_run(&s), 1, "%s was taken for a measurement", why);
+  cr_assert(!s.m[0].ok);
+  suite_free(&s);
+  unlink(path);
+  rmdir(dir);
+  rmdir(out);
+}
+
+Test(e2e, a_result_that_is_no_figure_of_the_workload_fails) {
+  refuses("result workload=random_mixed metric=ops_per_s value=nan better=higher allocator=glibc", "value=nan");
+  refuses("result workload=tiny_hot metric=ops_per_s value=5 better=higher allocator=glibc", "another workload's line");
+  refuses("result workload=random_mixed metric=ops_per_s value=0 better=higher allocator=glibc", "value=0");
 }
