@@ -42,6 +42,15 @@ if ((status != 0 && tested == 0)); then
 elif ((status != 0)) && [[ -f build-check/test-suite.log ]]; then
   echo "== failures (build-check/test-suite.log)"
   grep -aE '^(FAIL|ERROR)' build-check/test-suite.log || true
+  # CI keeps only the end of the output: each failed program's own lines
+  # that say why come last.
+  for trs in build-check/tests/*.trs; do
+    grep -aqE '^:test-result: (FAIL|ERROR)' "$trs" || continue
+    log=${trs%.trs}.log
+    echo "== ${log#build-check/}: its failures, warnings and last lines"
+    grep -aE '^\[(FAIL|WARN|ERR)|FAIL|[Ww]arning' "$log" | head -n 20 || true
+    tail -n 5 "$log"
+  done
 fi
 echo "Synthesis: Tested: $tested | Passing: $passing | Failing: $failing | Crashing: $crashing"
 echo "$passing passed, $((failing + crashing)) failed, $skipped skipped"
