@@ -172,12 +172,53 @@ static void add_hakmem_all(const struct config_request *req, struct bench_config
   add_pager(req, out, n, skips);
 }
 
+/* Variables that tune an allocator: glibc's (MALLOC_ARENA_MAX and the
+ * like, GLIBC_TUNABLES), jemalloc's MALLOC_CONF, mimalloc's and
+ * tcmalloc's. Every configuration runs its allocator with its defaults,
+ * whatever the shell that started the harness had set. */
+static bool tunes_an_allocator(const char *entry) {
+  static const char *const prefixes[] = {"MALLOC_", "GLIBC_TUNABLES=", "JE_MALLOC_CONF=", "MIMALLOC_",
+                                         "TCMALLOC_", "HAKMEM_"};
+  for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
+    if (strncmp(entry, prefixes[i], strlen(prefixes[i])) == 0)
+      return true;
+  return false;
+}
+
+static bool inherited(const char *entry) {
+  return strncmp(entry, "LD_PRELOAD=", 11) != 0 && !tunes_an_allocator(entry);
+}
+
+/* Name the variables of ours that no run gets, in skips. */
+static void note_dropped_variables(struct skip_list *skips) {
+  char names[150] = "";
+  size_t used = 0, unnamed = 0;
+  for (size_t i = 0; environ[i]; i++) {
+    if (inherited(environ[i]))
+      continue;
+    size_t len = strcspn(environ[i], "=");
+    if (used + len + 2 < sizeof names)
+      used += (size_t)snprintf(names + used, sizeof names - used, "%s%.*s", used ? ", " : "", (int)len,
+                               environ[i]);
+    else
+      unnamed++;
+  }
+  const char *what = "not passed on (each allocator runs with its defaults)";
+  if (used && unnamed)
+    skip_add(skips, "%s: %s and %zu more", what, names, unnamed);
+  else if (used)
+    skip_add(skips, "%s: %s", what, names);
+  else if (unnamed)
+    skip_add(skips, "%s: %zu variables", what, unnamed);
+}
+
 size_t configs_detect(const struct config_request *req, struct bench_config *out,
                       struct skip_list *skips) {
   struct bench_config all[CONFIG_MAX];
   size_t n = 0, kept = 0;
   add_peers(req, all, &n, skips);
   add_hakmem_all(req, all, &n, skips);
+  note_dropped_variables(skips);
   for (size_t i = 0; i < n; i++)
     if (name_in_list(req->only, all[i].name))
       out[kept++] = all[i];
@@ -190,10 +231,6 @@ const struct bench_config *config_find(const struct bench_config *configs, size_
     if (strcmp(configs[i].name, name) == 0)
       return &configs[i];
   return NULL;
-}
-
-static bool inherited(const char *entry) {
-  return strncmp(entry, "LD_PRELOAD=", 11) != 0 && strncmp(entry, "HAKMEM_", 7) != 0;
 }
 
 char **config_environment(const struct bench_config *c) {

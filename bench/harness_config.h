@@ -53,8 +53,10 @@ size_t configs_detect(const struct config_request *req, struct bench_config *out
 const struct bench_config *config_find(const struct bench_config *configs, size_t n,
                                        const char *name);
 
-/* The environment a run of c gets: ours without LD_PRELOAD and HAKMEM_*,
- * plus c's settings. Free with config_environment_free. */
+/* The environment a run of c gets: ours without LD_PRELOAD and the
+ * variables that tune an allocator (HAKMEM_*, MALLOC_*, GLIBC_TUNABLES,
+ * MIMALLOC_*, TCMALLOC_*: configs_detect notes those it drops), plus
+ * c's settings. Free with config_environment_free. */
 char **config_environment(const struct bench_config *c);
 void config_environment_free(char **env);
 

@@ -24,6 +24,8 @@ static void usage(FILE *f) {
              "                    [--hakmem-so=PATH] [--peer-dir=DIR] [--workloads=a,b,...]\n"
              "                    [--configs=a,b,...] [--timeout=SECONDS] [--budget=SECONDS]\n"
              "--budget: stop starting measurements after this long (quick: 150; 0: none)\n"
+             "exit status: 0 when every measurement ran, 3 when some failed (the report\n"
+             "says which), 1 when the report could not be written, 2 for bad arguments\n"
              "workloads:");
   for (size_t i = 0; i < workload_count; i++)
     fprintf(f, " %s", workload_defs[i].name);
@@ -98,5 +100,7 @@ int main(int argc, char **argv) {
   if (failed)
     printf("hakmem-bench: %zu of %zu measurements failed (listed above)\n", failed, s.nm);
   suite_free(&s);
-  return rc == 0 ? 0 : 1;
+  if (rc != 0)
+    return 1;
+  return failed ? 3 : 0;
 }

@@ -14,5 +14,7 @@ cd build-bench
 make -s -j"$(nproc)"
 target=bench
 [[ ${QUICK:-0} == 1 ]] && target=bench-quick
-make -s "$target" ${BENCH_ARGS:+BENCH_ARGS="$BENCH_ARGS"}
+status=0
+make -s "$target" ${BENCH_ARGS:+BENCH_ARGS="$BENCH_ARGS"} || status=$?
 echo "report: $PWD/bench-report/report.md (results.csv, report.svg beside it)"
+exit "$status"

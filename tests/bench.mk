@@ -37,13 +37,15 @@ tests_test_bench_report_CFLAGS = $(bench_test_cflags)
 tests_test_bench_report_CPPFLAGS = $(bench_test_cppflags)
 tests_test_bench_report_LDADD = $(bench_test_ldadd)
 
-# The end-to-end run needs the (dynamic) workloads and the pager probe.
+# The end-to-end run needs the (dynamic) workloads, the pager probe and
+# the harness's program.
 tests_test_bench_e2e_SOURCES = tests/test_bench_e2e.c $(bench_harness_sources)
 tests_test_bench_e2e_CFLAGS = $(bench_test_cflags)
 tests_test_bench_e2e_CPPFLAGS = $(bench_test_cppflags)
 tests_test_bench_e2e_LDADD = $(bench_test_ldadd)
 EXTRA_tests_test_bench_e2e_DEPENDENCIES = \
 	$(bench_workload_programs:=$(EXEEXT)) \
+	bench/hakmem-bench$(EXEEXT) \
 	bench/pager_probe$(EXEEXT) \
 	lib/libhakmem.la
 endif

@@ -4,11 +4,14 @@
  * files are written and hold every measurement. Nothing is timed: only
  * that the runs succeed, are parsed and are reported is checked. A run
  * whose result line is not a figure of the workload that ran (another
- * workload's name, a value of nan) fails. */
+ * workload's name, a value of nan) fails; the variables that tune an
+ * allocator are not passed on; hakmem-bench exits 3 when a measurement
+ * failed. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness_suite.h"
@@ -101,34 +104,121 @@ Test(e2e, tiny_suite_on_glibc_and_hakmem, .timeout = 240) {
   remove_outputs();
 }
 
-/* Fake workload programs that print result lines the harness must refuse. */
-static void refuses(const char *printed, const char *why) {
-  char dir[] = "/tmp/hakmem-bench-fake-XXXXXX", path[128], out[] = "/tmp/hakmem-bench-fake-out-XXXXXX";
-  cr_assert_not_null(mkdtemp(dir));
-  cr_assert_not_null(mkdtemp(out));
-  snprintf(path, sizeof path, "%s/random_mixed", dir);
-  FILE *f = fopen(path, "w");
-  cr_assert_not_null(f);
-  fprintf(f, "#!/bin/sh\necho '%s'\n", printed);
-  fclose(f);
-  cr_assert_eq(chmod(path, 0755), 0);
+/* A fake random_mixed in a directory of its own: a shell script whose
+ * body is given. */
+struct fake_bindir {
+  char dir[64], out[64], program[128];
+};
+
+static void fake_workload(struct fake_bindir *f, const char *body) {
+  strcpy(f->dir, "/tmp/hakmem-bench-fake-XXXXXX");
+  strcpy(f->out, "/tmp/hakmem-bench-fake-out-XXXXXX");
+  cr_assert_not_null(mkdtemp(f->dir));
+  cr_assert_not_null(mkdtemp(f->out));
+  snprintf(f->program, sizeof f->program, "%s/random_mixed", f->dir);
+  FILE *file = fopen(f->program, "w");
+  cr_assert_not_null(file);
+  fprintf(file, "#!/bin/sh\n%s\n", body);
+  fclose(file);
+  cr_assert_eq(chmod(f->program, 0755), 0);
+}
+
+static void fake_remove(struct fake_bindir *f) {
+  const char *files[] = {"report.md", "results.csv", "report.svg"};
+  char path[256];
+  for (size_t i = 0; i < 3; i++) {
+    snprintf(path, sizeof path, "%s/%s", f->out, files[i]);
+    unlink(path);
+  }
+  unlink(f->program);
+  rmdir(f->dir);
+  rmdir(f->out);
+}
+
+/* One run of the fake under glibc through the suite: whether it counted. */
+static bool fake_run_ok(const struct fake_bindir *f) {
   struct suite_options opt = {
-      .mode = MODE_TINY, .bindir = dir, .outdir = out, .hakmem_so = "/nonexistent",
+      .mode = MODE_TINY, .bindir = f->dir, .outdir = f->out, .hakmem_so = "/nonexistent",
       .workloads = "random_mixed", .configs = "glibc", .hakmem_version = "test", .log = stderr,
   };
   struct suite s;
   cr_assert_eq(suite_prepare(&s, &opt), 0);
   cr_assert_eq(s.nm, 1u);
-  cr_assert_eq(suite_run(&s), 1, "%s was taken for a measurement", why);
-  cr_assert(!s.m[0].ok);
+  size_t failed = suite_run(&s);
+  bool ok = s.m[0].ok;
+  cr_assert_eq(failed, ok ? 0u : 1u);
   suite_free(&s);
-  unlink(path);
-  rmdir(dir);
-  rmdir(out);
+  return ok;
+}
+
+#define GOOD_LINE "result workload=random_mixed metric=ops_per_s value=5 better=higher allocator=glibc"
+
+static void refuses(const char *printed, const char *why) {
+  struct fake_bindir f;
+  char body[256];
+  snprintf(body, sizeof body, "echo '%s'", printed);
+  fake_workload(&f, body);
+  cr_assert(!fake_run_ok(&f), "%s was taken for a measurement", why);
+  fake_remove(&f);
 }
 
 Test(e2e, a_result_that_is_no_figure_of_the_workload_fails) {
   refuses("result workload=random_mixed metric=ops_per_s value=nan better=higher allocator=glibc", "value=nan");
   refuses("result workload=tiny_hot metric=ops_per_s value=5 better=higher allocator=glibc", "another workload's line");
   refuses("result workload=random_mixed metric=ops_per_s value=0 better=higher allocator=glibc", "value=0");
+}
+
+/* Each allocator runs with its defaults: the variables that tune one are
+ * not passed on, the others are, and the report names what was dropped. */
+Test(e2e, allocator_tuning_variables_are_not_passed_on) {
+  const char *dropped[] = {"MALLOC_ARENA_MAX", "GLIBC_TUNABLES", "MALLOC_CONF", "MIMALLOC_VERBOSE",
+                           "TCMALLOC_RELEASE_RATE", "HAKMEM_STATS"};
+  for (size_t i = 0; i < sizeof dropped / sizeof dropped[0]; i++)
+    cr_assert_eq(setenv(dropped[i], "1", 1), 0);
+  cr_assert_eq(setenv("HAKMEM_BENCH_TEST_KEPT", "1", 1), 0); /* a HAKMEM_ name: dropped too */
+  cr_assert_eq(setenv("BENCH_TEST_KEPT", "yes", 1), 0);
+  struct fake_bindir f;
+  fake_workload(&f, "env | grep -q -e '^MALLOC_' -e '^GLIBC_TUNABLES=' -e '^MIMALLOC_' -e '^TCMALLOC_' "
+                    "-e '^HAKMEM_' && exit 1\n"
+                    "[ \"$BENCH_TEST_KEPT\" = yes ] || exit 1\n"
+                    "echo '" GOOD_LINE "'");
+  cr_assert(fake_run_ok(&f), "a run saw a tuning variable, or lost another one");
+
+  struct bench_config configs[CONFIG_MAX];
+  struct skip_list skips = {0};
+  struct config_request req = {.bindir = f.dir, .hakmem_so = "/nonexistent", .only = "glibc"};
+  cr_assert_eq(configs_detect(&req, configs, &skips), 1u);
+  const char *note = NULL;
+  for (size_t i = 0; i < skips.n; i++)
+    if (strstr(skips.line[i], "not passed on"))
+      note = skips.line[i];
+  cr_assert_not_null(note, "the report does not say what was dropped");
+  for (size_t i = 0; i < sizeof dropped / sizeof dropped[0]; i++)
+    cr_expect(strstr(note, dropped[i]), "the note does not name %s: %s", dropped[i], note);
+  cr_expect_null(strstr(note, "BENCH_TEST_KEPT,"), "%s", note);
+  fake_remove(&f);
+}
+
+/* hakmem-bench's exit status: 0 when everything was measured, 3 when a
+ * measurement failed (the report is written either way). */
+static int bench_exit_status(const char *body) {
+  struct fake_bindir f;
+  fake_workload(&f, body);
+  char cmd[512];
+  snprintf(cmd, sizeof cmd,
+           "%s/bench/hakmem-bench --tiny --bindir=%s --out=%s --hakmem-so=/nonexistent "
+           "--workloads=random_mixed --configs=glibc >/dev/null 2>&1",
+           BENCH_BUILDDIR, f.dir, f.out);
+  int status = system(cmd);
+  cr_assert(WIFEXITED(status), "hakmem-bench did not exit");
+  char report[128];
+  snprintf(report, sizeof report, "%s/report.md", f.out);
+  cr_expect_eq(access(report, R_OK), 0, "no report");
+  fake_remove(&f);
+  return WEXITSTATUS(status);
+}
+
+Test(e2e, the_harness_exits_3_when_a_measurement_failed) {
+  cr_assert_eq(bench_exit_status("echo '" GOOD_LINE "'"), 0);
+  cr_assert_eq(bench_exit_status("exit 1"), 3);
 }
