@@ -489,7 +489,7 @@ struct run_cache {
   uint8_t count[CACHE_LISTS];
   uint32_t pages;          /* in the lists */
   uint32_t budget;         /* pages reserved from cached_budget_all */
-  uint32_t ops;            /* puts and takes since the last purge check */
+  int32_t ops_left;        /* puts and takes until the next purge check */
 };
 
 static __thread struct run_cache run_cache __attribute__((tls_model("initial-exec")));
@@ -522,12 +522,13 @@ static bool cache_budget(struct run_cache *c, unsigned n) {
  * CACHE_PURGE_OPS: every 16, the look cost the alloc test below 8%. */
 #define CACHE_PURGE_OPS 256
 static void cache_purge_check(struct run_cache *c) {
-  c->ops = 0;
-  struct large_arena *a = arena_of_thread();
-  if (!hk_trylock(&a->lock)) return;
+  c->ops_left = CACHE_PURGE_OPS;
   int saved = errno; /* the cache's callers do not keep it (large.h) */
-  purge_due(a);
-  hk_unlock(&a->lock);
+  struct large_arena *a = arena_of_thread();
+  if (hk_trylock(&a->lock)) {
+    purge_due(a);
+    hk_unlock(&a->lock);
+  }
   errno = saved;
 }
 
@@ -540,17 +541,26 @@ static void cache_purge_check(struct run_cache *c) {
  * the LRU's tick inline and free's locked way apart from its cached one
  * (api.c), a malloc and a free of a cached run went from 224 to 188
  * instructions (blocks of 32 KiB + 1 and 64 KiB + 1 malloc'd and freed at
- * random, the loop included; tcmalloc 102) and from 193M to 230M ops/s. */
+ * random, the loop included; tcmalloc 102) and from 193M to 230M ops/s;
+ * with a put that only counts down to the next look, a take that looks at
+ * the reservation too, and malloc_big and large_free_cached (api.c), to
+ * 148. */
 static NOINLINE void cache_tidy(struct run_cache *c) {
   if (c->budget - c->pages >= 4 * CACHE_BUDGET_STEP) {
     c->budget -= 2 * CACHE_BUDGET_STEP;
     budget_release(&cached_budget_all, 2 * CACHE_BUDGET_STEP);
   }
-  if (c->ops >= CACHE_PURGE_OPS) cache_purge_check(c);
+  if (c->ops_left < 0) cache_purge_check(c);
 }
 
-static inline void cache_count_op(struct run_cache *c) {
-  if (unlikely(++c->ops >= CACHE_PURGE_OPS || c->budget - c->pages >= 4 * CACHE_BUDGET_STEP)) cache_tidy(c);
+/* A put only counts: the cache grew, and what the thread reserved with it
+ * (cache_budget). A take may leave the reservation well above the cache. */
+static inline void cache_count_put(struct run_cache *c) {
+  if (unlikely(--c->ops_left < 0)) cache_tidy(c);
+}
+
+static inline void cache_count_take(struct run_cache *c) {
+  if (unlikely(--c->ops_left < 0 || c->budget - c->pages >= 4 * CACHE_BUDGET_STEP)) cache_tidy(c);
 }
 
 static inline void cache_push(struct run_cache *c, struct large_ss *l, unsigned i, void *p, unsigned n) {
@@ -560,13 +570,16 @@ static inline void cache_push(struct run_cache *c, struct large_ss *l, unsigned 
   c->head[k] = p;
   c->count[k]++;
   c->pages += n;
-  cache_count_op(c);
+  cache_count_put(c);
 }
 
-/* cache_put's way when the thread has no heap yet or its share of the
- * budget is short. */
+/* cache_put's way when the thread's share of the budget is short, or it
+ * has none: it has no heap yet (a thread reserves only with one, and its
+ * exit gives back what it reserved before its heap goes), or the cache is
+ * off (large_cache_test_enable gave the calling thread's back). */
 static NOINLINE bool cache_put_reserving(struct large_ss *l, unsigned i, void *p, unsigned n) {
   struct run_cache *c = &run_cache;
+  if (cache_disabled) return false;
   if (!hk_tcache.heap && !heap_of_freeing_thread()) return false;
   if (c->count[n - CACHE_PAGES_MIN] >= CACHE_LIST_MAX || !cache_budget(c, n)) return false;
   cache_push(c, l, i, p, n);
@@ -579,12 +592,12 @@ static inline bool cache_put(struct large_ss *l, void *p) {
   unsigned i = (unsigned)(off / PAGE_SIZE);
   if ((off & (PAGE_SIZE - 1)) || i == 0 || !head_get(l, i)) return false; /* the locked way says what it is */
   unsigned n = run_length(l, i);
-  if (n < CACHE_PAGES_MIN || n > CACHE_PAGES_MAX || cache_disabled) return false;
+  if (n < CACHE_PAGES_MIN || n > CACHE_PAGES_MAX) return false;
   /* Before the bounds: a run cached already is a double free whether
    * this one would be kept or not. */
   if (cached_get(l, i)) diag_fatal_freed("free()", p);
   struct run_cache *c = &run_cache;
-  if (unlikely(!hk_tcache.heap || c->pages + n > c->budget)) return cache_put_reserving(l, i, p, n);
+  if (unlikely(c->pages + n > c->budget)) return cache_put_reserving(l, i, p, n);
   if (c->count[n - CACHE_PAGES_MIN] >= CACHE_LIST_MAX) return false;
   cache_push(c, l, i, p, n);
   return true;
@@ -592,7 +605,8 @@ static inline bool cache_put(struct large_ss *l, void *p) {
 
 /* A run of n pages from the thread's cache, or NULL. Runs `handed_out`
  * to the program count in its heap's ledger (heap_run_cache_pages): only
- * a thread with a heap caches runs (cache_put), and its exit flushes them. */
+ * a thread with a heap caches runs (cache_put), and its exit flushes them
+ * before its heap goes. */
 static inline void *cache_take(unsigned n, bool handed_out) {
   if (n < CACHE_PAGES_MIN || n > CACHE_PAGES_MAX) return NULL;
   struct run_cache *c = &run_cache;
@@ -604,10 +618,11 @@ static inline void *cache_take(unsigned n, bool handed_out) {
   c->head[k] = *(void **)p;
   c->count[k]--;
   c->pages -= n;
-  struct heap *h = hk_tcache.heap;
-  if (handed_out && likely(h != NULL)) /* the owner's add; heap_run_cache_pages() reads it from any thread */
+  if (handed_out) { /* the owner's add; heap_run_cache_pages() reads it from any thread */
+    struct heap *h = hk_tcache.heap;
     __atomic_store_n(&h->run_cache_pages, h->run_cache_pages + n, __ATOMIC_RELAXED);
-  cache_count_op(c);
+  }
+  cache_count_take(c);
   return p;
 }
 
@@ -638,7 +653,17 @@ void *large_cache_alloc(size_t size) {
   return p ? p : cache_take(n + 1, true);
 }
 
-bool large_cache_free(void *p) { return cache_put((struct large_ss *)superslab_of(p), p); }
+static NOINLINE void free_run_keeping_errno(struct large_ss *l, void *p) {
+  int saved = errno;
+  free_run(l, p);
+  errno = saved;
+}
+
+void large_free_cached(void *p) {
+  struct large_ss *l = (struct large_ss *)superslab_of(p);
+  if (likely(cache_put(l, p))) return;
+  free_run_keeping_errno(l, p);
+}
 
 void *large_alloc(size_t size, size_t align, bool zero) {
   unsigned n = (unsigned)((size + PAGE_SIZE - 1) / PAGE_SIZE);

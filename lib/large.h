@@ -10,16 +10,16 @@
 #include <stddef.h>
 
 /* Runs of up to this size go through the thread's cache of freed runs
- * first: malloc and free try large_cache_alloc and large_cache_free,
- * which leave errno alone, before the locked ways below, which may not. */
+ * first: malloc tries large_cache_alloc, which leaves errno alone, before
+ * the locked ways below, which may not; free goes to large_free_cached. */
 #define LARGE_CACHED_MAX ((size_t)256 << 10)
 
 /* A run of size bytes from the thread's cache, or NULL. */
 void *large_cache_alloc(size_t size);
 
-/* Whether the thread's cache took p, a block in a large SuperSlab; false
- * sends it to large_free. Aborts when p was freed already. */
-bool large_cache_free(void *p);
+/* Free p, a block in a large SuperSlab: into the thread's cache, else to
+ * the arena (large_free). Keeps errno; aborts as large_free does. */
+void large_free_cached(void *p);
 
 /* A run for size bytes aligned to align (a power of two up to LARGE_MAX),
  * from the arena: zeroed when `zero`. NULL with errno ENOMEM. */

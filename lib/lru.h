@@ -56,11 +56,15 @@ extern _Atomic uint64_t lru_release_due HIDDEN;
 /* lru_tick()'s slow half, given the nonzero lru_release_due it read. */
 void lru_tick_due(uint64_t due);
 
+/* lru_release_due, for a caller that calls lru_tick_due() out of its
+ * fast path. */
+static inline uint64_t lru_due(void) { return atomic_load_explicit(&lru_release_due, memory_order_relaxed); }
+
 /* Release the regions that waited long enough, if any: one relaxed load
  * when none does, inline in the allocator's slow paths and its large
  * mallocs. */
 static inline void lru_tick(void) {
-  uint64_t due = atomic_load_explicit(&lru_release_due, memory_order_relaxed);
+  uint64_t due = lru_due();
   if (unlikely(due != 0)) lru_tick_due(due);
 }
 
