@@ -25,7 +25,9 @@ static void header(FILE *f) {
   for (int p = 0; p < HAKMEM_SUPPLY_COUNT; p++)
     fprintf(f, ",%s_pages,%s_events,%s_wait_ns", ledger_path_name(p), ledger_path_name(p),
             ledger_path_name(p));
-  fputs(",pager_zero_pages,pager_zero_ns,madvise_calls,madvise_ns,mmap_calls,mmap_ns,error\n", f);
+  fputs(",pager_zero_pages,pager_zero_ns,madvise_calls,madvise_ns,mmap_calls,mmap_ns,"
+        "pager_refill_pages,pager_refill_ns,error\n",
+        f);
 }
 
 static void row(FILE *f, const struct suite *s, const struct measurement *m) {
@@ -39,9 +41,9 @@ static void row(FILE *f, const struct suite *s, const struct measurement *m) {
   for (int p = 0; p < HAKMEM_SUPPLY_COUNT; p++)
     fprintf(f, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64, st->supply[p].pages, st->supply[p].events,
             st->supply[p].wait_ns);
-  fprintf(f, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",",
+  fprintf(f, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",",
           st->pager_zero_pages, st->pager_zero_ns, st->madvise_calls, st->madvise_ns,
-          st->mmap_calls, st->mmap_ns);
+          st->mmap_calls, st->mmap_ns, st->pager_refill_pages, st->pager_refill_ns);
   csv_field(f, m->error);
   fputc('\n', f);
 }

@@ -121,7 +121,8 @@ static void fault_row(const struct suite *s, const struct cell *cell, size_t c, 
   per_page(cell->utime_s * 1e9, pages, user, sizeof user);
   per_page(cell->stime_s * 1e9, pages, sys, sizeof sys);
   per_page(l ? (double)ledger_total_wait_ns(l) : 0, l && l->present ? pages : 0, wait, sizeof wait);
-  per_page(l ? (double)l->stats.pager_zero_ns : 0, l && l->present ? pages : 0, zero, sizeof zero);
+  per_page(l ? (double)(l->stats.pager_zero_ns + l->stats.pager_refill_ns) : 0, l && l->present ? pages : 0, zero,
+           sizeof zero);
   fprintf(f, "| %-14s | %8s | %7s | %7s | %7s | %7s | %9s | %9s |\n", s->configs[c].name, med, vh,
           cpu, user, sys, wait, zero);
 }
@@ -192,7 +193,8 @@ static void fault_section(const struct suite *s, const struct table *t, FILE *f,
              "The same hakmem build under each fault path. speed: median figure relative to "
              "hakmem with default options (above 1.00x is faster); CPU: user+sys CPU of all "
              "threads relative to it. Per workload page (ns): user and sys CPU, the program's "
-             "threads waiting for page supply (ledger), background zeroing by the pager "
+             "threads waiting for page supply (ledger), background zeroing by the pager: its "
+             "clearing of recycled pages and the kernel's of fresh ones it puts in its pool "
              "(ledger).\n\n");
   for (size_t w = 0; w < t->nworkloads; w++) {
     if (!shows_fault_paths(s, t, w))

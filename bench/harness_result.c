@@ -120,7 +120,7 @@ static const struct {
   size_t offset;
 } counters[] = {
 #define COUNTER(name, text) {#name, offsetof(struct hakmem_stats, name)},
-    HAKMEM_STATS_COUNTERS(COUNTER)
+    HAKMEM_STATS_ALL_COUNTERS(COUNTER)
 #undef COUNTER
 };
 

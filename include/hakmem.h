@@ -78,17 +78,26 @@ struct hakmem_supply_row {
   X(pager_returned,    "pages the pager returned to the kernel")                 \
   X(pager_pool_pages,  "pages in the pager's pool now")
 
+/* Counters added in version 2: after the ledger and the histogram, so
+ * that version 1's fields keep their places. */
+#define HAKMEM_STATS_COUNTERS_V2(X)                                               \
+  X(pager_refill_pages, "fresh pages cleared by the kernel into the pager's pool") \
+  X(pager_refill_ns,    "time the pager spent filling its pool with them")
+
+#define HAKMEM_STATS_ALL_COUNTERS(X) HAKMEM_STATS_COUNTERS(X) HAKMEM_STATS_COUNTERS_V2(X)
+
 struct hakmem_stats {
   uint32_t version; /* HAKMEM_STATS_VERSION of the library that filled it */
   uint32_t size;    /* sizeof(struct hakmem_stats) of the library that filled it */
 #define HAKMEM_STATS_FIELD(name, text) uint64_t name;
   HAKMEM_STATS_COUNTERS(HAKMEM_STATS_FIELD)
-#undef HAKMEM_STATS_FIELD
   struct hakmem_supply_row supply[HAKMEM_SUPPLY_COUNT];
   uint64_t fault_wait_hist[HAKMEM_WAIT_BUCKETS];
+  HAKMEM_STATS_COUNTERS_V2(HAKMEM_STATS_FIELD)
+#undef HAKMEM_STATS_FIELD
 };
 
-#define HAKMEM_STATS_VERSION 1
+#define HAKMEM_STATS_VERSION 2
 
 /* Fill the first `size` bytes at out with a snapshot of the counters.
  * Counters that other threads update concurrently are read without

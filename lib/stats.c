@@ -45,7 +45,7 @@ static void stats_snapshot(struct hakmem_stats *out) {
   out->version = HAKMEM_STATS_VERSION;
   out->size = sizeof *out;
 #define STATS_COPY(name, text) out->name = atomic_load_explicit(&counters[STAT_##name], memory_order_relaxed);
-  HAKMEM_STATS_COUNTERS(STATS_COPY)
+  HAKMEM_STATS_ALL_COUNTERS(STATS_COPY)
 #undef STATS_COPY
   out->bytes_in_use += (uint64_t)heap_small_bytes_in_use();
   struct rusage ru;
@@ -133,7 +133,7 @@ EXPORT void hakmem_stats_print(int fd) {
 #define STATS_LINE(name, text)                                                                 \
   snprintf(line, sizeof line, "hakmem: %-18s %16llu  %s\n", #name, (unsigned long long)s.name, text); \
   diag_write(fd, line);
-  HAKMEM_STATS_COUNTERS(STATS_LINE)
+  HAKMEM_STATS_ALL_COUNTERS(STATS_LINE)
 #undef STATS_LINE
   print_ledger(fd, &s);
   print_wait_histogram(fd, &s);

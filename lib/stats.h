@@ -13,7 +13,7 @@
 
 enum stat_id {
 #define STAT_ENUM(name, text) STAT_##name,
-  HAKMEM_STATS_COUNTERS(STAT_ENUM)
+  HAKMEM_STATS_ALL_COUNTERS(STAT_ENUM)
 #undef STAT_ENUM
   STAT_COUNT
 };

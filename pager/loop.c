@@ -209,7 +209,12 @@ static bool background_step(void) {
     return true;
   }
   if (pager.use_pool && !refill_stuck && pool_wants_refill(&pager.pool)) {
-    if (pool_refill_step(&pager.pool, STEP_PAGES)) return true;
+    uint64_t t0 = os_now_ns();
+    if ((n = pool_refill_step(&pager.pool, STEP_PAGES))) {
+      stats_add(STAT_pager_refill_pages, n);
+      stats_add(STAT_pager_refill_ns, (int64_t)(os_now_ns() - t0));
+      return true;
+    }
     refill_stuck = true; /* no empty bin, or the kernel refused: until the next wake-up */
   }
   return false;

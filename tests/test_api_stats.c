@@ -149,7 +149,7 @@ Test(stats, print_names_every_counter_and_used_path)
 #define CHECK_COUNTER(name, desc)                                                                  \
   cr_assert(strstr(text, #name) != NULL || strstr(text, desc) != NULL,                           \
             "report lacks the counter %s:\n%s", #name, text);
-  HAKMEM_STATS_COUNTERS(CHECK_COUNTER)
+  HAKMEM_STATS_ALL_COUNTERS(CHECK_COUNTER)
 #undef CHECK_COUNTER
   int rows = 0;
 #define CHECK_PATH(NAME, name, desc)                                                               \

@@ -4,7 +4,8 @@
  * threads filling 64 MiB each, a signal handler writing into fresh memory
  * while threads allocate, realloc moving huge blocks (mremap), blocks
  * released to the kernel and reused, SuperSlabs recycled through the pool
- * (HAKMEM_SS_LAZY_ZERO=3) and zeroed in the background, the COPY fallback
+ * (HAKMEM_SS_LAZY_ZERO=3) and zeroed in the background, the pool's fresh
+ * pages counted with their time, the COPY fallback
  * where UFFDIO_MOVE is missing, and the ledger's rows for all of it. */
 #include "test_pager_helpers.h"
 
@@ -50,6 +51,24 @@ Test(pager_serve, small_blocks_come_by_direct_supply_and_read_as_zero)
   cr_assert_gt(direct + copied, 0);
   cr_assert_eq(s1.pager_faults, s0.pager_faults, "no slab page faulted");
   for (int i = 0; i < N; i++) free(b[i]);
+}
+
+/* The pool's fresh pages are background zeroing too, by the kernel on the
+ * pager's thread: counted with the time they took. Every clean page came
+ * from a refill or was a recycled page the pager cleared. */
+Test(pager_serve, the_pools_fresh_pages_are_counted_with_their_time)
+{
+  struct hakmem_stats s0 = stats_now();
+  fill_pool(512);
+  struct hakmem_stats s1 = stats_now();
+  uint64_t refilled = s1.pager_refill_pages - s0.pager_refill_pages;
+  uint64_t cleared = s1.pager_zero_pages - s0.pager_zero_pages;
+  cr_assert_gt(refilled, 0, "the pool filled, and no fresh page was counted");
+  cr_assert_gt(s1.pager_refill_ns, s0.pager_refill_ns, "%llu fresh pages took no time", (unsigned long long)refilled);
+  cr_assert_leq(s1.pager_pool_pages, s0.pager_pool_pages + refilled + cleared,
+                "%llu pages in the pool, %llu before, %llu refilled and %llu cleared since",
+                (unsigned long long)s1.pager_pool_pages, (unsigned long long)s0.pager_pool_pages,
+                (unsigned long long)refilled, (unsigned long long)cleared);
 }
 
 /* A fresh slab's direct supply takes the rest of its SuperSlab from the
