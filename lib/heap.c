@@ -763,6 +763,7 @@ void heap_global_init(void) {
   init_running_here = true;
   os_require_page_size(getauxval(AT_PAGESZ));
   diag_init();
+  region_map_init();
   options_read = options_init();
   heap_key_ok = pthread_key_create(&heap_key, heap_thread_exit) == 0;
   if (!heap_key_ok) diag_write(2, "hakmem: no thread key left: exiting threads keep their heaps\n");

@@ -94,12 +94,15 @@ static int timed_munmap(void *addr, size_t len) {
   return rc == 0 ? 0 : -errno;
 }
 
+/* Returns 0 or -errno, and leaves errno as it was. */
 static int timed_madvise(void *addr, size_t len, int advice) {
+  int saved = errno;
   uint64_t t0 = os_now_ns();
-  int rc = madvise(addr, len, advice);
+  int rc = madvise(addr, len, advice) == 0 ? 0 : -errno;
   stats_add(STAT_madvise_calls, 1);
   stats_add(STAT_madvise_ns, (int64_t)(os_now_ns() - t0));
-  return rc == 0 ? 0 : -errno;
+  errno = saved;
+  return rc;
 }
 
 /* One call when the aligned place just below the last region mapped (the
@@ -178,6 +181,12 @@ static bool thp_is_always(void) {
     __atomic_store_n(&thp_always, always, __ATOMIC_RELAXED);
   }
   return always;
+}
+
+void os_keep_small_pages(void *addr, size_t len) {
+  uintptr_t first = ((uintptr_t)addr + PAGE_SIZE - 1) & ~(uintptr_t)(PAGE_SIZE - 1);
+  uintptr_t end = ((uintptr_t)addr + len) & ~(uintptr_t)(PAGE_SIZE - 1);
+  if (end > first && thp_is_always()) timed_madvise((void *)first, end - first, MADV_NOHUGEPAGE);
 }
 
 void *os_map_aligned_at(size_t len, size_t align, size_t offset) {

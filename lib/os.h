@@ -36,6 +36,12 @@ void *os_map_aligned_at(size_t len, size_t align, size_t offset);
 
 static inline void *os_map_aligned(size_t len, size_t align) { return os_map_aligned_at(len, align, 0); }
 
+/* Under transparent huge pages "always", keep the whole pages of
+ * [addr, addr + len) out of huge pages (MADV_NOHUGEPAGE): for a sparse
+ * table, whose one touched entry would otherwise make 2 MiB resident.
+ * Where the madvise fails the range keeps the kernel's default. */
+void os_keep_small_pages(void *addr, size_t len);
+
 /* Unmap a range previously mapped by os_map_aligned (or part of one),
  * counting `released` of its bytes as returned to the kernel (the others
  * were released before, or never used). */

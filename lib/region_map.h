@@ -33,6 +33,9 @@ static inline bool region_body_resident(const struct region_header *h) {
 /* The header of the region that holds a, or NULL when there is none. */
 struct region_header *region_of(const void *a);
 
+/* At start-up, before the map's first entry is set. */
+void region_map_init(void);
+
 /* Map a new region of `size` bytes, its base 2 MiB aligned and its last
  * map chunk (chunk `chunks` - 1) aligned to `align` (REGION_SIZE or a
  * larger power of two), and publish it: its header initialised, map

@@ -48,6 +48,7 @@ struct pager {
   sigset_t start_mask; /* the starting thread's signal mask */
   _Atomic bool leader_gone; /* main() called pthread_exit(): the pager thread leaves */
   _Atomic bool loop_done;   /* the pager thread has released its descriptors */
+  _Atomic pid_t tid;        /* the pager thread's, for its ring's workers (workers.h) */
   uint64_t last_fault_ns; /* pager thread */
 };
 

@@ -18,7 +18,9 @@ pager_libhakmem_pager_la_SOURCES = \
 	pager/supply.c \
 	pager/supply.h \
 	pager/uffd.c \
-	pager/uffd.h
+	pager/uffd.h \
+	pager/workers.c \
+	pager/workers.h
 pager_libhakmem_pager_la_CFLAGS = $(AM_CFLAGS) $(HAKMEM_CFLAGS) $(LIBURING_CFLAGS)
 lib_libhakmem_core_la_LIBADD += pager/libhakmem_pager.la
 endif

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "fd.h"
@@ -297,6 +298,7 @@ void *pager_loop(void *arg) {
   int err = 0, n;
 
   (void)arg;
+  atomic_store(&pager.tid, (pid_t)syscall(SYS_gettid));
   while (!atomic_load(&pager.stop)) {
     n = drain_faults();
     err = n;

@@ -26,6 +26,7 @@
 #include "options.h"
 #include "os.h"
 #include "stats.h"
+#include "workers.h"
 
 #define PAGER_EXPORT __attribute__((visibility("default")))
 
@@ -131,6 +132,7 @@ static void stop_locked(void) {
       pthread_detach(pager.thread);
     } else {
       pthread_join(pager.thread, NULL);
+      ring_workers_wait_gone(atomic_load(&pager.tid)); /* the README: a single thread after the stop */
     }
     pager.thread_live = false;
   }

@@ -6,6 +6,16 @@
 # shell tests) run unchanged.
 set -o pipefail
 export CRITERION_VERBOSITY_LEVEL=1
+# hakmem reads its options (HAKMEM_STATS, HAKMEM_SS_LAZY_ZERO...) from the
+# environment: a user's own would change what every test measures and
+# prints. The tests set those they want themselves; the harness's
+# variables stay.
+for v in $(compgen -e); do
+  case $v in
+    HAKMEM_BUILDDIR | HAKMEM_SRCDIR | HAKMEM_LIB | HAKMEM_TEST_TIMEOUT) ;;
+    HAKMEM_*) unset "$v" ;;
+  esac
+done
 out=$(mktemp) || exit 99
 "$@" 2>&1 | tee "$out"
 rc=$?

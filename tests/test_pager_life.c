@@ -423,6 +423,8 @@ static int close_the_pagers_descriptors(void)
   /* The pager's next look at its ring finds it gone: wait for that (up
    * to 20 s on a loaded machine) before the numbers are reused. */
   for (int i = 0; i < 2000 && hakmem_pager_active(); i++) usleep(10000);
+  /* Inactive comes first; its pool goes back next, on the pager thread. */
+  for (int i = 0; i < 2000 && !atomic_load(&pager.loop_done); i++) usleep(10000);
   char path[] = "/tmp/hakmem-fds-XXXXXX";
   int f = mkstemp(path);
   if (f < 0) return 5;

@@ -1,12 +1,16 @@
 /* Description: the pager's io_uring loop (pager/ring.c): readiness of the
  * uffd, the command eventfd, the periodic timer, and batched madvise whose
- * completions come back with their ids. */
+ * completions come back with their ids; the ring's worker threads, which
+ * are found by name and waited for after their thread's end
+ * (pager/workers.c). */
 #include "test_pager_helpers.h"
 
 #include <pthread.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 
 #include "ring.h"
+#include "workers.h"
 
 static struct ring r;
 static int efd = -1;
@@ -109,4 +113,48 @@ Test(pager_ring, madvise_is_batched_and_completes_with_its_id)
   cr_assert_eq(s.madvise_ids, 1 + 2 + 3 + 4);
   cr_assert(all_zero(m, 4 * TUNIT), "the pages were released");
   munmap(m, 4 * TUNIT);
+}
+
+/* A madvise through the ring runs on a worker of the submitting thread's
+ * ("iou-wrk-<tid>"), which stays after its completion and leaves the
+ * process's threads a moment after its thread's end: found while there,
+ * and gone once waited for. */
+struct worker_probe {
+  pid_t tid;
+  int err;
+  bool listed;
+};
+
+static void *madvise_through_a_ring_of_its_own(void *arg)
+{
+  struct worker_probe *w = arg;
+  w->tid = (pid_t)syscall(SYS_gettid);
+  struct ring own;
+  int own_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if ((w->err = own_efd < 0 ? -errno : ring_init(&own, u.fd, own_efd, 20000000)) != 0) return NULL;
+  char *m = map_units(TUNIT);
+  memset(m, 1, TUNIT);
+  if ((w->err = ring_madvise(&own, m, (uint32_t)TUNIT, MADV_DONTNEED, 1)) == 0) {
+    struct seen s = { 0 };
+    while (s.madvise < 1 && (w->err = ring_wait(&own, true, count, &s)) >= 0) {}
+    if (w->err > 0) w->err = 0;
+    w->listed = ring_workers_listed(w->tid);
+  }
+  ring_fini(&own);
+  close(own_efd);
+  munmap(m, TUNIT);
+  return NULL;
+}
+
+Test(pager_ring, the_rings_workers_are_found_and_waited_for)
+{
+  struct worker_probe w = { 0 };
+  pthread_t t;
+  cr_assert_eq(pthread_create(&t, NULL, madvise_through_a_ring_of_its_own, &w), 0);
+  cr_assert_eq(pthread_join(t, NULL), 0);
+  if (w.err == -EOPNOTSUPP) cr_skip_test("this kernel's io_uring has no IORING_OP_MADVISE: no worker to wait for");
+  cr_assert_eq(w.err, 0, "the madvise through the ring failed: %s", strerror(-w.err));
+  cr_assert(w.listed, "no thread iou-wrk-%d after a madvise through the ring", (int)w.tid);
+  ring_workers_wait_gone(w.tid);
+  cr_assert(!ring_workers_listed(w.tid), "iou-wrk-%d is still there a second after its thread's end", (int)w.tid);
 }
