@@ -11,6 +11,7 @@
 #endif
 
 #include <criterion/criterion.h>
+#include <liburing.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
@@ -40,7 +41,9 @@ static inline void *launder_ptr(void *p)
 #define TUNIT ((size_t)2 << 20)
 
 /* Skip the test, saying why, unless a full userfaultfd can be opened here
- * (and, with need_move, UFFDIO_MOVE negotiated). */
+ * (and, with need_move, UFFDIO_MOVE negotiated), and an io_uring, the
+ * pager's event loop (kernel.io_uring_disabled or a seccomp filter may
+ * refuse one). */
 static inline void skip_unless_uffd(bool need_move)
 {
   struct uffd u;
@@ -50,6 +53,11 @@ static inline void skip_unless_uffd(bool need_move)
   bool move = u.can_move;
   uffd_close(&u);
   if (need_move && !move) cr_skip_test("the kernel lacks UFFDIO_MOVE (Linux 6.8+): nothing to test here");
+  struct io_uring ring;
+  err = io_uring_queue_init(2, &ring, 0);
+  if (err)
+    cr_skip_test("no io_uring here (%s; kernel.io_uring_disabled?): the pager cannot run here", strerror(-err));
+  io_uring_queue_exit(&ring);
 }
 
 /* The configuration the options give, with a small pool. */
