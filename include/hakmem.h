@@ -121,8 +121,8 @@ size_t hakmem_trim(void);
 
 /* The userfaultfd pager (./configure --enable-uffd). Start returns 0, or
  * -1 with errno set (ENOSYS when built without the pager or on a kernel
- * without userfaultfd or MADV_WIPEONFORK, EPERM when no full userfaultfd
- * may be had, EPROTO when the kernel refuses its API handshake, EMFILE,
+ * without userfaultfd, io_uring or MADV_WIPEONFORK, EPERM when no full
+ * userfaultfd or no io_uring may be had, EPROTO when the kernel refuses its API handshake, EMFILE,
  * ENFILE or ENOMEM when the process is out of descriptors or memory, EIO
  * when the pager thread failed as it started); the default fault path
  * then serves. */

@@ -274,7 +274,10 @@ static int here_map(void) {
  * one the program closes is never closed again. /proc/self/stat is opened
  * now, not when the program may have no descriptor left. On failure, what
  * was opened is closed. */
+static bool ring_refused; /* the last start failed at io_uring_setup: say_why() */
+
 static int open_channels(const struct pager_config *c) {
+  ring_refused = false;
   int err = uffd_open(&pager.uffd, c->no_move ? 0 : UFFD_FEATURE_MOVE);
   if (err) return err;
   pager.uffd.fd = fd_stash(pager.uffd.fd);
@@ -288,6 +291,7 @@ static int open_channels(const struct pager_config *c) {
   pager.efd = fd_stash(pager.efd);
   fd_identify(pager.efd, &pager.efd_id);
   err = ring_init(&pager.ring, pager.uffd.fd, pager.efd, c->period_ns);
+  ring_refused = err != 0;
   if (err) goto out_efd;
   ring_set_fd(&pager.ring, fd_stash(pager.ring.uring.ring_fd));
   fd_identify(pager.ring.uring.ring_fd, &pager.ring_id);
@@ -411,7 +415,10 @@ PAGER_EXPORT int hakmem_pager_active(void) { return pager_running(); }
 
 static void say_why(int err) {
   char line[200];
-  if (err == -EPERM)
+  if (ring_refused)
+    snprintf(line, sizeof line, "hakmem: HAKMEM_UFFD=1 but no io_uring may be set up (errno %d; "
+                                "kernel.io_uring_disabled, a seccomp filter?); the kernel's fault path serves\n", -err);
+  else if (err == -EPERM)
     snprintf(line, sizeof line, "hakmem: HAKMEM_UFFD=1 but no full userfaultfd may be opened (no access to "
                                 "/dev/userfaultfd, no CAP_SYS_PTRACE, vm.unprivileged_userfaultfd=0); the "
                                 "kernel's fault path serves\n");

@@ -9,7 +9,8 @@
  * keeps its files untouched; a program whose main thread calls
  * pthread_exit() ends when its other threads do; a thread that stops it
  * from inside a hook does not wait for itself; a sandbox that refuses its
- * ioctls stops it without leaving a thread waiting. */
+ * ioctls stops it without leaving a thread waiting; without an io_uring
+ * it says so in one line. */
 #include "test_pager_helpers.h"
 
 #include <errno.h>
@@ -183,12 +184,12 @@ Test(pager_life, stopping_from_inside_a_hook_does_not_wait_for_it, .timeout = 60
 /* A sandbox installed while the pager runs that refuses every ioctl
  * (seccomp, all threads): the pager can neither supply pages nor wake the
  * faulting thread, so it stops, which wakes it, and the kernel serves. */
-static void refuse_ioctls(void)
+static void refuse_syscall(unsigned nr, unsigned error)
 {
   struct sock_filter code[] = {
     BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_ioctl, 0, 1),
-    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EACCES),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 1),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | error),
     BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
   };
   struct sock_fprog prog = { .len = sizeof code / sizeof code[0], .filter = code };
@@ -208,7 +209,7 @@ Test(pager_life, a_sandbox_refusing_its_ioctls_stops_it_and_nobody_waits, .timeo
     if (hakmem_pager_start() != 0) _exit(2);
     char *p = malloc(len); /* registered; its first pages come now */
     if (!p) _exit(3);
-    refuse_ioctls();
+    refuse_syscall(SYS_ioctl, EACCES);
     memset(p, 0x5a, len);
     for (size_t i = 0; i < len; i += 4096)
       if (p[i] != 0x5a) _exit(4);
@@ -222,6 +223,44 @@ Test(pager_life, a_sandbox_refusing_its_ioctls_stops_it_and_nobody_waits, .timeo
   if (WIFEXITED(status) && WEXITSTATUS(status) == 77) cr_skip_test("seccomp filters are refused here");
   cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child %s %d",
             WIFEXITED(status) ? "exited with" : "was killed by signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+}
+
+/* Where no io_uring may be set up (kernel.io_uring_disabled, a sandbox:
+ * here a seccomp filter), HAKMEM_UFFD=1 gets one line that says so, and
+ * the default path serves; hakmem_pager_start() fails with EPERM. */
+Test(pager_life, without_io_uring_one_line_naming_it_and_the_default_path, .timeout = 60)
+{
+  skip_unless_uffd(false);
+  if (access(HAKMEM_TEST_SO, F_OK) != 0) cr_skip_test("no %s (built with --disable-shared): nothing to preload", HAKMEM_TEST_SO);
+  char path[] = "/tmp/hakmem-nouring-XXXXXX";
+  int fd = mkstemp(path);
+  cr_assert_geq(fd, 0);
+  unlink(path);
+  pid_t pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    refuse_syscall(SYS_io_uring_setup, EPERM);
+    errno = 0;
+    if (hakmem_pager_start() != -1 || errno != EPERM) _exit(3);
+    dup2(fd, 2);
+    setenv("LD_PRELOAD", HAKMEM_TEST_SO, 1);
+    setenv("HAKMEM_UFFD", "1", 1);
+    execlp("dd", "dd", "if=/dev/zero", "of=/dev/null", "bs=8M", "count=4", "status=none", (char *)NULL);
+    _exit(127);
+  }
+  int status;
+  cr_assert_eq(waitpid(pid, &status, 0), pid);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 77) cr_skip_test("seccomp filters are refused here");
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) != 3, "hakmem_pager_start() did not fail with EPERM");
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "dd failed: status %#x", status);
+  static char err[4096];
+  ssize_t n = pread(fd, err, sizeof err - 1, 0);
+  close(fd);
+  cr_assert_gt(n, 0, "nothing on stderr");
+  err[n] = 0;
+  char *line = strstr(err, "io_uring");
+  cr_assert_not_null(line, "the line does not name io_uring:\n%s", err);
+  cr_assert_null(strchr(strchr(err, '\n') + 1, '\n'), "more than one line:\n%s", err);
 }
 
 /* A copy of the library that user `uid` can read: the build tree may not
