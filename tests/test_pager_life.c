@@ -225,17 +225,29 @@ Test(pager_life, a_sandbox_refusing_its_ioctls_stops_it_and_nobody_waits, .timeo
             WIFEXITED(status) ? "exited with" : "was killed by signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
 }
 
+static void skip_without_the_shared_library(void)
+{
+  if (access(HAKMEM_TEST_SO, F_OK) != 0) cr_skip_test("no %s (built with --disable-shared): nothing to preload", HAKMEM_TEST_SO);
+}
+
+/* A file for a child's stderr, read back with pread(): removed at once. */
+static int unnamed_file(void)
+{
+  char path[] = "/tmp/hakmem-test-XXXXXX";
+  int fd = mkstemp(path);
+  cr_assert_geq(fd, 0, "mkstemp: %s", strerror(errno));
+  unlink(path);
+  return fd;
+}
+
 /* Where no io_uring may be set up (kernel.io_uring_disabled, a sandbox:
  * here a seccomp filter), HAKMEM_UFFD=1 gets one line that says so, and
  * the default path serves; hakmem_pager_start() fails with EPERM. */
 Test(pager_life, without_io_uring_one_line_naming_it_and_the_default_path, .timeout = 60)
 {
   skip_unless_uffd(false);
-  if (access(HAKMEM_TEST_SO, F_OK) != 0) cr_skip_test("no %s (built with --disable-shared): nothing to preload", HAKMEM_TEST_SO);
-  char path[] = "/tmp/hakmem-nouring-XXXXXX";
-  int fd = mkstemp(path);
-  cr_assert_geq(fd, 0);
-  unlink(path);
+  skip_without_the_shared_library();
+  int fd = unnamed_file();
   pid_t pid = fork();
   cr_assert_geq(pid, 0);
   if (pid == 0) {
@@ -283,7 +295,7 @@ static void readable_copy(char *path)
 static int run_preloaded(char *const argv[], const char *env1, const char *env2, char *buf, size_t len, uid_t uid)
 {
   char library[] = "/tmp/hakmem-test-XXXXXX";
-  if (access(HAKMEM_TEST_SO, F_OK) != 0) cr_skip_test("no %s (built with --disable-shared): nothing to preload", HAKMEM_TEST_SO);
+  skip_without_the_shared_library();
   if (uid) readable_copy(library);
   int pipefd[2];
   cr_assert_eq(pipe(pipefd), 0);
@@ -334,11 +346,8 @@ Test(pager_life, hakmem_uffd_starts_it_at_load_and_read_into_fresh_memory_works,
  * the process for ever, deaf to SIGTERM; the test kills it after 20 s. */
 static void main_exits(const char *mode)
 {
-  char report[] = "/tmp/hakmem-test-XXXXXX";
-  if (access(HAKMEM_TEST_SO, F_OK) != 0) cr_skip_test("no %s (built with --disable-shared): nothing to preload", HAKMEM_TEST_SO);
-  int fd = mkstemp(report);
-  cr_assert_geq(fd, 0);
-  unlink(report);
+  skip_without_the_shared_library();
+  int fd = unnamed_file();
   pid_t pid = fork();
   cr_assert_geq(pid, 0);
   if (pid == 0) {
