@@ -13,12 +13,12 @@
 HIDDEN LARGE_BSS _Atomic uint8_t region_map[REGION_MAP_ENTRIES];
 
 static hk_lock_t regions_lock = HK_LOCK_INIT;
+static struct region_header *regions_head;
 
 /* A program touches a few entries of the map's 64 MiB: with huge pages
  * "always" each would make 2 MiB present (tests/test_footprint.sh). The
  * rest of .lbss, beside the map, spans less than a huge page. */
 void region_map_init(void) { os_keep_small_pages((void *)region_map, sizeof region_map); }
-static struct region_header *regions_head;
 
 struct region_header *region_of(const void *a) {
   uintptr_t p = (uintptr_t)a;

@@ -34,7 +34,8 @@ static bool task_is_named(const char *tid, const char *want) {
 }
 
 bool ring_workers_listed(pid_t owner) {
-  char want[32], buf[4096];
+  char want[32];
+  _Alignas(struct dirent_record) char buf[4096];
   snprintf(want, sizeof want, "iou-wrk-%d\n", (int)owner);
   int dir = os_open_file("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir < 0) return false;
