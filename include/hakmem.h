@@ -107,8 +107,10 @@ struct hakmem_stats {
  * when size cannot hold `version` and `size`. */
 int hakmem_stats_get_sized(struct hakmem_stats *out, size_t size);
 
-/* The same for a struct of the caller's header: the macro passes its size
- * (the function is for callers through dlsym, built with this header). */
+/* The same for a struct of the caller's header: the macro passes its size.
+ * The plain function, which callers through dlsym reach, cannot know it:
+ * it fills version 1's part (up to fault_wait_hist); they should call
+ * hakmem_stats_get_sized. */
 int hakmem_stats_get(struct hakmem_stats *out);
 #define hakmem_stats_get(out) hakmem_stats_get_sized((out), sizeof *(out))
 

@@ -72,8 +72,12 @@ EXPORT int hakmem_stats_get_sized(struct hakmem_stats *out, size_t size) {
   return 0;
 }
 
+/* The plain symbol cannot know its caller's struct: it fills version 1's,
+ * the smallest any caller has, and later fields stay the caller's. */
 #undef hakmem_stats_get
-EXPORT int hakmem_stats_get(struct hakmem_stats *out) { return hakmem_stats_get_sized(out, sizeof *out); }
+EXPORT int hakmem_stats_get(struct hakmem_stats *out) {
+  return hakmem_stats_get_sized(out, offsetof(struct hakmem_stats, pager_refill_pages));
+}
 
 static const char *const supply_names[] = {
 #define SUPPLY_NAME(NAME, name, text) #name,
