@@ -191,7 +191,7 @@ static bool inherited(const char *entry) {
 
 /* Name the variables of ours that no run gets, in skips. */
 static void note_dropped_variables(struct skip_list *skips) {
-  char names[150] = "";
+  char names[120] = ""; /* with the words around it, within a skip line */
   size_t used = 0, unnamed = 0;
   for (size_t i = 0; environ[i]; i++) {
     if (inherited(environ[i]))

@@ -16,6 +16,8 @@
 
 #include "harness_suite.h"
 
+extern char **environ;
+
 #define BINDIR BENCH_BUILDDIR "/bench"
 #define HAKMEM_SO BENCH_BUILDDIR "/lib/.libs/libhakmem.so"
 
@@ -171,16 +173,31 @@ Test(e2e, a_result_that_is_no_figure_of_the_workload_fails) {
 /* Each allocator runs with its defaults: the variables that tune one are
  * not passed on, the others are, and the report names what was dropped. */
 Test(e2e, allocator_tuning_variables_are_not_passed_on) {
+  /* Only the test's own tuning variables: make check's (HAKMEM_TEST_TIMEOUT
+   * and the like) would crowd the note. */
+  for (size_t i = 0; environ[i];) {
+    static const char *const prefixes[] = {"HAKMEM_", "MALLOC_", "GLIBC_TUNABLES=", "JE_MALLOC_CONF=", "MIMALLOC_",
+                                           "TCMALLOC_"};
+    bool tuning = false;
+    for (size_t k = 0; k < sizeof prefixes / sizeof prefixes[0]; k++)
+      tuning |= strncmp(environ[i], prefixes[k], strlen(prefixes[k])) == 0;
+    if (!tuning) {
+      i++;
+      continue;
+    }
+    char name[256];
+    snprintf(name, sizeof name, "%.*s", (int)strcspn(environ[i], "="), environ[i]);
+    cr_assert_eq(unsetenv(name), 0);
+  }
   const char *dropped[] = {"MALLOC_ARENA_MAX", "GLIBC_TUNABLES", "MALLOC_CONF", "MIMALLOC_VERBOSE",
                            "TCMALLOC_RELEASE_RATE", "HAKMEM_STATS"};
   for (size_t i = 0; i < sizeof dropped / sizeof dropped[0]; i++)
     cr_assert_eq(setenv(dropped[i], "1", 1), 0);
-  cr_assert_eq(setenv("HAKMEM_BENCH_TEST_KEPT", "1", 1), 0); /* a HAKMEM_ name: dropped too */
-  cr_assert_eq(setenv("BENCH_TEST_KEPT", "yes", 1), 0);
+  cr_assert_eq(setenv("KEPT_BY_BENCH_TEST", "yes", 1), 0);
   struct fake_bindir f;
   fake_workload(&f, "env | grep -q -e '^MALLOC_' -e '^GLIBC_TUNABLES=' -e '^MIMALLOC_' -e '^TCMALLOC_' "
                     "-e '^HAKMEM_' && exit 1\n"
-                    "[ \"$BENCH_TEST_KEPT\" = yes ] || exit 1\n"
+                    "[ \"$KEPT_BY_BENCH_TEST\" = yes ] || exit 1\n"
                     "echo '" GOOD_LINE "'");
   cr_assert(fake_run_ok(&f), "a run saw a tuning variable, or lost another one");
 
@@ -195,7 +212,8 @@ Test(e2e, allocator_tuning_variables_are_not_passed_on) {
   cr_assert_not_null(note, "the report does not say what was dropped");
   for (size_t i = 0; i < sizeof dropped / sizeof dropped[0]; i++)
     cr_expect(strstr(note, dropped[i]), "the note does not name %s: %s", dropped[i], note);
-  cr_expect_null(strstr(note, "BENCH_TEST_KEPT,"), "%s", note);
+  cr_expect(strstr(note, "more") == NULL, "the note left names out: %s", note);
+  cr_expect_null(strstr(note, "KEPT_BY_BENCH_TEST"), "%s", note);
   fake_remove(&f);
 }
 
