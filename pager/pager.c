@@ -132,7 +132,7 @@ static void stop_locked(void) {
       pthread_detach(pager.thread);
     } else {
       pthread_join(pager.thread, NULL);
-      ring_workers_wait_gone(atomic_load(&pager.tid)); /* the README: a single thread after the stop */
+      thread_and_ring_workers_wait_gone(atomic_load(&pager.tid)); /* the README: a single thread after the stop */
     }
     pager.thread_live = false;
   }
@@ -274,7 +274,7 @@ static int here_map(void) {
  * one the program closes is never closed again. /proc/self/stat is opened
  * now, not when the program may have no descriptor left. On failure, what
  * was opened is closed. */
-static bool ring_refused; /* the last start failed at io_uring_setup: say_why() */
+static bool ring_refused; /* the last start failed setting up its ring: say_why() */
 
 static int open_channels(const struct pager_config *c) {
   ring_refused = false;

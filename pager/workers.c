@@ -1,4 +1,5 @@
-/* workers.c: waiting for the ring's worker threads to leave (workers.h). */
+/* workers.c: waiting for the pager thread and its ring's workers to leave
+ * (workers.h). */
 #include "config.h"
 
 #include "workers.h"
@@ -52,6 +53,12 @@ bool ring_workers_listed(pid_t owner) {
   return found;
 }
 
-void ring_workers_wait_gone(pid_t owner) {
-  for (int i = 0; i < 1000 && ring_workers_listed(owner); i++) usleep(1000);
+static bool thread_listed(pid_t tid) {
+  char path[48];
+  snprintf(path, sizeof path, "/proc/self/task/%d", (int)tid);
+  return access(path, F_OK) == 0;
+}
+
+void thread_and_ring_workers_wait_gone(pid_t owner) {
+  for (int i = 0; i < 1000 && (thread_listed(owner) || ring_workers_listed(owner)); i++) usleep(1000);
 }

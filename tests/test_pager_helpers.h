@@ -11,6 +11,7 @@
 #endif
 
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <liburing.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -58,6 +59,24 @@ static inline void skip_unless_uffd(bool need_move)
   if (err)
     cr_skip_test("no io_uring here (%s; kernel.io_uring_disabled?): the pager cannot run here", strerror(-err));
   io_uring_queue_exit(&ring);
+}
+
+/* Whether any thread of this process is an io_uring worker, whoever's. */
+static inline bool any_ring_worker(void)
+{
+  DIR *d = opendir("/proc/self/task");
+  if (!d) return false;
+  bool found = false;
+  for (struct dirent *e; !found && (e = readdir(d));) {
+    char path[300], comm[32] = "";
+    snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+    FILE *f = fopen(path, "r");
+    if (!f) continue;
+    found = fgets(comm, sizeof comm, f) && strncmp(comm, "iou-wrk-", 8) == 0;
+    fclose(f);
+  }
+  closedir(d);
+  return found;
 }
 
 /* The configuration the options give, with a small pool. */

@@ -122,7 +122,7 @@ Test(pager_ring, madvise_is_batched_and_completes_with_its_id)
 struct worker_probe {
   pid_t tid;
   int err;
-  bool listed;
+  bool listed, any;
 };
 
 static void *madvise_through_a_ring_of_its_own(void *arg)
@@ -139,6 +139,7 @@ static void *madvise_through_a_ring_of_its_own(void *arg)
     while (s.madvise < 1 && (w->err = ring_wait(&own, true, count, &s)) >= 0) {}
     if (w->err > 0) w->err = 0;
     w->listed = ring_workers_listed(w->tid);
+    w->any = any_ring_worker();
   }
   ring_fini(&own);
   close(own_efd);
@@ -154,7 +155,9 @@ Test(pager_ring, the_rings_workers_are_found_and_waited_for)
   cr_assert_eq(pthread_join(t, NULL), 0);
   if (w.err == -EOPNOTSUPP) cr_skip_test("this kernel's io_uring has no IORING_OP_MADVISE: no worker to wait for");
   cr_assert_eq(w.err, 0, "the madvise through the ring failed: %s", strerror(-w.err));
+  if (!w.listed && w.any)
+    cr_skip_test("the ring's worker is named by a pid this process cannot see (a pid namespace): not waited for");
   cr_assert(w.listed, "no thread iou-wrk-%d after a madvise through the ring", (int)w.tid);
-  ring_workers_wait_gone(w.tid);
+  thread_and_ring_workers_wait_gone(w.tid);
   cr_assert(!ring_workers_listed(w.tid), "iou-wrk-%d is still there a second after its thread's end", (int)w.tid);
 }
