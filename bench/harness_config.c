@@ -172,11 +172,9 @@ static void add_hakmem_all(const struct config_request *req, struct bench_config
   add_pager(req, out, n, skips);
 }
 
-/* Variables that tune an allocator: glibc's (MALLOC_ARENA_MAX and the
- * like, GLIBC_TUNABLES), jemalloc's MALLOC_CONF, mimalloc's and
- * tcmalloc's. Every configuration runs its allocator with its defaults,
- * whatever the shell that started the harness had set. */
-static bool tunes_an_allocator(const char *entry) {
+/* Every configuration runs its allocator with its defaults, whatever the
+ * shell that started the harness had set. */
+bool config_tunes_an_allocator(const char *entry) {
   static const char *const prefixes[] = {"MALLOC_", "GLIBC_TUNABLES=", "JE_MALLOC_CONF=", "MIMALLOC_",
                                          "TCMALLOC_", "HAKMEM_"};
   for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
@@ -186,7 +184,7 @@ static bool tunes_an_allocator(const char *entry) {
 }
 
 static bool inherited(const char *entry) {
-  return strncmp(entry, "LD_PRELOAD=", 11) != 0 && !tunes_an_allocator(entry);
+  return strncmp(entry, "LD_PRELOAD=", 11) != 0 && !config_tunes_an_allocator(entry);
 }
 
 /* Name the variables of ours that no run gets, in skips. */

@@ -58,6 +58,11 @@ const struct bench_config *config_find(const struct bench_config *configs, size_
  * MIMALLOC_*, TCMALLOC_*: configs_detect notes those it drops), plus
  * c's settings. Free with config_environment_free. */
 char **config_environment(const struct bench_config *c);
+
+/* Whether entry ("NAME=value") tunes an allocator: glibc's MALLOC_* and
+ * GLIBC_TUNABLES, jemalloc's MALLOC_CONF, mimalloc's, tcmalloc's or
+ * hakmem's variables. */
+bool config_tunes_an_allocator(const char *entry);
 void config_environment_free(char **env);
 
 /* Whether name is in the comma-separated list (NULL list: everything is). */

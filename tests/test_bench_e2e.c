@@ -176,12 +176,7 @@ Test(e2e, allocator_tuning_variables_are_not_passed_on) {
   /* Only the test's own tuning variables: make check's (HAKMEM_TEST_TIMEOUT
    * and the like) would crowd the note. */
   for (size_t i = 0; environ[i];) {
-    static const char *const prefixes[] = {"HAKMEM_", "MALLOC_", "GLIBC_TUNABLES=", "JE_MALLOC_CONF=", "MIMALLOC_",
-                                           "TCMALLOC_"};
-    bool tuning = false;
-    for (size_t k = 0; k < sizeof prefixes / sizeof prefixes[0]; k++)
-      tuning |= strncmp(environ[i], prefixes[k], strlen(prefixes[k])) == 0;
-    if (!tuning) {
+    if (!config_tunes_an_allocator(environ[i])) {
       i++;
       continue;
     }
