@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "rss.h"
+#include "unnamed_file.h"
 
 /* Hide a pointer's provenance from the compiler, so that gcc neither folds
  * a malloc/free pair nor warns about freeing a non-heap object. */
@@ -129,10 +130,7 @@ static inline int all_zero(const void *p, size_t n)
  * least one test. */
 static inline void rerun_with_env(const char *filter, const char *env)
 {
-  char path[] = "/tmp/hakmem-rerun-XXXXXX";
-  int fd = mkstemp(path);
-  cr_assert(fd >= 0, "mkstemp: %s", strerror(errno));
-  unlink(path);
+  int fd = unnamed_file();
   fflush(NULL);
   pid_t pid = fork();
   cr_assert(pid >= 0, "fork: %s", strerror(errno));

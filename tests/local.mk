@@ -98,6 +98,7 @@ endif
 # the library through HAKMEM_BUILDDIR.
 TESTS += tests/test_integration.sh
 EXTRA_DIST += tests/rss.h
+EXTRA_DIST += tests/unnamed_file.h
 EXTRA_DIST += tests/test_integration.sh
 AM_TESTS_ENVIRONMENT = HAKMEM_BUILDDIR='$(abs_top_builddir)'; export HAKMEM_BUILDDIR; \
 	CC='$(CC)'; PKG_CONFIG='$(PKG_CONFIG)'; export CC PKG_CONFIG;

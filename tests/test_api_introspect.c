@@ -129,10 +129,7 @@ Test(malloc_info, refuses_options)
 
 Test(malloc_stats, prints_the_report_to_stderr)
 {
-  char path[] = "/tmp/hakmem-malloc-stats-XXXXXX";
-  int fd = mkstemp(path);
-  cr_assert(fd >= 0, "mkstemp: %s", strerror(errno));
-  unlink(path);
+  int fd = unnamed_file();
   int saved = dup(2);
   cr_assert(saved >= 0);
   cr_assert_eq(dup2(fd, 2), 2);

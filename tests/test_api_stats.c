@@ -126,10 +126,7 @@ Test(stats, huge_blocks_are_counted)
 
 static char *read_report(void)
 {
-  char path[] = "/tmp/hakmem-stats-XXXXXX";
-  int fd = mkstemp(path);
-  cr_assert(fd >= 0, "mkstemp: %s", strerror(errno));
-  unlink(path);
+  int fd = unnamed_file();
   hakmem_stats_print(fd);
   off_t len = lseek(fd, 0, SEEK_END);
   cr_assert_gt(len, 0, "hakmem_stats_print wrote nothing");

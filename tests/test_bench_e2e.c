@@ -23,14 +23,15 @@ extern char **environ;
 
 static char outdir[] = "/tmp/hakmem-bench-e2e-XXXXXX";
 
-static void remove_outputs(void) {
+/* The report's files in dir, and dir. */
+static void remove_outputs(const char *dir) {
   const char *files[] = {"report.md", "results.csv", "report.svg"};
   char path[256];
   for (size_t i = 0; i < 3; i++) {
-    snprintf(path, sizeof path, "%s/%s", outdir, files[i]);
+    snprintf(path, sizeof path, "%s/%s", dir, files[i]);
     unlink(path);
   }
-  rmdir(outdir);
+  rmdir(dir);
 }
 
 static size_t lines_of(const char *name) {
@@ -103,7 +104,7 @@ Test(e2e, tiny_suite_on_glibc_and_hakmem, .timeout = 240) {
   cr_expect_gt(lines_of("report.md"), 20);
   cr_expect_gt(lines_of("report.svg"), 10);
   suite_free(&s);
-  remove_outputs();
+  remove_outputs(outdir);
 }
 
 /* A fake random_mixed in a directory of its own: a shell script whose
@@ -126,15 +127,9 @@ static void fake_workload(struct fake_bindir *f, const char *body) {
 }
 
 static void fake_remove(struct fake_bindir *f) {
-  const char *files[] = {"report.md", "results.csv", "report.svg"};
-  char path[256];
-  for (size_t i = 0; i < 3; i++) {
-    snprintf(path, sizeof path, "%s/%s", f->out, files[i]);
-    unlink(path);
-  }
+  remove_outputs(f->out);
   unlink(f->program);
   rmdir(f->dir);
-  rmdir(f->out);
 }
 
 /* One run of the fake under glibc through the suite: whether it counted. */

@@ -27,6 +27,7 @@
 
 #include "hakmem.h"
 #include "rss.h"
+#include "unnamed_file.h"
 #include "options.h"
 #include "pager.h"
 #include "uffd.h"

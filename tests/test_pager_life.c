@@ -264,16 +264,6 @@ static void skip_without_the_shared_library(void)
   if (access(HAKMEM_TEST_SO, F_OK) != 0) cr_skip_test("no %s (built with --disable-shared): nothing to preload", HAKMEM_TEST_SO);
 }
 
-/* A file for a child's stderr, read back with pread(): removed at once. */
-static int unnamed_file(void)
-{
-  char path[] = "/tmp/hakmem-test-XXXXXX";
-  int fd = mkstemp(path);
-  cr_assert_geq(fd, 0, "mkstemp: %s", strerror(errno));
-  unlink(path);
-  return fd;
-}
-
 /* Where no io_uring may be set up (kernel.io_uring_disabled, a sandbox:
  * here a seccomp filter), HAKMEM_UFFD=1 gets one line that says so, and
  * the default path serves; hakmem_pager_start() fails with EPERM. */
