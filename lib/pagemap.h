@@ -20,6 +20,7 @@
 #define PAGEMAP_PRESENT (1ULL << 63)   /* mapped: a page of ours or the zero page */
 #define PAGEMAP_SWAP (1ULL << 62)      /* swapped out: holds data, not present */
 #define PAGEMAP_EXCLUSIVE (1ULL << 56) /* a page this process alone maps */
+#define PAGEMAP_FRAME ((1ULL << 55) - 1) /* the frame number: 0 without CAP_SYS_ADMIN */
 
 /* A descriptor for pagemap_read(), or -1 (no /proc, a sandbox). */
 int pagemap_open(void);

@@ -47,8 +47,11 @@ elif ((status != 0)) && [[ -f build-check/test-suite.log ]]; then
   for trs in build-check/tests/*.trs; do
     grep -aqE '^:test-result: (FAIL|ERROR)' "$trs" || continue
     log=${trs%.trs}.log
-    echo "== ${log#build-check/}: its failures, warnings and last lines"
-    grep -aE '^\[(FAIL|WARN|ERR)|FAIL|[Ww]arning' "$log" | head -n 20 || true
+    echo "== ${log#build-check/}: its failed assertions, failures, warnings and last lines"
+    # An assertion's location, then its message on the "[----]" lines after it.
+    awk '/Assertion Failed/ { msg = 3; print; next }
+         msg > 0 && /^\[----\] *[^ ]/ { msg--; print; next }
+         /^\[(FAIL|WARN|ERR)|FAIL|[Ww]arning/ { msg = 0; print }' "$log" | head -n 30 || true
     tail -n 5 "$log"
   done
 fi

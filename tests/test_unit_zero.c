@@ -48,6 +48,33 @@ static size_t resident_pages(char *p, size_t pages)
   return n;
 }
 
+/* Whether a read fault on fresh anonymous memory maps the kernel's zero
+ * page. Some kernels map a page of its own for each (a PVM guest booted
+ * with pvm_no_zero_page=1: pages only read are then ordinary pages that
+ * read as zero). Two pages only read share one frame when it is the zero
+ * page; PAGEMAP_SCAN names it where frame numbers are hidden (not root). */
+static bool reads_map_the_zero_page(void)
+{
+  char *p = map_pages(2);
+  volatile char sink = p[0] + p[PAGE_SIZE];
+  (void)sink;
+  int fd = pagemap_open();
+  cr_assert_geq(fd, 0, "no /proc/self/pagemap");
+  uint64_t entries[2];
+  cr_assert_eq(pagemap_read(fd, (uintptr_t)p, entries, 2), 2);
+  uint64_t frame0 = entries[0] & PAGEMAP_FRAME, frame1 = entries[1] & PAGEMAP_FRAME;
+  bool zero_page = frame0 == frame1;
+  if (frame0 == 0) {
+    struct pagemap_run run;
+    uintptr_t from = (uintptr_t)p;
+    long n = pagemap_scan(fd, &from, from + 2 * PAGE_SIZE, PAGEMAP_CAT_PRESENT, PAGEMAP_CAT_PFNZERO, &run, 1);
+    zero_page = n < 0 || (n == 1 && (run.categories & PAGEMAP_CAT_PFNZERO));
+  }
+  pagemap_close(fd);
+  munmap(p, 2 * PAGE_SIZE);
+  return zero_page;
+}
+
 static void assert_reads_zero(const char *p, size_t len)
 {
   for (size_t i = 0; i < len; i++)
@@ -110,8 +137,15 @@ static void zero_a_mixed_range(void)
   }
   (void)sink;
   struct zero_result r = zero_pages(p, PAGES * PAGE_SIZE);
-  cr_assert_eq(r.cleared, written);
-  cr_assert_eq(r.clean, read);
+  if (reads_map_the_zero_page()) {
+    cr_assert_eq(r.cleared, written);
+    cr_assert_eq(r.clean, read);
+  } else {
+    /* A page only read is an ordinary page here, and a run of present pages
+     * that starts with data is memset whole. */
+    cr_assert_geq(r.cleared, written);
+    cr_assert_eq(r.cleared + r.clean, written + read);
+  }
   cr_assert_eq(r.absent, PAGES - written - read);
   assert_reads_zero(p, PAGES * PAGE_SIZE);
   munmap(p, PAGES * PAGE_SIZE);
@@ -124,6 +158,8 @@ Test(zero, a_mixed_range_gets_each_treatment)
 
 Test(zero, pagemap_scan_names_runs_of_the_zero_page)
 {
+  if (!reads_map_the_zero_page())
+    cr_skip_test("this kernel maps an ordinary page, not the zero page, on a read fault");
   char *p = map_pages(8);
   volatile char sink = 0;
   for (size_t i = 0; i < 4; i++)
