@@ -72,7 +72,8 @@ EXTRA_PROGRAMS = \
 	$(bench_workload_programs) \
 	$(bench_static_programs) \
 	bench/hakmem-bench \
-	bench/pager_probe
+	bench/pager_probe \
+	bench/page_costs
 
 bench_workload_cflags = $(AM_CFLAGS) -fno-builtin-malloc -fno-builtin-calloc \
 	-fno-builtin-realloc -fno-builtin-free
@@ -192,6 +193,12 @@ bench_rebuild_static_LDFLAGS = -static
 bench_pager_probe_SOURCES = bench/pager_probe.c
 bench_pager_probe_CFLAGS = $(bench_workload_cflags) # its malloc must not be folded away
 
+bench_page_costs_SOURCES = bench/page_costs.c
+if ENABLE_UFFD
+bench_page_costs_SOURCES += pager/uffd.c pager/uffd.h
+bench_page_costs_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/pager -DPAGE_COSTS_UFFD
+endif
+
 bench_hakmem_bench_SOURCES = bench/harness_main.c $(bench_harness_sources)
 bench_hakmem_bench_LDADD = -lm
 
@@ -200,6 +207,8 @@ CLEANFILES += \
 	$(bench_static_programs:=$(EXEEXT)) \
 	bench/hakmem-bench$(EXEEXT) \
 	bench/pager_probe$(EXEEXT) \
+	bench/page_costs$(EXEEXT) \
+	bench-report/page-costs.txt \
 	bench-report/report.md \
 	bench-report/results.csv \
 	bench-report/report.svg
@@ -208,14 +217,21 @@ bench_all_programs = \
 	$(bench_workload_programs:=$(EXEEXT)) \
 	$(bench_static_programs:=$(EXEEXT)) \
 	bench/hakmem-bench$(EXEEXT) \
-	bench/pager_probe$(EXEEXT)
+	bench/pager_probe$(EXEEXT) \
+	bench/page_costs$(EXEEXT)
+# What a page costs here, by path, beside the report: the figures that
+# explain the fault paths' rows (bench/page_costs.c).
+bench_page_costs_run = $(MKDIR_P) bench-report && \
+	bench/page_costs$(EXEEXT) | tee bench-report/page-costs.txt
 bench_run = bench/hakmem-bench$(EXEEXT) --bindir=bench --out=bench-report \
 	--hakmem-so=lib/.libs/libhakmem.so
 
 bench: lib/libhakmem.la $(bench_all_programs)
+	$(bench_page_costs_run)
 	$(bench_run) --full $(BENCH_ARGS)
 
 bench-quick: lib/libhakmem.la $(bench_all_programs)
+	$(bench_page_costs_run)
 	$(bench_run) --quick $(BENCH_ARGS)
 
 .PHONY: bench bench-quick

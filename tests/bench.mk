@@ -47,5 +47,6 @@ EXTRA_tests_test_bench_e2e_DEPENDENCIES = \
 	$(bench_workload_programs:=$(EXEEXT)) \
 	bench/hakmem-bench$(EXEEXT) \
 	bench/pager_probe$(EXEEXT) \
+	bench/page_costs$(EXEEXT) \
 	lib/libhakmem.la
 endif

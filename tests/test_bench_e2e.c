@@ -6,7 +6,7 @@
  * whose result line is not a figure of the workload that ran (another
  * workload's name, a value of nan) fails; the variables that tune an
  * allocator are not passed on; hakmem-bench exits 3 when a measurement
- * failed. */
+ * failed; bench/page_costs reports every path it knows. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,4 +229,40 @@ static int bench_exit_status(const char *body) {
 Test(e2e, the_harness_exits_3_when_a_measurement_failed) {
   cr_assert_eq(bench_exit_status("echo '" GOOD_LINE "'"), 0);
   cr_assert_eq(bench_exit_status("exit 1"), 3);
+}
+
+/* bench/page_costs (run by `make bench` beside the report): a line for
+ * every path, each with its best and worst figure or "not available
+ * here"; the fault paths every Linux has are measured; and the zero
+ * page's line. */
+Test(e2e, page_costs_reports_every_path, .timeout = 120) {
+  FILE *p = popen(BINDIR "/page_costs", "r");
+  cr_assert_not_null(p);
+  char line[256];
+  cr_assert_not_null(fgets(line, sizeof line, p));
+  cr_assert(strncmp(line, "page_costs: ns per 4 KiB page", 29) == 0, "header: %s", line);
+  size_t paths = 0, measured = 0;
+  bool write_fault = false, memset_resident = false, zero_page = false;
+  while (fgets(line, sizeof line, p)) {
+    if (strstr(line, "a read fault maps the zero page")) {
+      zero_page = strstr(line, "yes") || strstr(line, "no") || strstr(line, "unknown");
+      continue;
+    }
+    paths++;
+    double best, worst;
+    const char *figures = line + 42; /* the names' column is 40 wide, after two spaces */
+    cr_assert_gt(strlen(line), 42, "short line: %s", line);
+    if (strstr(line, "not available here"))
+      continue;
+    cr_assert_eq(sscanf(figures, "%lf %lf", &best, &worst), 2, "no figures: %s", line);
+    cr_assert(best > 0 && best <= worst, "best %g, worst %g: %s", best, worst, line);
+    measured++;
+    write_fault |= strstr(line, "write fault (fresh page)") != NULL;
+    memset_resident |= strstr(line, "memset of resident pages") != NULL;
+  }
+  cr_assert_eq(pclose(p), 0);
+  cr_assert_eq(paths, 16, "%zu paths", paths);
+  cr_assert(write_fault && memset_resident, "the fault and memset rows were not measured");
+  cr_assert(zero_page, "no zero-page line");
+  cr_log_info("page_costs measured %zu of %zu paths", measured, paths);
 }
