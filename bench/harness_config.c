@@ -147,10 +147,11 @@ static void add_hakmem_all(const struct config_request *req, struct bench_config
                            struct skip_list *skips) {
   static const struct {
     const char *name, *label, *env;
-  } lazy[] = {
+  } kernel_paths[] = {
       {"hakmem-lz0", "hakmem, kernel path, lazy zero off (SS_LAZY_ZERO=0)", "HAKMEM_SS_LAZY_ZERO=0"},
       {"hakmem-lz1", "hakmem, MADV_DONTNEED lazy zero (SS_LAZY_ZERO=1)", "HAKMEM_SS_LAZY_ZERO=1"},
       {"hakmem-lz2", "hakmem, MADV_FREE lazy zero (SS_LAZY_ZERO=2)", "HAKMEM_SS_LAZY_ZERO=2"},
+      {"hakmem-thp", "hakmem, huge blocks in huge pages (HUGE_THP=1)", "HAKMEM_HUGE_THP=1"},
   };
   if (req->hakmem_so == NULL || access(req->hakmem_so, R_OK) != 0) {
     skip_add(skips, "skip hakmem and its fault paths: %s not built",
@@ -167,8 +168,11 @@ static void add_hakmem_all(const struct config_request *req, struct bench_config
   } else {
     skip_add(skips, "skip hakmem-static: %s not built", path);
   }
-  for (size_t i = 0; i < sizeof lazy / sizeof lazy[0]; i++)
-    add_hakmem(req, out, n, lazy[i].name, lazy[i].label, ROLE_FAULT_PATH)->env[0] = lazy[i].env;
+  for (size_t i = 0; i < sizeof kernel_paths / sizeof kernel_paths[0]; i++) {
+    struct bench_config *c = add_hakmem(req, out, n, kernel_paths[i].name, kernel_paths[i].label,
+                                        ROLE_FAULT_PATH);
+    c->env[0] = kernel_paths[i].env;
+  }
   add_pager(req, out, n, skips);
 }
 

@@ -30,7 +30,7 @@ static void usage(FILE *f) {
   for (size_t i = 0; i < workload_count; i++)
     fprintf(f, " %s", workload_defs[i].name);
   fprintf(f, "\nconfigs: glibc mimalloc jemalloc tcmalloc hakmem hakmem-static hakmem-lz0 "
-             "hakmem-lz1 hakmem-lz2 pager-fault pager-direct\n");
+             "hakmem-lz1 hakmem-lz2 hakmem-thp pager-fault pager-direct\n");
 }
 
 /* The value of "--name=value" when arg is that option, else NULL. */

@@ -189,6 +189,8 @@ void os_keep_small_pages(void *addr, size_t len) {
   if (end > first && thp_is_always()) timed_madvise((void *)first, end - first, MADV_NOHUGEPAGE);
 }
 
+bool os_ask_huge_pages(void *addr, size_t len) { return timed_madvise(addr, len, MADV_HUGEPAGE) == 0; }
+
 void *os_map_aligned_at(size_t len, size_t align, size_t offset) {
   int saved = errno; /* a refused hint is no error of the caller's */
   void *p = map_at_hint(len, align, offset);

@@ -42,6 +42,13 @@ static inline void *os_map_aligned(size_t len, size_t align) { return os_map_ali
  * Where the madvise fails the range keeps the kernel's default. */
 void os_keep_small_pages(void *addr, size_t len);
 
+/* Ask for transparent huge pages on [addr, addr + len) (MADV_HUGEPAGE),
+ * before anything in it is touched: each 2 MiB-aligned part then faults in
+ * whole, one fault and one page-table entry where 512 pages took one each.
+ * False when the kernel refuses (built without THP: EINVAL); the range
+ * then faults in 4 KiB pages as before. */
+bool os_ask_huge_pages(void *addr, size_t len);
+
 /* Unmap a range previously mapped by os_map_aligned (or part of one),
  * counting `released` of its bytes as returned to the kernel (the others
  * were released before, or never used). */
