@@ -151,7 +151,7 @@ static void add_hakmem_all(const struct config_request *req, struct bench_config
       {"hakmem-lz0", "hakmem, kernel path, lazy zero off (SS_LAZY_ZERO=0)", "HAKMEM_SS_LAZY_ZERO=0"},
       {"hakmem-lz1", "hakmem, MADV_DONTNEED lazy zero (SS_LAZY_ZERO=1)", "HAKMEM_SS_LAZY_ZERO=1"},
       {"hakmem-lz2", "hakmem, MADV_FREE lazy zero (SS_LAZY_ZERO=2)", "HAKMEM_SS_LAZY_ZERO=2"},
-      {"hakmem-thp", "hakmem, huge blocks in huge pages (HUGE_THP=1)", "HAKMEM_HUGE_THP=1"},
+      {"hakmem-thp", "hakmem, every region in huge pages (HUGE_THP=2)", "HAKMEM_HUGE_THP=2"},
   };
   if (req->hakmem_so == NULL || access(req->hakmem_so, R_OK) != 0) {
     skip_add(skips, "skip hakmem and its fault paths: %s not built",

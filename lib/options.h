@@ -20,8 +20,9 @@
   X(LRU_MAX_MB, lru_max_mb, 512, 0, 1 << 20,                                               \
     "most MiB kept resident in the LRU cache (4 times as many once released)")             \
   X(LRU_AGE_MS, lru_age_ms, 2000, 1, 3600000, "age after which a cached region is unmapped") \
-  X(HUGE_THP, huge_thp, 0, 0, 1,                                                           \
-    "1: regions mapped for huge blocks ask for transparent huge pages (MADV_HUGEPAGE)")    \
+  X(HUGE_THP, huge_thp, 0, 0, 2,                                                           \
+    "new regions that ask for transparent huge pages (MADV_HUGEPAGE): 0 none, "            \
+    "1 huge blocks', 2 SuperSlabs' too")                                                   \
   X(STATS, stats, 0, 0, 1, "print statistics and the page-supply ledger to stderr at exit") \
   X(VERBOSE, verbose, 0, 0, 1, "print the options in force at start-up")                   \
   X(UFFD, uffd, 0, 0, 1, "start the userfaultfd pager at load (--enable-uffd builds)")     \

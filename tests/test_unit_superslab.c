@@ -1,5 +1,6 @@
 /* Description: unit tests of lib/superslab.h, lib/slab.h and the owner
- * lookup of lib/region_map.h. A SuperSlab is a 2 MiB-aligned region whose
+ * lookup of lib/region_map.h. With HAKMEM_HUGE_THP=2 (only) a new
+ * SuperSlab asks for transparent huge pages. A SuperSlab is a 2 MiB-aligned region whose
  * unit 0 holds the header; its other 31 units are carved into slabs of one
  * class each, every carve taking a distinct unit; the slab, SuperSlab and
  * region of any block (first, middle or last of its slab, and any byte
@@ -26,6 +27,7 @@
 #include "heap.h"
 #include "large.h"
 #include "lru.h"
+#include "options.h"
 #include "region_map.h"
 #include "size_class.h"
 #include "slab.h"
@@ -598,3 +600,23 @@ Test(superslab, a_trim_gives_back_the_resident_pages_past_the_carved_blocks)
   superslab_return_slab(ss, s);
   superslab_retire(ss);
 }
+
+/* HAKMEM_HUGE_THP=2 asks for huge pages on every new region, SuperSlabs
+ * too; 1 only on huge blocks' regions. */
+static void superslab_asks_for_huge_pages(int option, bool expect_asked)
+{
+  if (access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK) != 0)
+    cr_skip_test("this kernel has no transparent huge pages");
+  lru_trim(1); /* a new region, not a cached one */
+  OPTION_SET(HUGE_THP, huge_thp, option);
+  struct superslab *ss = new_test_superslab();
+  cr_assert_eq(asks_for_huge_pages(ss), expect_asked, "HUGE_THP=%d", option);
+  struct slab *s = superslab_carve_slab(ss, 3);
+  cr_assert_not_null(s);
+  superslab_return_slab(ss, s);
+  superslab_retire(ss);
+}
+
+Test(superslab, with_huge_thp_2_a_new_superslab_asks_for_huge_pages) { superslab_asks_for_huge_pages(2, true); }
+
+Test(superslab, with_huge_thp_1_a_new_superslab_keeps_small_pages) { superslab_asks_for_huge_pages(1, false); }
