@@ -157,6 +157,8 @@ static void measure_small_pages(struct cost costs[PATHS]) {
       t = now_ns();
       write_each_page(p);
       record(costs, MOVED_FIRST_WRITE, now_ns() - t);
+    } else {
+      unmap_range(to);
     }
   }
   unmap_range(p);
@@ -180,9 +182,20 @@ static void measure_small_pages(struct cost costs[PATHS]) {
   unmap_range(p);
 }
 
+/* MADV_HUGEPAGE is accepted under "never" too, and then asks for nothing. */
+static bool huge_pages_possible(void) {
+  char mode[128] = "";
+  FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+  if (!f) return false;
+  bool read = fgets(mode, sizeof mode, f) != NULL;
+  fclose(f);
+  return read && strstr(mode, "[never]") == NULL;
+}
+
 static void measure_huge_pages(struct cost costs[PATHS]) {
+  if (!huge_pages_possible()) return;
   char *p = map_range(true);
-  if (!p) return; /* THP "never", or no THP in this kernel */
+  if (!p) return; /* a kernel without THP refuses the advice */
   uint64_t t = now_ns();
   write_each_page(p);
   record(costs, THP_FAULT, now_ns() - t);

@@ -67,8 +67,9 @@ struct region_header *region_map_new(size_t size, size_t align, enum region_kind
    * succeeds leaves errno as the caller had it. */
   if (!h && lru_trim(1) > 0 && (h = os_map_aligned_at(size, align, at)) != NULL) errno = saved;
   if (!h) return NULL;
-  /* Before the header's write, so that the first 2 MiB can be a huge page too. */
-  if (hakmem_options.huge_thp >= (kind == REGION_HUGE ? 1 : 2)) os_ask_huge_pages(h, size);
+  /* Before the header's write, so that the first 2 MiB can be a huge page
+   * too. Refused (no THP in the kernel), the region keeps small pages. */
+  if (hakmem_options.huge_thp >= (kind == REGION_HUGE ? 1 : 2)) (void)os_ask_huge_pages(h, size);
   h->kind = (uint8_t)kind;
   h->pages = HAKMEM_SUPPLY_FRESH;
   h->absent_path = HAKMEM_SUPPLY_FRESH;
