@@ -1,6 +1,5 @@
 /* Description: unit tests of lib/superslab.h, lib/slab.h and the owner
- * lookup of lib/region_map.h. With HAKMEM_HUGE_THP=2 (only) a new
- * SuperSlab asks for transparent huge pages. A SuperSlab is a 2 MiB-aligned region whose
+ * lookup of lib/region_map.h. A SuperSlab is a 2 MiB-aligned region whose
  * unit 0 holds the header; its other 31 units are carved into slabs of one
  * class each, every carve taking a distinct unit; the slab, SuperSlab and
  * region of any block (first, middle or last of its slab, and any byte
@@ -11,7 +10,8 @@
  * for slabs gives no never-used block past its slab's zero_from that is
  * not zero, so calloc from it returns zeros. A trim gives back the pages
  * of a slab in use that hold no block in use, parks their blocks, and the
- * slab takes them back when its free list runs dry.
+ * slab takes them back when its free list runs dry. With HAKMEM_HUGE_THP=2,
+ * and not with 1, a new SuperSlab asks for transparent huge pages.
  *
  * Most tests drive the SuperSlab functions directly, on SuperSlabs owned
  * by a heap of the test's own that no thread allocates from; the last ones
