@@ -13,8 +13,9 @@
  * the refault; a transparent huge page's fault, and its refault after
  * MADV_DONTNEED, where THP can be asked for. Built with --enable-uffd,
  * also the pager's ways in, each then the program's first access: a
- * UFFDIO_MOVE of zeroed pages, UFFDIO_COPY a page a call, and
- * UFFDIO_ZEROPAGE, where a full userfaultfd can be opened. */
+ * UFFDIO_MOVE of zeroed pages, of small and of huge ones (a huge page
+ * moves whole when both ends are 2 MiB aligned), UFFDIO_COPY a page a
+ * call, and UFFDIO_ZEROPAGE, where a full userfaultfd can be opened. */
 #define _GNU_SOURCE 1
 #include <errno.h>
 #include <fcntl.h>
@@ -99,7 +100,8 @@ static const char *zero_page_on_read(void) {
 enum path {
   WRITE_FAULT, READ_FAULT, POPULATE, POPULATED_FIRST_WRITE, MEMSET_RESIDENT, MREMAP_MOVE,
   MOVED_FIRST_WRITE, DONTNEED_REFAULT, THP_FAULT, THP_REFAULT, UFFD_MOVE, UFFD_MOVED_FIRST_WRITE,
-  UFFD_COPY, UFFD_COPIED_FIRST_WRITE, UFFD_ZEROPAGE, UFFD_ZEROPAGE_FIRST_READ, PATHS
+  UFFD_MOVE_HUGE, UFFD_MOVED_HUGE_FIRST_WRITE, UFFD_COPY, UFFD_COPIED_FIRST_WRITE, UFFD_ZEROPAGE,
+  UFFD_ZEROPAGE_FIRST_READ, PATHS
 };
 
 static const char *const path_names[PATHS] = {
@@ -115,6 +117,8 @@ static const char *const path_names[PATHS] = {
   "huge page refault after MADV_DONTNEED",
   "UFFDIO_MOVE of zeroed pages",
   "first write after UFFDIO_MOVE",
+  "UFFDIO_MOVE of zeroed huge pages",
+  "first write after the huge pages' move",
   "UFFDIO_COPY, a page a call",
   "first write after UFFDIO_COPY",
   "UFFDIO_ZEROPAGE",
@@ -218,18 +222,20 @@ static char *map_registered(const struct uffd *u) {
   return p;
 }
 
-static void measure_uffd_move(const struct uffd *u, struct cost costs[PATHS]) {
-  char *src = map_range(false), *dst = map_registered(u);
+/* From a source of small pages, or of huge ones, which move whole: both
+ * ranges are 2 MiB aligned. */
+static void measure_uffd_move(const struct uffd *u, bool huge, struct cost costs[PATHS]) {
+  char *src = map_range(huge), *dst = map_registered(u);
   int err = 0;
   if (src && dst && madvise(src, RANGE, MADV_POPULATE_WRITE) == 0) {
     uint64_t t = now_ns();
     size_t moved = uffd_move(u, (uintptr_t)dst, (uintptr_t)src, RANGE, 0, &err);
     uint64_t ns = now_ns() - t;
     if (moved == RANGE) {
-      record(costs, UFFD_MOVE, ns);
+      record(costs, huge ? UFFD_MOVE_HUGE : UFFD_MOVE, ns);
       t = now_ns();
       write_each_page(dst);
-      record(costs, UFFD_MOVED_FIRST_WRITE, now_ns() - t);
+      record(costs, huge ? UFFD_MOVED_HUGE_FIRST_WRITE : UFFD_MOVED_FIRST_WRITE, now_ns() - t);
     }
   }
   if (src) unmap_range(src);
@@ -273,7 +279,8 @@ static void measure_uffd_zeropage(const struct uffd *u, struct cost costs[PATHS]
 static void measure_uffd(struct cost costs[PATHS]) {
   struct uffd u;
   if (uffd_open(&u, UFFD_FEATURE_MOVE) != 0) return; /* no privilege, or no userfaultfd */
-  if (u.can_move) measure_uffd_move(&u, costs);
+  if (u.can_move) measure_uffd_move(&u, false, costs);
+  if (u.can_move && huge_pages_possible()) measure_uffd_move(&u, true, costs);
   measure_uffd_copy(&u, costs);
   measure_uffd_zeropage(&u, costs);
   uffd_close(&u);
