@@ -6,7 +6,8 @@
  *
  * For each path, the mean time per 4 KiB page over a 64 MiB range, the
  * best and the worst of three (the first try of a path that takes fresh
- * memory is often the worst: a VM's host may back it only then): a write and a read fault; whether a read fault maps the
+ * memory is often the worst: a VM's host may back it only then): a write
+ * and a read fault; whether a read fault maps the
  * kernel's zero page; MADV_POPULATE_WRITE, then the program's first
  * write to the populated pages; memset of resident pages; a move by
  * mremap, then the first write at the new address; MADV_DONTNEED, then
@@ -60,7 +61,9 @@ static char *map_range(bool huge) {
   size_t head = (size_t)(p - raw);
   if (head) munmap(raw, head);
   if (HUGE_ALIGN - head) munmap(p + RANGE, HUGE_ALIGN - head);
-  if (madvise(p, RANGE, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) != 0) {
+  /* A kernel without THP refuses both advices (EINVAL): small pages are
+   * all it has, and a huge range cannot be had. */
+  if (madvise(p, RANGE, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) != 0 && huge) {
     munmap(p, RANGE);
     return NULL;
   }
@@ -199,7 +202,7 @@ static bool huge_pages_possible(void) {
 static void measure_huge_pages(struct cost costs[PATHS]) {
   if (!huge_pages_possible()) return;
   char *p = map_range(true);
-  if (!p) return; /* a kernel without THP refuses the advice */
+  if (!p) return;
   uint64_t t = now_ns();
   write_each_page(p);
   record(costs, THP_FAULT, now_ns() - t);
