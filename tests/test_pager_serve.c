@@ -6,12 +6,15 @@
  * released to the kernel and reused, SuperSlabs recycled through the pool
  * (HAKMEM_SS_LAZY_ZERO=3) and zeroed in the background, the pool's fresh
  * pages counted with their time, the COPY fallback
- * where UFFDIO_MOVE is missing, and the ledger's rows for all of it. */
+ * where UFFDIO_MOVE is missing, and the ledger's rows for all of it;
+ * HAKMEM_HUGE_THP asks for no huge pages while the pager serves. */
 #include "test_pager_helpers.h"
 
 #include "internal.h"
 #include "lru.h"
+#include "options.h"
 #include "pool.h"
+#include "smaps.h"
 
 #include <malloc.h>
 #include <pthread.h>
@@ -689,4 +692,33 @@ Test(pager_serve, a_heaps_first_superslab_is_left_to_the_kernels_faults)
   pager_stop(); /* the child starts its own */
   run_in_child(threads_of_little_memory);
   start_or_fail(test_config()); /* for the teardown */
+}
+
+/* The kernel would bring a region's first huge page in at its header's
+ * write, before the pager registers it, and the ledger would count none
+ * of its pages: while the pager runs, new regions keep small pages. */
+Test(pager_serve, with_huge_thp_new_regions_keep_small_pages_and_are_counted)
+{
+  OPTION_SET(HUGE_THP, huge_thp, 2);
+  lru_trim(1);
+  struct hakmem_stats s0 = stats_now();
+  enum { N = 4096 };
+  static char *b[N];
+  for (int i = 0; i < N; i++) { /* 4 MiB of 1 KiB blocks: new SuperSlabs */
+    b[i] = malloc(1024);
+    cr_assert_not_null(b[i]);
+    memset(b[i], 0x5A, 1024);
+  }
+  char *huge = malloc(8u << 20);
+  cr_assert_not_null(huge);
+  memset(huge, 0x5A, 8u << 20);
+  cr_assert_not(asks_for_huge_pages(b[N - 1]), "a SuperSlab asked for huge pages");
+  cr_assert_not(asks_for_huge_pages(huge), "a huge block's region asked for huge pages");
+  struct hakmem_stats s1 = stats_now();
+  uint64_t counted = 0;
+  for (int path = 0; path < HAKMEM_SUPPLY_COUNT; path++)
+    if (path != HAKMEM_SUPPLY_REUSE) counted += s1.supply[path].pages - s0.supply[path].pages;
+  cr_assert_geq(counted, (4u << 20) / PAGE_SIZE, "%llu pages counted for 12 MiB written", (unsigned long long)counted);
+  for (int i = 0; i < N; i++) free(b[i]);
+  free(huge);
 }

@@ -91,4 +91,4 @@ tests_test_unit_os_CFLAGS = $(hakmem_unit_cflags)
 tests_test_unit_os_LDADD = $(hakmem_unit_ldadd)
 endif
 
-EXTRA_DIST += tests/unit_helpers.h
+EXTRA_DIST += tests/unit_helpers.h tests/smaps.h

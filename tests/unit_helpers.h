@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "hakmem.h"
+#include "smaps.h"
 #include "size_class.h"
 #include "tcache.h"
 #include "types.h"
@@ -38,42 +39,6 @@ static inline struct hakmem_stats snap(void)
   struct hakmem_stats s;
   cr_assert_eq(hakmem_stats_get(&s), 0);
   return s;
-}
-
-/* The smaps entry of the mapping that holds addr: its VmFlags line and
- * its AnonHugePages in KiB. */
-static inline void smaps_of(const void *addr, char *flags, size_t size, long *huge_kb)
-{
-  FILE *f = fopen("/proc/self/smaps", "r");
-  cr_assert_not_null(f, "no /proc/self/smaps");
-  char line[512];
-  bool inside = false;
-  flags[0] = 0;
-  *huge_kb = -1;
-  while (fgets(line, sizeof line, f)) {
-    unsigned long start, end;
-    if (sscanf(line, "%lx-%lx ", &start, &end) == 2) {
-      if (inside)
-        break;
-      inside = (uintptr_t)addr >= start && (uintptr_t)addr < end;
-    } else if (inside && strncmp(line, "AnonHugePages:", 14) == 0) {
-      *huge_kb = strtol(line + 14, NULL, 10);
-    } else if (inside && strncmp(line, "VmFlags:", 8) == 0) {
-      snprintf(flags, size, "%s", line + 8);
-    }
-  }
-  fclose(f);
-  cr_assert(flags[0], "no mapping holds %p", addr);
-}
-
-/* Whether the mapping that holds addr was advised MADV_HUGEPAGE: its
- * VmFlags name it "hg". */
-static inline bool asks_for_huge_pages(const void *addr)
-{
-  char flags[256];
-  long huge_kb;
-  smaps_of(addr, flags, sizeof flags, &huge_kb);
-  return strstr(flags, " hg") != NULL;
 }
 
 static inline void run_thread(void *(*fn)(void *), void *arg)
