@@ -72,14 +72,17 @@ struct region_header *region_map_new(size_t size, size_t align, enum region_kind
    * while a page supplier runs: the kernel would bring a huge page in at
    * the header's write, before the region is the supplier's to serve, and
    * neither would count it in the ledger. */
-  const struct os_page_supplier *s = os_page_supplier();
-  if (!s && hakmem_options.huge_thp >= (kind == REGION_HUGE ? 1 : 2)) (void)os_ask_huge_pages(h, size);
+  if (!os_page_supplier() && hakmem_options.huge_thp >= (kind == REGION_HUGE ? 1 : 2))
+    (void)os_ask_huge_pages(h, size);
   h->kind = (uint8_t)kind;
   h->pages = HAKMEM_SUPPLY_FRESH;
   h->absent_path = HAKMEM_SUPPLY_FRESH;
   h->chunks = (uint8_t)chunks;
   h->size = size;
   region_publish(h);
+  /* Read after publishing: a pager that starts later finds the region
+   * published and registers it itself; one that started before is seen. */
+  const struct os_page_supplier *s = os_page_supplier();
   if (s && s->region_mapped) s->region_mapped(h, size);
   return h;
 }
