@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The smaps entry of the mapping that holds addr: its VmFlags line and
  * its AnonHugePages in KiB. */
@@ -37,13 +38,21 @@ static inline void smaps_of(const void *addr, char *flags, size_t size, long *hu
 }
 
 /* Whether the mapping that holds addr was advised MADV_HUGEPAGE: its
- * VmFlags name it "hg". */
-static inline bool asks_for_huge_pages(const void *addr)
+ * VmFlags name it "hg". *huge_kb (unless NULL): its AnonHugePages. */
+static inline bool asks_for_huge_pages(const void *addr, long *huge_kb)
 {
   char flags[256];
-  long huge_kb;
-  smaps_of(addr, flags, sizeof flags, &huge_kb);
+  long kb;
+  smaps_of(addr, flags, sizeof flags, &kb);
+  if (huge_kb)
+    *huge_kb = kb;
   return strstr(flags, " hg") != NULL;
+}
+
+static inline void skip_without_thp(void)
+{
+  if (access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK) != 0)
+    cr_skip_test("this kernel has no transparent huge pages");
 }
 
 #endif /* HAKMEM_TESTS_SMAPS_H */

@@ -712,8 +712,8 @@ Test(pager_serve, with_huge_thp_new_regions_keep_small_pages_and_are_counted)
   char *huge = malloc(8u << 20);
   cr_assert_not_null(huge);
   memset(huge, 0x5A, 8u << 20);
-  cr_assert_not(asks_for_huge_pages(b[N - 1]), "a SuperSlab asked for huge pages");
-  cr_assert_not(asks_for_huge_pages(huge), "a huge block's region asked for huge pages");
+  cr_assert_not(asks_for_huge_pages(b[N - 1], NULL), "a SuperSlab asked for huge pages");
+  cr_assert_not(asks_for_huge_pages(huge, NULL), "a huge block's region asked for huge pages");
   struct hakmem_stats s1 = stats_now();
   uint64_t counted = 0;
   for (int path = 0; path < HAKMEM_SUPPLY_COUNT; path++)

@@ -605,12 +605,11 @@ Test(superslab, a_trim_gives_back_the_resident_pages_past_the_carved_blocks)
  * too; 1 only on huge blocks' regions. */
 static void superslab_asks_for_huge_pages(int option, bool expect_asked)
 {
-  if (access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK) != 0)
-    cr_skip_test("this kernel has no transparent huge pages");
+  skip_without_thp();
   lru_trim(1); /* a new region, not a cached one */
   OPTION_SET(HUGE_THP, huge_thp, option);
   struct superslab *ss = new_test_superslab();
-  cr_assert_eq(asks_for_huge_pages(ss), expect_asked, "HUGE_THP=%d", option);
+  cr_assert_eq(asks_for_huge_pages(ss, NULL), expect_asked, "HUGE_THP=%d", option);
   struct slab *s = superslab_carve_slab(ss, 3);
   cr_assert_not_null(s);
   superslab_return_slab(ss, s);

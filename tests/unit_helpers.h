@@ -6,10 +6,7 @@
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdbool.h>
 #include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
