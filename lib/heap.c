@@ -541,14 +541,15 @@ static struct slab *heap_new_slab(struct heap *h, unsigned cls) {
   struct superslab *ss = h->ss_avail;
   if (!ss) {
     heap_reclaim_abandoned(false);
-    ss = superslab_new(h);
-    if (!ss) return NULL;
     /* A page supplier supplies a slab's whole unit, and more, at once: a
      * gain for a heap that grows, a cost for one that stays small (a
      * thread that writes one page of a dozen classes would hold a dozen
      * units). A heap's first SuperSlab is left to the kernel's faults,
      * which make present only what is written. */
-    region_supply_by_faults(&ss->h, h->superslabs == 0);
+    bool by_faults = h->superslabs == 0;
+    ss = superslab_new_with(h, !by_faults);
+    if (!ss) return NULL;
+    region_supply_by_faults(&ss->h, by_faults);
     h->superslabs++;
     avail_push(h, ss);
     heap_note_free_units(h, ss); /* a cached one may hold resident pages */

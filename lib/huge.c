@@ -250,7 +250,7 @@ void *huge_alloc(size_t size, size_t align, bool zero) {
   size_t region_align = align > REGION_SIZE ? align : REGION_SIZE;
   struct region_header *h = huge_from_lru(map, (unsigned)chunks, region_align, &slack, &released);
   if (!h && chunks == 1) h = huge_grow_cached(map, &grown_from, &released);
-  if (!h && !(h = region_map_new(map, region_align, REGION_HUGE, (unsigned)chunks))) {
+  if (!h && !(h = region_map_new(map, region_align, REGION_HUGE, (unsigned)chunks, false))) {
     errno = ENOMEM;
     return NULL;
   }

@@ -673,7 +673,7 @@ void *large_alloc(size_t size, size_t align, bool zero) {
   hk_lock(&a->lock);
   struct large_ss *l = find_room(a, n, ap, &i);
   if (!l) {
-    struct region_header *h = superslab_region_acquire(REGION_LARGE);
+    struct region_header *h = superslab_region_acquire(REGION_LARGE, false);
     if (!h) {
       hk_unlock(&a->lock);
       errno = ENOMEM;

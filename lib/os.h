@@ -95,6 +95,11 @@ struct os_page_supplier {
    * is inside a region, its tail from base on is, and the region ends at
    * base from now on. */
   void (*region_unmapping)(void *base, size_t len);
+  /* A new SuperSlab, mapped, untouched and not yet published: make all of
+   * it present with zeroed pages now, if the supplier can at little cost
+   * (a huge page moved whole), and register it. False leaves it absent;
+   * region_mapped() follows either way. */
+  bool (*supply_region)(void *base, size_t len);
   /* Make [addr, addr+len) present with zeroed pages, now, on this thread
    * (direct supply). Returns the number of bytes supplied from addr on
    * (0 to decline); the rest is populated by the default path. The

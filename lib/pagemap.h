@@ -34,6 +34,7 @@ size_t pagemap_read(int fd, uintptr_t addr, uint64_t *entries, size_t n);
 #define PAGEMAP_CAT_PRESENT (1ULL << 3)
 #define PAGEMAP_CAT_SWAPPED (1ULL << 4)
 #define PAGEMAP_CAT_PFNZERO (1ULL << 5) /* mapped to the zero page (or huge zero page) */
+#define PAGEMAP_CAT_HUGE (1ULL << 6)    /* part of a huge page mapped whole (a PMD) */
 
 struct pagemap_run {
   uint64_t start, end; /* [start, end), page-aligned */

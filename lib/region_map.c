@@ -58,7 +58,8 @@ void region_withdraw(struct region_header *h) {
   h->magic = 0;
 }
 
-struct region_header *region_map_new(size_t size, size_t align, enum region_kind kind, unsigned chunks) {
+struct region_header *region_map_new(size_t size, size_t align, enum region_kind kind, unsigned chunks,
+                                     bool supply_whole) {
   size_t at = (size_t)(chunks - 1) << REGION_SHIFT;
   int saved = errno;
   struct region_header *h = os_map_aligned_at(size, align, at);
@@ -71,9 +72,12 @@ struct region_header *region_map_new(size_t size, size_t align, enum region_kind
    * too. Refused (no THP in the kernel), the region keeps small pages. Not
    * while a page supplier runs: the kernel would bring a huge page in at
    * the header's write, before the region is the supplier's to serve, and
-   * neither would count it in the ledger. */
-  if (!os_page_supplier() && hakmem_options.huge_thp >= (kind == REGION_HUGE ? 1 : 2))
-    (void)os_ask_huge_pages(h, size);
+   * neither would count it in the ledger. The supplier may fill it whole
+   * instead (the pager's huge pages), also before the header's write: a
+   * huge page moves only into a wholly absent 2 MiB. */
+  const struct os_page_supplier *s = os_page_supplier();
+  if (s && supply_whole && s->supply_region) (void)s->supply_region(h, size);
+  else if (!s && hakmem_options.huge_thp >= (kind == REGION_HUGE ? 1 : 2)) (void)os_ask_huge_pages(h, size);
   h->kind = (uint8_t)kind;
   h->pages = HAKMEM_SUPPLY_FRESH;
   h->absent_path = HAKMEM_SUPPLY_FRESH;
@@ -82,7 +86,7 @@ struct region_header *region_map_new(size_t size, size_t align, enum region_kind
   region_publish(h);
   /* Read after publishing: a pager that starts later finds the region
    * published and registers it itself; one that started before is seen. */
-  const struct os_page_supplier *s = os_page_supplier();
+  s = os_page_supplier();
   if (s && s->region_mapped) s->region_mapped(h, size);
   return h;
 }

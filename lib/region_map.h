@@ -41,8 +41,11 @@ void region_map_init(void);
  * larger power of two), and publish it: its header initialised, map
  * entries for its `chunks` chunks (two for a huge block with an alignment
  * of 2 MiB or more: the block starts in the second), the page supplier
- * told. NULL when the kernel refuses. */
-struct region_header *region_map_new(size_t size, size_t align, enum region_kind kind, unsigned chunks);
+ * told. `supply_whole`: the supplier will serve all of it (a SuperSlab of
+ * a heap that grows), and may make it present whole at once. NULL when
+ * the kernel refuses. */
+struct region_header *region_map_new(size_t size, size_t align, enum region_kind kind, unsigned chunks,
+                                     bool supply_whole);
 /* Withdraw a region and give it back to the kernel. */
 void region_unmap(struct region_header *h);
 

@@ -32,7 +32,7 @@
  * 0.09 s without), and served a fault across CPUs (about 19 us) where
  * the kernel's costs 1-2 us. Whole-written blocks gained little from it
  * (README). A heap sets its small SuperSlabs' way itself (heap.c). */
-struct region_header *superslab_region_acquire(enum region_kind kind) {
+struct region_header *superslab_region_acquire(enum region_kind kind, bool supply_whole) {
   struct region_header *h = lru_take(REGION_SIZE, REGION_SIZE);
   if (h) {
     /* A cached huge block's region made a SuperSlab counts as mapped, as a
@@ -40,7 +40,7 @@ struct region_header *superslab_region_acquire(enum region_kind kind) {
      * stays live + cached + unmapped. */
     stats_add(h->kind == REGION_HUGE ? STAT_ss_mapped_total : STAT_ss_reused_total, 1);
   } else {
-    h = region_map_new(REGION_SIZE, REGION_SIZE, kind, 1);
+    h = region_map_new(REGION_SIZE, REGION_SIZE, kind, 1, supply_whole);
     if (!h) {
       errno = ENOMEM;
       return NULL;
@@ -100,8 +100,8 @@ static uint32_t lazyfree_units_of(const struct region_header *h) {
   return 0;
 }
 
-struct superslab *superslab_new(struct heap *owner) {
-  struct region_header *h = superslab_region_acquire(REGION_SMALL);
+struct superslab *superslab_new_with(struct heap *owner, bool supply_whole) {
+  struct region_header *h = superslab_region_acquire(REGION_SMALL, supply_whole);
   if (!h) return NULL;
   uint8_t present[UNITS_PER_SS] = { 0 }, released[UNITS_PER_SS] = { 0 };
   uint32_t lazyfree = 0;

@@ -9,9 +9,10 @@
 #include "types.h"
 
 /* A 2 MiB region for a SuperSlab of `kind`, published with that kind; its
- * h->pages tells the state of the pages after the header. NULL (errno
- * ENOMEM) when the kernel refuses. */
-struct region_header *superslab_region_acquire(enum region_kind kind);
+ * h->pages tells the state of the pages after the header. A fresh mapping
+ * may come wholly present when `supply_whole` (region_map_new()). NULL
+ * (errno ENOMEM) when the kernel refuses. */
+struct region_header *superslab_region_acquire(enum region_kind kind, bool supply_whole);
 
 /* Unit u of a cached region released whole: the prefix of its pages that
  * its last use had resident, read from the header of the kind it had
@@ -23,8 +24,12 @@ uint8_t region_touched_pages(const struct region_header *h, unsigned u);
  * never touched and come fresh. */
 unsigned region_released_absent_pages(const struct region_header *h);
 
-/* A small SuperSlab owned by heap `owner`. */
-struct superslab *superslab_new(struct heap *owner);
+/* A small SuperSlab owned by heap `owner`. `supply_whole`: the page
+ * supplier will serve it (heap.c), and a fresh mapping may be made present
+ * whole at once. */
+struct superslab *superslab_new_with(struct heap *owner, bool supply_whole);
+
+static inline struct superslab *superslab_new(struct heap *owner) { return superslab_new_with(owner, false); }
 
 /* Carve a free unit of ss into a slab of class cls (its resident pages
  * counted in the ledger). NULL when ss has no free unit. */

@@ -129,6 +129,40 @@ static void hook_region_serve(void *base, size_t len, bool serve) {
   pager_leave();
 }
 
+/* A new SuperSlab, mapped and untouched (region_map_new): a huge page of
+ * the stash, moved in whole before its header is written, or nothing. A
+ * move goes only into a registered range, and a registered range that
+ * stays absent would send the header's write to the pager before the
+ * region is published: it is registered only for the move, and left
+ * unregistered when nothing moved (region_mapped() registers it after). */
+static bool hook_supply_region(void *base, size_t len) {
+  bool whole = false;
+  uint64_t t0;
+  int slot;
+
+  if (!pager_enter()) return false;
+  if (!pager.cfg.direct || len != PAGER_UNIT) goto out;
+  t0 = os_now_ns();
+  slot = stash_claim(&pager.stash);
+  if (slot < 0) goto out_kick;
+  if (uffd_register(&pager.uffd, (uintptr_t)base, len, NULL) != 0) {
+    stash_unclaim(&pager.stash, slot);
+    goto out_kick;
+  }
+  whole = stash_move_out(&pager.stash, slot, &pager.uffd, (uintptr_t)base);
+  if (whole) {
+    stats_supply(HAKMEM_SUPPLY_DIRECT, len / PAGE_SIZE, 1, os_now_ns() - t0);
+    supplied_add((uintptr_t)base, (uintptr_t)base + len);
+  } else {
+    uffd_unregister(&pager.uffd, (uintptr_t)base, len);
+  }
+out_kick:
+  if (stash_wants_fill(&pager.stash)) pager_kick();
+out:
+  pager_leave();
+  return whole;
+}
+
 static void account(const struct supply_result *r, enum hakmem_supply_path moved_path, uint64_t ns) {
   uint64_t pages = r->moved + r->copied + r->zeroed;
   if (!pages) return;
@@ -194,13 +228,15 @@ out:
   return err;
 }
 
-/* malloc_trim: the pool, but for one bin's worth, back to the kernel.
+/* malloc_trim: the pool, but for one bin's worth, and the stash back to
+ * the kernel.
  * The pager thread counts the bins it was giving back itself. */
 static size_t hook_trim(void) {
   uint64_t pages = 0, waited = 0;
 
   if (!pager_enter()) return 0;
   if (pager.use_pool) pages = pool_shrink(&pager.pool, &waited);
+  pages += stash_shrink(&pager.stash);
   stats_add(STAT_pager_returned, (int64_t)pages);
   pager_leave();
   return (size_t)(pages + waited) * PAGE_SIZE;
@@ -209,6 +245,7 @@ static size_t hook_trim(void) {
 const struct os_page_supplier pager_hooks = {
   .region_mapped = hook_region_mapped,
   .region_unmapping = hook_region_unmapping,
+  .supply_region = hook_supply_region,
   .supply = hook_supply,
   .reclaim = hook_reclaim,
   .region_serve = hook_region_serve,

@@ -22,6 +22,7 @@
 #include "pager.h"
 #include "pool.h"
 #include "ring.h"
+#include "stash.h"
 #include "supply.h"
 #include "uffd.h"
 
@@ -39,6 +40,7 @@ struct pager {
   bool use_pool;       /* UFFDIO_MOVE usable: supply from the pool */
   struct uffd uffd;
   struct pool pool;
+  struct stash stash;  /* huge pages for new SuperSlabs; base 0: none */
   struct ring ring;    /* pager thread */
   int efd;             /* the command eventfd: hooks write, the ring reads */
   int statfd;          /* /proc/self/stat, read once a period (loop.c); -1 without /proc */

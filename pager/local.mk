@@ -15,6 +15,8 @@ pager_libhakmem_pager_la_SOURCES = \
 	pager/readahead.h \
 	pager/ring.c \
 	pager/ring.h \
+	pager/stash.c \
+	pager/stash.h \
 	pager/supply.c \
 	pager/supply.h \
 	pager/uffd.c \

@@ -194,7 +194,55 @@ static void trim(void) {
  * command, fault) instead of being retried in a loop. Pager thread. */
 static bool refill_stuck;
 
-/* One bounded step; true when it did something. */
+/* A fill of the stash that brought no huge page waits for the next
+ * wake-up too. Pager thread. */
+static bool stash_stuck;
+
+/* The stash's fills go to the ring's workers: the kernel clears a huge
+ * page in 130 us where its memory is at hand, but in up to 5 ms where the
+ * host must back it first (README, "The machine"), and the pager thread
+ * serves faults meanwhile. Where the ring takes no madvise, or not this
+ * one, the fill is made here. Pager thread. */
+#define STASH_RING_ID ((uint64_t)1 << 40) /* + the slot: a fill, not a bin's trim */
+static uint64_t stash_fill_started[STASH_MAX_SLOTS];
+static bool stash_fill_sync;
+
+static void stash_filled(int slot, int res, uint64_t t0) {
+  uint32_t n = stash_fill_end(&pager.stash, slot, res);
+  if (!n) {
+    stash_stuck = true;
+    return;
+  }
+  stats_add(STAT_pager_refill_pages, n);
+  stats_add(STAT_pager_refill_ns, (int64_t)(os_now_ns() - t0));
+}
+
+static bool stash_step(void) {
+  int slot = stash_fill_begin(&pager.stash);
+  if (slot < 0) {
+    stash_stuck = true;
+    return false;
+  }
+  void *addr = (void *)stash_slot_addr(&pager.stash, slot);
+  stash_fill_started[slot] = os_now_ns();
+  if (!stash_fill_sync &&
+      ring_madvise(&pager.ring, addr, (uint32_t)STASH_SLOT_SIZE, MADV_POPULATE_WRITE, STASH_RING_ID | (uint64_t)slot) == 0)
+    return true;
+  stash_filled(slot, madvise(addr, STASH_SLOT_SIZE, MADV_POPULATE_WRITE) ? -errno : 0, stash_fill_started[slot]);
+  return true;
+}
+
+static void stash_ring_done(int slot, int res) {
+  if (res == -EINVAL && !stash_fill_sync) { /* a ring without MADV_POPULATE_WRITE: here from now on */
+    stash_fill_sync = true;
+    void *addr = (void *)stash_slot_addr(&pager.stash, slot);
+    res = madvise(addr, STASH_SLOT_SIZE, MADV_POPULATE_WRITE) ? -errno : 0;
+  }
+  stash_filled(slot, res, stash_fill_started[slot]);
+}
+
+/* One bounded step; true when it did something. The stash comes first: a
+ * SuperSlab that finds it empty takes 512 of the pool's pages instead. */
 static bool background_step(void) {
   uint64_t ns = 0;
   uint32_t n;
@@ -204,6 +252,7 @@ static bool background_step(void) {
     trim();
     return true;
   }
+  if (!stash_stuck && stash_wants_fill(&pager.stash) && stash_step()) return true;
   if ((n = pool_zero_step(&pager.pool, STEP_PAGES, &ns))) {
     stats_add(STAT_pager_zero_pages, n);
     stats_add(STAT_pager_zero_ns, (int64_t)ns);
@@ -223,6 +272,7 @@ static bool background_step(void) {
 
 static bool has_work(void) {
   return (!trim_stuck && pool_over_cap(&pager.pool)) || pool_has_dirty(&pager.pool) ||
+         (!stash_stuck && stash_wants_fill(&pager.stash)) ||
          (pager.use_pool && !refill_stuck && pool_wants_refill(&pager.pool));
 }
 
@@ -249,9 +299,13 @@ static bool leader_exited(void) {
 
 /* ---- the ring --------------------------------------------------------------- */
 
+/* Timer periods without a take after which the pool and the stash shrink. */
+static uint64_t idle_ticks(void) { return IDLE_SECONDS * 1000000000ull / pager.cfg.period_ns; }
+
 static void on_completion(void *arg, uint64_t tag, int res) {
   (void)arg;
   refill_stuck = false;
+  stash_stuck = false;
   switch (tag & 0xff) {
   case RING_TIMER:
     if (leader_exited()) {
@@ -259,11 +313,13 @@ static void on_completion(void *arg, uint64_t tag, int res) {
       atomic_store(&pager.stop, true);
     }
     trim_stuck = false;
-    pool_adapt(&pager.pool, IDLE_SECONDS * 1000000000ull / pager.cfg.period_ns);
-    stats_set(STAT_pager_pool_pages, pool_level(&pager.pool));
+    pool_adapt(&pager.pool, idle_ticks());
+    stats_add(STAT_pager_returned, (int64_t)stash_adapt(&pager.stash, idle_ticks()));
+    stats_set(STAT_pager_pool_pages, pool_level(&pager.pool) + stash_level(&pager.stash));
     break;
   case RING_MADVISE:
-    trim_done((uint32_t)(tag >> 8), res);
+    if ((tag >> 8) & STASH_RING_ID) stash_ring_done((int)((tag >> 8) & (STASH_RING_ID - 1)), res);
+    else trim_done((uint32_t)(tag >> 8), res);
     break;
   case RING_EVENT:
     /* The read is re-armed by number: a program that closed the eventfd
@@ -306,6 +362,7 @@ void *pager_loop(void *arg) {
     if (n) {
       pager.last_fault_ns = os_now_ns();
       refill_stuck = false;
+      stash_stuck = false;
       continue;
     }
     if (background_step()) {
@@ -329,6 +386,7 @@ void *pager_loop(void *arg) {
   pager_quiesce();
   pager_release_descriptors();
   pool_fini(&pager.pool); /* stopping by itself, it must not keep the pool (2 x HAKMEM_PAGER_POOL_MB) */
+  stash_fini(&pager.stash);
   stats_set(STAT_pager_pool_pages, 0);
   atomic_store(&pager.loop_done, true);
   /* If this is the last thread, glibc calls exit() on it next, and the

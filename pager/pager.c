@@ -138,6 +138,7 @@ static void stop_locked(void) {
   }
   pager_release_descriptors(); /* the thread did unless it never ran */
   pool_fini(&pager.pool);
+  stash_fini(&pager.stash);
   if (fd_is(pager.efd, &pager.efd_id)) close(pager.efd);
   pager.efd = -1;
   atomic_store(&pager.stop, false);
@@ -173,6 +174,7 @@ static void forget_parents_pager(void) {
     ring_set_fd(&pager.ring, -1);
   ring_forget(&pager.ring);
   pool_forget(&pager.pool);
+  stash_forget(&pager.stash);
   pager.efd = -1;
   pager.statfd = -1;
   pager.thread_live = false;
@@ -285,6 +287,9 @@ static int open_channels(const struct pager_config *c) {
   err = pool_init(&pager.pool, &pager.uffd, c->pool_bytes);
   if (err) goto out_uffd;
   pager.use_pool = pager.pool.can_move;
+  /* Half the pool's cap in huge pages. Without them (THP off, no
+   * UFFDIO_MOVE) new SuperSlabs take the pool's pages as before. */
+  if (pager.use_pool && !c->no_stash) (void)stash_init(&pager.stash, c->pool_bytes / 2);
   pager.efd = eventfd(0, EFD_CLOEXEC); /* blocking: the ring polls it, no worker thread */
   err = -errno;
   if (pager.efd < 0) goto out_pool;
@@ -306,6 +311,7 @@ out_efd:
 out_pool:
   uffd_close(&pager.uffd); /* before the pool goes: unregisters everything */
   pool_fini(&pager.pool);
+  stash_fini(&pager.stash);
 out_uffd:
   uffd_close(&pager.uffd);
   return err;
@@ -319,6 +325,7 @@ static void close_channels(void) {
   pager.efd = -1;
   uffd_close(&pager.uffd);
   pool_fini(&pager.pool);
+  stash_fini(&pager.stash);
 }
 
 static int start_locked(const struct pager_config *c) {
@@ -381,6 +388,8 @@ int pager_get_info(struct pager_info *out) {
     out->target_pages = pager.pool.target_pages;
     out->keep_pages = pager.pool.keep_pages;
     pool_unlock(&pager.pool, &saved);
+    out->stash_open = pager.stash.base && atomic_load(&pager.stash.open);
+    out->stash_pages = stash_level(&pager.stash);
   }
   hk_unlock(&start_lock);
   return 0;

@@ -33,6 +33,7 @@ struct pager_config {
   bool direct;         /* direct supply on application threads */
   bool read_zeropage;  /* a read fault maps the zero page over its chunk */
   bool no_move;        /* act as if the kernel lacked UFFDIO_MOVE (tests) */
+  bool no_stash;       /* no huge pages for new SuperSlabs (tests) */
 };
 
 /* The configuration HAKMEM_* asks for. */
@@ -50,6 +51,8 @@ struct pager_info {
   bool via_dev;      /* the uffd came from /dev/userfaultfd */
   bool can_move;     /* faults and direct supply use UFFDIO_MOVE */
   uint64_t clean_pages, dirty_pages, target_pages, keep_pages;
+  bool stash_open;       /* new SuperSlabs get huge pages from the stash */
+  uint64_t stash_pages;  /* pages in the stash's full slots now */
 };
 int pager_get_info(struct pager_info *out);
 

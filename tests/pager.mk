@@ -18,6 +18,7 @@ pager_tests = \
 	tests/test_pager_pool \
 	tests/test_pager_ring \
 	tests/test_pager_serve \
+	tests/test_pager_stash \
 	tests/test_pager_uffd
 check_PROGRAMS += $(pager_tests) tests/pager_main_exits
 TESTS += $(pager_tests)
@@ -46,6 +47,10 @@ tests_test_pager_ring_LDADD = $(pager_test_ldadd)
 tests_test_pager_serve_SOURCES = tests/test_pager_serve.c tests/test_pager_helpers.h
 tests_test_pager_serve_CFLAGS = $(pager_test_cflags)
 tests_test_pager_serve_LDADD = $(pager_test_ldadd)
+
+tests_test_pager_stash_SOURCES = tests/test_pager_stash.c tests/test_pager_helpers.h
+tests_test_pager_stash_CFLAGS = $(pager_test_cflags)
+tests_test_pager_stash_LDADD = $(pager_test_ldadd)
 
 tests_test_pager_uffd_SOURCES = tests/test_pager_uffd.c tests/test_pager_helpers.h
 tests_test_pager_uffd_CFLAGS = $(pager_test_cflags)
