@@ -1,6 +1,7 @@
 /* diag.c: the free cookie's secret and the one-line fatal report. */
 #include "diag.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -56,6 +57,13 @@ void diag_fatal(const char *what, const void *ptr, const char *detail) {
     strcat(line, ")");
   }
   strcat(line, "\n");
+  /* stderr may be a pipe whose reader has gone: its SIGPIPE would end the
+   * process before abort(), with no core and a status that names no
+   * allocator error. */
+  sigset_t pipe_only;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_only, NULL);
   diag_write(2, line);
   abort();
 }

@@ -5,7 +5,7 @@
  * or region emptied in between, and for one whose page malloc_trim gave
  * back, hakmem prints one
  * line "hakmem: ..." naming the double free and the address, then calls
- * abort(). Each test checks the line in a forked child, then repeats the
+ * abort(), also when stderr is a pipe nobody reads (no SIGPIPE first). Each test checks the line in a forked child, then repeats the
  * double free in the test process, which must die of SIGABRT. */
 #include "helpers.h"
 
@@ -246,4 +246,17 @@ Test(double_free, after_a_trim_gave_its_page_back, .signal = SIGABRT)
 {
   blocks_of_one_page(1024, page_blocks);
   die_with_line(double_free_of_parked, page_blocks[2], (uintptr_t)page_blocks[2], DOUBLE_FREE);
+}
+
+/* stderr a pipe whose reader has gone: the line's write must not end the
+ * process by SIGPIPE before abort(). */
+Test(double_free, with_stderr_a_broken_pipe, .signal = SIGABRT)
+{
+  int fds[2];
+  cr_assert_eq(pipe(fds), 0);
+  close(fds[0]);
+  cr_assert_eq(dup2(fds[1], 2), 2);
+  void *p = malloc(launder_size(48));
+  cr_assert_not_null(p);
+  double_free(p);
 }
