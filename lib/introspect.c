@@ -60,10 +60,7 @@ EXPORT int malloc_info(int options, FILE *fp) {
   struct hakmem_stats s;
   struct mallinfo2 mi;
 
-  if (options != 0) {
-    errno = EINVAL;
-    return -1;
-  }
+  if (options != 0) return EINVAL; /* as glibc: the code returned, errno untouched */
   hakmem_stats_get(&s);
   mi = mallinfo_of(&s);
   fprintf(fp,
