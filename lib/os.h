@@ -97,8 +97,8 @@ struct os_page_supplier {
   void (*region_unmapping)(void *base, size_t len);
   /* A new SuperSlab, mapped, untouched and not yet published: make all of
    * it present with zeroed pages now, if the supplier can at little cost
-   * (a huge page moved whole), and register it. False leaves it absent;
-   * region_mapped() follows either way. */
+   * (a huge page moved whole), registering it for that. False leaves it
+   * absent, and region_mapped() follows. */
   bool (*supply_region)(void *base, size_t len);
   /* Make [addr, addr+len) present with zeroed pages, now, on this thread
    * (direct supply). Returns the number of bytes supplied from addr on

@@ -76,7 +76,8 @@ struct region_header *region_map_new(size_t size, size_t align, enum region_kind
    * instead (the pager's huge pages), also before the header's write: a
    * huge page moves only into a wholly absent 2 MiB. */
   const struct os_page_supplier *s = os_page_supplier();
-  if (s && supply_whole && s->supply_region) (void)s->supply_region(h, size);
+  bool supplied = false;
+  if (s && supply_whole && s->supply_region) supplied = s->supply_region(h, size);
   else if (!s && hakmem_options.huge_thp >= (kind == REGION_HUGE ? 1 : 2)) (void)os_ask_huge_pages(h, size);
   h->kind = (uint8_t)kind;
   h->pages = HAKMEM_SUPPLY_FRESH;
@@ -87,7 +88,7 @@ struct region_header *region_map_new(size_t size, size_t align, enum region_kind
   /* Read after publishing: a pager that starts later finds the region
    * published and registers it itself; one that started before is seen. */
   s = os_page_supplier();
-  if (s && s->region_mapped) s->region_mapped(h, size);
+  if (s && s->region_mapped && !supplied) s->region_mapped(h, size);
   return h;
 }
 

@@ -198,47 +198,19 @@ static bool refill_stuck;
  * wake-up too. Pager thread. */
 static bool stash_stuck;
 
-/* The stash's fills go to the ring's workers: the kernel clears a huge
- * page in 130 us where its memory is at hand, but in up to 5 ms where the
- * host must back it first (README, "The machine"), and the pager thread
- * serves faults meanwhile. Where the ring takes no madvise, or not this
- * one, the fill is made here. Pager thread. */
-#define STASH_RING_ID ((uint64_t)1 << 40) /* + the slot: a fill, not a bin's trim */
-static uint64_t stash_fill_started[STASH_MAX_SLOTS];
-static bool stash_fill_sync;
-
-static void stash_filled(int slot, int res, uint64_t t0) {
-  uint32_t n = stash_fill_end(&pager.stash, slot, res);
-  if (!n) {
-    stash_stuck = true;
-    return;
-  }
-  stats_add(STAT_pager_refill_pages, n);
-  stats_add(STAT_pager_refill_ns, (int64_t)(os_now_ns() - t0));
-}
-
+/* One huge page into the stash: a step of 512 pages, which the kernel
+ * clears in 130 us where its memory is at hand, up to 5 ms where the host
+ * must back it first (README, "The machine"). */
 static bool stash_step(void) {
-  int slot = stash_fill_begin(&pager.stash);
-  if (slot < 0) {
+  uint64_t t0 = os_now_ns();
+  uint32_t n = stash_fill_step(&pager.stash);
+  if (!n) {
     stash_stuck = true;
     return false;
   }
-  void *addr = (void *)stash_slot_addr(&pager.stash, slot);
-  stash_fill_started[slot] = os_now_ns();
-  if (!stash_fill_sync &&
-      ring_madvise(&pager.ring, addr, (uint32_t)STASH_SLOT_SIZE, MADV_POPULATE_WRITE, STASH_RING_ID | (uint64_t)slot) == 0)
-    return true;
-  stash_filled(slot, madvise(addr, STASH_SLOT_SIZE, MADV_POPULATE_WRITE) ? -errno : 0, stash_fill_started[slot]);
+  stats_add(STAT_pager_refill_pages, n);
+  stats_add(STAT_pager_refill_ns, (int64_t)(os_now_ns() - t0));
   return true;
-}
-
-static void stash_ring_done(int slot, int res) {
-  if (res == -EINVAL && !stash_fill_sync) { /* a ring without MADV_POPULATE_WRITE: here from now on */
-    stash_fill_sync = true;
-    void *addr = (void *)stash_slot_addr(&pager.stash, slot);
-    res = madvise(addr, STASH_SLOT_SIZE, MADV_POPULATE_WRITE) ? -errno : 0;
-  }
-  stash_filled(slot, res, stash_fill_started[slot]);
 }
 
 /* One bounded step; true when it did something. The stash comes first: a
@@ -318,8 +290,7 @@ static void on_completion(void *arg, uint64_t tag, int res) {
     stats_set(STAT_pager_pool_pages, pool_level(&pager.pool) + stash_level(&pager.stash));
     break;
   case RING_MADVISE:
-    if ((tag >> 8) & STASH_RING_ID) stash_ring_done((int)((tag >> 8) & (STASH_RING_ID - 1)), res);
-    else trim_done((uint32_t)(tag >> 8), res);
+    trim_done((uint32_t)(tag >> 8), res);
     break;
   case RING_EVENT:
     /* The read is re-armed by number: a program that closed the eventfd

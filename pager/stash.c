@@ -168,28 +168,23 @@ static void slot_refused(struct stash *s, uint32_t i) {
   if (++s->refusals >= STASH_MAX_REFUSALS) atomic_store(&s->open, false);
 }
 
-int stash_fill_begin(struct stash *s) {
-  if (!stash_wants_fill(s)) return -1;
-  return claim_slot(s, SLOT_EMPTY, SLOT_FILLING);
-}
-
-uintptr_t stash_slot_addr(const struct stash *s, int slot) { return slot_addr(s, (uint32_t)slot); }
-
-uint32_t stash_fill_end(struct stash *s, int slot, int res) {
-  if (res != 0 || !slot_is_huge(slot_addr(s, (uint32_t)slot))) {
+uint32_t stash_fill_step(struct stash *s) {
+  if (!stash_wants_fill(s)) return 0;
+  int slot = claim_slot(s, SLOT_EMPTY, SLOT_FILLING);
+  if (slot < 0) return 0;
+  volatile char *addr = (volatile char *)slot_addr(s, (uint32_t)slot);
+  /* One write: the fault brings the whole huge page, cleared by the
+   * kernel. A fault takes only the stash's own lock, where
+   * MADV_POPULATE_WRITE would hold the address space's for as long, and
+   * every mmap of the program, a new SuperSlab's first, would wait. */
+  *addr = 0;
+  if (!slot_is_huge((uintptr_t)addr)) {
     slot_refused(s, (uint32_t)slot);
     return 0;
   }
   s->refusals = 0;
   release_slot(s, (uint32_t)slot, SLOT_FULL);
   return SLOT_PAGES;
-}
-
-uint32_t stash_fill_step(struct stash *s) {
-  int slot = stash_fill_begin(s);
-  if (slot < 0) return 0;
-  int res = madvise((void *)slot_addr(s, (uint32_t)slot), STASH_SLOT_SIZE, MADV_POPULATE_WRITE) ? -errno : 0;
-  return stash_fill_end(s, slot, res);
 }
 
 /* The full slots back to the kernel. */

@@ -12,29 +12,23 @@
  *
  * The stash is a mapping of `nslots` slots of 2 MiB, MADV_HUGEPAGE and
  * MADV_DONTFORK, never registered with the uffd (the pager thread faults
- * its huge pages in by MADV_POPULATE_WRITE; a move's source need not be
- * registered). A slot is EMPTY, FILLING (the pager thread populates it),
+ * its huge pages in by a write; a move's source need not be registered). A slot is EMPTY, FILLING (the pager thread populates it),
  * FULL (a huge page of zeros), or TAKING (an application thread moves it
  * out); the states of all slots are one atomic word, changed by
  * compare-and-swap, so no lock is held and no signal needs blocking.
  *
- * A fill that brings small pages (the kernel found no free huge page, or
- * THP is off) is given back at once: 512 small pages cost the pager 512
- * faults and the program 512 first touches, more than the pool's path;
- * after STASH_MAX_REFUSALS such fills in a row the stash closes. */
+ * A fill that brings a small page (the kernel found no free huge page) is
+ * given back at once: 512 small pages would cost the pager 512 faults and
+ * the program 512 first touches, more than the pool's path; after
+ * STASH_MAX_REFUSALS such fills in a row the stash closes. */
 #ifndef HAKMEM_PAGER_STASH_H
 #define HAKMEM_PAGER_STASH_H
 
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <sys/mman.h>
 
 #include "uffd.h"
-
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
-#endif
 
 #define STASH_SLOT_SIZE ((uintptr_t)2 << 20)
 #define STASH_MAX_SLOTS 32 /* two bits of state each in one 64-bit word */
@@ -69,17 +63,11 @@ void stash_unclaim(struct stash *s, int slot);
  * zeros: the caller supplies the rest its usual way). */
 bool stash_move_out(struct stash *s, int slot, const struct uffd *u, uintptr_t dst);
 
-/* Pager thread: fill one empty slot if fewer than the target are full,
- * by MADV_POPULATE_WRITE (the kernel clears the huge page as it faults it
- * in). Returns the 4 KiB pages of the huge page it brought (0 when none
- * was wanted or the kernel gave small pages). */
+/* Pager thread: fill one empty slot if fewer than the target are full, by
+ * a write to it (the kernel clears the huge page as it faults it in).
+ * Returns the 4 KiB pages of the huge page it brought (0 when none was
+ * wanted or the kernel gave a small page). */
 uint32_t stash_fill_step(struct stash *s);
-/* The same in two halves, for a populate made elsewhere (an io_uring
- * madvise): the slot to fill at stash_slot_addr(), or -1; then the
- * populate's result (0 or -errno), and the pages brought. */
-int stash_fill_begin(struct stash *s);
-uintptr_t stash_slot_addr(const struct stash *s, int slot);
-uint32_t stash_fill_end(struct stash *s, int slot, int res);
 bool stash_wants_fill(struct stash *s);
 
 /* Pager thread, on its timer: the target doubles (up to all slots) after a
