@@ -178,7 +178,14 @@ static size_t hook_supply(void *addr, size_t len) {
   uint64_t t0;
 
   if (!pager_enter()) return 0;
-  if (!pager.cfg.direct) goto out;
+  /* Without direct supply the pages come by the faults this pager serves
+   * and counts: declining would have the allocator populate them, the
+   * populate's faults come here all the same, and the ledger count them
+   * twice (fresh and UFFDIO_MOVE). */
+  if (!pager.cfg.direct) {
+    ret = len;
+    goto out;
+  }
   pager_expect_supply();
   if (supplied_has(a, end)) {
     ret = len;

@@ -610,6 +610,10 @@ Test(pager_serve, without_direct_supply_slabs_fault_in)
   struct hakmem_stats s1 = stats_now();
   cr_assert_eq(s1.supply[HAKMEM_SUPPLY_DIRECT].pages, s0.supply[HAKMEM_SUPPLY_DIRECT].pages);
   cr_assert_gt(s1.pager_faults, s0.pager_faults);
+  /* Each page once, by the fault that brought it: not also as a fresh
+   * page populated by the allocator, whose populate faulted here. */
+  uint64_t fresh = s1.supply[HAKMEM_SUPPLY_FRESH].pages - s0.supply[HAKMEM_SUPPLY_FRESH].pages;
+  cr_assert_leq(fresh, 600, "%llu pages counted fresh besides the pager's (the heap's first SuperSlab has 512)", (unsigned long long)fresh);
   for (int i = 0; i < N; i++) free(b[i]);
 }
 
