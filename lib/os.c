@@ -153,7 +153,7 @@ static void *map_trimmed(size_t len, size_t align, size_t offset) {
  * huge page at its first touch: 2 MiB zeroed and resident for one header
  * write (10-12 us per 4 KiB, measured on the development machine). Regions opt out; where the
  * madvise fails the region merely keeps the kernel's default. */
-static int thp_always = -1;
+static int thp_mode = -1; /* enum os_thp_mode once read */
 
 int os_open_file(const char *path, int flags) {
   int saved = errno;
@@ -169,19 +169,25 @@ void os_close_file(int fd) {
 }
 
 /* Threads that map at once may each read the file; they store the same. */
-static bool thp_is_always(void) {
-  int always = __atomic_load_n(&thp_always, __ATOMIC_RELAXED);
-  if (always < 0) {
+enum os_thp_mode os_thp_mode(void) {
+  int mode = __atomic_load_n(&thp_mode, __ATOMIC_RELAXED);
+  if (mode < 0) {
     char buf[64] = { 0 };
     int fd = os_open_file("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
     int saved = errno;
-    always = fd >= 0 && syscall(SYS_read, fd, buf, sizeof buf - 1) > 0 && strstr(buf, "[always]") != NULL;
+    bool read_it = fd >= 0 && syscall(SYS_read, fd, buf, sizeof buf - 1) > 0;
     errno = saved;
     if (fd >= 0) os_close_file(fd);
-    __atomic_store_n(&thp_always, always, __ATOMIC_RELAXED);
+    mode = !read_it                         ? OS_THP_MISSING
+           : strstr(buf, "[always]") != NULL  ? OS_THP_ALWAYS
+           : strstr(buf, "[madvise]") != NULL ? OS_THP_MADVISE
+                                              : OS_THP_NEVER;
+    __atomic_store_n(&thp_mode, mode, __ATOMIC_RELAXED);
   }
-  return always;
+  return (enum os_thp_mode)mode;
 }
+
+static bool thp_is_always(void) { return os_thp_mode() == OS_THP_ALWAYS; }
 
 void os_keep_small_pages(void *addr, size_t len) {
   uintptr_t first = ((uintptr_t)addr + PAGE_SIZE - 1) & ~(uintptr_t)(PAGE_SIZE - 1);

@@ -42,6 +42,12 @@ static inline void *os_map_aligned(size_t len, size_t align) { return os_map_ali
  * Where the madvise fails the range keeps the kernel's default. */
 void os_keep_small_pages(void *addr, size_t len);
 
+/* The mode of transparent huge pages (/sys/kernel/mm/transparent_hugepage/
+ * enabled), read once: MADV_HUGEPAGE is accepted under "never" too, and
+ * then asks for nothing. */
+enum os_thp_mode { OS_THP_MISSING, OS_THP_NEVER, OS_THP_MADVISE, OS_THP_ALWAYS };
+enum os_thp_mode os_thp_mode(void);
+
 /* Ask for transparent huge pages on [addr, addr + len) (MADV_HUGEPAGE),
  * before anything in it is touched: each 2 MiB-aligned part then faults in
  * whole, one fault and one page-table entry where 512 pages took one each.
@@ -101,8 +107,9 @@ struct os_page_supplier {
    * absent, and region_mapped() follows. */
   bool (*supply_region)(void *base, size_t len);
   /* Make [addr, addr+len) present with zeroed pages, now, on this thread
-   * (direct supply). Returns the number of bytes supplied from addr on
-   * (0 to decline); the rest is populated by the default path. The
+   * (direct supply). Returns the number of bytes supplied from addr on,
+   * or left to faults the supplier serves (0 to decline); the rest is
+   * populated by the default path. The
    * supplier records its own rows of the ledger. */
   size_t (*supply)(void *addr, size_t len);
   /* Take the pages of [addr, addr+len) from a region entering the LRU,

@@ -4,10 +4,8 @@
 #include "stash.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
 #include "os.h"
 #include "pagemap.h"
@@ -59,22 +57,12 @@ static uint32_t slots_in(struct stash *s, unsigned state) {
   return n;
 }
 
-/* MADV_HUGEPAGE is accepted under "never" too, and then asks for nothing. */
-static bool huge_pages_enabled(void) {
-  char mode[128] = "";
-  int fd = os_open_file("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  ssize_t n = read(fd, mode, sizeof mode - 1);
-  os_close_file(fd);
-  return n > 0 && strstr(mode, "[never]") == NULL;
-}
-
 int stash_init(struct stash *s, size_t cap_bytes) {
   size_t nslots = cap_bytes / STASH_SLOT_SIZE;
   memset(s, 0, sizeof *s);
   if (nslots > STASH_MAX_SLOTS) nslots = STASH_MAX_SLOTS;
   if (nslots == 0) nslots = 1;
-  if (!huge_pages_enabled()) return -EOPNOTSUPP;
+  if (os_thp_mode() < OS_THP_MADVISE) return -EOPNOTSUPP;
   size_t len = nslots * STASH_SLOT_SIZE;
   void *raw = mmap(NULL, len + STASH_SLOT_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                    -1, 0);
@@ -187,7 +175,8 @@ uint32_t stash_fill_step(struct stash *s) {
   return SLOT_PAGES;
 }
 
-/* The full slots back to the kernel. */
+/* The full slots back to the kernel, each held as FILLING meanwhile so
+ * that no take claims it. */
 static uint64_t release_full(struct stash *s) {
   uint64_t pages = 0;
   int i;
