@@ -72,3 +72,15 @@ long pagemap_scan(int fd, uintptr_t *from, uintptr_t end, uint64_t anyof, uint64
 void pagemap_test_disable(bool disable) { atomic_store(&pagemap_disabled, disable); }
 
 void pagemap_test_disable_scan(bool disable) { atomic_store(&scan_missing, disable); }
+
+int pagemap_is_huge_page(uintptr_t addr) {
+  const uintptr_t huge = (uintptr_t)2 << 20;
+  struct pagemap_run run;
+  uintptr_t from = addr;
+  int fd = pagemap_open();
+  if (fd < 0) return -1;
+  long n = pagemap_scan(fd, &from, addr + huge, PAGEMAP_CAT_PRESENT, PAGEMAP_CAT_HUGE, &run, 1);
+  pagemap_close(fd);
+  if (n < 0) return -1;
+  return n == 1 && run.start == addr && run.end == addr + huge && (run.categories & PAGEMAP_CAT_HUGE);
+}

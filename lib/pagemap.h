@@ -49,6 +49,11 @@ struct pagemap_run {
 long pagemap_scan(int fd, uintptr_t *from, uintptr_t end, uint64_t anyof, uint64_t report,
                   struct pagemap_run *runs, size_t n);
 
+/* Whether [addr, addr + 2 MiB) (2 MiB aligned) is one huge page mapped
+ * whole: 1 yes, 0 no, -1 when the kernel cannot tell (no pagemap, no
+ * PAGEMAP_SCAN: Linux before 6.7). */
+int pagemap_is_huge_page(uintptr_t addr);
+
 /* For the tests of the fallbacks: pretend pagemap is missing, or that the
  * kernel has no PAGEMAP_SCAN. */
 void pagemap_test_disable(bool disable);

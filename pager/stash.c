@@ -137,19 +137,6 @@ bool stash_wants_fill(struct stash *s) {
   return target && slots_in(s, SLOT_FULL) + slots_in(s, SLOT_FILLING) < target;
 }
 
-/* Whether the whole slot is one huge page; true when the kernel cannot
- * tell (no PAGEMAP_SCAN: Linux before 6.7). */
-static bool slot_is_huge(uintptr_t addr) {
-  struct pagemap_run run;
-  uintptr_t from = addr;
-  int fd = pagemap_open();
-  if (fd < 0) return true;
-  long n = pagemap_scan(fd, &from, addr + STASH_SLOT_SIZE, PAGEMAP_CAT_PRESENT, PAGEMAP_CAT_HUGE, &run, 1);
-  pagemap_close(fd);
-  if (n < 0) return true;
-  return n == 1 && run.start == addr && run.end == addr + STASH_SLOT_SIZE && (run.categories & PAGEMAP_CAT_HUGE);
-}
-
 static void slot_refused(struct stash *s, uint32_t i) {
   (void)madvise((void *)slot_addr(s, i), STASH_SLOT_SIZE, MADV_DONTNEED);
   release_slot(s, i, SLOT_EMPTY);
@@ -166,7 +153,7 @@ uint32_t stash_fill_step(struct stash *s) {
    * MADV_POPULATE_WRITE would hold the address space's for as long, and
    * every mmap of the program, a new SuperSlab's first, would wait. */
   *addr = 0;
-  if (!slot_is_huge((uintptr_t)addr)) {
+  if (pagemap_is_huge_page((uintptr_t)addr) == 0) { /* -1: the kernel cannot tell; trusted */
     slot_refused(s, (uint32_t)slot);
     return 0;
   }
