@@ -128,7 +128,7 @@ static struct region_header *huge_grow_cached(size_t map, size_t *grown_from, un
   size_t old = h->size;
   *released = huge_take_kind(h);
   huge_unpublish(h);
-  struct region_header *n = os_remap_aligned(h, old, map, REGION_SIZE);
+  struct region_header *n = os_remap_aligned(h, old, map, REGION_SIZE, region_growth_room(map));
   if (!n) { /* no address space: the cached region goes, a new one is tried */
     huge_publish(h);
     region_unmap(h);
@@ -352,7 +352,7 @@ void *huge_realloc(void *p, size_t size) {
    * 1 MiB, 19% of the run. */
   if (map > old && map < old + old / 8) map = round_page(old + old / 8);
   huge_unpublish(h);
-  struct region_header *n = os_remap_aligned(h, old, map, REGION_SIZE);
+  struct region_header *n = os_remap_aligned(h, old, map, REGION_SIZE, region_growth_room(map));
   if (!n) {
     huge_publish(h);
     if (map <= old) return p; /* it still holds size bytes */

@@ -115,14 +115,19 @@ static int timed_madvise(void *addr, size_t len, int advice) {
  * once the hint is unmapped, or HINT_SPAN_MAX below where the kernel
  * last placed one, the kernel places the next (in the highest hole), or
  * mapping and unmapping would walk down the address space for ever (4.9
- * TB in 200,000 huge blocks, each 8 GiB a page of the region map). */
+ * TB in 200,000 huge blocks, each 8 GiB a page of the region map).
+ * A mapping asked for with room goes that much lower, and the hole left
+ * above it lets it grow in place (os_remap_aligned), until a mapping of
+ * the program's own takes it; one the kernel places gets no room. */
 #define HINT_SPAN_MAX ((uintptr_t)1 << 30)
 
-static void *map_at_hint(size_t len, size_t align, size_t offset) {
+static void *map_at_hint(size_t len, size_t align, size_t offset, size_t room) {
   uintptr_t below = atomic_load_explicit(&map_hint, memory_order_relaxed);
   uintptr_t anchor = atomic_load_explicit(&map_anchor, memory_order_relaxed);
-  if (below < len + align + offset || anchor - below > HINT_SPAN_MAX) return NULL;
-  uintptr_t hint = ((below - len + offset) & ~(uintptr_t)(align - 1)) - offset;
+  if (len > HINT_SPAN_MAX || room > HINT_SPAN_MAX || below < len + room + align + offset ||
+      anchor - below > HINT_SPAN_MAX)
+    return NULL;
+  uintptr_t hint = ((below - room - len + offset) & ~(uintptr_t)(align - 1)) - offset;
   void *p = timed_mmap((void *)hint, len, MAP_FIXED_NOREPLACE);
   if (p == MAP_FAILED) return NULL;
   if ((uintptr_t)p != hint) { /* a kernel before 4.17 took it as a hint */
@@ -197,9 +202,9 @@ void os_keep_small_pages(void *addr, size_t len) {
 
 bool os_ask_huge_pages(void *addr, size_t len) { return timed_madvise(addr, len, MADV_HUGEPAGE) == 0; }
 
-void *os_map_aligned_at(size_t len, size_t align, size_t offset) {
+void *os_map_aligned_at(size_t len, size_t align, size_t offset, size_t room) {
   int saved = errno; /* a refused hint is no error of the caller's */
-  void *p = map_at_hint(len, align, offset);
+  void *p = map_at_hint(len, align, offset, room);
   if (!p && (p = map_trimmed(len, align, offset)) != NULL)
     atomic_store_explicit(&map_anchor, (uintptr_t)p, memory_order_relaxed);
   if (!p) return NULL;
@@ -234,7 +239,7 @@ int os_unmap(void *addr, size_t len, size_t released) {
   return rc;
 }
 
-void *os_remap_aligned(void *addr, size_t old_len, size_t new_len, size_t align) {
+void *os_remap_aligned(void *addr, size_t old_len, size_t new_len, size_t align, size_t room) {
   uint64_t t0 = os_now_ns();
   void *p = mremap(addr, old_len, new_len, 0);
   stats_add(STAT_mmap_calls, 1);
@@ -246,7 +251,7 @@ void *os_remap_aligned(void *addr, size_t old_len, size_t new_len, size_t align)
     return p;
   }
   if (new_len <= old_len) return NULL;
-  void *dst = os_map_aligned(new_len, align);
+  void *dst = os_map_aligned_at(new_len, align, 0, room);
   if (!dst) return NULL;
   t0 = os_now_ns();
   p = mremap(addr, old_len, new_len, MREMAP_MAYMOVE | MREMAP_FIXED, dst);

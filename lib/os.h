@@ -31,10 +31,12 @@ void os_require_page_size(unsigned long kernel_page);
 
 /* Map len bytes of anonymous read-write memory whose address `offset`
  * bytes in (a multiple of the page size, below len) is aligned to align (a
- * power of two >= the page size). NULL when the kernel refuses. */
-void *os_map_aligned_at(size_t len, size_t align, size_t offset);
+ * power of two >= the page size), leaving up to `room` bytes above it
+ * unmapped where it can (os.c), for it to grow into. NULL when the kernel
+ * refuses. */
+void *os_map_aligned_at(size_t len, size_t align, size_t offset, size_t room);
 
-static inline void *os_map_aligned(size_t len, size_t align) { return os_map_aligned_at(len, align, 0); }
+static inline void *os_map_aligned(size_t len, size_t align) { return os_map_aligned_at(len, align, 0, 0); }
 
 /* Under transparent huge pages "always", keep the whole pages of
  * [addr, addr + len) out of huge pages (MADV_NOHUGEPAGE): for a sparse
@@ -60,9 +62,11 @@ bool os_ask_huge_pages(void *addr, size_t len);
  * were released before, or never used). */
 int os_unmap(void *addr, size_t len, size_t released);
 
-/* Grow or shrink a mapping to new_len at an address aligned to align; the
- * contents move with it. Returns the new address or NULL (old one intact). */
-void *os_remap_aligned(void *addr, size_t old_len, size_t new_len, size_t align);
+/* Grow or shrink a mapping to new_len: in place where the address space
+ * above it is free, else at a new address aligned to align, with `room`
+ * (os_map_aligned_at); the contents move with it. Returns the new address
+ * or NULL (old one intact). */
+void *os_remap_aligned(void *addr, size_t old_len, size_t new_len, size_t align, size_t room);
 
 /* Give the pages of [addr, addr+len) back with the given mode. Returns 0,
  * or -errno; with MADV_FREE unsupported it falls back to MADV_DONTNEED and

@@ -62,11 +62,12 @@ struct region_header *region_map_new(size_t size, size_t align, enum region_kind
                                      bool supply_whole) {
   size_t at = (size_t)(chunks - 1) << REGION_SHIFT;
   int saved = errno;
-  struct region_header *h = os_map_aligned_at(size, align, at);
+  size_t room = kind == REGION_HUGE ? region_growth_room(size) : 0;
+  struct region_header *h = os_map_aligned_at(size, align, at, room);
   /* Out of address space (RLIMIT_AS) or of commit (overcommit off): the
    * cached regions count against both, so they go first. A retry that
    * succeeds leaves errno as the caller had it. */
-  if (!h && lru_trim(1) > 0 && (h = os_map_aligned_at(size, align, at)) != NULL) errno = saved;
+  if (!h && lru_trim(1) > 0 && (h = os_map_aligned_at(size, align, at, room)) != NULL) errno = saved;
   if (!h) return NULL;
   /* Before the header's write, so that the first 2 MiB can be a huge page
    * too. Refused (no THP in the kernel), the region keeps small pages. Not

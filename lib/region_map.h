@@ -30,6 +30,18 @@ static inline bool region_body_resident(const struct region_header *h) {
   return h->pages == HAKMEM_SUPPLY_REUSE || h->pages == HAKMEM_SUPPLY_LAZYFREE;
 }
 
+/* The address space left free above a huge block's region (and one that
+ * moved to grow), for it to grow into in place: a grown region keeps its
+ * page-table entries, where one moved by mremap pays for each entry again
+ * at its first touch on a shadow-paged guest (4.2-4.9 us a page on the
+ * PVM machine, README). As much again as the region, up to
+ * REGION_GROWTH_ROOM_MAX: a realloc or a cached region taken for a bigger
+ * block grows from at least half the size. */
+#define REGION_GROWTH_ROOM_MAX ((size_t)128 << 20)
+static inline size_t region_growth_room(size_t size) {
+  return size < REGION_GROWTH_ROOM_MAX ? size : REGION_GROWTH_ROOM_MAX;
+}
+
 /* The header of the region that holds a, or NULL when there is none. */
 struct region_header *region_of(const void *a);
 

@@ -390,6 +390,29 @@ Test(huge, realloc_grows_and_shrinks_with_mremap_keeping_the_contents)
   free(r);
 }
 
+/* A new region leaves as much address space free above it (os.c), so a
+ * block grown to twice its size keeps its place and its pages, though a
+ * block was mapped after it. */
+Test(huge, realloc_to_twice_the_size_grows_in_place)
+{
+  char *p = malloc(opaque_size(3 * MiB));
+  cr_assert_not_null(p);
+  fill(p, 3 * MiB, 0x77);
+  char *next = malloc(opaque_size(3 * MiB));
+  cr_assert_not_null(next);
+  memset(next, 1, 3 * MiB);
+  struct hakmem_stats s0 = snap();
+  char *q = realloc(p, opaque_size(6 * MiB));
+  struct hakmem_stats s1 = snap();
+  cr_assert_eq(q, p, "the block moved to grow");
+  cr_assert_eq(DELTA(s1, s0, mmap_calls), 1, "one mremap, in place");
+  cr_assert_eq(header_of(q)->h.size, round_page(HUGE_OFFSET + 6 * MiB));
+  cr_assert_eq(check(q, 3 * MiB, 0x77), (size_t)-1, "growing lost the contents");
+  memset(q + 3 * MiB, 2, 3 * MiB);
+  free(q);
+  free(next);
+}
+
 /* A block grown by small reallocs grows by an eighth at least: from 2 MiB
  * to 4 MiB by 4 KiB steps, a few mremaps (each at most three calls: an
  * mremap in place, else a new range and a move), not 512. */

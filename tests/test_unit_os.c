@@ -1,7 +1,8 @@
 /* Description: unit tests of lib/os.h, every kernel call the allocator
  * makes for memory. os_map_aligned honours alignments from a page to
  * 16 MiB and counts what it maps; os_unmap gives it back; os_remap_aligned
- * grows and shrinks a mapping with its contents; os_release keeps, drops
+ * grows and shrinks a mapping with its contents, in place where room was
+ * left above it; os_release keeps, drops
  * (MADV_DONTNEED) or lazily frees (MADV_FREE) pages, counted and timed,
  * and os_release_region names the ledger path the pages take next; the
  * page-supplier hooks are called where os.h says (mapping, unmapping,
@@ -86,7 +87,7 @@ Test(os, map_aligned_at_aligns_the_address_at_the_offset)
   for (size_t a = 0; a < sizeof aligns / sizeof aligns[0]; a++) {
     size_t len = 6 * MiB;
     struct hakmem_stats s0 = snap();
-    char *p = os_map_aligned_at(len, aligns[a], 2 * MiB);
+    char *p = os_map_aligned_at(len, aligns[a], 2 * MiB, 0);
     struct hakmem_stats s1 = snap();
     cr_assert_not_null(p, "os_map_aligned_at(6 MiB, %zu, 2 MiB)", aligns[a]);
     cr_assert_eq((uintptr_t)(p + 2 * MiB) % aligns[a], 0, "os_map_aligned_at(6 MiB, %zu, 2 MiB) = %p", aligns[a],
@@ -234,7 +235,7 @@ Test(os, remap_grows_and_shrinks_keeping_the_contents)
   cr_assert_not_null(p);
   fill(p, 2 * MiB, 3);
   struct hakmem_stats s0 = snap();
-  char *q = os_remap_aligned(p, 2 * MiB, 8 * MiB, 2 * MiB);
+  char *q = os_remap_aligned(p, 2 * MiB, 8 * MiB, 2 * MiB, 0);
   struct hakmem_stats s1 = snap();
   cr_assert_not_null(q);
   cr_assert_eq((uintptr_t)q % (2 * MiB), 0, "a moved mapping lost its alignment: %p", (void *)q);
@@ -242,13 +243,64 @@ Test(os, remap_grows_and_shrinks_keeping_the_contents)
   for (size_t i = 0; i < 2 * MiB; i += PAGE_SIZE)
     cr_assert(page_is(q + i, (unsigned char)(3 + i / PAGE_SIZE + 1)), "page %zu changed in the move", i / PAGE_SIZE);
   memset(q + 2 * MiB, 0x44, 6 * MiB);
-  char *r = os_remap_aligned(q, 8 * MiB, 3 * MiB, 2 * MiB);
+  char *r = os_remap_aligned(q, 8 * MiB, 3 * MiB, 2 * MiB, 0);
   struct hakmem_stats s2 = snap();
   cr_assert_eq(r, q, "shrinking a mapping moved it");
   cr_assert_eq(DELTA(s2, s1, bytes_mapped), -(long long)(5 * MiB));
   cr_assert(page_is(r + 2 * MiB, 0x44));
   cr_assert(page_is(r, 4));
   cr_assert_eq(os_unmap(r, 3 * MiB, 3 * MiB), 0);
+}
+
+/* A mapping with room is placed that much below the last one, and the
+ * next mapping goes below it, so the room stays free and the mapping grows
+ * into it where it is; one without room has the last mapping right above
+ * it and moves to grow. The kernel places the first mapping, with no
+ * room: `above` is placed so, before. */
+static char *map_between_neighbours(size_t len, size_t room, char **above)
+{
+  *above = os_map_aligned(2 * MiB, 2 * MiB);
+  cr_assert_not_null(*above);
+  char *p = os_map_aligned_at(len, 2 * MiB, 0, room);
+  cr_assert_not_null(p);
+  char *below = os_map_aligned(2 * MiB, 2 * MiB);
+  cr_assert_not_null(below);
+  cr_assert_lt((uintptr_t)below, (uintptr_t)p, "the next mapping went above: %p, %p", (void *)below, (void *)p);
+  fill(p, len, 9);
+  return p;
+}
+
+Test(os, a_mapping_with_room_grows_in_place)
+{
+  char *above;
+  char *p = map_between_neighbours(2 * MiB, 6 * MiB, &above);
+  cr_assert_eq(p + 8 * MiB, above, "the mapping was not placed its room below the last one");
+  struct hakmem_stats s0 = snap();
+  char *q = os_remap_aligned(p, 2 * MiB, 8 * MiB, 2 * MiB, 8 * MiB);
+  struct hakmem_stats s1 = snap();
+  cr_assert_eq(q, p, "a mapping with room moved to grow");
+  cr_assert_eq(DELTA(s1, s0, mmap_calls), 1, "one mremap, in place");
+  for (size_t i = 0; i < 2 * MiB; i += PAGE_SIZE)
+    cr_assert(page_is(q + i, (unsigned char)(9 + i / PAGE_SIZE + 1)), "page %zu changed", i / PAGE_SIZE);
+  memset(q + 2 * MiB, 0x44, 6 * MiB);
+  cr_assert_eq(os_unmap(q, 8 * MiB, 8 * MiB), 0);
+}
+
+Test(os, a_mapping_without_room_moves_to_grow_and_gets_room)
+{
+  char *above;
+  char *q = map_between_neighbours(2 * MiB, 0, &above);
+  cr_assert_eq(q + 2 * MiB, above, "the hint did not place the mapping right below the last one");
+  char *r = os_remap_aligned(q, 2 * MiB, 4 * MiB, 2 * MiB, 4 * MiB);
+  cr_assert_not_null(r);
+  cr_assert_neq(r, q, "grew in place into a mapping");
+  cr_assert(page_is(r, 10));
+  char *below = os_map_aligned(2 * MiB, 2 * MiB); /* below r, past its room */
+  cr_assert_not_null(below);
+  struct hakmem_stats s0 = snap();
+  cr_assert_eq(os_remap_aligned(r, 4 * MiB, 8 * MiB, 2 * MiB, 0), r, "the moved mapping got no room");
+  cr_assert_eq(DELTA(snap(), s0, mmap_calls), 1);
+  cr_assert(page_is(r + 2 * MiB - PAGE_SIZE, (unsigned char)(9 + 512)));
 }
 
 /* ---- releasing ---- */
