@@ -336,13 +336,12 @@ static void lru_finish(struct lru_batch *b) {
   hk_unlock(&lru_lock);
 }
 
-void lru_put(struct region_header *h) {
+static void lru_insert(struct region_header *h, enum os_release_mode release) {
   struct lru_batch b = { 0 };
   uint64_t now = os_now_ns();
   h->in_lru = 1;
-  h->pages = HAKMEM_SUPPLY_REUSE; /* until released: the region's own maps tell what is resident */
   h->lru_since_ns = now;
-  h->lru_release = (uint8_t)lru_release_policy();
+  h->lru_release = (uint8_t)release;
   hk_lock(&lru_lock);
   lru_note_look(now);
   lru_note_growth(now, -1);
@@ -350,6 +349,15 @@ void lru_put(struct region_header *h) {
   lru_collect(&b, now, false, false);
   hk_unlock(&lru_lock);
   lru_finish(&b);
+}
+
+void lru_put(struct region_header *h) {
+  h->pages = HAKMEM_SUPPLY_REUSE; /* until released: the region's own maps tell what is resident */
+  lru_insert(h, lru_release_policy());
+}
+
+void lru_put_back(struct region_header *h) {
+  lru_insert(h, is_resident(h) ? lru_release_policy() : OS_RELEASE_KEEP);
 }
 
 struct region_shape {

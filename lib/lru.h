@@ -31,6 +31,10 @@
  * be released. */
 void lru_put(struct region_header *h);
 
+/* Cache again, as the newest, a region an lru_take*() gave that its taker
+ * could not use, its pages as they are. */
+void lru_put_back(struct region_header *h);
+
 /* Take the smallest cached region of min..max bytes (the most recently
  * cached of equals) with one map chunk, or NULL. A huge block's region
  * that fits goes before a SuperSlab, if it is at most four times min:

@@ -239,22 +239,27 @@ int os_unmap(void *addr, size_t len, size_t released) {
   return rc;
 }
 
-void *os_remap_aligned(void *addr, size_t old_len, size_t new_len, size_t align, size_t room) {
+bool os_resize_in_place(void *addr, size_t old_len, size_t new_len) {
+  int saved = errno; /* a refusal is an answer, not an error */
   uint64_t t0 = os_now_ns();
   void *p = mremap(addr, old_len, new_len, 0);
   stats_add(STAT_mmap_calls, 1);
   stats_add(STAT_mmap_ns, (int64_t)(os_now_ns() - t0));
-  if (p != MAP_FAILED) {
-    stats_add(STAT_bytes_mapped, (int64_t)new_len - (int64_t)old_len);
-    if (new_len < old_len) /* the tail cut off */
-      stats_add(STAT_pages_released, (int64_t)((old_len - new_len) / PAGE_SIZE));
-    return p;
-  }
+  errno = saved;
+  if (p == MAP_FAILED) return false;
+  stats_add(STAT_bytes_mapped, (int64_t)new_len - (int64_t)old_len);
+  if (new_len < old_len) /* the tail cut off */
+    stats_add(STAT_pages_released, (int64_t)((old_len - new_len) / PAGE_SIZE));
+  return true;
+}
+
+void *os_remap_aligned(void *addr, size_t old_len, size_t new_len, size_t align, size_t room) {
+  if (os_resize_in_place(addr, old_len, new_len)) return addr;
   if (new_len <= old_len) return NULL;
   void *dst = os_map_aligned_at(new_len, align, 0, room);
   if (!dst) return NULL;
-  t0 = os_now_ns();
-  p = mremap(addr, old_len, new_len, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+  uint64_t t0 = os_now_ns();
+  void *p = mremap(addr, old_len, new_len, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
   stats_add(STAT_mmap_calls, 1);
   stats_add(STAT_mmap_ns, (int64_t)(os_now_ns() - t0));
   if (p == MAP_FAILED) {

@@ -62,6 +62,10 @@ bool os_ask_huge_pages(void *addr, size_t len);
  * were released before, or never used). */
 int os_unmap(void *addr, size_t len, size_t released);
 
+/* Grow or shrink a mapping to new_len where it is: true, or false (the
+ * mapping unchanged) when the address space above it is taken. */
+bool os_resize_in_place(void *addr, size_t old_len, size_t new_len);
+
 /* Grow or shrink a mapping to new_len: in place where the address space
  * above it is free, else at a new address aligned to align, with `room`
  * (os_map_aligned_at); the contents move with it. Returns the new address

@@ -340,6 +340,35 @@ Test(huge, a_smaller_cached_region_grows_for_a_bigger_block) { grow_a_cached_reg
 
 Test(huge, calloc_of_a_grown_region_reads_zero) { grow_a_cached_region(true); }
 
+/* A cached region that cannot grow where it is (a mapping right above it)
+ * is not moved: it stays cached, with its pages, for a block it holds, and
+ * the bigger block gets a region of its own. */
+Test(huge, a_cached_region_with_no_room_above_stays_cached)
+{
+  char *a = malloc(opaque_size(3 * MiB));
+  cr_assert_not_null(a);
+  memset(a, 0x5A, 3 * MiB);
+  struct region_header *h = region_of(a);
+  char *above = mmap((char *)h + h->size, PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  cr_assert_neq(above, MAP_FAILED, "the room above the region is taken: %s", strerror(errno));
+  free(a);
+  char *b = malloc(opaque_size(5 * MiB));
+  cr_assert_not_null(b);
+  cr_assert_neq(region_of(b), h, "the cached region was moved to grow");
+  cr_assert(h->in_lru, "the cached region left the cache");
+  cr_assert_eq(region_map_kind((uintptr_t)h), REGION_HUGE);
+  memset(b, 1, 5 * MiB);
+  struct hakmem_stats s0 = snap();
+  char *c = malloc(opaque_size(3 * MiB));
+  struct hakmem_stats s1 = snap();
+  cr_assert_eq(region_of(c), h, "the cached region did not serve a block it holds");
+  cr_assert_eq(DELTA(s1, s0, supply[HAKMEM_SUPPLY_REUSE].pages), (long long)((h->size - PAGE_SIZE) / PAGE_SIZE));
+  cr_assert_eq(c[PAGE_SIZE], 0x5A);
+  free(b);
+  free(c);
+  cr_assert_eq(munmap(above, PAGE_SIZE), 0);
+}
+
 Test(huge, a_block_over_a_sixteenth_of_a_small_cache_is_unmapped_on_free)
 {
   hakmem_options.lru_max_mb = 8; /* a sixteenth: 512 KiB */
