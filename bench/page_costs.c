@@ -12,7 +12,8 @@
  * write to the populated pages; memset of resident pages; a move by
  * mremap, then the first write at the new address; MADV_DONTNEED, then
  * the refault; a read of resident pages, warm and right after another
- * range of the same size was written and unmapped (a shadow-paging
+ * range of the same size was written and unmapped, or 4 MiB of it moved
+ * by mremap (a shadow-paging
  * hypervisor may drop the process's shadow entries then, and every page
  * it touches next costs a trap); a transparent huge page's fault, and its refault after
  * MADV_DONTNEED, where THP can be asked for. Built with --enable-uffd,
@@ -105,7 +106,7 @@ static const char *zero_page_on_read(void) {
 
 enum path {
   WRITE_FAULT, READ_FAULT, POPULATE, POPULATED_FIRST_WRITE, MEMSET_RESIDENT, MREMAP_MOVE,
-  MOVED_FIRST_WRITE, DONTNEED_REFAULT, RESIDENT_READ, RESIDENT_READ_AFTER_UNMAP, THP_FAULT, THP_REFAULT, UFFD_MOVE, UFFD_MOVED_FIRST_WRITE,
+  MOVED_FIRST_WRITE, DONTNEED_REFAULT, RESIDENT_READ, RESIDENT_READ_AFTER_UNMAP, RESIDENT_READ_AFTER_MOVE, THP_FAULT, THP_REFAULT, UFFD_MOVE, UFFD_MOVED_FIRST_WRITE,
   UFFD_MOVE_HUGE, UFFD_MOVED_HUGE_FIRST_WRITE, UFFD_COPY, UFFD_COPIED_FIRST_WRITE, UFFD_ZEROPAGE,
   UFFD_ZEROPAGE_FIRST_READ, PATHS
 };
@@ -121,6 +122,7 @@ static const char *const path_names[PATHS] = {
   "refault after MADV_DONTNEED",
   "read of resident pages",
   "the same, after another range unmapped",
+  "the same, after 4 MiB of another moved",
   "huge page fault (THP)",
   "huge page refault after MADV_DONTNEED",
   "UFFDIO_MOVE of zeroed pages",
@@ -194,10 +196,19 @@ static void measure_small_pages(struct cost costs[PATHS]) {
   unmap_range(p);
 }
 
-/* Resident pages read again, before and after a range of the same size
- * elsewhere is written and unmapped; four unmaps a try, as what follows
- * one is not always the same. */
-static void measure_read_after_unmap(struct cost costs[PATHS]) {
+#define MOVED ((size_t)4 << 20)
+
+/* The first MOVED bytes of range p, written, moved by mremap to grow. */
+static void move_part(char *p) {
+  char *moved = mremap(p, MOVED, 2 * MOVED, MREMAP_MAYMOVE);
+  if (moved != MAP_FAILED) munmap(moved, 2 * MOVED);
+  munmap(p + MOVED, RANGE - MOVED);
+}
+
+/* Resident pages read again: before, and after a range of the same size
+ * elsewhere is written and unmapped, or 4 MiB of one moved by mremap;
+ * four of each a try, as what follows one is not always the same. */
+static void measure_read_after_others(struct cost costs[PATHS]) {
   char *p = map_range(false);
   if (!p) return;
   write_each_page(p);
@@ -205,13 +216,14 @@ static void measure_read_after_unmap(struct cost costs[PATHS]) {
   uint64_t t = now_ns();
   read_each_page(p);
   record(costs, RESIDENT_READ, now_ns() - t);
-  for (int i = 0; i < 4; i++) {
+  for (int i = 0; i < 8; i++) {
     char *other = map_range(false);
     write_each_page(other);
-    unmap_range(other);
+    if (i % 2) move_part(other);
+    else unmap_range(other);
     t = now_ns();
     read_each_page(p);
-    record(costs, RESIDENT_READ_AFTER_UNMAP, now_ns() - t);
+    record(costs, i % 2 ? RESIDENT_READ_AFTER_MOVE : RESIDENT_READ_AFTER_UNMAP, now_ns() - t);
   }
   unmap_range(p);
 }
@@ -324,7 +336,7 @@ int main(void) {
   for (int i = 0; i < PATHS; i++) costs[i] = (struct cost){-1, -1};
   for (int i = 0; i < TRIES; i++) {
     measure_small_pages(costs);
-    measure_read_after_unmap(costs);
+    measure_read_after_others(costs);
     measure_huge_pages(costs);
     measure_uffd(costs);
   }

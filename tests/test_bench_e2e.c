@@ -261,7 +261,7 @@ Test(e2e, page_costs_reports_every_path, .timeout = 120) {
     memset_resident |= strstr(line, "memset of resident pages") != NULL;
   }
   cr_assert_eq(pclose(p), 0);
-  cr_assert_eq(paths, 20, "%zu paths", paths);
+  cr_assert_eq(paths, 21, "%zu paths", paths);
   cr_assert(write_fault && memset_resident, "the fault and memset rows were not measured");
   cr_assert(zero_page, "no zero-page line");
   cr_log_info("page_costs measured %zu of %zu paths", measured, paths);
