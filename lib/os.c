@@ -118,7 +118,8 @@ static int timed_madvise(void *addr, size_t len, int advice) {
  * TB in 200,000 huge blocks, each 8 GiB a page of the region map).
  * A mapping asked for with room goes that much lower, and the hole left
  * above it lets it grow in place (os_remap_aligned), until a mapping of
- * the program's own takes it; one the kernel places gets no room. */
+ * the program's own takes it (one the kernel places first, as it takes
+ * the highest hole: map_trimmed()). */
 #define HINT_SPAN_MAX ((uintptr_t)1 << 30)
 
 static void *map_at_hint(size_t len, size_t align, size_t offset, size_t room) {
@@ -137,11 +138,14 @@ static void *map_at_hint(size_t len, size_t align, size_t offset, size_t room) {
   return p;
 }
 
-static void *map_trimmed(size_t len, size_t align, size_t offset) {
-  size_t over = len + align - PAGE_SIZE;
+/* The room is mapped with the rest and cut off as the tail, which leaves
+ * it a hole above the mapping; where that much address space is refused
+ * (RLIMIT_AS), the mapping is tried without it. */
+static void *map_trimmed(size_t len, size_t align, size_t offset, size_t room) {
+  size_t over = len + room + align - PAGE_SIZE;
   if (over < len) return NULL;
   char *raw = timed_mmap(NULL, over, 0);
-  if (raw == MAP_FAILED) return NULL;
+  if (raw == MAP_FAILED) return room ? map_trimmed(len, align, offset, 0) : NULL;
   char *p = (char *)((((uintptr_t)raw + offset + align - 1) & ~(uintptr_t)(align - 1)) - offset);
   size_t head = (size_t)(p - raw), tail = over - head - len;
   /* A cut splits a mapping the kernel merged with a neighbour, which it
@@ -205,7 +209,7 @@ bool os_ask_huge_pages(void *addr, size_t len) { return timed_madvise(addr, len,
 void *os_map_aligned_at(size_t len, size_t align, size_t offset, size_t room) {
   int saved = errno; /* a refused hint is no error of the caller's */
   void *p = map_at_hint(len, align, offset, room);
-  if (!p && (p = map_trimmed(len, align, offset)) != NULL)
+  if (!p && (p = map_trimmed(len, align, offset, room)) != NULL)
     atomic_store_explicit(&map_anchor, (uintptr_t)p, memory_order_relaxed);
   if (!p) return NULL;
   /* The region map covers 47 bits of address space: the kernel maps above

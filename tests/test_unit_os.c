@@ -252,29 +252,18 @@ Test(os, remap_grows_and_shrinks_keeping_the_contents)
   cr_assert_eq(os_unmap(r, 3 * MiB, 3 * MiB), 0);
 }
 
-/* A mapping with room is placed that much below the last one, and the
- * next mapping goes below it, so the room stays free and the mapping grows
- * into it where it is; one without room has the last mapping right above
- * it and moves to grow. The kernel places the first mapping, with no
- * room: `above` is placed so, before. */
-static char *map_between_neighbours(size_t len, size_t room, char **above)
+/* A mapping with room, whether the hint placed it (that much below the
+ * last one) or the kernel did, has that much free above it, and the next
+ * mapping goes below it: it grows where it is. */
+Test(os, a_mapping_with_room_grows_in_place)
 {
-  *above = os_map_aligned(2 * MiB, 2 * MiB);
-  cr_assert_not_null(*above);
-  char *p = os_map_aligned_at(len, 2 * MiB, 0, room);
+  cr_assert_not_null(os_map_aligned(2 * MiB, 2 * MiB)); /* a last mapping to go below */
+  char *p = os_map_aligned_at(2 * MiB, 2 * MiB, 0, 6 * MiB);
   cr_assert_not_null(p);
   char *below = os_map_aligned(2 * MiB, 2 * MiB);
   cr_assert_not_null(below);
   cr_assert_lt((uintptr_t)below, (uintptr_t)p, "the next mapping went above: %p, %p", (void *)below, (void *)p);
-  fill(p, len, 9);
-  return p;
-}
-
-Test(os, a_mapping_with_room_grows_in_place)
-{
-  char *above;
-  char *p = map_between_neighbours(2 * MiB, 6 * MiB, &above);
-  cr_assert_eq(p + 8 * MiB, above, "the mapping was not placed its room below the last one");
+  fill(p, 2 * MiB, 9);
   struct hakmem_stats s0 = snap();
   char *q = os_remap_aligned(p, 2 * MiB, 8 * MiB, 2 * MiB, 8 * MiB);
   struct hakmem_stats s1 = snap();
@@ -286,17 +275,39 @@ Test(os, a_mapping_with_room_grows_in_place)
   cr_assert_eq(os_unmap(q, 8 * MiB, 8 * MiB), 0);
 }
 
+/* With no hint (its region unmapped), the kernel places the mapping: the
+ * room is mapped with it and cut off, a hole above it. */
+Test(os, a_mapping_the_kernel_places_keeps_its_room)
+{
+  char *hinted = os_map_aligned(2 * MiB, 2 * MiB);
+  cr_assert_not_null(hinted);
+  cr_assert_eq(os_unmap(hinted, 2 * MiB, 0), 0); /* clears the hint */
+  struct hakmem_stats s0 = snap();
+  char *p = os_map_aligned_at(2 * MiB, 2 * MiB, 0, 6 * MiB);
+  struct hakmem_stats s1 = snap();
+  cr_assert_not_null(p);
+  cr_assert_eq(DELTA(s1, s0, bytes_mapped), (long long)(2 * MiB), "the room was counted as mapped");
+  fill(p, 2 * MiB, 5);
+  cr_assert(os_resize_in_place(p, 2 * MiB, 8 * MiB), "no room above a mapping the kernel placed");
+  cr_assert(page_is(p + PAGE_SIZE, 7));
+  memset(p + 2 * MiB, 1, 6 * MiB);
+  cr_assert_eq(os_unmap(p, 8 * MiB, 8 * MiB), 0);
+}
+
+/* A mapping with a page mapped right above it moves to grow, and gets
+ * room where it goes. */
 Test(os, a_mapping_without_room_moves_to_grow_and_gets_room)
 {
-  char *above;
-  char *q = map_between_neighbours(2 * MiB, 0, &above);
-  cr_assert_eq(q + 2 * MiB, above, "the hint did not place the mapping right below the last one");
+  char *q = os_map_aligned(2 * MiB, 2 * MiB);
+  cr_assert_not_null(q);
+  char *blocker = mmap(q + 2 * MiB, PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  cr_assert(blocker != MAP_FAILED || errno == EEXIST, "mmap above the mapping: %s", strerror(errno));
+  fill(q, 2 * MiB, 9);
   char *r = os_remap_aligned(q, 2 * MiB, 4 * MiB, 2 * MiB, 4 * MiB);
   cr_assert_not_null(r);
   cr_assert_neq(r, q, "grew in place into a mapping");
   cr_assert(page_is(r, 10));
-  char *below = os_map_aligned(2 * MiB, 2 * MiB); /* below r, past its room */
-  cr_assert_not_null(below);
+  cr_assert_not_null(os_map_aligned(2 * MiB, 2 * MiB)); /* below r, past its room */
   struct hakmem_stats s0 = snap();
   cr_assert_eq(os_remap_aligned(r, 4 * MiB, 8 * MiB, 2 * MiB, 0), r, "the moved mapping got no room");
   cr_assert_eq(DELTA(snap(), s0, mmap_calls), 1);
