@@ -13,10 +13,10 @@
  * mremap, then the first write at the new address; MADV_DONTNEED, then
  * the refault; a read of resident pages, warm and right after another
  * range of the same size was written and unmapped, or 4 MiB of it moved
- * by mremap (a shadow-paging
- * hypervisor may drop the process's shadow entries then, and every page
- * it touches next costs a trap); a transparent huge page's fault, and its refault after
- * MADV_DONTNEED, where THP can be asked for. Built with --enable-uffd,
+ * by mremap (a shadow-paging hypervisor may drop the process's shadow
+ * entries then, and every page it touches next costs a trap); a
+ * transparent huge page's fault, and its refault after MADV_DONTNEED,
+ * where THP can be asked for. Built with --enable-uffd,
  * also the pager's ways in, each then the program's first access: a
  * UFFDIO_MOVE of zeroed pages, of small and of huge ones (a huge page
  * moves whole when both ends are 2 MiB aligned), UFFDIO_COPY a page a
@@ -106,7 +106,8 @@ static const char *zero_page_on_read(void) {
 
 enum path {
   WRITE_FAULT, READ_FAULT, POPULATE, POPULATED_FIRST_WRITE, MEMSET_RESIDENT, MREMAP_MOVE,
-  MOVED_FIRST_WRITE, DONTNEED_REFAULT, RESIDENT_READ, RESIDENT_READ_AFTER_UNMAP, RESIDENT_READ_AFTER_MOVE, THP_FAULT, THP_REFAULT, UFFD_MOVE, UFFD_MOVED_FIRST_WRITE,
+  MOVED_FIRST_WRITE, DONTNEED_REFAULT, RESIDENT_READ, RESIDENT_READ_AFTER_UNMAP, RESIDENT_READ_AFTER_MOVE,
+  THP_FAULT, THP_REFAULT, UFFD_MOVE, UFFD_MOVED_FIRST_WRITE,
   UFFD_MOVE_HUGE, UFFD_MOVED_HUGE_FIRST_WRITE, UFFD_COPY, UFFD_COPIED_FIRST_WRITE, UFFD_ZEROPAGE,
   UFFD_ZEROPAGE_FIRST_READ, PATHS
 };
@@ -198,7 +199,8 @@ static void measure_small_pages(struct cost costs[PATHS]) {
 
 #define MOVED ((size_t)4 << 20)
 
-/* The first MOVED bytes of range p, written, moved by mremap to grow. */
+/* Move the first MOVED bytes of range p by mremap (it grows, and cannot
+ * where it is), then unmap all of it. */
 static void move_part(char *p) {
   char *moved = mremap(p, MOVED, 2 * MOVED, MREMAP_MAYMOVE);
   if (moved != MAP_FAILED) munmap(moved, 2 * MOVED);

@@ -32,9 +32,10 @@ static inline bool region_body_resident(const struct region_header *h) {
 
 /* The address space left free above a huge block's region (and one that
  * moved to grow), for it to grow into in place: a grown region keeps its
- * page-table entries, where one moved by mremap pays for each entry again
- * at its first touch on a shadow-paged guest (4.2-4.9 us a page on the
- * PVM machine, README). As much again as the region, up to
+ * page-table entries, where a move by mremap on the PVM guest made the
+ * moved pages cost 4.2-4.9 us each at their first touch, and a move of a
+ * few MiB every resident page of the process 5-6 us at its next (README).
+ * As much again as the region, up to
  * REGION_GROWTH_ROOM_MAX: a realloc or a cached region taken for a bigger
  * block grows from at least half the size. */
 #define REGION_GROWTH_ROOM_MAX ((size_t)128 << 20)
