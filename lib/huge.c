@@ -303,7 +303,7 @@ static void huge_release(struct region_header *h, bool discard) {
   huge_slack_drop((struct huge_header *)h);
   stats_add(STAT_huge_live, -1);
   stats_add(STAT_bytes_in_use, -(int64_t)huge_block_bytes((struct huge_header *)h));
-  if (discard || h->size > ((size_t)hakmem_options.lru_max_mb << 20) / 16) region_unmap(h);
+  if (discard || h->size > ((size_t)hakmem_options.lru_max_mb << 20) / 16) region_unmap(h, true);
   else lru_put(h);
 }
 

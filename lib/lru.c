@@ -96,6 +96,7 @@ struct lru_batch {
   struct region_header *release; /* linked by lru_next */
   struct region_header *unmap;
   size_t bytes;
+  bool to_kernel; /* unmapped regions' pages skip the supplier's pool */
 };
 
 static bool is_superslab(const struct region_header *h) { return h->kind != REGION_HUGE; }
@@ -323,7 +324,7 @@ static void lru_finish(struct lru_batch *b) {
     b->bytes += is_resident(h) ? h->size : PAGE_SIZE; /* a release counted the rest */
     h->in_lru = 0;
     if (is_superslab(h)) stats_add(STAT_ss_unmapped_total, 1);
-    region_unmap(h);
+    region_unmap(h, !b->to_kernel);
   }
   if (!released) return;
   hk_lock(&lru_lock);
@@ -463,7 +464,12 @@ NOINLINE void lru_tick_due(uint64_t due) {
 }
 
 size_t lru_trim(int all) {
-  struct lru_batch b = { 0 };
+  /* Unmapping all is malloc_trim's, or a mapping's the kernel refused:
+   * a pool the pager is about to shrink, or memory the process lacks, is
+   * no place for the pages. Through the pool, malloc_trim of 600 MB of
+   * freed small blocks took 47-139 ms in the moves, against 22-48 ms for
+   * the whole trim without the pager. */
+  struct lru_batch b = { .to_kernel = all != 0 };
   hk_lock(&lru_lock);
   lru_collect(&b, os_now_ns(), true, all != 0);
   hk_unlock(&lru_lock);

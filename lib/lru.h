@@ -72,8 +72,9 @@ static inline void lru_tick(void) {
   if (unlikely(due != 0)) lru_tick_due(due);
 }
 
-/* Release every pending region, and with `all` unmap every cached one.
- * Returns the bytes given back to the kernel. */
+/* Release every pending region, and with `all` unmap every cached one,
+ * its pages straight back to the kernel. Returns the bytes given back to
+ * the kernel. */
 size_t lru_trim(int all);
 
 /* What HAKMEM_SS_LAZY_ZERO does now with the pages of a cached region. */

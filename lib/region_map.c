@@ -93,13 +93,13 @@ struct region_header *region_map_new(size_t size, size_t align, enum region_kind
   return h;
 }
 
-void region_unmap(struct region_header *h) {
+void region_unmap(struct region_header *h, bool recycle) {
   size_t size = h->size;
   const struct os_page_supplier *s = os_page_supplier();
   bool body_gone = !region_body_resident(h); /* released before: counted then */
   /* Policy 3: the pages go to the supplier's pool, not back to the kernel
    * (a move of the region costs less than munmap freeing them). */
-  if (s && s->reclaim && lru_release_policy() == OS_RELEASE_PAGER)
+  if (recycle && s && s->reclaim && lru_release_policy() == OS_RELEASE_PAGER)
     body_gone = s->reclaim((char *)h + PAGE_SIZE, size - PAGE_SIZE) == 0 || body_gone;
   if (s && s->region_unmapping) s->region_unmapping(h, size);
   region_withdraw(h);

@@ -59,8 +59,10 @@ void region_map_init(void);
  * the kernel refuses. */
 struct region_header *region_map_new(size_t size, size_t align, enum region_kind kind, unsigned chunks,
                                      bool supply_whole);
-/* Withdraw a region and give it back to the kernel. */
-void region_unmap(struct region_header *h);
+/* Withdraw a region and give it back to the kernel; under
+ * HAKMEM_SS_LAZY_ZERO=3, with `recycle`, its pages go to the page
+ * supplier's pool first. */
+void region_unmap(struct region_header *h, bool recycle);
 
 /* Publish or withdraw a region whose mapping stays (mremap moves). */
 void region_publish(struct region_header *h);

@@ -753,7 +753,7 @@ Test(lru, a_request_takes_a_huge_region_before_a_superslab)
                (void *)ss);
   cr_assert_null(lru_take(MiB, 10 * MiB), "the cache should be empty");
   for (int i = 0; i < 3; i++)
-    region_unmap(taken[i]);
+    region_unmap(taken[i], true);
 }
 
 /* A huge block's region more than four times the request does not go
@@ -773,8 +773,8 @@ Test(lru, a_much_bigger_huge_region_goes_after_a_superslab)
                (void *)&ss->h, (void *)hb);
   struct region_header *second = lru_take(MiB + MiB / 10, 40 * MiB);
   cr_assert_eq(second, hb, "with the SuperSlab gone, 1.1 MiB took %p, not the 24 MiB region", (void *)second);
-  region_unmap(first);
-  region_unmap(second);
+  region_unmap(first, true);
+  region_unmap(second, true);
 }
 
 /* Huge regions sit in bins by size: a request looks in the bins that can
@@ -798,16 +798,16 @@ Test(lru, huge_regions_are_found_by_size_bins)
     free(p[i]);
   struct region_header *t = lru_take(5 * MiB / 4, 8 * MiB);
   cr_assert_eq(t, h[1], "1.25 MiB took the region of %zu bytes", t ? t->size : 0);
-  region_unmap(t);
+  region_unmap(t, true);
   t = lru_take_largest(2 * MiB + 1, 5 * MiB);
   cr_assert_eq(t, h[2], "the largest of 2..5 MiB took the region of %zu bytes", t ? t->size : 0);
-  region_unmap(t);
+  region_unmap(t, true);
   t = lru_take(4 * MiB, 8 * MiB);
   cr_assert_eq(t, h[3]);
-  region_unmap(t);
+  region_unmap(t, true);
   t = lru_take(MiB, 2 * MiB);
   cr_assert_eq(t, h[0]);
-  region_unmap(t);
+  region_unmap(t, true);
 
   enum { CROWD = 64 };
   char *q[CROWD];
@@ -820,7 +820,7 @@ Test(lru, huge_regions_are_found_by_size_bins)
   t = lru_take(3 * MiB, 3 * MiB + 2 * 4096);
   cr_assert_not_null(t);
   cr_assert_neq(t, oldest, "took the oldest region, not one of the newest of equal fit");
-  region_unmap(t);
+  region_unmap(t, true);
   lru_trim(1);
 }
 
@@ -845,7 +845,7 @@ Test(lru, regions_of_1_mib_and_less_hide_no_fit)
     free(shrunk[i]);
   struct region_header *t = lru_take(1150000, 4 * MiB);
   cr_assert_eq(t, h, "the cached 1.2 MB region was not found behind %d smaller ones", SHRUNK);
-  region_unmap(t);
+  region_unmap(t, true);
   lru_trim(1);
 }
 
