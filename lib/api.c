@@ -143,6 +143,11 @@ static NOINLINE void free_small_slow(struct slab *s, void *p) {
 EXPORT HOT_ENTRY void free(void *p) {
   struct slab *s = small_slab_of(p);
   if (likely(s != NULL)) {
+    /* The cookie check reads the block and the push then writes it. When
+     * another thread wrote it last, a plain read takes the line shared
+     * and the stores must take it again; asked for exclusive now, it
+     * comes over once. */
+    prefetch_exclusive(p);
     if (likely(slab_block_in_use(s, p))) {
       if (likely(tcache_push(s, p))) return;
       /* A full bin, or a thread with no heap yet (no room: one that has

@@ -4,8 +4,9 @@
  * or free of a cached size takes no lock and no atomic instruction. The
  * malloc fast path costs a size-class lookup, a TLS load, a pop, a
  * prefetch of the next block and the store that clears the free cookie
- * (20 instructions with the ret); free costs the region-map load, the slab's bounds
- * and block-grid checks, the cookie check, a prefetch and a push (35 with the ret),
+ * (20 instructions with the ret); free costs the region-map load, a prefetch of
+ * the block for writing, the slab's bounds and block-grid checks, the cookie
+ * check, a prefetch and a push (36 with the ret),
  * whichever thread's block it is. Everything else is in heap.c, out of
  * line. */
 #ifndef HAKMEM_TCACHE_H
@@ -87,6 +88,19 @@ static inline int32_t tcache_slab_key(unsigned cls) {
 
 static inline struct tcache_bin *tcache_bin_of_slab_key(int32_t key) {
   return (struct tcache_bin *)(tcache_slab_key_base() + key);
+}
+
+/* Ask for p's cache line in the exclusive state, as a store would.
+ * __builtin_prefetch(p, 1) gives that only where the compiler is told
+ * the CPU has PRFCHW; on x86-64 the instruction is always safe to issue
+ * (AMD has had it since the K6, and Intel's cores without it decode it
+ * as a no-op). */
+static inline void prefetch_exclusive(const void *p) {
+#if defined(__x86_64__)
+  __asm__("prefetchw %0" ::"m"(*(const char *)p));
+#else
+  __builtin_prefetch(p, 1);
+#endif
 }
 
 /* A free block: word 0 links it, word 1 holds its cookie. */
