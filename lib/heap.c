@@ -1037,6 +1037,13 @@ int64_t heap_small_bytes_in_use(void) {
   return total;
 }
 
+size_t heap_cached_bytes_here(void) {
+  size_t bytes = large_cached_bytes_here();
+  for (unsigned c = 0; c < CLASS_COUNT; c++) bytes += (size_t)tcache_bin_count(&hk_tcache.bins[c]) * class_to_size(c);
+  if (hk_tcache.heap) bytes += hk_tcache.heap->spill_bytes;
+  return bytes;
+}
+
 uint64_t heap_run_cache_pages(void) {
   uint64_t total = 0;
   for (struct heap *h = atomic_load_explicit(&heaps_all, memory_order_acquire); h; h = h->all_next)

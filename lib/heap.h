@@ -83,6 +83,11 @@ size_t heap_trim(void);
 /* Bytes in small blocks handed out (thread caches included), all heaps. */
 int64_t heap_small_bytes_in_use(void);
 
+/* Bytes of freed blocks the calling thread holds in its caches (its bins,
+ * its heap's spilled bins and its run cache), which the counts of bytes
+ * in use take for handed out. */
+size_t heap_cached_bytes_here(void);
+
 /* Pages of large runs that threads' run caches handed out again, all
  * heaps: the ledger's reuse row counts them at a snapshot, where a count
  * at each malloc would make every thread's large mallocs write one line. */

@@ -6,7 +6,11 @@
  * from its counters. glibc's fields map as follows:
  *   arena     bytes hakmem has mapped (SuperSlabs, large and huge blocks,
  *             cached regions); hblkhd is 0, so arena + hblkhd is the total
- *   uordblks  bytes in blocks handed out (thread caches included)
+ *   uordblks  bytes in blocks handed out, less those the calling thread
+ *             holds freed in its caches (other threads' caches count as
+ *             handed out: their counts are theirs to change), so that a
+ *             thread that frees all it allocated sees uordblks back where
+ *             it was
  *   fordblks  arena - uordblks: mapped, not handed out
  *   hblks     huge blocks in use
  *   keepcost  bytes of empty SuperSlabs in the LRU cache, which
@@ -20,13 +24,15 @@
 #include <stdio.h>
 
 #include "hakmem.h"
+#include "heap.h"
 #include "types.h"
 
 static struct mallinfo2 mallinfo_of(const struct hakmem_stats *s) {
   struct mallinfo2 mi = { 0 };
+  size_t cached = heap_cached_bytes_here();
   mi.arena = s->bytes_mapped;
-  mi.uordblks = s->bytes_in_use;
-  mi.fordblks = s->bytes_mapped > s->bytes_in_use ? s->bytes_mapped - s->bytes_in_use : 0;
+  mi.uordblks = s->bytes_in_use > cached ? s->bytes_in_use - cached : 0;
+  mi.fordblks = s->bytes_mapped > mi.uordblks ? s->bytes_mapped - mi.uordblks : 0;
   mi.hblks = s->huge_live;
   mi.keepcost = s->ss_cached * REGION_SIZE;
   return mi;

@@ -496,6 +496,8 @@ static __thread struct run_cache run_cache __attribute__((tls_model("initial-exe
 static _Atomic size_t cached_budget_all;
 static bool cache_disabled; /* tests only */
 
+size_t large_cached_bytes_here(void) { return (size_t)run_cache.pages * PAGE_SIZE; }
+
 static bool cached_get(const struct large_ss *l, unsigned i) { return __atomic_load_n(&l->pages[i].cached, __ATOMIC_ACQUIRE); }
 
 static void cached_set(struct large_ss *l, unsigned i, bool on) { __atomic_store_n(&l->pages[i].cached, on, __ATOMIC_RELEASE); }

@@ -43,6 +43,9 @@ size_t large_trim(void);
  * its exit (before it loses its heap) and on malloc_trim. */
 void large_cache_flush(void);
 
+/* Bytes of freed runs in the calling thread's cache. */
+size_t large_cached_bytes_here(void);
+
 /* For tests: whether frees may keep runs in the thread's cache (off
  * empties the caller's). */
 void large_cache_test_enable(bool on);
