@@ -28,6 +28,7 @@
 #include <sys/wait.h>
 
 #include "internal.h"
+#include "lru.h"
 
 Test(pager_life, start_stop_restart)
 {
@@ -87,6 +88,12 @@ static int stops_after_ring_work(void)
     }
     for (int i = 0; i < N; i++)
       free(b[i]);
+    /* The freed SuperSlabs' pages into the pool now (malloc_trim would
+     * give them straight back to the kernel), where the pager thread gives
+     * back what passes its cap, and malloc_trim the rest, through its
+     * ring's madvise. */
+    lru_trim(0);
+    usleep(20000);
     malloc_trim(0);
     usleep(20000);
     workers_seen |= any_ring_worker();
