@@ -2,10 +2,10 @@
  * and act on hakmem's heap, not glibc's empty one. mallinfo2 and mallinfo
  * follow the program's allocations (mapped, in use, free, huge blocks,
  * cached; the calling thread's caches not in use), mallinfo saturates
- * instead of wrapping, malloc_info writes a <malloc> element and refuses options, malloc_stats prints hakmem's
- * report on stderr, mallopt answers as glibc does (without effect), and
- * free_sized and free_aligned_sized free small,
- * large and huge blocks. */
+ * instead of wrapping, malloc_info writes a <malloc> element and refuses
+ * options, malloc_stats prints hakmem's report on stderr, mallopt answers
+ * as glibc does (without effect), and free_sized and free_aligned_sized
+ * free small, large and huge blocks. */
 #include "helpers.h"
 
 #include <limits.h>
